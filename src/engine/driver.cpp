@@ -1,0 +1,130 @@
+#include "engine/driver.h"
+
+#include <cctype>
+#include <charconv>
+
+#include "core/error.h"
+#include "tokenizer/tokenizer.h"
+
+namespace loupe {
+
+bool default_add_bos(const Model& model) {
+  return model.config.arch == Arch::Llama && model.tokenizer != nullptr && model.tokenizer->bos_id() >= 0;
+}
+
+std::vector<int32_t> prompt_tokens(const Model& model, const std::string& text, bool bos, int64_t n_ctx) {
+  if (!model.tokenizer)
+    fail(model.path, ": no tokenizer found for this model; pass --tokenizer FILE or --tokens 1,2,3");
+  int64_t bad = find_invalid_utf8(text);
+  if (bad >= 0) fail("prompt: invalid UTF-8 at byte ", bad);
+  std::vector<int32_t> ids = model.tokenizer->encode(text, bos);
+  if (ids.empty()) {
+    if (model.config.bos_id < 0) fail("prompt is empty and the model has no BOS token to start from");
+    ids.push_back(model.config.bos_id);
+  }
+  if (static_cast<int64_t>(ids.size()) > n_ctx)
+    fail("prompt: ", ids.size(), " tokens do not fit the context of ", n_ctx, " positions");
+  return ids;
+}
+
+std::vector<int32_t> parse_token_list(const std::string& list, int64_t d_vocab) {
+  std::vector<int32_t> ids;
+  size_t i = 0;
+  while (i < list.size()) {
+    if (list[i] == ',' || std::isspace(static_cast<unsigned char>(list[i]))) {
+      ++i;
+      continue;
+    }
+    size_t j = i;
+    while (j < list.size() && list[j] != ',' && !std::isspace(static_cast<unsigned char>(list[j]))) ++j;
+    std::string_view item(list.data() + i, j - i);
+    int64_t v = 0;
+    auto [ptr, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
+    if (ec != std::errc() || ptr != item.data() + item.size())
+      fail("--tokens: '", item, "' at character ", i, " is not a token id");
+    if (v < 0 || v >= d_vocab) fail("--tokens: token id ", v, " is out of range (vocabulary of ", d_vocab, ")");
+    ids.push_back(static_cast<int32_t>(v));
+    i = j;
+  }
+  if (ids.empty()) fail("--tokens: no token ids given");
+  return ids;
+}
+
+void forward(Interpreter& interp, std::span<const int32_t> tokens, bool all_logits,
+             const std::function<void(const float*, int64_t, int64_t)>& on_logits) {
+  if (interp.n_past() + static_cast<int64_t>(tokens.size()) > interp.n_ctx())
+    fail(tokens.size(), " tokens after ", interp.n_past(), " cached positions exceed the context of ", interp.n_ctx(),
+         " positions (use --ctx to raise it, up to the model's n_ctx)");
+  size_t done = 0;
+  while (done < tokens.size()) {
+    const size_t n = std::min<size_t>(static_cast<size_t>(interp.max_batch()), tokens.size() - done);
+    const bool last_batch = done + n == tokens.size();
+    interp.begin(tokens.subspan(done, n), all_logits);
+    interp.finish();
+    if (on_logits && (all_logits || last_batch))
+      on_logits(interp.logits(), interp.logit_rows(), interp.n_past() - interp.logit_rows());
+    done += n;
+  }
+}
+
+GenerateResult generate(Interpreter& interp, std::span<const int32_t> prompt, const GenerateOptions& options) {
+  const Model& model = interp.model();
+  const Tokenizer* tok = model.tokenizer.get();
+  if (tok == nullptr) fail(model.path, ": no tokenizer found for this model; pass --tokenizer FILE");
+  const int64_t d_vocab = model.config.d_vocab;
+  GenerateResult result;
+  result.tokens.assign(prompt.begin(), prompt.end());
+  result.n_prompt = static_cast<int64_t>(prompt.size());
+  Sampler sampler(options.sampler, d_vocab);
+  std::vector<float> logits(static_cast<size_t>(d_vocab));
+  const bool llama2c_print = options.sampler.kind == SamplerKind::Llama2c;
+  Utf8Stream stream;
+  int32_t prev = -1;
+  auto emit = [&](int32_t token) {
+    if (token == model.config.bos_id) {  // never printed, as in run.c and llama.cpp
+      prev = token;
+      return;
+    }
+    std::string piece = tok->token_bytes(token);
+    if (prev == model.config.bos_id && tok->strips_leading_space() && !piece.empty() && piece[0] == ' ')
+      piece.erase(0, 1);
+    prev = token;
+    if (llama2c_print) {
+      // run.c's safe_printf: a lone byte that is neither printable nor white space is dropped.
+      if (piece.size() == 1 && !(std::isprint(static_cast<unsigned char>(piece[0])) ||
+                                 std::isspace(static_cast<unsigned char>(piece[0]))))
+        return;
+    } else {
+      piece = stream.push(piece);
+    }
+    if (piece.empty()) return;
+    result.text += piece;
+    if (options.on_text) options.on_text(piece);
+  };
+  for (int32_t t : prompt) emit(t);
+  forward(interp, prompt, false, [&](const float* l, int64_t rows, int64_t) {
+    std::copy_n(l + (rows - 1) * d_vocab, d_vocab, logits.data());
+  });
+  const bool stop_at_bos = model.config.arch == Arch::Llama;
+  for (int64_t k = 0; k < options.n_predict; ++k) {
+    const int32_t next = sampler.sample(logits.data());
+    if (next == model.config.eos_id || (stop_at_bos && next == model.config.bos_id)) break;
+    result.tokens.push_back(next);
+    emit(next);
+    if (k + 1 == options.n_predict || interp.n_past() >= interp.n_ctx()) break;
+    const int32_t one[1] = {next};
+    interp.begin(one, false);
+    interp.finish();
+    std::copy_n(interp.logits(), d_vocab, logits.data());
+  }
+  if (!llama2c_print) {
+    std::string rest = stream.flush();
+    if (!rest.empty()) {
+      result.text += rest;
+      if (options.on_text) options.on_text(rest);
+    }
+  }
+  return result;
+}
+
+}  // namespace loupe

@@ -1,0 +1,155 @@
+#include "engine/hooks.h"
+
+#include <array>
+#include <cctype>
+
+#include "core/error.h"
+
+namespace loupe {
+namespace {
+
+struct KindInfo {
+  HookKind kind;
+  std::string_view suffix;
+  std::string_view short_name;
+  bool per_layer;
+};
+
+// The one table of hook points, in program order within a block.
+constexpr std::array<KindInfo, 25> kKinds = {{
+    {HookKind::Embed, "hook_embed", "embed", false},
+    {HookKind::PosEmbed, "hook_pos_embed", "pos_embed", false},
+    {HookKind::ResidPre, "hook_resid_pre", "resid_pre", true},
+    {HookKind::Ln1Scale, "ln1.hook_scale", "scale1", true},
+    {HookKind::Ln1Normalized, "ln1.hook_normalized", "normalized1", true},
+    {HookKind::Q, "attn.hook_q", "q", true},
+    {HookKind::K, "attn.hook_k", "k", true},
+    {HookKind::V, "attn.hook_v", "v", true},
+    {HookKind::RotQ, "attn.hook_rot_q", "rot_q", true},
+    {HookKind::RotK, "attn.hook_rot_k", "rot_k", true},
+    {HookKind::AttnScores, "attn.hook_attn_scores", "attn_scores", true},
+    {HookKind::Pattern, "attn.hook_pattern", "pattern", true},
+    {HookKind::Z, "attn.hook_z", "z", true},
+    {HookKind::AttnOut, "hook_attn_out", "attn_out", true},
+    {HookKind::ResidMid, "hook_resid_mid", "resid_mid", true},
+    {HookKind::Ln2Scale, "ln2.hook_scale", "scale2", true},
+    {HookKind::Ln2Normalized, "ln2.hook_normalized", "normalized2", true},
+    {HookKind::MlpPre, "mlp.hook_pre", "pre", true},
+    {HookKind::MlpPreLinear, "mlp.hook_pre_linear", "pre_linear", true},
+    {HookKind::MlpPost, "mlp.hook_post", "post", true},
+    {HookKind::MlpOut, "hook_mlp_out", "mlp_out", true},
+    {HookKind::ResidPost, "hook_resid_post", "resid_post", true},
+    {HookKind::LnFinalScale, "ln_final.hook_scale", "scale_final", false},
+    {HookKind::LnFinalNormalized, "ln_final.hook_normalized", "normalized_final", false},
+    {HookKind::Logits, "unembed.hook_logits", "logits", false},
+}};
+
+const KindInfo& info(HookKind k) { return kKinds[static_cast<size_t>(k)]; }
+
+bool present(const ModelConfig& c, HookKind k) {
+  switch (k) {
+    case HookKind::PosEmbed: return c.arch == Arch::Gpt2;
+    case HookKind::RotQ:
+    case HookKind::RotK: return c.rope != RopeStyle::None;
+    case HookKind::MlpPreLinear: return c.mlp == MlpKind::GatedSilu;
+    default: return true;
+  }
+}
+
+}  // namespace
+
+std::string_view hook_suffix(HookKind kind) { return info(kind).suffix; }
+std::string_view hook_short_name(HookKind kind) { return info(kind).short_name; }
+bool hook_is_per_layer(HookKind kind) { return info(kind).per_layer; }
+
+HookTable::HookTable(const ModelConfig& c) : n_layers_(static_cast<int>(c.n_layers)) {
+  auto add = [&](HookKind k, int layer) {
+    if (!present(c, k)) return;
+    std::string name = layer < 0 ? std::string(info(k).suffix) : cat("blocks.", layer, ".", info(k).suffix);
+    points_.push_back({std::move(name), k, layer});
+  };
+  add(HookKind::Embed, -1);
+  add(HookKind::PosEmbed, -1);
+  for (int l = 0; l < n_layers_; ++l)
+    for (const auto& k : kKinds)
+      if (k.per_layer) add(k.kind, l);
+  add(HookKind::LnFinalScale, -1);
+  add(HookKind::LnFinalNormalized, -1);
+  add(HookKind::Logits, -1);
+}
+
+std::optional<int> HookTable::find(std::string_view name) const {
+  for (size_t i = 0; i < points_.size(); ++i)
+    if (points_[i].name == name) return static_cast<int>(i);
+  return std::nullopt;
+}
+
+std::optional<int> HookTable::id(HookKind kind, int layer) const {
+  for (size_t i = 0; i < points_.size(); ++i)
+    if (points_[i].kind == kind && (points_[i].layer == layer || !info(kind).per_layer)) return static_cast<int>(i);
+  return std::nullopt;
+}
+
+bool glob_match(std::string_view p, std::string_view t) {
+  size_t pi = 0, ti = 0, star = std::string_view::npos, mark = 0;
+  while (ti < t.size()) {
+    if (pi < p.size() && (p[pi] == '?' || p[pi] == t[ti])) {
+      ++pi;
+      ++ti;
+    } else if (pi < p.size() && p[pi] == '*') {
+      star = pi++;
+      mark = ti;
+    } else if (star != std::string_view::npos) {
+      pi = star + 1;
+      ti = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (pi < p.size() && p[pi] == '*') ++pi;
+  return pi == p.size();
+}
+
+std::vector<int> HookTable::resolve(std::string_view pattern) const {
+  std::vector<int> out;
+  if (pattern.empty()) fail("hook pattern is empty");
+  if (auto exact = find(pattern)) return {*exact};
+  // blocks.N.… with N out of range gets its own message.
+  if (pattern.substr(0, 7) == "blocks.") {
+    size_t dot = pattern.find('.', 7);
+    std::string_view num = pattern.substr(7, dot == std::string_view::npos ? std::string_view::npos : dot - 7);
+    if (!num.empty() && num.find_first_not_of("0123456789") == std::string_view::npos) {
+      long layer = std::stol(std::string(num.substr(0, 9)));
+      if (layer >= n_layers_)
+        fail(pattern, ": layer ", layer, " out of range (model has ", n_layers_, " layers)");
+    }
+  }
+  if (pattern.find_first_of("*?") != std::string_view::npos) {
+    for (size_t i = 0; i < points_.size(); ++i)
+      if (glob_match(pattern, points_[i].name)) out.push_back(static_cast<int>(i));
+    if (out.empty()) fail(pattern, ": no hook point matches this pattern");
+    return out;
+  }
+  // Short form: stem with an optional layer number ("pattern3", "resid_post", "logits").
+  size_t digits = pattern.size();
+  while (digits > 0 && std::isdigit(static_cast<unsigned char>(pattern[digits - 1]))) --digits;
+  std::string_view stem = pattern.substr(0, digits);
+  std::string_view num = pattern.substr(digits);
+  for (const auto& k : kKinds) {
+    if (k.short_name != stem) continue;
+    if (num.empty() || !k.per_layer) {
+      if (!num.empty()) fail(pattern, ": '", stem, "' is not a per-layer hook and takes no layer number");
+      for (size_t i = 0; i < points_.size(); ++i)
+        if (points_[i].kind == k.kind) out.push_back(static_cast<int>(i));
+    } else {
+      long layer = num.size() > 9 ? n_layers_ : std::stol(std::string(num));
+      if (layer >= n_layers_) fail(pattern, ": layer ", layer, " out of range (model has ", n_layers_, " layers)");
+      if (auto i = id(k.kind, static_cast<int>(layer))) out.push_back(*i);
+    }
+    if (out.empty()) fail(pattern, ": this model has no '", k.suffix, "' hook");
+    return out;
+  }
+  fail(pattern, ": unknown hook point (try 'loupe info MODEL --hooks', a glob like 'blocks.*.hook_resid_post', or a short form like 'pattern0')");
+}
+
+}  // namespace loupe

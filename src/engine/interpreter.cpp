@@ -1,0 +1,405 @@
+#include "engine/interpreter.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "core/error.h"
+#include "tensor/kernels.h"
+#include "tensor/matmul.h"
+
+namespace loupe {
+
+int64_t Shape::numel() const {
+  int64_t n = 1;
+  for (int i = 0; i < rank; ++i) n *= dims[static_cast<size_t>(i)];
+  return n;
+}
+
+namespace {
+
+// RoPE frequency of pair i (0 <= i < d_head / 2), after any context scaling.
+double rope_freq(const ModelConfig& c, const float* factors, int64_t i) {
+  double freq = std::pow(static_cast<double>(c.rope_theta), -2.0 * static_cast<double>(i) / static_cast<double>(c.d_head));
+  if (factors != nullptr) freq /= factors[i];
+  switch (c.rope_scaling) {
+    case RopeScaling::None:
+      break;
+    case RopeScaling::Linear:
+      freq /= c.rope_factor;
+      break;
+    case RopeScaling::Llama3: {
+      const double pi = 3.14159265358979323846;
+      const double wavelen = 2.0 * pi / freq;
+      const double low_wavelen = static_cast<double>(c.rope_original_ctx) / c.rope_low_freq_factor;
+      const double high_wavelen = static_cast<double>(c.rope_original_ctx) / c.rope_high_freq_factor;
+      if (wavelen > low_wavelen) {
+        freq /= c.rope_factor;
+      } else if (wavelen >= high_wavelen) {
+        const double smooth = (static_cast<double>(c.rope_original_ctx) / wavelen - c.rope_low_freq_factor) /
+                              (c.rope_high_freq_factor - c.rope_low_freq_factor);
+        freq = (1.0 - smooth) * freq / c.rope_factor + smooth * freq;
+      }
+      break;
+    }
+  }
+  return freq;
+}
+
+}  // namespace
+
+Interpreter::Interpreter(const Model& model, const RunOptions& options)
+    : model_(model), program_(lower(model)), pool_(options.n_threads) {
+  const ModelConfig& c = model.config;
+  n_ctx_ = options.n_ctx > 0 ? options.n_ctx : std::min<int64_t>(c.n_ctx, 4096);
+  if (c.arch == Arch::Gpt2 && n_ctx_ > c.n_ctx)
+    fail("context of ", n_ctx_, " positions exceeds the ", c.n_ctx, " learned positions of this model");
+  if (n_ctx_ > (int64_t(1) << 20)) fail("context of ", n_ctx_, " positions is too large");
+  max_batch_ = std::clamp<int64_t>(options.max_batch, 1, n_ctx_);
+  for (int b = 0; b < kBufCount; ++b) {
+    const Buf buf_id = static_cast<Buf>(b);
+    size_t n = (buf_id == Buf::Scores || buf_id == Buf::Pattern)
+                   ? static_cast<size_t>(c.n_heads * max_batch_ * n_ctx_)
+                   : static_cast<size_t>(width(buf_id) * max_batch_);
+    bufs_[static_cast<size_t>(b)].assign(n, 0.0f);
+  }
+  k_cache_.assign(static_cast<size_t>(c.n_layers * n_ctx_ * c.d_kv()), 0.0f);
+  v_cache_.assign(k_cache_.size(), 0.0f);
+  if (c.rope != RopeStyle::None) {
+    const int64_t half = c.d_head / 2;
+    rope_cos_.resize(static_cast<size_t>(n_ctx_ * half));
+    rope_sin_.resize(rope_cos_.size());
+    for (int64_t i = 0; i < half; ++i) {
+      const double f = rope_freq(c, model.rope_freq_factors, i);
+      for (int64_t p = 0; p < n_ctx_; ++p) {
+        const double a = static_cast<double>(p) * f;
+        rope_cos_[static_cast<size_t>(p * half + i)] = static_cast<float>(std::cos(a));
+        rope_sin_[static_cast<size_t>(p * half + i)] = static_cast<float>(std::sin(a));
+      }
+    }
+  }
+  subs_.resize(static_cast<size_t>(program_.hooks.size()));
+  tokens_.reserve(static_cast<size_t>(max_batch_));
+}
+
+Interpreter::~Interpreter() = default;
+
+int64_t Interpreter::width(Buf b) const {
+  const ModelConfig& c = model_.config;
+  switch (b) {
+    case Buf::Resid:
+    case Buf::Embed:
+    case Buf::PosEmbed:
+    case Buf::Normed:
+    case Buf::AttnOut:
+    case Buf::MlpOut:
+      return c.d_model;
+    case Buf::Scale: return 1;
+    case Buf::Q:
+    case Buf::RotQ:
+    case Buf::Z:
+      return c.d_q();
+    case Buf::K:
+    case Buf::V:
+    case Buf::RotK:
+      return c.d_kv();
+    case Buf::Scores:
+    case Buf::Pattern:
+      return n_ctx_ * c.n_heads;
+    case Buf::MlpPre:
+    case Buf::MlpPreLinear:
+    case Buf::MlpPost:
+      return c.d_mlp;
+    case Buf::Logits: return c.d_vocab;
+    case Buf::None: return 0;
+  }
+  return 0;
+}
+
+void Interpreter::observe(int hook, Observer* observer) {
+  LOUPE_ASSERT(hook >= 0 && hook < program_.hooks.size(), "hook id ", hook);
+  subs_[static_cast<size_t>(hook)].push_back(observer);
+}
+
+void Interpreter::unobserve(Observer* observer) {
+  for (auto& s : subs_) s.erase(std::remove(s.begin(), s.end(), observer), s.end());
+}
+
+void Interpreter::begin(std::span<const int32_t> tokens, bool all_logits) {
+  LOUPE_ASSERT(pc_ < 0, "begin() during a pass");
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  if (n == 0) fail("no tokens to run");
+  if (n > max_batch_) fail("batch of ", n, " tokens exceeds the maximum batch of ", max_batch_);
+  if (n_past_ + n > n_ctx_)
+    fail("positions ", n_past_, "..", n_past_ + n - 1, " exceed the context of ", n_ctx_, " positions");
+  for (int64_t i = 0; i < n; ++i)
+    if (tokens[static_cast<size_t>(i)] < 0 || tokens[static_cast<size_t>(i)] >= model_.config.d_vocab)
+      fail("token id ", tokens[static_cast<size_t>(i)], " at index ", i, " is out of range (vocabulary of ",
+           model_.config.d_vocab, ")");
+  tokens_.assign(tokens.begin(), tokens.end());
+  pos0_ = n_past_;
+  n_ = n;
+  final_rows_ = all_logits ? n : 1;
+  pc_ = 0;
+}
+
+void Interpreter::finish() {
+  while (pc_ >= 0) step();
+}
+
+void Interpreter::rewind(int64_t n) {
+  LOUPE_ASSERT(pc_ < 0, "rewind() during a pass");
+  n_past_ = std::clamp<int64_t>(n, 0, n_past_);
+}
+
+HookEvent Interpreter::view(int op_index) {
+  const Op& op = program_.ops[static_cast<size_t>(op_index)];
+  const ModelConfig& c = model_.config;
+  HookEvent e;
+  e.hook = op.hook;
+  e.point = op.hook >= 0 ? &program_.hooks[op.hook] : nullptr;
+  e.op_index = op_index;
+  e.pos0 = op.final_rows ? pos0_ + n_ - final_rows_ : pos0_;
+  e.tokens = std::span<const int32_t>(tokens_);
+  const int64_t rows = rows_of(op);
+  Buf out = op.kind == OpKind::KvStore ? op.in0 : op.out;
+  e.data = buf(out);
+  switch (out) {
+    case Buf::Q:
+    case Buf::RotQ:
+    case Buf::Z:
+      e.shape = {3, {rows, c.n_heads, c.d_head, 0}};
+      break;
+    case Buf::K:
+    case Buf::V:
+    case Buf::RotK:
+      e.shape = {3, {rows, c.n_kv_heads, c.d_head, 0}};
+      break;
+    case Buf::Scores:
+    case Buf::Pattern:
+      e.shape = {3, {c.n_heads, rows, pos0_ + n_, 0}};
+      break;
+    default:
+      e.shape = {2, {rows, width(out), 0, 0}};
+      break;
+  }
+  return e;
+}
+
+void Interpreter::step() {
+  LOUPE_ASSERT(pc_ >= 0, "step() outside a pass");
+  const Op& op = program_.ops[static_cast<size_t>(pc_)];
+  run_op(op);
+  if (op.hook >= 0 && !subs_[static_cast<size_t>(op.hook)].empty()) {
+    HookEvent e = view(pc_);
+    for (Observer* o : subs_[static_cast<size_t>(op.hook)]) o->on_hook(e);
+  }
+  if (++pc_ == static_cast<int>(program_.ops.size())) {
+    pc_ = -1;
+    n_past_ = pos0_ + n_;
+    logit_rows_ = final_rows_;
+  }
+}
+
+void Interpreter::run_op(const Op& op) {
+  const ModelConfig& c = model_.config;
+  const int64_t rows = rows_of(op);
+  switch (op.kind) {
+    case OpKind::Embed:
+      for (int64_t i = 0; i < n_; ++i) op.w->row(tokens_[static_cast<size_t>(i)], buf(op.out) + i * c.d_model);
+      return;
+    case OpKind::PosEmbed:
+      for (int64_t i = 0; i < n_; ++i) op.w->row(pos0_ + i, buf(op.out) + i * c.d_model);
+      return;
+    case OpKind::Mark:
+      return;
+    case OpKind::Add: {
+      const int64_t w = width(op.out);
+      float* out = buf(op.out);
+      const float* a = buf(op.in0);
+      const float* b = buf(op.in1);
+      for (int64_t i = 0; i < rows * w; ++i) out[i] = a[i] + b[i];
+      return;
+    }
+    case OpKind::NormScale: op_norm_scale(op); return;
+    case OpKind::NormApply: op_norm_apply(op); return;
+    case OpKind::MatMul: {
+      const float* x = buf(op.in0);
+      matmul(pool_, *op.w, x, rows, buf(op.out), op.bias);
+      return;
+    }
+    case OpKind::Rope: op_rope(op); return;
+    case OpKind::KvStore: op_kv_store(op); return;
+    case OpKind::AttnScores: op_attn_scores(op); return;
+    case OpKind::Softmax: op_softmax(op); return;
+    case OpKind::AttnMix: op_attn_mix(op); return;
+    case OpKind::Gelu: {
+      const float* x = buf(op.in0);
+      float* y = buf(op.out);
+      const int64_t n = rows * c.d_mlp;
+      for (int64_t i = 0; i < n; ++i) {
+        const float v = x[i];
+        y[i] = 0.5f * v * (1.0f + std::tanh(0.7978845608028654f * (v + 0.044715f * v * v * v)));
+      }
+      return;
+    }
+    case OpKind::SiluMul: {
+      const float* g = buf(op.in0);
+      const float* u = buf(op.in1);
+      float* y = buf(op.out);
+      const int64_t n = rows * c.d_mlp;
+      for (int64_t i = 0; i < n; ++i) y[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+      return;
+    }
+  }
+}
+
+// Final ops read the last rows of the residual stream and write rows from 0.
+void Interpreter::op_norm_scale(const Op& op) {
+  const ModelConfig& c = model_.config;
+  const int64_t rows = rows_of(op);
+  const int64_t d = c.d_model;
+  const float* x = buf(op.in0) + (op.final_rows ? (n_ - rows) * d : 0);
+  float* s = buf(op.out);
+  for (int64_t i = 0; i < rows; ++i) {
+    const float* xi = x + i * d;
+    double mean = 0.0;
+    if (c.norm == NormKind::LayerNorm) {
+      for (int64_t k = 0; k < d; ++k) mean += xi[k];
+      mean /= static_cast<double>(d);
+    }
+    double ss = 0.0;
+    for (int64_t k = 0; k < d; ++k) {
+      const double v = xi[k] - mean;
+      ss += v * v;
+    }
+    s[i] = static_cast<float>(std::sqrt(ss / static_cast<double>(d) + c.norm_eps));
+  }
+}
+
+void Interpreter::op_norm_apply(const Op& op) {
+  const ModelConfig& c = model_.config;
+  const int64_t rows = rows_of(op);
+  const int64_t d = c.d_model;
+  const float* x = buf(op.in0) + (op.final_rows ? (n_ - rows) * d : 0);
+  const float* s = buf(op.in1);
+  float* y = buf(op.out);
+  for (int64_t i = 0; i < rows; ++i) {
+    const float* xi = x + i * d;
+    float* yi = y + i * d;
+    float mean = 0.0f;
+    if (c.norm == NormKind::LayerNorm) {
+      double m = 0.0;
+      for (int64_t k = 0; k < d; ++k) m += xi[k];
+      mean = static_cast<float>(m / static_cast<double>(d));
+    }
+    const float inv = 1.0f / s[i];
+    for (int64_t k = 0; k < d; ++k) yi[k] = (xi[k] - mean) * inv * op.gamma[k] + (op.beta ? op.beta[k] : 0.0f);
+  }
+}
+
+void Interpreter::op_rope(const Op& op) {
+  const ModelConfig& c = model_.config;
+  const int64_t width_ = width(op.out);
+  const int64_t heads = width_ / c.d_head;
+  const int64_t half = c.d_head / 2;
+  const float* x = buf(op.in0);
+  float* y = buf(op.out);
+  for (int64_t i = 0; i < n_; ++i) {
+    const float* cs = rope_cos_.data() + (pos0_ + i) * half;
+    const float* sn = rope_sin_.data() + (pos0_ + i) * half;
+    for (int64_t h = 0; h < heads; ++h) {
+      const float* xh = x + i * width_ + h * c.d_head;
+      float* yh = y + i * width_ + h * c.d_head;
+      for (int64_t k = 0; k < half; ++k) {
+        const int64_t a = c.rope == RopeStyle::Adjacent ? 2 * k : k;
+        const int64_t b = c.rope == RopeStyle::Adjacent ? 2 * k + 1 : k + half;
+        const float x0 = xh[a], x1 = xh[b];
+        yh[a] = x0 * cs[k] - x1 * sn[k];
+        yh[b] = x0 * sn[k] + x1 * cs[k];
+      }
+    }
+  }
+}
+
+void Interpreter::op_kv_store(const Op& op) {
+  const ModelConfig& c = model_.config;
+  const int64_t dkv = c.d_kv();
+  float* kc = k_cache_.data() + (op.layer * n_ctx_ + pos0_) * dkv;
+  float* vc = v_cache_.data() + (op.layer * n_ctx_ + pos0_) * dkv;
+  std::copy_n(buf(op.in0), n_ * dkv, kc);
+  std::copy_n(buf(op.in1), n_ * dkv, vc);
+}
+
+void Interpreter::op_attn_scores(const Op& op) {
+  const ModelConfig& c = model_.config;
+  const int64_t kv_len = pos0_ + n_;
+  const int64_t dkv = c.d_kv();
+  const int64_t group = c.n_heads / c.n_kv_heads;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(c.d_head));
+  const float* q = buf(op.in0);
+  const float* kc = k_cache_.data() + op.layer * n_ctx_ * dkv;
+  float* s = buf(op.out);
+  const int64_t n = n_;
+  pool_.parallel_for(c.n_heads * n, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t h = r / n, i = r % n;
+      const float* qi = q + i * c.d_q() + h * c.d_head;
+      const float* kh = kc + (h / group) * c.d_head;
+      float* row = s + (h * n + i) * kv_len;
+      const int64_t last = pos0_ + i;
+      for (int64_t j = 0; j <= last; ++j) row[j] = dot_f32(qi, kh + j * dkv, c.d_head) * scale;
+      for (int64_t j = last + 1; j < kv_len; ++j) row[j] = -std::numeric_limits<float>::infinity();
+    }
+  });
+}
+
+void Interpreter::op_softmax(const Op& op) {
+  const ModelConfig& c = model_.config;
+  const int64_t kv_len = pos0_ + n_;
+  const float* s = buf(op.in0);
+  float* p = buf(op.out);
+  pool_.parallel_for(c.n_heads * n_, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const float* in = s + r * kv_len;
+      float* out = p + r * kv_len;
+      float mx = -std::numeric_limits<float>::infinity();
+      for (int64_t j = 0; j < kv_len; ++j) mx = std::max(mx, in[j]);
+      if (mx == -std::numeric_limits<float>::infinity()) {  // fully masked (only after an edit)
+        std::fill_n(out, kv_len, 0.0f);
+        continue;
+      }
+      float sum = 0.0f;
+      for (int64_t j = 0; j < kv_len; ++j) {
+        out[j] = std::exp(in[j] - mx);
+        sum += out[j];
+      }
+      const float inv = 1.0f / sum;
+      for (int64_t j = 0; j < kv_len; ++j) out[j] *= inv;
+    }
+  });
+}
+
+void Interpreter::op_attn_mix(const Op& op) {
+  const ModelConfig& c = model_.config;
+  const int64_t kv_len = pos0_ + n_;
+  const int64_t dkv = c.d_kv();
+  const int64_t group = c.n_heads / c.n_kv_heads;
+  const float* p = buf(op.in0);
+  const float* vc = v_cache_.data() + op.layer * n_ctx_ * dkv;
+  float* z = buf(op.out);
+  const int64_t n = n_;
+  pool_.parallel_for(c.n_heads * n, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t h = r / n, i = r % n;
+      const float* row = p + (h * n + i) * kv_len;
+      const float* vh = vc + (h / group) * c.d_head;
+      float* zi = z + i * c.d_q() + h * c.d_head;
+      std::fill_n(zi, c.d_head, 0.0f);
+      for (int64_t j = 0; j < kv_len; ++j)
+        if (row[j] != 0.0f) axpy_f32(row[j], vh + j * dkv, zi, c.d_head);
+    }
+  });
+}
+
+}  // namespace loupe

@@ -1,0 +1,127 @@
+// The interpreter: runs a Program op by op over a batch of positions with a KV cache. It can
+// stop between any two ops (the debugger steps it), and hands hook tensors to observers that
+// subscribed before the run. A hook nobody watches costs one branch.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "engine/program.h"
+
+namespace loupe {
+
+struct RunOptions {
+  int n_threads = 1;
+  int64_t n_ctx = 0;        // positions the KV cache holds; 0 = the model's, at most 4096
+  int64_t max_batch = 256;  // positions per forward pass; longer inputs are split
+};
+
+struct Shape {
+  int rank = 0;
+  std::array<int64_t, 4> dims{};
+  int64_t numel() const;
+  std::vector<int64_t> vec() const { return {dims.begin(), dims.begin() + rank}; }
+};
+
+// What an observer sees at a hook: the tensor (writable: edits flow into the rest of the pass).
+struct HookEvent {
+  int hook = -1;
+  const HookPoint* point = nullptr;
+  int op_index = -1;
+  float* data = nullptr;
+  Shape shape;
+  int64_t pos0 = 0;                 // position of row 0 of the tensor ([pos, ...] layouts)
+  std::span<const int32_t> tokens;  // tokens of this batch
+};
+
+class Observer {
+ public:
+  virtual ~Observer() = default;
+  virtual void on_hook(const HookEvent& event) = 0;
+};
+
+class Interpreter {
+ public:
+  Interpreter(const Model& model, const RunOptions& options);
+  ~Interpreter();
+
+  const Model& model() const { return model_; }
+  const Program& program() const { return program_; }
+  const HookTable& hooks() const { return program_.hooks; }
+  int64_t n_ctx() const { return n_ctx_; }
+  int64_t max_batch() const { return max_batch_; }
+  int n_threads() const { return pool_.n_threads(); }
+
+  // Observers are called in subscription order.
+  void observe(int hook, Observer* observer);
+  void unobserve(Observer* observer);
+  bool observed(int hook) const { return !subs_[static_cast<size_t>(hook)].empty(); }
+
+  // Starts a forward pass over tokens at positions n_past() .. n_past() + tokens.size() - 1.
+  // With all_logits, ln_final and the unembedding run on every position, else on the last.
+  // Throws Error for an empty batch, a batch over max_batch, a token id out of range, or
+  // positions past the context.
+  void begin(std::span<const int32_t> tokens, bool all_logits);
+  bool in_pass() const { return pc_ >= 0; }
+  int pc() const { return pc_; }  // next op to run, -1 outside a pass
+  // Runs the next op and notifies its observers; ends the pass after the last op.
+  void step();
+  // Runs the rest of the pass.
+  void finish();
+
+  // Logits of the last completed pass: [logit_rows(), d_vocab].
+  const float* logits() const { return bufs_[static_cast<size_t>(Buf::Logits)].data(); }
+  int64_t logit_rows() const { return logit_rows_; }
+
+  // Positions held in the KV cache.
+  int64_t n_past() const { return n_past_; }
+  // Forgets cached positions >= n (n = 0 clears the cache).
+  void rewind(int64_t n);
+
+  // Batch of the current (or last) pass.
+  int64_t batch_pos0() const { return pos0_; }
+  std::span<const int32_t> batch_tokens() const { return tokens_; }
+  // The output tensor of op i as a hook observer would see it (valid once op i has run in
+  // this pass, or for the last pass).
+  HookEvent view(int op_index);
+
+ private:
+  void run_op(const Op& op);
+  float* buf(Buf b) { return bufs_[static_cast<size_t>(b)].data(); }
+  int64_t width(Buf b) const;
+  int64_t rows_of(const Op& op) const { return op.final_rows ? final_rows_ : n_; }
+
+  void op_norm_scale(const Op& op);
+  void op_norm_apply(const Op& op);
+  void op_rope(const Op& op);
+  void op_kv_store(const Op& op);
+  void op_attn_scores(const Op& op);
+  void op_softmax(const Op& op);
+  void op_attn_mix(const Op& op);
+
+  const Model& model_;
+  Program program_;
+  ThreadPool pool_;
+  int64_t n_ctx_;
+  int64_t max_batch_;
+  std::array<std::vector<float>, kBufCount> bufs_;
+  std::vector<float> k_cache_;  // [n_layers, n_ctx, d_kv]
+  std::vector<float> v_cache_;  // [n_layers, n_ctx, d_kv]
+  std::vector<float> rope_cos_;  // [n_ctx, d_head / 2]
+  std::vector<float> rope_sin_;  // [n_ctx, d_head / 2]
+  std::vector<std::vector<Observer*>> subs_;  // per hook id
+
+  std::vector<int32_t> tokens_;
+  int64_t pos0_ = 0;
+  int64_t n_ = 0;
+  int64_t final_rows_ = 0;
+  int64_t logit_rows_ = 0;
+  int64_t n_past_ = 0;
+  int pc_ = -1;
+};
+
+}  // namespace loupe

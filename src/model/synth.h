@@ -1,0 +1,54 @@
+// Random-weight models of real shapes, written as GGUF (loadable by llama.cpp) or as a
+// Hugging Face folder with the same weights, for tests and benchmarks.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "model/config.h"
+#include "tensor/dtype.h"
+
+namespace loupe {
+
+struct SynthSpec {
+  Arch arch = Arch::Llama;
+  int64_t d_model = 64;
+  int64_t n_layers = 2;
+  int64_t n_heads = 4;
+  int64_t n_kv_heads = 0;  // 0 = n_heads
+  int64_t d_mlp = 0;       // 0 = 4 d_model (gpt2) or 8/3 d_model rounded to 32 (llama)
+  int64_t n_ctx = 256;
+  float rope_theta = 10000.0f;
+  bool tied = false;
+  uint64_t seed = 1;
+  std::string vocab_path;  // a GGUF file whose tokenizer.* metadata is copied
+  DType type = DType::F32;
+};
+
+// One float tensor of the canonical (GGUF-named, [out, in]) model.
+struct SynthTensor {
+  std::string name;
+  std::vector<int64_t> shape;  // outermost first
+  std::vector<float> data;
+};
+
+struct SynthModel {
+  ModelConfig config;
+  std::vector<SynthTensor> tensors;
+};
+
+// Fills the config from the spec (and the vocabulary size from spec.vocab_path) and draws
+// weights N(0, 0.02) (norm weights around 1) from a seeded generator: same spec, same weights.
+SynthModel make_synth_model(const SynthSpec& spec);
+
+// GGUF v3 with llama.cpp's metadata keys; 2-D weights in spec.type (rows that do not fit its
+// blocks fall back to q8_0 or f32, reported in `notes`), 1-D weights in f32.
+void write_synth_gguf(const SynthModel& model, const SynthSpec& spec, const std::string& path,
+                      std::vector<std::string>* notes);
+
+// A Hugging Face folder (config.json + model.safetensors, F32) with the same weights, in HF's
+// layout (rotate-half Q/K rows for llama, Conv1D [in, out] for gpt2).
+void write_synth_hf(const SynthModel& model, const std::string& dir);
+
+}  // namespace loupe

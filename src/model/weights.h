@@ -1,0 +1,75 @@
+// Weights used in place from memory-mapped files, and the model they make up.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/mapped_file.h"
+#include "model/config.h"
+#include "tensor/weight.h"
+
+namespace loupe {
+
+class Tokenizer;
+
+struct LayerWeights {
+  const float* ln1_w = nullptr;  // [d_model]
+  const float* ln1_b = nullptr;  // [d_model] LayerNorm only
+  Weight wq, wk, wv, wo;         // [d_q, d_model], [d_kv, d_model] x2, [d_model, d_q]
+  const float* bq = nullptr;     // [d_q]
+  const float* bk = nullptr;     // [d_kv]
+  const float* bv = nullptr;     // [d_kv]
+  const float* bo = nullptr;     // [d_model]
+  const float* ln2_w = nullptr;
+  const float* ln2_b = nullptr;
+  Weight w_gate;                 // [d_mlp, d_model] gated MLPs only
+  Weight w_up;                   // [d_mlp, d_model]
+  Weight w_down;                 // [d_model, d_mlp]
+  const float* b_up = nullptr;   // [d_mlp]
+  const float* b_down = nullptr; // [d_model]
+};
+
+// A tensor of the file, for `loupe info`.
+struct TensorSummary {
+  std::string name;
+  std::string type;  // "f32", "q8_0", "int8 group 32"
+  std::vector<int64_t> shape;  // outermost first
+  size_t nbytes = 0;
+};
+
+struct Model {
+  ModelConfig config;
+  std::string path;
+  Weight tok_embed;              // [d_vocab, d_model]
+  Weight pos_embed;              // [n_ctx, d_model] GPT-2 only
+  std::vector<LayerWeights> layers;
+  const float* ln_final_w = nullptr;
+  const float* ln_final_b = nullptr;
+  Weight unembed;                // [d_vocab, d_model]
+  const float* rope_freq_factors = nullptr;  // [d_head / 2] Llama-3 GGUF rope_freqs, optional
+  std::vector<TensorSummary> tensors;       // every tensor of the file(s), in file order
+  std::unique_ptr<Tokenizer> tokenizer;     // may be null (no tokenizer found)
+  std::string tokenizer_source;
+
+  std::vector<std::shared_ptr<MappedFile>> files;  // keep the maps alive
+  std::deque<std::vector<float>> owned;            // small vectors converted to f32 at load
+
+  ~Model();
+  // Bytes of all weights (as stored).
+  size_t weight_bytes() const;
+  // A float pointer for a small vector, converting it once if it is not F32.
+  const float* vector_f32(const Weight& w);
+};
+
+struct LoadOptions {
+  std::string tokenizer_path;  // overrides the tokenizer found with the model
+};
+
+// Loads a GGUF file, a Hugging Face folder (or its config.json / .safetensors) or a llama2.c
+// checkpoint, recognised by content. Errors name the file, tensor or field.
+std::unique_ptr<Model> load_model(const std::string& path, const LoadOptions& options = {});
+
+}  // namespace loupe

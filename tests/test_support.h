@@ -1,0 +1,32 @@
+// Shared helpers for the test suites: where the shared data lives, how to run the binary.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace loupe::test {
+
+// The shared data folder: $LOUPE_SHARED_DIR, else the path configured at build time (../shared).
+std::string shared_dir();
+// shared_dir() + "/" + rel
+std::string shared(const std::string& rel);
+// The loupe binary built with the tests.
+std::string loupe_binary();
+
+struct CommandResult {
+  int exit_code = 0;
+  std::string out;  // standard output
+  std::string err;  // standard error
+};
+// Runs the loupe binary with the given argument string (shell-quoted by the caller).
+CommandResult run_loupe(const std::string& args);
+
+// Reads a whole file as bytes / little-endian float32.
+std::string read_file(const std::string& path);
+std::vector<float> read_f32(const std::string& path);
+
+// A fresh empty temporary directory, removed by the caller when wanted.
+std::string temp_dir(const std::string& tag);
+
+}  // namespace loupe::test

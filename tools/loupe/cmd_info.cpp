@@ -1,0 +1,121 @@
+// loupe info MODEL [--json] [--hooks]
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "core/error.h"
+#include "engine/program.h"
+#include "model/weights.h"
+#include "tokenizer/tokenizer.h"
+
+namespace loupe::cli {
+
+namespace {
+const char* rope_name(RopeStyle r) {
+  switch (r) {
+    case RopeStyle::None: return "none";
+    case RopeStyle::Adjacent: return "adjacent pairs";
+    case RopeStyle::Halves: return "halves (neox)";
+  }
+  return "?";
+}
+}  // namespace
+
+void add_info(CLI::App& app, Action& action) {
+  auto* cmd = app.add_subcommand("info", "architecture, dimensions, tokenizer, tensor table");
+  auto model = std::make_shared<std::string>();
+  auto tokenizer = std::make_shared<std::string>();
+  auto json_out = std::make_shared<bool>(false);
+  auto hooks = std::make_shared<bool>(false);
+  cmd->add_option("MODEL", *model, "GGUF file, Hugging Face folder, or llama2.c checkpoint")->required();
+  cmd->add_option("--tokenizer", *tokenizer, "tokenizer file");
+  cmd->add_flag("--json", *json_out, "print JSON");
+  cmd->add_flag("--hooks", *hooks, "list the hook points with their shapes");
+  cmd->callback([=, &action] {
+    action = [=] {
+      LoadOptions lo;
+      lo.tokenizer_path = *tokenizer;
+      auto m = load_model(*model, lo);
+      const ModelConfig& c = m->config;
+      Program program = lower(*m);
+      nlohmann::ordered_json j;
+      j["path"] = m->path;
+      j["format"] = c.format;
+      j["architecture"] = c.arch_label;
+      j["file_type"] = c.file_type;
+      j["d_model"] = c.d_model;
+      j["n_layers"] = c.n_layers;
+      j["n_heads"] = c.n_heads;
+      j["n_kv_heads"] = c.n_kv_heads;
+      j["d_head"] = c.d_head;
+      j["d_mlp"] = c.d_mlp;
+      j["d_vocab"] = c.d_vocab;
+      j["n_ctx"] = c.n_ctx;
+      j["norm"] = c.norm == NormKind::RmsNorm ? "rmsnorm" : "layernorm";
+      j["norm_eps"] = c.norm_eps;
+      j["rope"] = rope_name(c.rope);
+      j["rope_theta"] = c.rope_theta;
+      j["tied_embeddings"] = c.tied_embeddings;
+      j["n_params"] = [&] {
+        int64_t n = 0;
+        for (const auto& t : m->tensors) {
+          int64_t e = 1;
+          for (int64_t d : t.shape) e *= d;
+          n += e;
+        }
+        return n;
+      }();
+      j["weight_bytes"] = m->weight_bytes();
+      nlohmann::ordered_json tj;
+      if (m->tokenizer) {
+        tj["source"] = m->tokenizer_source;
+        tj["kind"] = std::string(m->tokenizer->kind());
+        tj["n_vocab"] = m->tokenizer->n_vocab();
+        tj["bos_id"] = m->tokenizer->bos_id();
+        tj["eos_id"] = m->tokenizer->eos_id();
+      }
+      j["tokenizer"] = tj;
+      nlohmann::ordered_json tensors = nlohmann::ordered_json::array();
+      for (const auto& t : m->tensors)
+        tensors.push_back({{"name", t.name}, {"type", t.type}, {"shape", t.shape}, {"bytes", t.nbytes}});
+      j["tensors"] = tensors;
+      if (*hooks) {
+        nlohmann::ordered_json hj = nlohmann::ordered_json::array();
+        for (const auto& h : program.hooks.points()) hj.push_back(h.name);
+        j["hooks"] = hj;
+      }
+      if (*json_out) {
+        std::printf("%s\n", j.dump(1).c_str());
+        return;
+      }
+      std::printf("%s  (%s, %s)\n", m->path.c_str(), c.format.c_str(), c.file_type.c_str());
+      std::printf("architecture  %s\n", c.arch_label.c_str());
+      std::printf("d_model %lld  n_layers %lld  n_heads %lld  n_kv_heads %lld  d_head %lld  d_mlp %lld\n",
+                  (long long)c.d_model, (long long)c.n_layers, (long long)c.n_heads, (long long)c.n_kv_heads,
+                  (long long)c.d_head, (long long)c.d_mlp);
+      std::printf("d_vocab %lld  n_ctx %lld  norm %s (eps %g)  rope %s (theta %g)  tied embeddings %s\n",
+                  (long long)c.d_vocab, (long long)c.n_ctx, j["norm"].get<std::string>().c_str(), c.norm_eps,
+                  rope_name(c.rope), c.rope_theta, c.tied_embeddings ? "yes" : "no");
+      std::printf("parameters %lld  weights %.2f MiB\n", (long long)j["n_params"].get<int64_t>(),
+                  static_cast<double>(m->weight_bytes()) / (1024.0 * 1024.0));
+      if (m->tokenizer)
+        std::printf("tokenizer %s (%s, %d tokens, bos %d, eos %d)\n", m->tokenizer_source.c_str(),
+                    std::string(m->tokenizer->kind()).c_str(), m->tokenizer->n_vocab(), m->tokenizer->bos_id(),
+                    m->tokenizer->eos_id());
+      else
+        std::printf("tokenizer none found (pass --tokenizer)\n");
+      std::printf("\n%-40s %-14s %-18s %12s\n", "tensor", "type", "shape", "bytes");
+      for (const auto& t : m->tensors) {
+        std::string shape;
+        for (size_t i = 0; i < t.shape.size(); ++i) shape += (i ? " x " : "") + std::to_string(t.shape[i]);
+        std::printf("%-40s %-14s %-18s %12zu\n", t.name.c_str(), t.type.c_str(), shape.c_str(), t.nbytes);
+      }
+      if (*hooks) {
+        std::printf("\n%d hook points\n", program.hooks.size());
+        for (const auto& h : program.hooks.points()) std::printf("%s\n", h.name.c_str());
+      }
+    };
+  });
+}
+
+}  // namespace loupe::cli

@@ -1,0 +1,55 @@
+// loupe model new: random-weight models of real shapes (GGUF, or an HF folder with --format hf).
+#include <cstdio>
+
+#include "commands.h"
+#include "core/error.h"
+#include "model/synth.h"
+
+namespace loupe::cli {
+
+void add_model(CLI::App& app, Action& action) {
+  auto* model = app.add_subcommand("model", "make model files");
+  model->require_subcommand(1);
+  auto* cmd = model->add_subcommand("new", "write a random-weight model of a real shape");
+  auto spec = std::make_shared<SynthSpec>();
+  auto arch = std::make_shared<std::string>();
+  auto type = std::make_shared<std::string>("f32");
+  auto format = std::make_shared<std::string>("gguf");
+  auto out = std::make_shared<std::string>();
+  cmd->add_option("--arch", *arch, "llama or gpt2")->required()->check(CLI::IsMember({"llama", "gpt2"}));
+  cmd->add_option("--d-model", spec->d_model, "residual width")->required()->check(CLI::Range(int64_t(2), int64_t(1) << 16));
+  cmd->add_option("--n-layers", spec->n_layers, "layers")->required()->check(CLI::Range(int64_t(1), int64_t(1024)));
+  cmd->add_option("--n-heads", spec->n_heads, "attention heads (default 4)")->check(CLI::Range(int64_t(1), int64_t(1024)));
+  cmd->add_option("--n-kv-heads", spec->n_kv_heads, "key/value heads (default n_heads)")->check(CLI::Range(int64_t(0), int64_t(1024)));
+  cmd->add_option("--d-mlp", spec->d_mlp, "MLP width (default 4 d_model for gpt2, ~8/3 d_model for llama)")->check(CLI::Range(int64_t(0), int64_t(1) << 20));
+  cmd->add_option("--n-ctx", spec->n_ctx, "context length (default 256)")->check(CLI::Range(int64_t(1), int64_t(1) << 20));
+  cmd->add_option("--rope-theta", spec->rope_theta, "RoPE base (default 10000)");
+  cmd->add_flag("--tied", spec->tied, "tie the unembedding to the embedding");
+  cmd->add_option("--seed", spec->seed, "weight seed (default 1)");
+  cmd->add_option("--vocab-from", spec->vocab_path, "GGUF file whose tokenizer is copied")->required();
+  cmd->add_option("--type", *type, "f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k");
+  cmd->add_option("--format", *format, "gguf (default) or hf (a folder, f32 only)")->check(CLI::IsMember({"gguf", "hf"}));
+  cmd->add_option("-o,--output", *out, "output file (gguf) or folder (hf)")->required();
+  cmd->callback([=, &action] {
+    action = [=] {
+      SynthSpec s = *spec;
+      s.arch = *arch == "gpt2" ? Arch::Gpt2 : Arch::Llama;
+      auto t = dtype_from_name(*type);
+      if (!t) fail("--type: unknown type '", *type, "'");
+      s.type = *t;
+      SynthModel m = make_synth_model(s);
+      if (*format == "hf") {
+        if (s.type != DType::F32) fail("--format hf writes f32 weights only; drop --type ", *type);
+        write_synth_hf(m, *out);
+      } else {
+        std::vector<std::string> notes;
+        write_synth_gguf(m, s, *out, &notes);
+        for (const auto& n : notes) std::fprintf(stderr, "note: %s\n", n.c_str());
+      }
+      std::fprintf(stderr, "wrote %s (%s, d_model %lld, %lld layers, vocab %lld)\n", out->c_str(), arch->c_str(),
+                   (long long)m.config.d_model, (long long)m.config.n_layers, (long long)m.config.d_vocab);
+    };
+  });
+}
+
+}  // namespace loupe::cli

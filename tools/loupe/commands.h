@@ -1,0 +1,22 @@
+// The loupe subcommands. Each add_* registers one subcommand (its flags are a contract other
+// tools rely on; see docs/cli.md) on the CLI11 app.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <string>
+
+namespace loupe::cli {
+
+// Runs a command body, turning loupe::Error into "error: ..." on stderr and exit code 1.
+using Action = std::function<void()>;
+
+void add_info(CLI::App& app, Action& action);
+void add_tokenize(CLI::App& app, Action& action);
+void add_generate(CLI::App& app, Action& action);
+void add_logits(CLI::App& app, Action& action);
+void add_trace(CLI::App& app, Action& action);
+void add_bench(CLI::App& app, Action& action);
+void add_model(CLI::App& app, Action& action);
+
+}  // namespace loupe::cli

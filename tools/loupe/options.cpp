@@ -1,0 +1,61 @@
+#include "options.h"
+
+#include <thread>
+
+#include "core/error.h"
+#include "engine/driver.h"
+
+namespace loupe::cli {
+
+int default_threads() {
+  unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : static_cast<int>(n);
+}
+
+void ModelFlags::add(CLI::App* cmd) {
+  cmd->add_option("MODEL", model, "GGUF file, Hugging Face folder, or llama2.c checkpoint")->required();
+  cmd->add_option("--tokenizer", tokenizer, "tokenizer file (tok*.bin, tokenizer.model, tokenizer.json, .gguf)");
+  cmd->add_option("-t,--threads", threads, "threads (default: all cores)")->check(CLI::Range(0, 1024));
+  cmd->add_option("-c,--ctx", ctx, "context length (default: the model's, at most 4096)")->check(CLI::Range(0, 1 << 20));
+}
+
+std::unique_ptr<Model> ModelFlags::load() const {
+  LoadOptions o;
+  o.tokenizer_path = tokenizer;
+  return load_model(model, o);
+}
+
+RunOptions ModelFlags::run_options() const {
+  RunOptions o;
+  o.n_threads = threads > 0 ? threads : default_threads();
+  o.n_ctx = ctx;
+  return o;
+}
+
+void PromptFlags::add(CLI::App* cmd, bool allow_tokens) {
+  cmd->add_option("-p,--prompt", prompt, "prompt text (UTF-8)");
+  if (allow_tokens) cmd->add_option("--tokens", tokens, "token ids instead of a prompt: 1,2,3");
+  cmd->add_flag("--bos", bos, "start the prompt with BOS");
+  cmd->add_flag("--no-bos", no_bos, "do not start the prompt with BOS");
+}
+
+std::vector<int32_t> PromptFlags::resolve(const Model& model, int64_t n_ctx) const {
+  if (bos && no_bos) fail("--bos and --no-bos contradict each other");
+  if (!tokens.empty()) {
+    if (!prompt.empty()) fail("give either -p PROMPT or --tokens, not both");
+    auto ids = parse_token_list(tokens, model.config.d_vocab);
+    if (static_cast<int64_t>(ids.size()) > n_ctx)
+      fail("--tokens: ", ids.size(), " tokens do not fit the context of ", n_ctx, " positions");
+    return ids;
+  }
+  const bool add_bos = bos || (!no_bos && default_add_bos(model));
+  return prompt_tokens(model, prompt, add_bos, n_ctx);
+}
+
+std::string json_escape_shape(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+}  // namespace loupe::cli
