@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "core/error.h"
+#include "engine/rope.h"
 #include "tensor/kernels.h"
 #include "tensor/matmul.h"
 
@@ -15,38 +16,6 @@ int64_t Shape::numel() const {
   for (int i = 0; i < rank; ++i) n *= dims[static_cast<size_t>(i)];
   return n;
 }
-
-namespace {
-
-// RoPE frequency of pair i (0 <= i < d_head / 2), after any context scaling.
-double rope_freq(const ModelConfig& c, const float* factors, int64_t i) {
-  double freq = std::pow(static_cast<double>(c.rope_theta), -2.0 * static_cast<double>(i) / static_cast<double>(c.d_head));
-  if (factors != nullptr) freq /= factors[i];
-  switch (c.rope_scaling) {
-    case RopeScaling::None:
-      break;
-    case RopeScaling::Linear:
-      freq /= c.rope_factor;
-      break;
-    case RopeScaling::Llama3: {
-      const double pi = 3.14159265358979323846;
-      const double wavelen = 2.0 * pi / freq;
-      const double low_wavelen = static_cast<double>(c.rope_original_ctx) / c.rope_low_freq_factor;
-      const double high_wavelen = static_cast<double>(c.rope_original_ctx) / c.rope_high_freq_factor;
-      if (wavelen > low_wavelen) {
-        freq /= c.rope_factor;
-      } else if (wavelen >= high_wavelen) {
-        const double smooth = (static_cast<double>(c.rope_original_ctx) / wavelen - c.rope_low_freq_factor) /
-                              (c.rope_high_freq_factor - c.rope_low_freq_factor);
-        freq = (1.0 - smooth) * freq / c.rope_factor + smooth * freq;
-      }
-      break;
-    }
-  }
-  return freq;
-}
-
-}  // namespace
 
 Interpreter::Interpreter(const Model& model, const RunOptions& options)
     : model_(model), program_(lower(model)), pool_(options.n_threads) {
@@ -69,8 +38,9 @@ Interpreter::Interpreter(const Model& model, const RunOptions& options)
     const int64_t half = c.d_head / 2;
     rope_cos_.resize(static_cast<size_t>(n_ctx_ * half));
     rope_sin_.resize(rope_cos_.size());
+    const std::vector<double> freqs = rope_frequencies(c, model.rope_freq_factors);
     for (int64_t i = 0; i < half; ++i) {
-      const double f = rope_freq(c, model.rope_freq_factors, i);
+      const double f = freqs[static_cast<size_t>(i)];
       for (int64_t p = 0; p < n_ctx_; ++p) {
         const double a = static_cast<double>(p) * f;
         rope_cos_[static_cast<size_t>(p * half + i)] = static_cast<float>(std::cos(a));

@@ -1,6 +1,6 @@
 // Element types of weight tensors: plain floats and the GGUF block-quantised formats.
 // A quantised row of n elements is n / block_elems blocks of block_bytes each, laid out as
-// ggml defines them (see docs/formats.md for the block layouts).
+// ggml defines them (the block layouts are described in src/tensor/quant_blocks.h).
 #pragma once
 
 #include <cstddef>

@@ -1,0 +1,44 @@
+// Row kernels of the block-quantised formats, one pair per type: dequantize_* converts n_blocks
+// blocks to n_blocks * block_elems floats exactly as ggml's dequantize_row_* (same operations in
+// the same order, so the same float bits); quantize_* is the reference quantiser (ggml's
+// quantize_row_*_ref: bit-exact for the 32-element formats, the same method for the K-quants).
+// dtype.cpp dispatches to these by DType; use dequantize_row / quantize_row from dtype.h.
+//
+// Non-finite inputs to a quantiser give a valid block with unspecified values (never UB).
+#pragma once
+
+#include <cstdint>
+
+#include "tensor/quant_blocks.h"
+
+namespace loupe::quant {
+
+void dequantize_q4_0(const BlockQ4_0* x, float* y, int64_t n_blocks);  // y: (n_blocks * 32)
+void dequantize_q4_1(const BlockQ4_1* x, float* y, int64_t n_blocks);
+void dequantize_q5_0(const BlockQ5_0* x, float* y, int64_t n_blocks);
+void dequantize_q5_1(const BlockQ5_1* x, float* y, int64_t n_blocks);
+void dequantize_q8_0(const BlockQ8_0* x, float* y, int64_t n_blocks);
+void dequantize_q2_k(const BlockQ2_K* x, float* y, int64_t n_blocks);  // y: (n_blocks * 256)
+void dequantize_q3_k(const BlockQ3_K* x, float* y, int64_t n_blocks);
+void dequantize_q4_k(const BlockQ4_K* x, float* y, int64_t n_blocks);
+void dequantize_q5_k(const BlockQ5_K* x, float* y, int64_t n_blocks);
+void dequantize_q6_k(const BlockQ6_K* x, float* y, int64_t n_blocks);
+
+void quantize_q4_0(const float* x, BlockQ4_0* y, int64_t n_blocks);  // x: (n_blocks * 32)
+void quantize_q4_1(const float* x, BlockQ4_1* y, int64_t n_blocks);
+void quantize_q5_0(const float* x, BlockQ5_0* y, int64_t n_blocks);
+void quantize_q5_1(const float* x, BlockQ5_1* y, int64_t n_blocks);
+void quantize_q8_0(const float* x, BlockQ8_0* y, int64_t n_blocks);
+void quantize_q2_k(const float* x, BlockQ2_K* y, int64_t n_blocks);  // x: (n_blocks * 256)
+void quantize_q3_k(const float* x, BlockQ3_K* y, int64_t n_blocks);
+void quantize_q4_k(const float* x, BlockQ4_K* y, int64_t n_blocks);
+void quantize_q5_k(const float* x, BlockQ5_K* y, int64_t n_blocks);
+void quantize_q6_k(const float* x, BlockQ6_K* y, int64_t n_blocks);
+
+// Plain 16-bit float rows of n elements (little-endian halves at any alignment).
+void f16_row_to_f32(const void* x, float* y, int64_t n);
+void bf16_row_to_f32(const void* x, float* y, int64_t n);
+void f32_row_to_f16(const float* x, void* y, int64_t n);
+void f32_row_to_bf16(const float* x, void* y, int64_t n);
+
+}  // namespace loupe::quant
