@@ -159,7 +159,13 @@ HookEvent Interpreter::view(int op_index) {
 void Interpreter::step() {
   LOUPE_ASSERT(pc_ >= 0, "step() outside a pass");
   const Op& op = program_.ops[static_cast<size_t>(pc_)];
-  run_op(op);
+  if (op_listener_ != nullptr) {
+    op_listener_->before_op(pc_);
+    run_op(op);
+    op_listener_->after_op(pc_);
+  } else {
+    run_op(op);
+  }
   if (op.hook >= 0 && !subs_[static_cast<size_t>(op.hook)].empty()) {
     HookEvent e = view(pc_);
     for (Observer* o : subs_[static_cast<size_t>(op.hook)]) o->on_hook(e);

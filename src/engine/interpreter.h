@@ -44,6 +44,15 @@ class Observer {
   virtual void on_hook(const HookEvent& event) = 0;
 };
 
+// Sees every op run (not only hook points): profilers and the debugger's op-level stepping.
+// before_op / after_op bracket the op's computation; after_op runs before hook observers.
+class OpListener {
+ public:
+  virtual ~OpListener() = default;
+  virtual void before_op(int op_index) = 0;
+  virtual void after_op(int op_index) = 0;
+};
+
 class Interpreter {
  public:
   Interpreter(const Model& model, const RunOptions& options);
@@ -60,6 +69,9 @@ class Interpreter {
   void observe(int hook, Observer* observer);
   void unobserve(Observer* observer);
   bool observed(int hook) const { return !subs_[static_cast<size_t>(hook)].empty(); }
+
+  // At most one op listener; null removes it. Costs one branch per op when unset.
+  void set_op_listener(OpListener* listener) { op_listener_ = listener; }
 
   // Starts a forward pass over tokens at positions n_past() .. n_past() + tokens.size() - 1.
   // With all_logits, ln_final and the unembedding run on every position, else on the last.
@@ -114,6 +126,7 @@ class Interpreter {
   std::vector<float> rope_cos_;  // [n_ctx, d_head / 2]
   std::vector<float> rope_sin_;  // [n_ctx, d_head / 2]
   std::vector<std::vector<Observer*>> subs_;  // per hook id
+  OpListener* op_listener_ = nullptr;
 
   std::vector<int32_t> tokens_;
   int64_t pos0_ = 0;
