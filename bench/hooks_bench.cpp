@@ -66,11 +66,17 @@ void run(benchmark::State& state, int64_t n_tokens) {
     forward(interp, tokens, false, nullptr);
   }
   state.SetItemsProcessed(state.iterations() * n_tokens);
-  state.SetLabel(mode == kNone ? "no observers" : mode == kNoopAll ? "no-op observer on every hook" : "copy resid hooks");
+  state.SetLabel(mode == kNone      ? "no observers"
+                 : mode == kNoopAll ? "no-op observer on every hook"
+                                    : "copy resid hooks");
 }
 
-void BM_Prefill64(benchmark::State& state) { run(state, 64); }
-void BM_Decode1(benchmark::State& state) { run(state, 1); }
+void BM_Prefill64(benchmark::State& state) {
+  run(state, 64);
+}
+void BM_Decode1(benchmark::State& state) {
+  run(state, 1);
+}
 
 BENCHMARK(BM_Prefill64)->Arg(kNone)->Arg(kNoopAll)->Arg(kCopyResid)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Decode1)->Arg(kNone)->Arg(kNoopAll)->Arg(kCopyResid)->Unit(benchmark::kMicrosecond);

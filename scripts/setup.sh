@@ -26,7 +26,7 @@ cmake --build --preset release
 shared="${LOUPE_SHARED_DIR:-../shared}"
 echo
 echo "== loupe info $shared/models/stories260K/stories260K.bin"
-./build/release/loupe info "$shared/models/stories260K/stories260K.bin" | head -6
+./build/release/loupe info "$shared/models/stories260K/stories260K.bin" | sed -n 1,6p  # sed reads to the end: no SIGPIPE under pipefail
 echo
 echo "== loupe generate (greedy, 120 tokens)"
 ./build/release/loupe generate "$shared/models/stories260K/stories260K.bin" -p "Once upon a time" --temp 0 -n 120

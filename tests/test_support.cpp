@@ -19,9 +19,13 @@ std::string shared_dir() {
   return LOUPE_DEFAULT_SHARED_DIR;
 }
 
-std::string shared(const std::string& rel) { return shared_dir() + "/" + rel; }
+std::string shared(const std::string& rel) {
+  return shared_dir() + "/" + rel;
+}
 
-std::string loupe_binary() { return LOUPE_BINARY; }
+std::string loupe_binary() {
+  return LOUPE_BINARY;
+}
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

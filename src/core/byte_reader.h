@@ -23,7 +23,8 @@ class ByteReader {
   const std::string& source() const { return source_; }
 
   void seek(size_t offset, std::string_view field) {
-    if (offset > size_) fail(source_, ": ", field, ": offset ", offset, " is past the end of the file (", size_, " bytes)");
+    if (offset > size_)
+      fail(source_, ": ", field, ": offset ", offset, " is past the end of the file (", size_, " bytes)");
     pos_ = offset;
   }
 
@@ -47,8 +48,8 @@ class ByteReader {
 
   void need(uint64_t n, std::string_view field) const {
     if (n > size_ - pos_)
-      fail(source_, ": ", field, " at offset ", pos_, ": unexpected end of file (needs ", n, " bytes, ",
-           size_ - pos_, " left)");
+      fail(source_, ": ", field, " at offset ", pos_, ": unexpected end of file (needs ", n, " bytes, ", size_ - pos_,
+           " left)");
   }
 
  private:

@@ -32,7 +32,7 @@ template <class... Args>
 
 }  // namespace loupe
 
-#define LOUPE_ASSERT(cond, ...)                                                      \
-  do {                                                                               \
+#define LOUPE_ASSERT(cond, ...)                                                                \
+  do {                                                                                         \
     if (!(cond)) ::loupe::assert_failed(#cond, __FILE__, __LINE__, ::loupe::cat(__VA_ARGS__)); \
   } while (0)

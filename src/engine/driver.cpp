@@ -91,8 +91,8 @@ GenerateResult generate(Interpreter& interp, std::span<const int32_t> prompt, co
     prev = token;
     if (llama2c_print) {
       // run.c's safe_printf: a lone byte that is neither printable nor white space is dropped.
-      if (piece.size() == 1 && !(std::isprint(static_cast<unsigned char>(piece[0])) ||
-                                 std::isspace(static_cast<unsigned char>(piece[0]))))
+      if (piece.size() == 1 &&
+          !(std::isprint(static_cast<unsigned char>(piece[0])) || std::isspace(static_cast<unsigned char>(piece[0]))))
         return;
     } else {
       piece = stream.push(piece);

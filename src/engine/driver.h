@@ -39,7 +39,7 @@ struct GenerateOptions {
 struct GenerateResult {
   std::vector<int32_t> tokens;  // prompt + generated
   int64_t n_prompt = 0;
-  std::string text;             // everything printed
+  std::string text;  // everything printed
 };
 
 // Feeds the prompt, then samples up to n_predict tokens, stopping at EOS (and at BOS for

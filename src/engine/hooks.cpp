@@ -44,7 +44,9 @@ constexpr std::array<KindInfo, 25> kKinds = {{
     {HookKind::Logits, "unembed.hook_logits", "logits", false},
 }};
 
-const KindInfo& info(HookKind k) { return kKinds[static_cast<size_t>(k)]; }
+const KindInfo& info(HookKind k) {
+  return kKinds[static_cast<size_t>(k)];
+}
 
 bool present(const ModelConfig& c, HookKind k) {
   switch (k) {
@@ -58,9 +60,15 @@ bool present(const ModelConfig& c, HookKind k) {
 
 }  // namespace
 
-std::string_view hook_suffix(HookKind kind) { return info(kind).suffix; }
-std::string_view hook_short_name(HookKind kind) { return info(kind).short_name; }
-bool hook_is_per_layer(HookKind kind) { return info(kind).per_layer; }
+std::string_view hook_suffix(HookKind kind) {
+  return info(kind).suffix;
+}
+std::string_view hook_short_name(HookKind kind) {
+  return info(kind).short_name;
+}
+bool hook_is_per_layer(HookKind kind) {
+  return info(kind).per_layer;
+}
 
 HookTable::HookTable(const ModelConfig& c) : n_layers_(static_cast<int>(c.n_layers)) {
   auto add = [&](HookKind k, int layer) {
@@ -120,8 +128,7 @@ std::vector<int> HookTable::resolve(std::string_view pattern) const {
     std::string_view num = pattern.substr(7, dot == std::string_view::npos ? std::string_view::npos : dot - 7);
     if (!num.empty() && num.find_first_not_of("0123456789") == std::string_view::npos) {
       long layer = std::stol(std::string(num.substr(0, 9)));
-      if (layer >= n_layers_)
-        fail(pattern, ": layer ", layer, " out of range (model has ", n_layers_, " layers)");
+      if (layer >= n_layers_) fail(pattern, ": layer ", layer, " out of range (model has ", n_layers_, " layers)");
     }
   }
   if (pattern.find_first_of("*?") != std::string_view::npos) {
@@ -149,7 +156,9 @@ std::vector<int> HookTable::resolve(std::string_view pattern) const {
     if (out.empty()) fail(pattern, ": this model has no '", k.suffix, "' hook");
     return out;
   }
-  fail(pattern, ": unknown hook point (try 'loupe info MODEL --hooks', a glob like 'blocks.*.hook_resid_post', or a short form like 'pattern0')");
+  fail(pattern,
+       ": unknown hook point (try 'loupe info MODEL --hooks', a glob like 'blocks.*.hook_resid_post', or a short form "
+       "like 'pattern0')");
 }
 
 }  // namespace loupe

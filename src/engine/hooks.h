@@ -43,7 +43,7 @@ enum class HookKind : uint8_t {
 struct HookPoint {
   std::string name;  // "blocks.3.attn.hook_pattern"
   HookKind kind;
-  int layer;         // -1 outside the blocks
+  int layer;  // -1 outside the blocks
 };
 
 // The name of a hook kind inside its block ("attn.hook_pattern") or at top level ("hook_embed").

@@ -27,9 +27,8 @@ Interpreter::Interpreter(const Model& model, const RunOptions& options)
   max_batch_ = std::clamp<int64_t>(options.max_batch, 1, n_ctx_);
   for (int b = 0; b < kBufCount; ++b) {
     const Buf buf_id = static_cast<Buf>(b);
-    size_t n = (buf_id == Buf::Scores || buf_id == Buf::Pattern)
-                   ? static_cast<size_t>(c.n_heads * max_batch_ * n_ctx_)
-                   : static_cast<size_t>(width(buf_id) * max_batch_);
+    size_t n = (buf_id == Buf::Scores || buf_id == Buf::Pattern) ? static_cast<size_t>(c.n_heads * max_batch_ * n_ctx_)
+                                                                 : static_cast<size_t>(width(buf_id) * max_batch_);
     bufs_[static_cast<size_t>(b)].assign(n, 0.0f);
   }
   k_cache_.assign(static_cast<size_t>(c.n_layers * n_ctx_ * c.d_kv()), 0.0f);
@@ -62,24 +61,19 @@ int64_t Interpreter::width(Buf b) const {
     case Buf::PosEmbed:
     case Buf::Normed:
     case Buf::AttnOut:
-    case Buf::MlpOut:
-      return c.d_model;
+    case Buf::MlpOut: return c.d_model;
     case Buf::Scale: return 1;
     case Buf::Q:
     case Buf::RotQ:
-    case Buf::Z:
-      return c.d_q();
+    case Buf::Z: return c.d_q();
     case Buf::K:
     case Buf::V:
-    case Buf::RotK:
-      return c.d_kv();
+    case Buf::RotK: return c.d_kv();
     case Buf::Scores:
-    case Buf::Pattern:
-      return n_ctx_ * c.n_heads;
+    case Buf::Pattern: return n_ctx_ * c.n_heads;
     case Buf::MlpPre:
     case Buf::MlpPreLinear:
-    case Buf::MlpPost:
-      return c.d_mlp;
+    case Buf::MlpPost: return c.d_mlp;
     case Buf::Logits: return c.d_vocab;
     case Buf::None: return 0;
   }
@@ -137,21 +131,13 @@ HookEvent Interpreter::view(int op_index) {
   switch (out) {
     case Buf::Q:
     case Buf::RotQ:
-    case Buf::Z:
-      e.shape = {3, {rows, c.n_heads, c.d_head, 0}};
-      break;
+    case Buf::Z: e.shape = {3, {rows, c.n_heads, c.d_head, 0}}; break;
     case Buf::K:
     case Buf::V:
-    case Buf::RotK:
-      e.shape = {3, {rows, c.n_kv_heads, c.d_head, 0}};
-      break;
+    case Buf::RotK: e.shape = {3, {rows, c.n_kv_heads, c.d_head, 0}}; break;
     case Buf::Scores:
-    case Buf::Pattern:
-      e.shape = {3, {c.n_heads, rows, pos0_ + n_, 0}};
-      break;
-    default:
-      e.shape = {2, {rows, width(out), 0, 0}};
-      break;
+    case Buf::Pattern: e.shape = {3, {c.n_heads, rows, pos0_ + n_, 0}}; break;
+    default: e.shape = {2, {rows, width(out), 0, 0}}; break;
   }
   return e;
 }
@@ -187,8 +173,7 @@ void Interpreter::run_op(const Op& op) {
     case OpKind::PosEmbed:
       for (int64_t i = 0; i < n_; ++i) op.w->row(pos0_ + i, buf(op.out) + i * c.d_model);
       return;
-    case OpKind::Mark:
-      return;
+    case OpKind::Mark: return;
     case OpKind::Add: {
       const int64_t w = width(op.out);
       float* out = buf(op.out);

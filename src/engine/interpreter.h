@@ -121,10 +121,10 @@ class Interpreter {
   int64_t n_ctx_;
   int64_t max_batch_;
   std::array<std::vector<float>, kBufCount> bufs_;
-  std::vector<float> k_cache_;  // [n_layers, n_ctx, d_kv]
-  std::vector<float> v_cache_;  // [n_layers, n_ctx, d_kv]
-  std::vector<float> rope_cos_;  // [n_ctx, d_head / 2]
-  std::vector<float> rope_sin_;  // [n_ctx, d_head / 2]
+  std::vector<float> k_cache_;                // [n_layers, n_ctx, d_kv]
+  std::vector<float> v_cache_;                // [n_layers, n_ctx, d_kv]
+  std::vector<float> rope_cos_;               // [n_ctx, d_head / 2]
+  std::vector<float> rope_sin_;               // [n_ctx, d_head / 2]
   std::vector<std::vector<Observer*>> subs_;  // per hook id
   OpListener* op_listener_ = nullptr;
 

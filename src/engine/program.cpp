@@ -35,11 +35,15 @@ Program lower(const Model& m) {
   const bool gpt2 = c.arch == Arch::Gpt2;
 
   if (gpt2) {
-    emit({OpKind::Embed, -1, hook(HookKind::Embed, -1), Buf::Embed, Buf::None, Buf::None, &m.tok_embed, nullptr, nullptr, nullptr, false, "embed.W_E"});
-    emit({OpKind::PosEmbed, -1, hook(HookKind::PosEmbed, -1), Buf::PosEmbed, Buf::None, Buf::None, &m.pos_embed, nullptr, nullptr, nullptr, false, "pos_embed.W_pos"});
-    emit({OpKind::Add, -1, -1, Buf::Resid, Buf::Embed, Buf::PosEmbed, nullptr, nullptr, nullptr, nullptr, false, "embed + pos_embed"});
+    emit({OpKind::Embed, -1, hook(HookKind::Embed, -1), Buf::Embed, Buf::None, Buf::None, &m.tok_embed, nullptr,
+          nullptr, nullptr, false, "embed.W_E"});
+    emit({OpKind::PosEmbed, -1, hook(HookKind::PosEmbed, -1), Buf::PosEmbed, Buf::None, Buf::None, &m.pos_embed,
+          nullptr, nullptr, nullptr, false, "pos_embed.W_pos"});
+    emit({OpKind::Add, -1, -1, Buf::Resid, Buf::Embed, Buf::PosEmbed, nullptr, nullptr, nullptr, nullptr, false,
+          "embed + pos_embed"});
   } else {
-    emit({OpKind::Embed, -1, hook(HookKind::Embed, -1), Buf::Resid, Buf::None, Buf::None, &m.tok_embed, nullptr, nullptr, nullptr, false, "embed.W_E"});
+    emit({OpKind::Embed, -1, hook(HookKind::Embed, -1), Buf::Resid, Buf::None, Buf::None, &m.tok_embed, nullptr,
+          nullptr, nullptr, false, "embed.W_E"});
   }
   for (int l = 0; l < static_cast<int>(c.n_layers); ++l) {
     const LayerWeights& L = m.layers[static_cast<size_t>(l)];
@@ -101,11 +105,20 @@ Program lower(const Model& m) {
     mm(HookKind::MlpOut, Buf::MlpOut, Buf::MlpPost, L.w_down, L.b_down, "mlp.W_out");
     emit(op(OpKind::Add, HookKind::ResidPost, Buf::Resid, Buf::Resid, Buf::MlpOut, "resid + mlp_out"));
   }
-  Op fs{OpKind::NormScale, -1, hook(HookKind::LnFinalScale, -1), Buf::Scale, Buf::Resid, Buf::None, nullptr, nullptr, nullptr, nullptr, true, "ln_final.scale"};
+  Op fs{OpKind::NormScale, -1,         hook(HookKind::LnFinalScale, -1),
+        Buf::Scale,        Buf::Resid, Buf::None,
+        nullptr,           nullptr,    nullptr,
+        nullptr,           true,       "ln_final.scale"};
   emit(fs);
-  Op fa{OpKind::NormApply, -1, hook(HookKind::LnFinalNormalized, -1), Buf::Normed, Buf::Resid, Buf::Scale, nullptr, nullptr, m.ln_final_w, m.ln_final_b, true, "ln_final.w"};
+  Op fa{OpKind::NormApply, -1,         hook(HookKind::LnFinalNormalized, -1),
+        Buf::Normed,       Buf::Resid, Buf::Scale,
+        nullptr,           nullptr,    m.ln_final_w,
+        m.ln_final_b,      true,       "ln_final.w"};
   emit(fa);
-  Op un{OpKind::MatMul, -1, hook(HookKind::Logits, -1), Buf::Logits, Buf::Normed, Buf::None, &m.unembed, nullptr, nullptr, nullptr, true, "unembed.W_U"};
+  Op un{OpKind::MatMul, -1,          hook(HookKind::Logits, -1),
+        Buf::Logits,    Buf::Normed, Buf::None,
+        &m.unembed,     nullptr,     nullptr,
+        nullptr,        true,        "unembed.W_U"};
   emit(un);
 
   p.hook_op.assign(static_cast<size_t>(p.hooks.size()), -1);

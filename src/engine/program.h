@@ -58,7 +58,7 @@ constexpr int kBufCount = static_cast<int>(Buf::None);
 struct Op {
   OpKind kind = OpKind::Mark;
   int layer = -1;
-  int hook = -1;        // hook id of the output tensor; -1 when it is not a hook point
+  int hook = -1;  // hook id of the output tensor; -1 when it is not a hook point
   Buf out = Buf::None;
   Buf in0 = Buf::None;
   Buf in1 = Buf::None;

@@ -5,7 +5,9 @@
 namespace loupe::detail {
 namespace {
 
-std::string blk(int64_t l, const char* rest) { return cat("blk.", l, ".", rest); }
+std::string blk(int64_t l, const char* rest) {
+  return cat("blk.", l, ".", rest);
+}
 
 // A linear layer [out, in]; with transposed storage the file holds [in, out] floats.
 Weight linear(const TensorTable& t, const std::string& name, int64_t out, int64_t in, const BindOptions& o) {

@@ -29,8 +29,7 @@ void ModelConfig::validate(const std::string& source) const {
   positive(d_mlp, "d_mlp", 1 << 22);
   positive(d_vocab, "d_vocab", 1 << 24);
   positive(n_ctx, "n_ctx", 1 << 24);
-  if (n_heads % n_kv_heads != 0)
-    fail(source, ": n_heads ", n_heads, " is not a multiple of n_kv_heads ", n_kv_heads);
+  if (n_heads % n_kv_heads != 0) fail(source, ": n_heads ", n_heads, " is not a multiple of n_kv_heads ", n_kv_heads);
   if (rope != RopeStyle::None && d_head % 2 != 0) fail(source, ": d_head ", d_head, " must be even for RoPE");
   if (!(norm_eps > 0.0f && norm_eps < 1.0f)) fail(source, ": norm epsilon ", norm_eps, " is not in (0, 1)");
   if (rope != RopeStyle::None && !(rope_theta > 0.0f)) fail(source, ": rope theta ", rope_theta, " must be positive");

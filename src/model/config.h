@@ -21,9 +21,9 @@ std::string_view supported_archs();
 
 struct ModelConfig {
   Arch arch = Arch::Llama;
-  std::string arch_label;    // as the file names it: "llama", "mistral", "qwen2", "gpt2"
-  std::string format;        // "gguf", "hf", "llama2c"
-  std::string file_type;     // e.g. "f32", "q8_0", "mixed", "int8 group 32"
+  std::string arch_label;  // as the file names it: "llama", "mistral", "qwen2", "gpt2"
+  std::string format;      // "gguf", "hf", "llama2c"
+  std::string file_type;   // e.g. "f32", "q8_0", "mixed", "int8 group 32"
   int64_t d_model = 0;
   int64_t n_layers = 0;
   int64_t n_heads = 0;
@@ -31,7 +31,7 @@ struct ModelConfig {
   int64_t d_head = 0;
   int64_t d_mlp = 0;
   int64_t d_vocab = 0;
-  int64_t n_ctx = 0;          // trained context length
+  int64_t n_ctx = 0;  // trained context length
   float norm_eps = 1e-5f;
   NormKind norm = NormKind::RmsNorm;
   MlpKind mlp = MlpKind::GatedSilu;
@@ -43,7 +43,7 @@ struct ModelConfig {
   float rope_high_freq_factor = 4.0f;  // llama3
   int64_t rope_original_ctx = 8192;    // llama3
   bool qkv_bias = false;
-  bool out_bias = false;     // attention output and MLP biases (GPT-2)
+  bool out_bias = false;  // attention output and MLP biases (GPT-2)
   bool tied_embeddings = false;
   int32_t bos_id = 1;
   int32_t eos_id = 2;

@@ -32,8 +32,8 @@ std::string find_llama2c_tokenizer(const Model& m) {
   fs::path dir = fs::path(m.path).parent_path();
   if (dir.empty()) dir = ".";
   const std::string v = std::to_string(m.config.d_vocab);
-  for (const std::string name : {"tok" + v + ".bin", std::string("tokenizer.bin"), "tok" + v + ".model",
-                                 std::string("tokenizer.model")})
+  for (const std::string& name :
+       {"tok" + v + ".bin", std::string("tokenizer.bin"), "tok" + v + ".model", std::string("tokenizer.model")})
     if (fs::exists(dir / name)) return (dir / name).string();
   return "";
 }

@@ -45,8 +45,8 @@ Weight TensorTable::bind(const RawTensor& t, int64_t rows, int64_t cols) const {
   if (got != want)
     fail(source_, ": tensor '", t.name, "' has shape ", shape_str(t.shape), ", expected ", shape_str(want));
   if (!row_fits_blocks(t.type, cols))
-    fail(source_, ": tensor '", t.name, "': rows of ", cols, " elements are not a multiple of the ",
-         dtype_name(t.type), " block size ", dtype_traits(t.type).block_elems);
+    fail(source_, ": tensor '", t.name, "': rows of ", cols, " elements are not a multiple of the ", dtype_name(t.type),
+         " block size ", dtype_traits(t.type).block_elems);
   Weight w;
   w.name = t.name;
   w.type = t.type;
@@ -72,7 +72,9 @@ Weight TensorTable::matrix_or_empty(const std::string& name, int64_t rows, int64
   return t == nullptr ? Weight{} : bind(*t, rows, cols);
 }
 
-Weight TensorTable::vector(const std::string& name, int64_t n) const { return bind(need(name), 0, n); }
+Weight TensorTable::vector(const std::string& name, int64_t n) const {
+  return bind(need(name), 0, n);
+}
 
 Weight TensorTable::vector_or_empty(const std::string& name, int64_t n) const {
   const RawTensor* t = find(name);

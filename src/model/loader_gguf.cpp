@@ -47,12 +47,14 @@ std::unique_ptr<Model> load_gguf(const std::string& path) {
   c.d_mlp = static_cast<int64_t>(g.get_uint(a + "feed_forward_length"));
   c.n_ctx = static_cast<int64_t>(g.get_uint(a + "context_length"));
   if (c.n_heads <= 0 || c.n_heads > 4096) fail(path, ": ", a, "attention.head_count is ", c.n_heads);
-  c.d_head = static_cast<int64_t>(g.get_uint_or(a + "attention.key_length", static_cast<uint64_t>(c.d_model / c.n_heads)));
+  c.d_head =
+      static_cast<int64_t>(g.get_uint_or(a + "attention.key_length", static_cast<uint64_t>(c.d_model / c.n_heads)));
   const GgufTensorInfo* embd = g.find_tensor("token_embd.weight");
   if (embd == nullptr) fail(path, ": tensor 'token_embd.weight' is missing");
   c.d_vocab = embd->ne.size() >= 2 ? embd->ne[1] : 0;
   if (g.has(a + "vocab_size") && static_cast<int64_t>(g.get_uint(a + "vocab_size")) != c.d_vocab)
-    fail(path, ": ", a, "vocab_size is ", g.get_uint(a + "vocab_size"), " but token_embd.weight has ", c.d_vocab, " rows");
+    fail(path, ": ", a, "vocab_size is ", g.get_uint(a + "vocab_size"), " but token_embd.weight has ", c.d_vocab,
+         " rows");
 
   if (c.arch == Arch::Gpt2) {
     c.norm = NormKind::LayerNorm;
@@ -74,6 +76,8 @@ std::unique_ptr<Model> load_gguf(const std::string& path) {
     if (scaling == "linear") {
       c.rope_scaling = RopeScaling::Linear;
       c.rope_factor = static_cast<float>(g.get_float(a + "rope.scaling.factor"));
+      if (!(c.rope_factor > 0.0f) || !std::isfinite(c.rope_factor))
+        fail(path, ": metadata '", a, "rope.scaling.factor' is ", c.rope_factor, " (must be a positive number)");
     } else if (scaling != "none") {
       fail(path, ": ", a, "rope.scaling.type '", scaling, "' is not supported (none, linear)");
     }
@@ -97,8 +101,16 @@ std::unique_ptr<Model> load_gguf(const std::string& path) {
     m->tokenizer = tokenizer_from_gguf(g);
     m->tokenizer_source = path;
   }
-  c.bos_id = static_cast<int32_t>(g.get_uint_or("tokenizer.ggml.bos_token_id", c.arch == Arch::Gpt2 ? 50256 : 1));
-  c.eos_id = static_cast<int32_t>(g.get_uint_or("tokenizer.ggml.eos_token_id", c.arch == Arch::Gpt2 ? 50256 : 2));
+  // A special token id outside the vocabulary would index past the embedding.
+  auto special = [&](const char* key, uint64_t fallback) -> int32_t {
+    if (!g.has(key)) return fallback < static_cast<uint64_t>(c.d_vocab) ? static_cast<int32_t>(fallback) : -1;
+    uint64_t id = g.get_uint(key);
+    if (id >= static_cast<uint64_t>(c.d_vocab))
+      fail(path, ": metadata '", key, "' is ", id, ", out of range (vocabulary of ", c.d_vocab, ")");
+    return static_cast<int32_t>(id);
+  };
+  c.bos_id = special("tokenizer.ggml.bos_token_id", c.arch == Arch::Gpt2 ? 50256 : 1);
+  c.eos_id = special("tokenizer.ggml.eos_token_id", c.arch == Arch::Gpt2 ? 50256 : 2);
   return m;
 }
 

@@ -55,10 +55,17 @@ void read_safetensors(const std::string& path, TensorTable& table, Model& m,
     if (t.name.empty()) continue;
     std::string dtype = e["dtype"].is_string() ? e["dtype"].get<std::string>() : "?";
     size_t esize = 0;
-    if (dtype == "F32") { t.type = DType::F32; esize = 4; }
-    else if (dtype == "F16") { t.type = DType::F16; esize = 2; }
-    else if (dtype == "BF16") { t.type = DType::BF16; esize = 2; }
-    else fail(path, ": tensor '", name, "': dtype '", dtype, "' is not supported (F32, F16, BF16)");
+    if (dtype == "F32") {
+      t.type = DType::F32;
+      esize = 4;
+    } else if (dtype == "F16") {
+      t.type = DType::F16;
+      esize = 2;
+    } else if (dtype == "BF16") {
+      t.type = DType::BF16;
+      esize = 2;
+    } else
+      fail(path, ": tensor '", name, "': dtype '", dtype, "' is not supported (F32, F16, BF16)");
     uint64_t count = 1;
     if (!e["shape"].is_array() || e["shape"].size() > 4) fail(path, ": tensor '", name, "': bad shape");
     for (const auto& d : e["shape"]) {
@@ -90,13 +97,12 @@ void read_safetensors(const std::string& path, TensorTable& table, Model& m,
 std::string rename_llama(const std::string& n) {
   static const std::regex layer(R"(model\.layers\.(\d+)\.(.+))");
   static const std::map<std::string, std::string> per_layer = {
-      {"input_layernorm.weight", "attn_norm.weight"},
-      {"post_attention_layernorm.weight", "ffn_norm.weight"},
-      {"self_attn.q_proj.weight", "attn_q.weight"}, {"self_attn.q_proj.bias", "attn_q.bias"},
-      {"self_attn.k_proj.weight", "attn_k.weight"}, {"self_attn.k_proj.bias", "attn_k.bias"},
-      {"self_attn.v_proj.weight", "attn_v.weight"}, {"self_attn.v_proj.bias", "attn_v.bias"},
+      {"input_layernorm.weight", "attn_norm.weight"},    {"post_attention_layernorm.weight", "ffn_norm.weight"},
+      {"self_attn.q_proj.weight", "attn_q.weight"},      {"self_attn.q_proj.bias", "attn_q.bias"},
+      {"self_attn.k_proj.weight", "attn_k.weight"},      {"self_attn.k_proj.bias", "attn_k.bias"},
+      {"self_attn.v_proj.weight", "attn_v.weight"},      {"self_attn.v_proj.bias", "attn_v.bias"},
       {"self_attn.o_proj.weight", "attn_output.weight"}, {"self_attn.o_proj.bias", "attn_output.bias"},
-      {"mlp.gate_proj.weight", "ffn_gate.weight"}, {"mlp.up_proj.weight", "ffn_up.weight"},
+      {"mlp.gate_proj.weight", "ffn_gate.weight"},       {"mlp.up_proj.weight", "ffn_up.weight"},
       {"mlp.down_proj.weight", "ffn_down.weight"}};
   if (n == "model.embed_tokens.weight") return "token_embd.weight";
   if (n == "model.norm.weight") return "output_norm.weight";
@@ -113,12 +119,12 @@ std::string rename_gpt2(const std::string& full) {
   std::string n = full.rfind("transformer.", 0) == 0 ? full.substr(12) : full;
   static const std::regex layer(R"(h\.(\d+)\.(.+))");
   static const std::map<std::string, std::string> per_layer = {
-      {"ln_1.weight", "attn_norm.weight"}, {"ln_1.bias", "attn_norm.bias"},
-      {"attn.c_attn.weight", "attn_qkv.weight"}, {"attn.c_attn.bias", "attn_qkv.bias"},
+      {"ln_1.weight", "attn_norm.weight"},          {"ln_1.bias", "attn_norm.bias"},
+      {"attn.c_attn.weight", "attn_qkv.weight"},    {"attn.c_attn.bias", "attn_qkv.bias"},
       {"attn.c_proj.weight", "attn_output.weight"}, {"attn.c_proj.bias", "attn_output.bias"},
-      {"ln_2.weight", "ffn_norm.weight"}, {"ln_2.bias", "ffn_norm.bias"},
-      {"mlp.c_fc.weight", "ffn_up.weight"}, {"mlp.c_fc.bias", "ffn_up.bias"},
-      {"mlp.c_proj.weight", "ffn_down.weight"}, {"mlp.c_proj.bias", "ffn_down.bias"}};
+      {"ln_2.weight", "ffn_norm.weight"},           {"ln_2.bias", "ffn_norm.bias"},
+      {"mlp.c_fc.weight", "ffn_up.weight"},         {"mlp.c_fc.bias", "ffn_up.bias"},
+      {"mlp.c_proj.weight", "ffn_down.weight"},     {"mlp.c_proj.bias", "ffn_down.bias"}};
   if (n == "wte.weight") return "token_embd.weight";
   if (n == "wpe.weight") return "position_embd.weight";
   if (n == "ln_f.weight") return "output_norm.weight";
@@ -133,7 +139,8 @@ std::string rename_gpt2(const std::string& full) {
 }
 
 int64_t need_int(const json& cfg, const std::string& path, const char* key) {
-  if (!cfg.contains(key) || !cfg[key].is_number_integer()) fail(path, ": field '", key, "' is missing or not an integer");
+  if (!cfg.contains(key) || !cfg[key].is_number_integer())
+    fail(path, ": field '", key, "' is missing or not an integer");
   return cfg[key].get<int64_t>();
 }
 
@@ -146,6 +153,12 @@ double num_or(const json& cfg, const std::string& path, const char* key, double 
   if (!cfg.contains(key) || cfg[key].is_null()) return fallback;
   if (!cfg[key].is_number()) fail(path, ": field '", key, "' is not a number");
   return cfg[key].get<double>();
+}
+
+std::string str_or(const json& cfg, const std::string& path, const char* key, const char* fallback) {
+  if (!cfg.contains(key) || cfg[key].is_null()) return fallback;
+  if (!cfg[key].is_string()) fail(path, ": field '", key, "' is not a string");
+  return cfg[key].get<std::string>();
 }
 
 }  // namespace
@@ -180,6 +193,8 @@ std::unique_ptr<Model> load_hf(const std::string& where) {
     c.qkv_bias = c.arch == Arch::Qwen2 || cfg.value("attention_bias", false);
     c.rope = c.arch == Arch::Qwen2 ? RopeStyle::Halves : RopeStyle::Adjacent;
     bind.unpermute_qk = c.arch == Arch::Llama;
+    const std::string act = str_or(cfg, cfg_path, "hidden_act", "silu");
+    if (act != "silu") fail(cfg_path, ": hidden_act '", act, "' is not supported (silu)");
     if (cfg.contains("rope_scaling") && cfg["rope_scaling"].is_object()) {
       const json& rs = cfg["rope_scaling"];
       std::string type = rs.value("rope_type", rs.value("type", std::string()));
@@ -211,6 +226,10 @@ std::unique_ptr<Model> load_hf(const std::string& where) {
     c.norm_eps = static_cast<float>(num_or(cfg, cfg_path, "layer_norm_epsilon", 1e-5));
     c.norm = NormKind::LayerNorm;
     c.mlp = MlpKind::Gelu;
+    // The engine's GELU is the tanh approximation; exact "gelu" or "relu" would run silently wrong.
+    const std::string act = str_or(cfg, cfg_path, "activation_function", "gelu_new");
+    if (act != "gelu_new" && act != "gelu_pytorch_tanh" && act != "gelu_fast")
+      fail(cfg_path, ": activation_function '", act, "' is not supported (gelu_new, the tanh approximation)");
     c.rope = RopeStyle::None;
     c.qkv_bias = true;
     c.out_bias = true;

@@ -17,9 +17,17 @@ struct Header {
   int32_t dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len;
 };
 
-void check_header(const std::string& path, const Header& h) {
+// `legacy`: the file had neither the GGUF nor the llama2.c export magic, so a bad header most
+// likely means it is no model at all; the message says so.
+void check_header(const std::string& path, const Header& h, bool legacy) {
   auto in_range = [&](int64_t v, const char* field, int64_t max) {
-    if (v <= 0 || v > max) fail(path, ": header field ", field, " is ", v, " (must be in 1..", max, ")");
+    if (v > 0 && v <= max) return;
+    if (legacy)
+      fail(path,
+           ": not a recognised model file (no GGUF or llama2.c export magic; read as a legacy llama2.c "
+           "checkpoint, header field ",
+           field, " is ", v, ", must be in 1..", max, ")");
+    fail(path, ": header field ", field, " is ", v, " (must be in 1..", max, ")");
   };
   in_range(h.dim, "dim", 1 << 16);
   in_range(h.hidden_dim, "hidden_dim", 1 << 18);
@@ -64,7 +72,8 @@ class Cursor {
     size_t at = r_.offset();
     t.nbytes = n * 4;
     t.data = reinterpret_cast<const uint8_t*>(r_.bytes(t.nbytes, cat("tensor '", name, "'")).data());
-    if (reinterpret_cast<uintptr_t>(t.data) % 4 != 0) fail(r_.source(), ": tensor '", name, "' at offset ", at, " is not 4-byte aligned");
+    if (reinterpret_cast<uintptr_t>(t.data) % 4 != 0)
+      fail(r_.source(), ": tensor '", name, "' at offset ", at, " is not 4-byte aligned");
     table_.add(std::move(t));
   }
 
@@ -75,7 +84,9 @@ class Cursor {
   ByteReader& r_;
 };
 
-std::string blk(int l, const char* rest) { return cat("blk.", l, ".", rest); }
+std::string blk(int l, const char* rest) {
+  return cat("blk.", l, ".", rest);
+}
 
 }  // namespace
 
@@ -103,17 +114,24 @@ std::unique_ptr<Model> load_llama2c(const std::string& path) {
     int32_t group = 0;
     if (version == 2) group = r.read<int32_t>("group_size");
     if (version != 1 && version != 2) fail(path, ": llama2.c export version ", version, " is not supported (1 or 2)");
-    check_header(path, h);
+    check_header(path, h, false);
     if (shared > 1) fail(path, ": header field shared_classifier is ", int(shared), " (must be 0 or 1)");
     m->config = config_from(h);
     ModelConfig& c = m->config;
+    c.validate(path);
     const int64_t dkv = c.d_kv();
+    if (file->size() < kExportHeaderBytes)
+      fail(path, ": llama2.c export header is ", kExportHeaderBytes, " bytes but the file has only ", file->size(),
+           " (truncated)");
     r.seek(kExportHeaderBytes, "weights");
     const int L = h.n_layers;
     for (int l = 0; l < L; ++l) cur.f32(blk(l, "attn_norm.weight"), {h.dim});
     for (int l = 0; l < L; ++l) cur.f32(blk(l, "ffn_norm.weight"), {h.dim});
     cur.f32("output_norm.weight", {h.dim});
-    struct Mat { std::string name; int64_t rows, cols; };
+    struct Mat {
+      std::string name;
+      int64_t rows, cols;
+    };
     std::vector<Mat> mats = {{"token_embd.weight", h.vocab_size, h.dim}};
     auto per_layer = [&](const char* n, int64_t rows, int64_t cols) {
       for (int l = 0; l < L; ++l) mats.push_back({blk(l, n), rows, cols});
@@ -142,7 +160,8 @@ std::unique_ptr<Model> load_llama2c(const std::string& path) {
         RawTensor t;
         t.name = mat.name;
         t.shape = {mat.rows, mat.cols};
-        t.data = reinterpret_cast<const uint8_t*>(r.bytes(static_cast<uint64_t>(n), cat("tensor '", mat.name, "' int8 values")).data());
+        t.data = reinterpret_cast<const uint8_t*>(
+            r.bytes(static_cast<uint64_t>(n), cat("tensor '", mat.name, "' int8 values")).data());
         size_t at = r.offset();
         std::string_view scales = r.bytes(static_cast<uint64_t>(n / group) * 4, cat("tensor '", mat.name, "' scales"));
         if (reinterpret_cast<uintptr_t>(scales.data()) % 4 != 0)
@@ -167,15 +186,16 @@ std::unique_ptr<Model> load_llama2c(const std::string& path) {
     h.seq_len = r.read<int32_t>("header field seq_len");
     const bool shared = h.vocab_size > 0;
     if (h.vocab_size < 0) h.vocab_size = -h.vocab_size;
-    check_header(path, h);
+    check_header(path, h, true);
     m->config = config_from(h);
     ModelConfig& c = m->config;
+    c.validate(path);
     const int64_t dkv = c.d_kv();
     const int L = h.n_layers;
-    const int64_t expect = 28 + 4 * (int64_t(h.vocab_size) * h.dim + int64_t(L) * h.dim * 2 +
-                                     int64_t(L) * h.dim * (c.d_q() + 2 * dkv) + int64_t(L) * c.d_q() * h.dim +
-                                     int64_t(L) * h.hidden_dim * h.dim * 3 + h.dim +
-                                     int64_t(h.seq_len) * c.d_head + (shared ? 0 : int64_t(h.vocab_size) * h.dim));
+    const int64_t expect =
+        28 + 4 * (int64_t(h.vocab_size) * h.dim + int64_t(L) * h.dim * 2 + int64_t(L) * h.dim * (c.d_q() + 2 * dkv) +
+                  int64_t(L) * c.d_q() * h.dim + int64_t(L) * h.hidden_dim * h.dim * 3 + h.dim +
+                  int64_t(h.seq_len) * c.d_head + (shared ? 0 : int64_t(h.vocab_size) * h.dim));
     if (static_cast<int64_t>(file->size()) != expect)
       fail(path, ": llama2.c checkpoint of ", file->size(), " bytes, but its header (dim ", h.dim, ", hidden_dim ",
            h.hidden_dim, ", n_layers ", L, ", vocab_size ", h.vocab_size, ", seq_len ", h.seq_len, ") needs ", expect,

@@ -36,7 +36,9 @@ uint32_t Sampler::llama2c_u32() {
   return static_cast<uint32_t>((llama2c_state_ * 0x2545F4914F6CDD1Dull) >> 32);
 }
 
-float Sampler::llama2c_f32() { return static_cast<float>(llama2c_u32() >> 8) / 16777216.0f; }
+float Sampler::llama2c_f32() {
+  return static_cast<float>(llama2c_u32() >> 8) / 16777216.0f;
+}
 
 int32_t Sampler::sample_llama2c(float* x) {
   // Float arithmetic in run.c's order: divide by the temperature, softmax, then draw.
@@ -64,7 +66,8 @@ int32_t Sampler::sample_llama2c(float* x) {
   for (int64_t i = 0; i < n_; ++i)
     if (x[i] >= cutoff) candidates_.emplace_back(x[i], static_cast<int32_t>(i));
   // glibc's qsort is a stable merge sort for arrays this size: stable_sort gives its order.
-  std::stable_sort(candidates_.begin(), candidates_.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::stable_sort(candidates_.begin(), candidates_.end(),
+                   [](const auto& a, const auto& b) { return a.first > b.first; });
   float cumulative = 0.0f;
   size_t last = candidates_.size() - 1;
   for (size_t i = 0; i < candidates_.size(); ++i) {
@@ -87,11 +90,14 @@ int32_t Sampler::sample_default(float* x) {
   // Softmax in double over the top-k (or all) candidates, then the top-p nucleus.
   candidates_.clear();
   for (int64_t i = 0; i < n_; ++i) candidates_.emplace_back(x[i] / config_.temperature, static_cast<int32_t>(i));
-  auto by_logit = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
+  auto by_logit = [](const auto& a, const auto& b) {
+    return a.first > b.first || (a.first == b.first && a.second < b.second);
+  };
   size_t k = candidates_.size();
   if (config_.top_k > 0 && static_cast<size_t>(config_.top_k) < k) {
     k = static_cast<size_t>(config_.top_k);
-    std::partial_sort(candidates_.begin(), candidates_.begin() + static_cast<std::ptrdiff_t>(k), candidates_.end(), by_logit);
+    std::partial_sort(candidates_.begin(), candidates_.begin() + static_cast<std::ptrdiff_t>(k), candidates_.end(),
+                      by_logit);
     candidates_.resize(k);
   } else {
     std::sort(candidates_.begin(), candidates_.end(), by_logit);
@@ -100,7 +106,8 @@ int32_t Sampler::sample_default(float* x) {
   double sum = 0.0;
   std::vector<double>& probs = probs_;
   probs.resize(candidates_.size());
-  for (size_t i = 0; i < candidates_.size(); ++i) sum += probs[i] = std::exp(static_cast<double>(candidates_[i].first) - mx);
+  for (size_t i = 0; i < candidates_.size(); ++i)
+    sum += probs[i] = std::exp(static_cast<double>(candidates_[i].first) - mx);
   size_t keep = candidates_.size();
   if (config_.top_p < 1.0f) {
     double cum = 0.0;

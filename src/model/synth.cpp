@@ -33,6 +33,27 @@ class Rng {
   uint64_t s_;
 };
 
+// llama.cpp's llama_ftype for a model whose weights are all of one type (the K-quants as their
+// "M" mixes, the name llama-quantize gives them).
+uint32_t llama_ftype(DType t) {
+  switch (t) {
+    case DType::F32: return 0;
+    case DType::F16: return 1;
+    case DType::Q4_0: return 2;
+    case DType::Q4_1: return 3;
+    case DType::Q8_0: return 7;
+    case DType::Q5_0: return 8;
+    case DType::Q5_1: return 9;
+    case DType::Q2_K: return 10;
+    case DType::Q3_K: return 12;
+    case DType::Q4_K: return 15;
+    case DType::Q5_K: return 17;
+    case DType::Q6_K: return 18;
+    case DType::BF16: return 32;
+  }
+  return 0;
+}
+
 }  // namespace
 
 SynthModel make_synth_model(const SynthSpec& s) {
@@ -44,8 +65,7 @@ SynthModel make_synth_model(const SynthSpec& s) {
   c.n_layers = s.n_layers;
   c.n_heads = s.n_heads;
   c.n_kv_heads = s.arch == Arch::Gpt2 ? s.n_heads : (s.n_kv_heads > 0 ? s.n_kv_heads : s.n_heads);
-  if (s.n_heads <= 0 || s.d_model % s.n_heads != 0)
-    fail("--n-heads ", s.n_heads, " must divide --d-model ", s.d_model);
+  if (s.n_heads <= 0 || s.d_model % s.n_heads != 0) fail("--n-heads ", s.n_heads, " must divide --d-model ", s.d_model);
   c.d_head = s.d_model / s.n_heads;
   c.d_mlp = s.d_mlp > 0 ? s.d_mlp : (s.arch == Arch::Gpt2 ? 4 * s.d_model : (8 * s.d_model / 3 + 31) / 32 * 32);
   c.n_ctx = s.n_ctx;
@@ -138,9 +158,12 @@ void write_synth_gguf(const SynthModel& m, const SynthSpec& s, const std::string
     if (t.shape.size() == 2) {
       type = s.type;
       if (!row_fits_blocks(type, cols)) {
-        DType fallback = row_fits_blocks(DType::Q8_0, cols) && s.type != DType::F16 && s.type != DType::BF16 ? DType::Q8_0 : DType::F32;
-        if (notes) notes->push_back(cat(t.name, ": rows of ", cols, " do not fit ", dtype_name(type), " blocks of ",
-                                        dtype_traits(type).block_elems, "; stored as ", dtype_name(fallback)));
+        DType fallback = row_fits_blocks(DType::Q8_0, cols) && s.type != DType::F16 && s.type != DType::BF16
+                             ? DType::Q8_0
+                             : DType::F32;
+        if (notes)
+          notes->push_back(cat(t.name, ": rows of ", cols, " do not fit ", dtype_name(type), " blocks of ",
+                               dtype_traits(type).block_elems, "; stored as ", dtype_name(fallback)));
         type = fallback;
       }
     }
@@ -151,7 +174,7 @@ void write_synth_gguf(const SynthModel& m, const SynthSpec& s, const std::string
     std::vector<int64_t> ne(t.shape.rbegin(), t.shape.rend());
     w.add_tensor(t.name, type, std::move(ne), std::move(data));
   }
-  w.set_u32("general.file_type", s.type == DType::F32 ? 0 : s.type == DType::F16 ? 1 : s.type == DType::Q4_0 ? 2 : s.type == DType::Q8_0 ? 7 : s.type == DType::Q4_K ? 15 : s.type == DType::BF16 ? 32 : 0);
+  w.set_u32("general.file_type", llama_ftype(s.type));
   w.write(path);
 }
 
@@ -163,9 +186,9 @@ std::string hf_name_llama(const std::string& n) {
   if (n == "output.weight") return "lm_head.weight";
   static const std::vector<std::pair<std::string, std::string>> per = {
       {"attn_norm.weight", "input_layernorm.weight"}, {"ffn_norm.weight", "post_attention_layernorm.weight"},
-      {"attn_q.weight", "self_attn.q_proj.weight"}, {"attn_k.weight", "self_attn.k_proj.weight"},
-      {"attn_v.weight", "self_attn.v_proj.weight"}, {"attn_output.weight", "self_attn.o_proj.weight"},
-      {"ffn_gate.weight", "mlp.gate_proj.weight"}, {"ffn_up.weight", "mlp.up_proj.weight"},
+      {"attn_q.weight", "self_attn.q_proj.weight"},   {"attn_k.weight", "self_attn.k_proj.weight"},
+      {"attn_v.weight", "self_attn.v_proj.weight"},   {"attn_output.weight", "self_attn.o_proj.weight"},
+      {"ffn_gate.weight", "mlp.gate_proj.weight"},    {"ffn_up.weight", "mlp.up_proj.weight"},
       {"ffn_down.weight", "mlp.down_proj.weight"}};
   size_t dot = n.find('.', 4);
   std::string layer = n.substr(4, dot - 4), rest = n.substr(dot + 1);
@@ -201,16 +224,32 @@ void write_synth_hf(const SynthModel& m, const std::string& dir) {
   std::filesystem::create_directories(dir);
   nlohmann::ordered_json cfg;
   if (c.arch == Arch::Gpt2) {
-    cfg = {{"architectures", {"GPT2LMHeadModel"}}, {"model_type", "gpt2"}, {"n_embd", c.d_model},
-           {"n_layer", c.n_layers}, {"n_head", c.n_heads}, {"n_inner", c.d_mlp}, {"n_positions", c.n_ctx},
-           {"vocab_size", c.d_vocab}, {"layer_norm_epsilon", c.norm_eps}, {"activation_function", "gelu_new"},
+    cfg = {{"architectures", {"GPT2LMHeadModel"}},
+           {"model_type", "gpt2"},
+           {"n_embd", c.d_model},
+           {"n_layer", c.n_layers},
+           {"n_head", c.n_heads},
+           {"n_inner", c.d_mlp},
+           {"n_positions", c.n_ctx},
+           {"vocab_size", c.d_vocab},
+           {"layer_norm_epsilon", c.norm_eps},
+           {"activation_function", "gelu_new"},
            {"tie_word_embeddings", c.tied_embeddings}};
   } else {
-    cfg = {{"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"}, {"hidden_size", c.d_model},
-           {"intermediate_size", c.d_mlp}, {"num_hidden_layers", c.n_layers}, {"num_attention_heads", c.n_heads},
-           {"num_key_value_heads", c.n_kv_heads}, {"vocab_size", c.d_vocab}, {"max_position_embeddings", c.n_ctx},
-           {"rms_norm_eps", c.norm_eps}, {"rope_theta", c.rope_theta}, {"hidden_act", "silu"},
-           {"tie_word_embeddings", c.tied_embeddings}, {"torch_dtype", "float32"}};
+    cfg = {{"architectures", {"LlamaForCausalLM"}},
+           {"model_type", "llama"},
+           {"hidden_size", c.d_model},
+           {"intermediate_size", c.d_mlp},
+           {"num_hidden_layers", c.n_layers},
+           {"num_attention_heads", c.n_heads},
+           {"num_key_value_heads", c.n_kv_heads},
+           {"vocab_size", c.d_vocab},
+           {"max_position_embeddings", c.n_ctx},
+           {"rms_norm_eps", c.norm_eps},
+           {"rope_theta", c.rope_theta},
+           {"hidden_act", "silu"},
+           {"tie_word_embeddings", c.tied_embeddings},
+           {"torch_dtype", "float32"}};
   }
   {
     std::ofstream f(std::filesystem::path(dir) / "config.json");
@@ -226,7 +265,8 @@ void write_synth_hf(const SynthModel& m, const std::string& dir) {
   std::vector<Out> outs;
   for (const auto& t : m.tensors) {
     Out o{c.arch == Arch::Gpt2 ? hf_name_gpt2(t.name) : hf_name_llama(t.name), t.shape, t.data};
-    const bool qk = t.name.find("attn_q.weight") != std::string::npos || t.name.find("attn_k.weight") != std::string::npos;
+    const bool qk =
+        t.name.find("attn_q.weight") != std::string::npos || t.name.find("attn_k.weight") != std::string::npos;
     if (c.arch == Arch::Llama && qk) {
       // HF row h*d_head + j*half + i holds adjacent-pair row h*d_head + 2i + j.
       const int64_t heads = t.shape[0] / c.d_head;
@@ -240,7 +280,8 @@ void write_synth_hf(const SynthModel& m, const std::string& dir) {
       const int64_t rows = t.shape[0], cols = t.shape[1];
       o.shape = {cols, rows};
       for (int64_t r = 0; r < rows; ++r)
-        for (int64_t k = 0; k < cols; ++k) o.data[static_cast<size_t>(k * rows + r)] = t.data[static_cast<size_t>(r * cols + k)];
+        for (int64_t k = 0; k < cols; ++k)
+          o.data[static_cast<size_t>(k * rows + r)] = t.data[static_cast<size_t>(r * cols + k)];
     }
     outs.push_back(std::move(o));
   }
@@ -260,7 +301,8 @@ void write_synth_hf(const SynthModel& m, const std::string& dir) {
   uint64_t hl = h.size();
   f.write(reinterpret_cast<const char*>(&hl), 8);
   f.write(h.data(), static_cast<std::streamsize>(h.size()));
-  for (const auto& o : outs) f.write(reinterpret_cast<const char*>(o.data.data()), static_cast<std::streamsize>(o.data.size() * 4));
+  for (const auto& o : outs)
+    f.write(reinterpret_cast<const char*>(o.data.data()), static_cast<std::streamsize>(o.data.size() * 4));
   if (!f) fail(path, ": write failed");
 }
 

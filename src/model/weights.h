@@ -25,17 +25,17 @@ struct LayerWeights {
   const float* bo = nullptr;     // [d_model]
   const float* ln2_w = nullptr;
   const float* ln2_b = nullptr;
-  Weight w_gate;                 // [d_mlp, d_model] gated MLPs only
-  Weight w_up;                   // [d_mlp, d_model]
-  Weight w_down;                 // [d_model, d_mlp]
-  const float* b_up = nullptr;   // [d_mlp]
-  const float* b_down = nullptr; // [d_model]
+  Weight w_gate;                  // [d_mlp, d_model] gated MLPs only
+  Weight w_up;                    // [d_mlp, d_model]
+  Weight w_down;                  // [d_model, d_mlp]
+  const float* b_up = nullptr;    // [d_mlp]
+  const float* b_down = nullptr;  // [d_model]
 };
 
 // A tensor of the file, for `loupe info`.
 struct TensorSummary {
   std::string name;
-  std::string type;  // "f32", "q8_0", "int8 group 32"
+  std::string type;            // "f32", "q8_0", "int8 group 32"
   std::vector<int64_t> shape;  // outermost first
   size_t nbytes = 0;
 };
@@ -43,15 +43,15 @@ struct TensorSummary {
 struct Model {
   ModelConfig config;
   std::string path;
-  Weight tok_embed;              // [d_vocab, d_model]
-  Weight pos_embed;              // [n_ctx, d_model] GPT-2 only
+  Weight tok_embed;  // [d_vocab, d_model]
+  Weight pos_embed;  // [n_ctx, d_model] GPT-2 only
   std::vector<LayerWeights> layers;
   const float* ln_final_w = nullptr;
   const float* ln_final_b = nullptr;
-  Weight unembed;                // [d_vocab, d_model]
+  Weight unembed;                            // [d_vocab, d_model]
   const float* rope_freq_factors = nullptr;  // [d_head / 2] Llama-3 GGUF rope_freqs, optional
-  std::vector<TensorSummary> tensors;       // every tensor of the file(s), in file order
-  std::unique_ptr<Tokenizer> tokenizer;     // may be null (no tokenizer found)
+  std::vector<TensorSummary> tensors;        // every tensor of the file(s), in file order
+  std::unique_ptr<Tokenizer> tokenizer;      // may be null (no tokenizer found)
   std::string tokenizer_source;
 
   std::vector<std::shared_ptr<MappedFile>> files;  // keep the maps alive

@@ -39,7 +39,9 @@ static_assert(kTraits[static_cast<size_t>(DType::Q8_0)].name == "q8_0");
 static_assert(kTraits[static_cast<size_t>(DType::Q2_K)].name == "q2_k");
 static_assert(kTraits[static_cast<size_t>(DType::Q6_K)].name == "q6_k");
 
-constexpr char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+constexpr char lower(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 void check_row(DType type, int64_t n) {
   LOUPE_ASSERT(n >= 0, "negative row length ", n);

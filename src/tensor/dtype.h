@@ -34,7 +34,9 @@ struct DTypeTraits {
 };
 
 const DTypeTraits& dtype_traits(DType type);
-inline std::string_view dtype_name(DType type) { return dtype_traits(type).name; }
+inline std::string_view dtype_name(DType type) {
+  return dtype_traits(type).name;
+}
 
 // GGUF's ggml_type number -> DType; nullopt for types loupe does not load.
 std::optional<DType> dtype_from_ggml(uint32_t ggml_id);
@@ -43,7 +45,9 @@ std::optional<DType> dtype_from_name(std::string_view name);
 
 // Bytes of a row of n elements; n must be a multiple of the block size (checked by the caller
 // with row_fits_blocks so that it can name the tensor in its error).
-inline bool row_fits_blocks(DType type, int64_t n) { return n % dtype_traits(type).block_elems == 0; }
+inline bool row_fits_blocks(DType type, int64_t n) {
+  return n % dtype_traits(type).block_elems == 0;
+}
 inline size_t row_bytes(DType type, int64_t n) {
   const DTypeTraits& t = dtype_traits(type);
   return static_cast<size_t>(n / t.block_elems) * t.block_bytes;

@@ -66,7 +66,8 @@ void axpy_f32_scalar(float a, const float* x, float* y, int64_t n) {
 __attribute__((target("avx2,fma"))) void axpy_f32_avx2(float a, const float* x, float* y, int64_t n) {
   const __m256 va = _mm256_set1_ps(a);
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
   for (; i < n; ++i) y[i] += a * x[i];
 }
 
@@ -77,8 +78,10 @@ float dot_f32(const float* a, const float* b, int64_t n) {
 }
 
 void axpy_f32(float a, const float* x, float* y, int64_t n) {
-  if (active_isa() == Isa::Avx2) kernels::axpy_f32_avx2(a, x, y, n);
-  else kernels::axpy_f32_scalar(a, x, y, n);
+  if (active_isa() == Isa::Avx2)
+    kernels::axpy_f32_avx2(a, x, y, n);
+  else
+    kernels::axpy_f32_scalar(a, x, y, n);
 }
 
 }  // namespace loupe

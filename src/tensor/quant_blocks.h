@@ -46,8 +46,8 @@ struct BlockQ5_1 {
 
 // x = d * q, q a signed byte.
 struct BlockQ8_0 {
-  uint8_t d[2];     // fp16 delta
-  int8_t qs[kQK];   // (32) quants
+  uint8_t d[2];    // fp16 delta
+  int8_t qs[kQK];  // (32) quants
 };
 
 // 16 sub-blocks of 16: x = d * (scales[s] & 15) * q - dmin * (scales[s] >> 4), q in [0, 3].
@@ -75,20 +75,20 @@ struct BlockQ3_K {
 // `scales` (see scale_min_k4). Chunk c (c < 4) of 64 elements: element 64 c + l is the low
 // nibble of qs[32 c + l] (sub-block 2c), element 64 c + 32 + l the high nibble (sub-block 2c+1).
 struct BlockQ4_K {
-  uint8_t d[2];            // fp16 super-block scale of the scales
-  uint8_t dmin[2];         // fp16 super-block scale of the mins
-  uint8_t scales[12];      // 8 6-bit scales and 8 6-bit mins
-  uint8_t qs[kQK_K / 2];   // (128) low nibbles
+  uint8_t d[2];           // fp16 super-block scale of the scales
+  uint8_t dmin[2];        // fp16 super-block scale of the mins
+  uint8_t scales[12];     // 8 6-bit scales and 8 6-bit mins
+  uint8_t qs[kQK_K / 2];  // (128) low nibbles
 };
 
 // As Q4_K with q in [0, 31]: bit 4 of element 64 c + l is bit 2c of qh[l], of element
 // 64 c + 32 + l bit 2c + 1 of qh[l].
 struct BlockQ5_K {
-  uint8_t d[2];            // fp16 super-block scale of the scales
-  uint8_t dmin[2];         // fp16 super-block scale of the mins
-  uint8_t scales[12];      // 8 6-bit scales and 8 6-bit mins
-  uint8_t qh[kQK_K / 8];   // (32) fifth bits
-  uint8_t qs[kQK_K / 2];   // (128) low nibbles
+  uint8_t d[2];           // fp16 super-block scale of the scales
+  uint8_t dmin[2];        // fp16 super-block scale of the mins
+  uint8_t scales[12];     // 8 6-bit scales and 8 6-bit mins
+  uint8_t qh[kQK_K / 8];  // (32) fifth bits
+  uint8_t qs[kQK_K / 2];  // (128) low nibbles
 };
 
 // 16 sub-blocks of 16: x = d * scales[s] * (q - 32), q in [0, 63]. In half h (128 elements), with
@@ -97,10 +97,10 @@ struct BlockQ5_K {
 //         element 128h + l+64 = high nibble of ql[64h + l]      | bits 4-5 of qh[32h + l] << 4
 //         element 128h + l+96 = high nibble of ql[64h + l + 32] | bits 6-7 of qh[32h + l] << 4
 struct BlockQ6_K {
-  uint8_t ql[kQK_K / 2];        // (128) low 4 bits
-  uint8_t qh[kQK_K / 4];        // (64) high 2 bits
-  int8_t scales[kQK_K / 16];    // (16) signed 8-bit scales
-  uint8_t d[2];                 // fp16 super-block scale
+  uint8_t ql[kQK_K / 2];      // (128) low 4 bits
+  uint8_t qh[kQK_K / 4];      // (64) high 2 bits
+  int8_t scales[kQK_K / 16];  // (16) signed 8-bit scales
+  uint8_t d[2];               // fp16 super-block scale
 };
 
 static_assert(sizeof(BlockQ4_0) == 18 && alignof(BlockQ4_0) == 1);

@@ -21,8 +21,8 @@ constexpr float kGroupMaxEps = 1e-15f;  // a sub-block below this magnitude coun
 // and measuring error as squared (or, with use_mad, absolute) difference. Tries the plain
 // min/max scale, then nstep + 1 scales (nmax + rmin + rdelta * k) / range, solving weighted least
 // squares for (scale, lo) at each. Writes the best L, sets neg_min = -lo, returns scale.
-float fit_scale_min(int n, int nmax, const float* x, const float* w, uint8_t* L, uint8_t* L_try,
-                    float rmin, float rdelta, int nstep, bool use_mad, float& neg_min) {
+float fit_scale_min(int n, int nmax, const float* x, const float* w, uint8_t* L, uint8_t* L_try, float rmin,
+                    float rdelta, int nstep, bool use_mad, float& neg_min) {
   float lo = x[0];
   float hi = x[0];
   float sum_w = w[0];
@@ -381,7 +381,8 @@ void quantize_q2_k(const float* x, BlockQ2_K* y, int64_t n_blocks) {
     BlockQ2_K& blk = y[b];
     if (max_scale > 0) {
       const float iscale = kQ4Scale / max_scale;
-      for (int j = 0; j < 16; ++j) blk.scales[j] = static_cast<uint8_t>(clamp_int(nearest_int(iscale * scales[j]), 0, 15));
+      for (int j = 0; j < 16; ++j)
+        blk.scales[j] = static_cast<uint8_t>(clamp_int(nearest_int(iscale * scales[j]), 0, 15));
       set_half(blk.d, max_scale / kQ4Scale);
     } else {
       for (int j = 0; j < 16; ++j) blk.scales[j] = 0;
@@ -412,8 +413,8 @@ void quantize_q2_k(const float* x, BlockQ2_K* y, int64_t n_blocks) {
 
 void quantize_q3_k(const float* x, BlockQ3_K* y, int64_t n_blocks) {
   for (int64_t b = 0; b < n_blocks; ++b, x += kQK_K) {
-    int8_t L[kQK_K];    // (256) quants in [0, 7] (signed value + 4)
-    float scales[16];   // (16) per sub-block of 16, signed
+    int8_t L[kQK_K];   // (256) quants in [0, 7] (signed value + 4)
+    float scales[16];  // (16) per sub-block of 16, signed
     float max_scale = 0, amax = 0;
     for (int j = 0; j < 16; ++j) {
       scales[j] = fit_scale_refined(16, 4, x + 16 * j, L + 16 * j);
@@ -502,7 +503,8 @@ void quantize_q6_k(const float* x, BlockQ6_K* y, int64_t n_blocks) {
     }
     const float iscale = -128.f / max_scale;
     set_half(blk.d, 1 / iscale);
-    for (int j = 0; j < 16; ++j) blk.scales[j] = static_cast<int8_t>(clamp_int(nearest_int(iscale * scales[j]), -128, 127));
+    for (int j = 0; j < 16; ++j)
+      blk.scales[j] = static_cast<int8_t>(clamp_int(nearest_int(iscale * scales[j]), -128, 127));
     const float d_all = half_at(blk.d);
     for (int j = 0; j < 16; ++j) {
       const float d = d_all * blk.scales[j];
@@ -518,7 +520,8 @@ void quantize_q6_k(const float* x, BlockQ6_K* y, int64_t n_blocks) {
       for (int l = 0; l < 32; ++l) {
         ql[l] = static_cast<uint8_t>((Lh[l] & 0xf) | (Lh[l + 64] & 0xf) << 4);
         ql[l + 32] = static_cast<uint8_t>((Lh[l + 32] & 0xf) | (Lh[l + 96] & 0xf) << 4);
-        qh[l] = static_cast<uint8_t>(Lh[l] >> 4 | (Lh[l + 32] >> 4) << 2 | (Lh[l + 64] >> 4) << 4 | (Lh[l + 96] >> 4) << 6);
+        qh[l] =
+            static_cast<uint8_t>(Lh[l] >> 4 | (Lh[l + 32] >> 4) << 2 | (Lh[l + 64] >> 4) << 4 | (Lh[l + 96] >> 4) << 6);
       }
     }
   }

@@ -22,8 +22,8 @@ constexpr auto kBit = [] {
 }();
 
 uint32_t load_qh(const uint8_t (&qh)[4]) {
-  return static_cast<uint32_t>(qh[0]) | static_cast<uint32_t>(qh[1]) << 8 |
-         static_cast<uint32_t>(qh[2]) << 16 | static_cast<uint32_t>(qh[3]) << 24;
+  return static_cast<uint32_t>(qh[0]) | static_cast<uint32_t>(qh[1]) << 8 | static_cast<uint32_t>(qh[2]) << 16 |
+         static_cast<uint32_t>(qh[3]) << 24;
 }
 
 void store_qh(uint8_t (&qh)[4], uint32_t v) {

@@ -35,6 +35,8 @@ inline int nearest_int(float v) {
   return static_cast<int>(std::bit_cast<uint32_t>(shifted) & 0x7fffff) - 0x400000;
 }
 
-inline int clamp_int(int v, int lo, int hi) { return v < lo ? lo : (v > hi ? hi : v); }
+inline int clamp_int(int v, int lo, int hi) {
+  return v < lo ? lo : (v > hi ? hi : v);
+}
 
 }  // namespace loupe::quant

@@ -25,10 +25,10 @@ struct Weight {
   int64_t rows = 0;
   int64_t cols = 0;
   const uint8_t* data = nullptr;
-  int64_t ld = 0;                     // Transposed: distance between input rows, in elements
+  int64_t ld = 0;                       // Transposed: distance between input rows, in elements
   const float* group_scales = nullptr;  // GroupI8
-  int64_t group_size = 0;             // GroupI8
-  std::vector<int32_t> row_map;       // when set, logical row r is stored row row_map[r]
+  int64_t group_size = 0;               // GroupI8
+  std::vector<int32_t> row_map;         // when set, logical row r is stored row row_map[r]
 
   bool empty() const { return data == nullptr; }
   size_t nbytes() const;

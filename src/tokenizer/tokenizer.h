@@ -35,8 +35,8 @@ class Tokenizer {
   virtual bool strips_leading_space() const = 0;
 
   virtual int32_t n_vocab() const = 0;
-  virtual int32_t bos_id() const = 0;  // -1 when none
-  virtual int32_t eos_id() const = 0;  // -1 when none
+  virtual int32_t bos_id() const = 0;         // -1 when none
+  virtual int32_t eos_id() const = 0;         // -1 when none
   virtual std::string_view kind() const = 0;  // "llama2c", "spm", "sentencepiece", "bpe"
 
   // Decodes a whole sequence to bytes (complete text; leading space after BOS stripped as above).

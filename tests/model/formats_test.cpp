@@ -33,7 +33,8 @@ double max_diff_to_reference(const std::string& model_path) {
   auto ref = test::read_f32(shared("reference/stories260K/runc_greedy_once_upon_a_time_n64.logits.f32"));
   Interpreter interp(*m, RunOptions{2, 0, 256});
   std::vector<float> got(tokens.size() * 512);
-  forward(interp, tokens, true, [&](const float* l, int64_t rows, int64_t first) { std::copy_n(l, rows * 512, got.data() + first * 512); });
+  forward(interp, tokens, true,
+          [&](const float* l, int64_t rows, int64_t first) { std::copy_n(l, rows * 512, got.data() + first * 512); });
   double worst = 0;
   for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, static_cast<double>(std::fabs(got[i] - ref[i])));
   return worst;
@@ -54,7 +55,8 @@ std::vector<SafeTensor> read_safetensors(const std::string& path) {
   for (auto it = h.begin(); it != h.end(); ++it) {
     if (it.key() == "__metadata__") continue;
     auto off = it.value()["data_offsets"];
-    out.push_back({it.key(), it.value(), raw.substr(8 + n + off[0].get<size_t>(), off[1].get<size_t>() - off[0].get<size_t>())});
+    out.push_back(
+        {it.key(), it.value(), raw.substr(8 + n + off[0].get<size_t>(), off[1].get<size_t>() - off[0].get<size_t>())});
   }
   return out;
 }
@@ -109,7 +111,10 @@ TEST(Formats, ShardedSafetensorsWithIndex) {
 }
 
 TEST(Formats, MistralConfigRunsAsLlama) {
-  auto dir = hf_variant("mistral", [](json& c) { c["model_type"] = "mistral"; c["architectures"] = {"MistralForCausalLM"}; });
+  auto dir = hf_variant("mistral", [](json& c) {
+    c["model_type"] = "mistral";
+    c["architectures"] = {"MistralForCausalLM"};
+  });
   EXPECT_LE(max_diff_to_reference(dir), 1e-4);
   fs::remove_all(dir);
 }
@@ -118,7 +123,11 @@ TEST(Formats, MistralConfigRunsAsLlama) {
 // adjacent pairs: the same computation, so zero q/k/v biases must reproduce run.c.
 TEST(Formats, Qwen2WithZeroBiasesMatchesLlama) {
   auto dir = hf_variant(
-      "qwen2", [](json& c) { c["model_type"] = "qwen2"; c["architectures"] = {"Qwen2ForCausalLM"}; },
+      "qwen2",
+      [](json& c) {
+        c["model_type"] = "qwen2";
+        c["architectures"] = {"Qwen2ForCausalLM"};
+      },
       [](std::vector<SafeTensor>& t) {
         for (int l = 0; l < 5; ++l)
           for (auto [proj, n] : {std::pair<const char*, int>{"q", 64}, {"k", 32}, {"v", 32}})
@@ -146,8 +155,11 @@ TEST(Formats, Qwen2WithoutBiasesIsAnError) {
 
 TEST(Formats, Llama3RopeScalingParsedAndNeutralAtFactorOne) {
   auto dir = hf_variant("llama3", [](json& c) {
-    c["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 1.0}, {"low_freq_factor", 1.0},
-                         {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 64}};
+    c["rope_scaling"] = {{"rope_type", "llama3"},
+                         {"factor", 1.0},
+                         {"low_freq_factor", 1.0},
+                         {"high_freq_factor", 4.0},
+                         {"original_max_position_embeddings", 64}};
   });
   auto m = load_model(dir);
   EXPECT_EQ(m->config.rope_scaling, RopeScaling::Llama3);
@@ -172,8 +184,10 @@ TEST(Rope, Llama3FrequenciesFollowTheFormula) {
     const double base = std::pow(500000.0, -2.0 * i / 128.0);
     const double wavelen = 2 * M_PI / base;
     double want;
-    if (wavelen < 8192.0 / 4.0) want = base;                 // short wavelengths kept
-    else if (wavelen > 8192.0 / 1.0) want = base / 8.0;      // long ones scaled
+    if (wavelen < 8192.0 / 4.0)
+      want = base;  // short wavelengths kept
+    else if (wavelen > 8192.0 / 1.0)
+      want = base / 8.0;  // long ones scaled
     else {
       const double s = (8192.0 / wavelen - 1.0) / (4.0 - 1.0);
       want = (1 - s) * base / 8.0 + s * base;

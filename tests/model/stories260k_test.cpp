@@ -17,9 +17,13 @@ namespace {
 
 using test::shared;
 
-std::string model_path(const std::string& rel) { return shared("models/" + rel); }
+std::string model_path(const std::string& rel) {
+  return shared("models/" + rel);
+}
 
-nlohmann::json read_json(const std::string& path) { return nlohmann::json::parse(test::read_file(path)); }
+nlohmann::json read_json(const std::string& path) {
+  return nlohmann::json::parse(test::read_file(path));
+}
 
 // Runs tokens through the model and returns all logits rows [n, d_vocab].
 std::vector<float> all_logits(const Model& m, const std::vector<int32_t>& tokens, int threads = 2,
@@ -30,9 +34,8 @@ std::vector<float> all_logits(const Model& m, const std::vector<int32_t>& tokens
   Interpreter interp(m, ro);
   const int64_t V = m.config.d_vocab;
   std::vector<float> out(tokens.size() * static_cast<size_t>(V));
-  forward(interp, tokens, true, [&](const float* l, int64_t rows, int64_t first) {
-    std::copy_n(l, rows * V, out.data() + first * V);
-  });
+  forward(interp, tokens, true,
+          [&](const float* l, int64_t rows, int64_t first) { std::copy_n(l, rows * V, out.data() + first * V); });
   return out;
 }
 
@@ -113,7 +116,8 @@ TEST(Stories260K, Llama2cInt8IsCloseToF32AndNotGarbled) {
   auto r = test::run_loupe("generate " + model_path("stories260K/stories260K_q80.bin") + " --temp 0 -n 200 -t 2");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out, test::read_file(shared("reference/stories260K/runq_q80_greedy_bos_n200.txt")));
-  EXPECT_EQ(r.out.substr(0, 40), test::read_file(shared("reference/stories260K/runc_greedy_bos_n200.txt")).substr(0, 40));
+  EXPECT_EQ(r.out.substr(0, 40),
+            test::read_file(shared("reference/stories260K/runc_greedy_bos_n200.txt")).substr(0, 40));
 }
 
 struct TextCase {
@@ -144,16 +148,16 @@ INSTANTIATE_TEST_SUITE_P(
 
 INSTANTIATE_TEST_SUITE_P(
     SeededLlama2c, Stories260KTexts,
-    ::testing::Values(
-        TextCase{"stories260K/stories260K.bin", "--sampler llama2c --temp 1 --top-p 1 --seed 42 -n 200",
-                 "runc_t1_p1_s42_n200.txt"},
-        TextCase{"stories260K/stories260K.bin", "--sampler llama2c --temp 1 --top-p 0.95 --seed 42 -n 200",
-                 "runc_t1_p095_s42_n200.txt"},
-        TextCase{"stories260K/stories260K.bin",
-                 "--sampler llama2c --temp 1 --top-p 0.95 --seed 42 -n 195 -p 'There was a big'",
-                 "runc_t1_p095_s42_n200_there_was_a_big.txt"},
-        TextCase{"stories260K/stories260K.bin", "--sampler llama2c --temp 1 --top-p 0.9 --seed 133742 -n 256",
-                 "runc_t1_p09_s133742_n256.txt"}));
+    ::testing::Values(TextCase{"stories260K/stories260K.bin", "--sampler llama2c --temp 1 --top-p 1 --seed 42 -n 200",
+                               "runc_t1_p1_s42_n200.txt"},
+                      TextCase{"stories260K/stories260K.bin",
+                               "--sampler llama2c --temp 1 --top-p 0.95 --seed 42 -n 200", "runc_t1_p095_s42_n200.txt"},
+                      TextCase{"stories260K/stories260K.bin",
+                               "--sampler llama2c --temp 1 --top-p 0.95 --seed 42 -n 195 -p 'There was a big'",
+                               "runc_t1_p095_s42_n200_there_was_a_big.txt"},
+                      TextCase{"stories260K/stories260K.bin",
+                               "--sampler llama2c --temp 1 --top-p 0.9 --seed 133742 -n 256",
+                               "runc_t1_p09_s133742_n256.txt"}));
 
 TEST(Stories260K, TraceMatchesFloat64Activations) {
   const std::string ref_dir = shared("reference/stories260K/acts_once_upon_a_time_float64ref");
@@ -165,7 +169,8 @@ TEST(Stories260K, TraceMatchesFloat64Activations) {
   const std::string out = test::temp_dir("trace");
   auto r = test::run_loupe("trace " + model_path("stories260K/stories260K.bin") + " --tokens " + list +
                            " --hook hook_embed --hook 'blocks.*.hook_resid_mid' --hook 'blocks.*.hook_resid_post'"
-                           " --hook ln_final.hook_normalized --hook logits -o " + out);
+                           " --hook ln_final.hook_normalized --hook logits -o " +
+                           out);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto trace_index = read_json(out + "/index.json");
   EXPECT_EQ(trace_index["tokens"].get<std::vector<int32_t>>(), tokens);
@@ -177,12 +182,16 @@ TEST(Stories260K, TraceMatchesFloat64Activations) {
     const std::string name = t["name"];
     const int pos = t["pos"];
     std::string hook;
-    if (name == "embed") hook = "hook_embed";
-    else if (name == "final_norm") hook = "ln_final.hook_normalized";
-    else if (name == "logits") hook = "unembed.hook_logits";
+    if (name == "embed")
+      hook = "hook_embed";
+    else if (name == "final_norm")
+      hook = "ln_final.hook_normalized";
+    else if (name == "logits")
+      hook = "unembed.hook_logits";
     else {
       const int layer = name[5] - '0';
-      hook = "blocks." + std::to_string(layer) + (name.find("post_attn") != std::string::npos ? ".hook_resid_mid" : ".hook_resid_post");
+      hook = "blocks." + std::to_string(layer) +
+             (name.find("post_attn") != std::string::npos ? ".hook_resid_mid" : ".hook_resid_post");
     }
     NpyArray a = load(hook);
     ASSERT_EQ(a.shape.size(), 2u) << hook;
@@ -191,7 +200,8 @@ TEST(Stories260K, TraceMatchesFloat64Activations) {
     auto want = test::read_f32(ref_dir + "/" + t["file"].get<std::string>());
     ASSERT_EQ(static_cast<int64_t>(want.size()), width) << hook;
     for (int64_t k = 0; k < width; ++k)
-      worst = std::max(worst, static_cast<double>(std::fabs(a.data[static_cast<size_t>(pos * width + k)] - want[static_cast<size_t>(k)])));
+      worst = std::max(worst, static_cast<double>(std::fabs(a.data[static_cast<size_t>(pos * width + k)] -
+                                                            want[static_cast<size_t>(k)])));
     ++compared;
   }
   EXPECT_EQ(compared, 156);
@@ -206,13 +216,13 @@ TEST(Stories260K, HookNamesInProgramOrder) {
   std::vector<std::string> names;
   for (const auto& p : points) names.push_back(p.name);
   const std::vector<std::string> block0 = {
-      "blocks.0.hook_resid_pre",      "blocks.0.ln1.hook_scale",       "blocks.0.ln1.hook_normalized",
-      "blocks.0.attn.hook_q",         "blocks.0.attn.hook_k",          "blocks.0.attn.hook_v",
-      "blocks.0.attn.hook_rot_q",     "blocks.0.attn.hook_rot_k",      "blocks.0.attn.hook_attn_scores",
-      "blocks.0.attn.hook_pattern",   "blocks.0.attn.hook_z",          "blocks.0.hook_attn_out",
-      "blocks.0.hook_resid_mid",      "blocks.0.ln2.hook_scale",       "blocks.0.ln2.hook_normalized",
-      "blocks.0.mlp.hook_pre",        "blocks.0.mlp.hook_pre_linear",  "blocks.0.mlp.hook_post",
-      "blocks.0.hook_mlp_out",        "blocks.0.hook_resid_post"};
+      "blocks.0.hook_resid_pre",    "blocks.0.ln1.hook_scale",      "blocks.0.ln1.hook_normalized",
+      "blocks.0.attn.hook_q",       "blocks.0.attn.hook_k",         "blocks.0.attn.hook_v",
+      "blocks.0.attn.hook_rot_q",   "blocks.0.attn.hook_rot_k",     "blocks.0.attn.hook_attn_scores",
+      "blocks.0.attn.hook_pattern", "blocks.0.attn.hook_z",         "blocks.0.hook_attn_out",
+      "blocks.0.hook_resid_mid",    "blocks.0.ln2.hook_scale",      "blocks.0.ln2.hook_normalized",
+      "blocks.0.mlp.hook_pre",      "blocks.0.mlp.hook_pre_linear", "blocks.0.mlp.hook_post",
+      "blocks.0.hook_mlp_out",      "blocks.0.hook_resid_post"};
   ASSERT_EQ(names.size(), 1 + 5 * block0.size() + 3);
   EXPECT_EQ(names.front(), "hook_embed");
   EXPECT_EQ(std::vector<std::string>(names.begin() + 1, names.begin() + 1 + static_cast<long>(block0.size())), block0);

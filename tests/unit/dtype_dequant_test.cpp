@@ -35,12 +35,12 @@ struct Half {
   uint16_t bits;
   float value;
 };
-constexpr Half kTenth{0x2e66, 0.0999755859375f};       // 2^-4 * (1 + 614/1024)
+constexpr Half kTenth{0x2e66, 0.0999755859375f};  // 2^-4 * (1 + 614/1024)
 constexpr Half kMinusQuarter{0xb400, -0.25f};
-constexpr Half kThird{0x3555, 0.333251953125f};        // 2^-2 * (1 + 341/1024)
-constexpr Half kSmall{0x2a00, 0.046875f};              // 2^-5 * 1.5
+constexpr Half kThird{0x3555, 0.333251953125f};  // 2^-2 * (1 + 341/1024)
+constexpr Half kSmall{0x2a00, 0.046875f};        // 2^-5 * 1.5
 constexpr Half kOne{0x3c00, 1.0f};
-constexpr Half kMinusSeven{0xc700, -7.0f};             // 2^2 * 1.75
+constexpr Half kMinusSeven{0xc700, -7.0f};  // 2^2 * 1.75
 
 void put_half(std::vector<uint8_t>& row, size_t off, Half h) {
   row[off] = static_cast<uint8_t>(h.bits & 0xff);
@@ -147,9 +147,9 @@ TEST(QuantDequant, Q5_0) {
 TEST(QuantDequant, Q5_0Literal) {
   std::vector<uint8_t> row(22);
   put_half(row, 0, kOne);
-  row[2] = 0x01;  // qh bit 0: element 0 gets bit 4
-  row[5] = 0x80;  // qh bit 31: element 31 gets bit 4
-  row[6] = 0x3f;  // element 0 low = 15, element 16 low = 3
+  row[2] = 0x01;   // qh bit 0: element 0 gets bit 4
+  row[5] = 0x80;   // qh bit 31: element 31 gets bit 4
+  row[6] = 0x3f;   // element 0 low = 15, element 16 low = 3
   row[21] = 0xa0;  // element 15 low = 0, element 31 low = 10
   const std::vector<float> y = dequant(DType::Q5_0, row, 32);
   EXPECT_EQ(y[0], 31.f - 16.f);
@@ -282,15 +282,15 @@ TEST(QuantDequant, Q3_KLiteral) {
   for (int k = 0; k < 8; ++k) row[96 + k] = 0x11;
   for (int k = 8; k < 12; ++k) row[96 + k] = 0xaa;
   put_half(row, 108, kOne);
-  row[0] = 0x81;   // hmask[0]: high bit for elements 0 and 224
-  row[32] = 0x1b;  // qs[0] = 0b00'01'10'11: elements 0, 32, 64, 96 low bits 3, 2, 1, 0
+  row[0] = 0x81;        // hmask[0]: high bit for elements 0 and 224
+  row[32] = 0x1b;       // qs[0] = 0b00'01'10'11: elements 0, 32, 64, 96 low bits 3, 2, 1, 0
   row[32 + 32] = 0x40;  // qs[32]: element 128 + 96 = 224 low bits 1
   const std::vector<float> y = dequant(DType::Q3_K, row, 256);
-  EXPECT_EQ(y[0], 3.f);     // high bit set: 3
-  EXPECT_EQ(y[32], -2.f);   // 2 - 4
-  EXPECT_EQ(y[64], -3.f);   // 1 - 4
-  EXPECT_EQ(y[96], -4.f);   // 0 - 4
-  EXPECT_EQ(y[224], 1.f);   // high bit set: 1
+  EXPECT_EQ(y[0], 3.f);    // high bit set: 3
+  EXPECT_EQ(y[32], -2.f);  // 2 - 4
+  EXPECT_EQ(y[64], -3.f);  // 1 - 4
+  EXPECT_EQ(y[96], -4.f);  // 0 - 4
+  EXPECT_EQ(y[224], 1.f);  // high bit set: 1
   EXPECT_EQ(y[1], -4.f);
 }
 
@@ -360,11 +360,11 @@ TEST(QuantDequant, Q5_K) {
 TEST(QuantDequant, Q5_KLiteral) {
   std::vector<uint8_t> row(176);
   put_half(row, 0, kOne);
-  for (int k = 0; k < 4; ++k) row[4 + k] = 1;           // scales 0-3 = 1, mins 0-3 = 0
-  for (int k = 8; k < 12; ++k) row[4 + k] = 0x01;       // scales 4-7 = 1, mins 4-7 = 0
-  row[16] = 0x82;        // qh[0]: bit 1 (element 32) and bit 7 (element 224)
-  row[48] = 0x2f;        // qs[0]: element 0 low = 15, element 32 low = 2
-  row[48 + 96] = 0x70;   // qs[96]: element 192 low = 0, element 224 low = 7
+  for (int k = 0; k < 4; ++k) row[4 + k] = 1;      // scales 0-3 = 1, mins 0-3 = 0
+  for (int k = 8; k < 12; ++k) row[4 + k] = 0x01;  // scales 4-7 = 1, mins 4-7 = 0
+  row[16] = 0x82;                                  // qh[0]: bit 1 (element 32) and bit 7 (element 224)
+  row[48] = 0x2f;                                  // qs[0]: element 0 low = 15, element 32 low = 2
+  row[48 + 96] = 0x70;                             // qs[96]: element 192 low = 0, element 224 low = 7
   const std::vector<float> y = dequant(DType::Q5_K, row, 256);
   EXPECT_EQ(y[0], 15.f);
   EXPECT_EQ(y[32], 18.f);

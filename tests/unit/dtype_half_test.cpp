@@ -15,9 +15,13 @@
 namespace loupe {
 namespace {
 
-uint32_t bits(float f) { return std::bit_cast<uint32_t>(f); }
+uint32_t bits(float f) {
+  return std::bit_cast<uint32_t>(f);
+}
 
-bool half_is_nan(uint16_t h) { return (h & 0x7c00) == 0x7c00 && (h & 0x3ff) != 0; }
+bool half_is_nan(uint16_t h) {
+  return (h & 0x7c00) == 0x7c00 && (h & 0x3ff) != 0;
+}
 
 // The value of half h by the textbook formula (finite h only).
 double half_value(uint16_t h) {
@@ -92,7 +96,7 @@ TEST(HalfFromFloat, SpecialValues) {
   EXPECT_EQ(f32_to_f16(inf), 0x7c00);
   EXPECT_EQ(f32_to_f16(-inf), 0xfc00);
   EXPECT_EQ(f32_to_f16(1e10f), 0x7c00);
-  EXPECT_EQ(f32_to_f16(-65520.0f), 0xfc00);       // midpoint 65504 / 65536 -> even = inf
+  EXPECT_EQ(f32_to_f16(-65520.0f), 0xfc00);  // midpoint 65504 / 65536 -> even = inf
   EXPECT_EQ(f32_to_f16(65519.996f), 0x7bff);
   EXPECT_EQ(f32_to_f16(0.0f), 0x0000);
   EXPECT_EQ(f32_to_f16(-0.0f), 0x8000);
@@ -159,8 +163,9 @@ TEST(HalfRows, F16RowMatchesScalarForAllBitPatterns) {
 }
 
 TEST(HalfRows, Bf16AndF32Rows) {
-  std::vector<float> x = {0.0f, -0.0f, 1.0f, -3.14159f, 1e-40f, 3e38f, 65504.0f, 1.00390625f,
-                          std::numeric_limits<float>::infinity(), 123456.789f};
+  std::vector<float> x = {
+      0.0f,       -0.0f, 1.0f, -3.14159f, 1e-40f, 3e38f, 65504.0f, 1.00390625f, std::numeric_limits<float>::infinity(),
+      123456.789f};
   const int64_t n = static_cast<int64_t>(x.size());
   std::vector<uint8_t> b(2 * x.size());
   quantize_row(DType::BF16, x.data(), b.data(), n);

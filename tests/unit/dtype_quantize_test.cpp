@@ -38,23 +38,48 @@ std::vector<float> ramp() {  // x[j] = j - 16: -16 .. 15
 // amax = 16, d = 16/127 -> fp16 0x3008 (2^-3 * (1 + 8/1024)); q = roundf(x * 127/16) (ties go
 // away from zero: 8 * 127/16 = 63.5 -> 64).
 TEST(QuantReference, Q8_0Ramp) {
-  const std::vector<uint8_t> want = {
-      0x08, 0x30,  // d
-      static_cast<uint8_t>(-127), static_cast<uint8_t>(-119), static_cast<uint8_t>(-111),
-      static_cast<uint8_t>(-103), static_cast<uint8_t>(-95),  static_cast<uint8_t>(-87),
-      static_cast<uint8_t>(-79),  static_cast<uint8_t>(-71),  static_cast<uint8_t>(-64),
-      static_cast<uint8_t>(-56),  static_cast<uint8_t>(-48),  static_cast<uint8_t>(-40),
-      static_cast<uint8_t>(-32),  static_cast<uint8_t>(-24),  static_cast<uint8_t>(-16),
-      static_cast<uint8_t>(-8),   0,  8,  16,  24,  32,  40,  48,  56,  64,  71,  79,  87,  95,
-      103, 111, 119};
+  const std::vector<uint8_t> want = {0x08,
+                                     0x30,  // d
+                                     static_cast<uint8_t>(-127),
+                                     static_cast<uint8_t>(-119),
+                                     static_cast<uint8_t>(-111),
+                                     static_cast<uint8_t>(-103),
+                                     static_cast<uint8_t>(-95),
+                                     static_cast<uint8_t>(-87),
+                                     static_cast<uint8_t>(-79),
+                                     static_cast<uint8_t>(-71),
+                                     static_cast<uint8_t>(-64),
+                                     static_cast<uint8_t>(-56),
+                                     static_cast<uint8_t>(-48),
+                                     static_cast<uint8_t>(-40),
+                                     static_cast<uint8_t>(-32),
+                                     static_cast<uint8_t>(-24),
+                                     static_cast<uint8_t>(-16),
+                                     static_cast<uint8_t>(-8),
+                                     0,
+                                     8,
+                                     16,
+                                     24,
+                                     32,
+                                     40,
+                                     48,
+                                     56,
+                                     64,
+                                     71,
+                                     79,
+                                     87,
+                                     95,
+                                     103,
+                                     111,
+                                     119};
   EXPECT_EQ(quantize(DType::Q8_0, ramp()), want);
 }
 
 // The value of largest magnitude is -16 (x[0]), d = -16 / -8 = 2 (fp16 0x4000), id = 0.5;
 // q = min(15, trunc(x/2 + 8.5)) = min(15, (j + 1) / 2). qs[j] = q[j] | q[j + 16] << 4.
 TEST(QuantReference, Q4_0Ramp) {
-  const std::vector<uint8_t> want = {0x00, 0x40, 0x80, 0x91, 0x91, 0xa2, 0xa2, 0xb3, 0xb3, 0xc4,
-                                     0xc4, 0xd5, 0xd5, 0xe6, 0xe6, 0xf7, 0xf7, 0xf8};
+  const std::vector<uint8_t> want = {0x00, 0x40, 0x80, 0x91, 0x91, 0xa2, 0xa2, 0xb3, 0xb3,
+                                     0xc4, 0xc4, 0xd5, 0xd5, 0xe6, 0xe6, 0xf7, 0xf7, 0xf8};
   EXPECT_EQ(quantize(DType::Q4_0, ramp()), want);
 }
 
@@ -63,8 +88,8 @@ TEST(QuantReference, Q4_0Ramp) {
 TEST(QuantReference, Q4_0NegativeScale) {
   std::vector<float> x(32);
   for (int j = 0; j < 32; ++j) x[j] = static_cast<float>(j - 8) / 2;
-  const std::vector<uint8_t> want = {0xc0, 0xbd, 0x5b, 0x5a, 0x5a, 0x4a, 0x49, 0x39, 0x39, 0x38,
-                                     0x28, 0x28, 0x27, 0x17, 0x17, 0x16, 0x06, 0x06};
+  const std::vector<uint8_t> want = {0xc0, 0xbd, 0x5b, 0x5a, 0x5a, 0x4a, 0x49, 0x39, 0x39,
+                                     0x38, 0x28, 0x28, 0x27, 0x17, 0x17, 0x16, 0x06, 0x06};
   EXPECT_EQ(quantize(DType::Q4_0, x), want);
 }
 
@@ -142,10 +167,9 @@ double relative_rms_error(const std::vector<float>& x, const std::vector<float>&
 // q4_k 7.1%, q3_k 15.0%, q2_k 29.3%), so a regression in any fit shows. For scale: the Gaussian
 // rate-distortion bound is 2^-bits, e.g. 4.4% at q4_k's 4.5 bits per weight, 16% at q2_k's 2.625.
 const std::vector<Bound> kBounds = {
-    {DType::F32, 0.0},     {DType::F16, 0.00025}, {DType::BF16, 0.002},  {DType::Q8_0, 0.0062},
-    {DType::Q5_0, 0.049},  {DType::Q5_1, 0.0435}, {DType::Q4_0, 0.10},   {DType::Q4_1, 0.09},
-    {DType::Q6_K, 0.0205}, {DType::Q5_K, 0.0415}, {DType::Q4_K, 0.0815}, {DType::Q3_K, 0.173},
-    {DType::Q2_K, 0.34},
+    {DType::F32, 0.0},     {DType::F16, 0.00025}, {DType::BF16, 0.002}, {DType::Q8_0, 0.0062}, {DType::Q5_0, 0.049},
+    {DType::Q5_1, 0.0435}, {DType::Q4_0, 0.10},   {DType::Q4_1, 0.09},  {DType::Q6_K, 0.0205}, {DType::Q5_K, 0.0415},
+    {DType::Q4_K, 0.0815}, {DType::Q3_K, 0.173},  {DType::Q2_K, 0.34},
 };
 
 TEST(QuantRoundTrip, GaussianRelativeRmsError) {
@@ -166,8 +190,8 @@ TEST(QuantRoundTrip, ScaledAndShiftedBlocks) {
   std::vector<float> x = gaussian(n, 99);
   for (int64_t i = 0; i < n; ++i) {
     const int64_t block = i / 256;
-    x[i] = x[i] * std::pow(10.0f, static_cast<float>(block % 7) - 3.0f) + (block % 2 == 1 ? 2.0f : 0.0f) *
-           std::pow(10.0f, static_cast<float>(block % 7) - 3.0f);
+    x[i] = x[i] * std::pow(10.0f, static_cast<float>(block % 7) - 3.0f) +
+           (block % 2 == 1 ? 2.0f : 0.0f) * std::pow(10.0f, static_cast<float>(block % 7) - 3.0f);
   }
   for (const Bound& b : kBounds) {
     const std::vector<float> y = dequantize(b.type, quantize(b.type, x), n);
@@ -176,8 +200,7 @@ TEST(QuantRoundTrip, ScaledAndShiftedBlocks) {
       const std::vector<float> ys(y.begin() + blk * 256, y.begin() + (blk + 1) * 256);
       // One block of 256 scatters more than the whole row; shifted blocks have an RMS above
       // their spread, which keeps the symmetric formats inside the bound too.
-      EXPECT_LE(relative_rms_error(xs, ys), 1.3 * b.max_rel_rms + 1e-7)
-          << dtype_name(b.type) << " block " << blk;
+      EXPECT_LE(relative_rms_error(xs, ys), 1.3 * b.max_rel_rms + 1e-7) << dtype_name(b.type) << " block " << blk;
     }
   }
 }

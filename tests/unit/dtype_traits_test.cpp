@@ -19,10 +19,14 @@ struct Expected {
 
 // Block sizes from ggml-common.h: fp16 fields are 2 bytes, K-quant super-blocks hold 256.
 const std::vector<Expected> kExpected = {
-    {DType::F32, "f32", 1, 4, 0},        {DType::F16, "f16", 1, 2, 1},
-    {DType::BF16, "bf16", 1, 2, 30},     {DType::Q4_0, "q4_0", 32, 2 + 16, 2},
-    {DType::Q4_1, "q4_1", 32, 4 + 16, 3}, {DType::Q5_0, "q5_0", 32, 2 + 4 + 16, 6},
-    {DType::Q5_1, "q5_1", 32, 4 + 4 + 16, 7}, {DType::Q8_0, "q8_0", 32, 2 + 32, 8},
+    {DType::F32, "f32", 1, 4, 0},
+    {DType::F16, "f16", 1, 2, 1},
+    {DType::BF16, "bf16", 1, 2, 30},
+    {DType::Q4_0, "q4_0", 32, 2 + 16, 2},
+    {DType::Q4_1, "q4_1", 32, 4 + 16, 3},
+    {DType::Q5_0, "q5_0", 32, 2 + 4 + 16, 6},
+    {DType::Q5_1, "q5_1", 32, 4 + 4 + 16, 7},
+    {DType::Q8_0, "q8_0", 32, 2 + 32, 8},
     {DType::Q2_K, "q2_k", 256, 16 + 64 + 4, 10},
     {DType::Q3_K, "q3_k", 256, 32 + 64 + 12 + 2, 11},
     {DType::Q4_K, "q4_k", 256, 4 + 12 + 128, 12},

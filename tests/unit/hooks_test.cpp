@@ -39,8 +39,9 @@ TEST(Hooks, ResolveNamesGlobsAndShortForms) {
   HookTable t(llama(3));
   EXPECT_EQ(names(t, t.resolve("blocks.1.attn.hook_pattern")), std::vector<std::string>{"blocks.1.attn.hook_pattern"});
   EXPECT_EQ(names(t, t.resolve("pattern2")), std::vector<std::string>{"blocks.2.attn.hook_pattern"});
-  EXPECT_EQ(names(t, t.resolve("resid_post")),
-            (std::vector<std::string>{"blocks.0.hook_resid_post", "blocks.1.hook_resid_post", "blocks.2.hook_resid_post"}));
+  EXPECT_EQ(
+      names(t, t.resolve("resid_post")),
+      (std::vector<std::string>{"blocks.0.hook_resid_post", "blocks.1.hook_resid_post", "blocks.2.hook_resid_post"}));
   EXPECT_EQ(names(t, t.resolve("blocks.*.hook_resid_mid")).size(), 3u);
   EXPECT_EQ(names(t, t.resolve("logits")), std::vector<std::string>{"unembed.hook_logits"});
   EXPECT_EQ(names(t, t.resolve("q0")), std::vector<std::string>{"blocks.0.attn.hook_q"});
@@ -57,7 +58,8 @@ TEST(Hooks, ResolveErrorsNameTheProblem) {
     }
     return std::string("no error");
   };
-  EXPECT_EQ(message("blocks.40.attn.hook_pattern"), "blocks.40.attn.hook_pattern: layer 40 out of range (model has 3 layers)");
+  EXPECT_EQ(message("blocks.40.attn.hook_pattern"),
+            "blocks.40.attn.hook_pattern: layer 40 out of range (model has 3 layers)");
   EXPECT_EQ(message("pattern7"), "pattern7: layer 7 out of range (model has 3 layers)");
   EXPECT_NE(message("hook_nonsense").find("unknown hook point"), std::string::npos);
   EXPECT_NE(message("blocks.*.hook_nothing").find("no hook point matches"), std::string::npos);

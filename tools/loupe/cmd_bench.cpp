@@ -40,8 +40,10 @@ void add_bench(CLI::App& app, Action& action) {
   auto repeat = std::make_shared<int>(3);
   auto json_out = std::make_shared<bool>(false);
   mf->add(cmd);
-  cmd->add_option("-p,--n-prompt", *n_prompt, "prompt tokens (default 256; 0 = skip)")->check(CLI::Range(int64_t(0), int64_t(1) << 20));
-  cmd->add_option("-n,--n-gen", *n_gen, "generated tokens (default 64; 0 = skip)")->check(CLI::Range(int64_t(0), int64_t(1) << 20));
+  cmd->add_option("-p,--n-prompt", *n_prompt, "prompt tokens (default 256; 0 = skip)")
+      ->check(CLI::Range(int64_t(0), int64_t(1) << 20));
+  cmd->add_option("-n,--n-gen", *n_gen, "generated tokens (default 64; 0 = skip)")
+      ->check(CLI::Range(int64_t(0), int64_t(1) << 20));
   cmd->add_option("-r,--repeat", *repeat, "repetitions (default 3)")->check(CLI::Range(1, 1000));
   cmd->add_flag("--json", *json_out, "print a JSON array like llama-bench -o json");
   cmd->callback([=, &action] {
@@ -89,9 +91,17 @@ void add_bench(CLI::App& app, Action& action) {
         Stats s = run_test(np, ng);
         const std::string test = np > 0 ? cat("pp", np) : cat("tg", ng);
         if (*json_out) {
-          arr.push_back({{"model_filename", model->path}, {"model_type", desc}, {"model_size", model->weight_bytes()},
-                         {"n_params", 0}, {"n_threads", interp.n_threads()}, {"n_prompt", np}, {"n_gen", ng},
-                         {"avg_ts", s.mean}, {"stddev_ts", s.stddev}, {"backend", "CPU"}, {"build", "loupe 0.1.0"}});
+          arr.push_back({{"model_filename", model->path},
+                         {"model_type", desc},
+                         {"model_size", model->weight_bytes()},
+                         {"n_params", 0},
+                         {"n_threads", interp.n_threads()},
+                         {"n_prompt", np},
+                         {"n_gen", ng},
+                         {"avg_ts", s.mean},
+                         {"stddev_ts", s.stddev},
+                         {"backend", "CPU"},
+                         {"build", "loupe 0.1.0"}});
           int64_t n = 0;
           for (const auto& t : model->tensors) {
             int64_t e = 1;

@@ -17,18 +17,25 @@ void add_model(CLI::App& app, Action& action) {
   auto format = std::make_shared<std::string>("gguf");
   auto out = std::make_shared<std::string>();
   cmd->add_option("--arch", *arch, "llama or gpt2")->required()->check(CLI::IsMember({"llama", "gpt2"}));
-  cmd->add_option("--d-model", spec->d_model, "residual width")->required()->check(CLI::Range(int64_t(2), int64_t(1) << 16));
+  cmd->add_option("--d-model", spec->d_model, "residual width")
+      ->required()
+      ->check(CLI::Range(int64_t(2), int64_t(1) << 16));
   cmd->add_option("--n-layers", spec->n_layers, "layers")->required()->check(CLI::Range(int64_t(1), int64_t(1024)));
-  cmd->add_option("--n-heads", spec->n_heads, "attention heads (default 4)")->check(CLI::Range(int64_t(1), int64_t(1024)));
-  cmd->add_option("--n-kv-heads", spec->n_kv_heads, "key/value heads (default n_heads)")->check(CLI::Range(int64_t(0), int64_t(1024)));
-  cmd->add_option("--d-mlp", spec->d_mlp, "MLP width (default 4 d_model for gpt2, ~8/3 d_model for llama)")->check(CLI::Range(int64_t(0), int64_t(1) << 20));
-  cmd->add_option("--n-ctx", spec->n_ctx, "context length (default 256)")->check(CLI::Range(int64_t(1), int64_t(1) << 20));
+  cmd->add_option("--n-heads", spec->n_heads, "attention heads (default 4)")
+      ->check(CLI::Range(int64_t(1), int64_t(1024)));
+  cmd->add_option("--n-kv-heads", spec->n_kv_heads, "key/value heads (default n_heads)")
+      ->check(CLI::Range(int64_t(0), int64_t(1024)));
+  cmd->add_option("--d-mlp", spec->d_mlp, "MLP width (default 4 d_model for gpt2, ~8/3 d_model for llama)")
+      ->check(CLI::Range(int64_t(0), int64_t(1) << 20));
+  cmd->add_option("--n-ctx", spec->n_ctx, "context length (default 256)")
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 20));
   cmd->add_option("--rope-theta", spec->rope_theta, "RoPE base (default 10000)");
   cmd->add_flag("--tied", spec->tied, "tie the unembedding to the embedding");
   cmd->add_option("--seed", spec->seed, "weight seed (default 1)");
   cmd->add_option("--vocab-from", spec->vocab_path, "GGUF file whose tokenizer is copied")->required();
   cmd->add_option("--type", *type, "f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k");
-  cmd->add_option("--format", *format, "gguf (default) or hf (a folder, f32 only)")->check(CLI::IsMember({"gguf", "hf"}));
+  cmd->add_option("--format", *format, "gguf (default) or hf (a folder, f32 only)")
+      ->check(CLI::IsMember({"gguf", "hf"}));
   cmd->add_option("-o,--output", *out, "output file (gguf) or folder (hf)")->required();
   cmd->callback([=, &action] {
     action = [=] {

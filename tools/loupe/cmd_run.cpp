@@ -23,7 +23,8 @@ void add_generate(CLI::App& app, Action& action) {
   auto sampler = std::make_shared<std::string>("default");
   mf->add(cmd);
   pf->add(cmd, false);
-  cmd->add_option("-n,--n-predict", *n, "tokens to generate (default 128)")->check(CLI::Range(int64_t(0), int64_t(1) << 24));
+  cmd->add_option("-n,--n-predict", *n, "tokens to generate (default 128)")
+      ->check(CLI::Range(int64_t(0), int64_t(1) << 24));
   cmd->add_option("--temp", sc->temperature, "temperature; 0 = greedy (default 0.8)");
   cmd->add_option("--top-p", sc->top_p, "nucleus sampling threshold; 1 = off (default 0.95)");
   cmd->add_option("--top-k", sc->top_k, "sample from the k most likely; 0 = off (default 40)");
@@ -64,9 +65,8 @@ void add_logits(CLI::App& app, Action& action) {
       std::vector<int32_t> tokens = pf->resolve(*model, interp.n_ctx());
       const int64_t V = model->config.d_vocab;
       std::vector<float> all(tokens.size() * static_cast<size_t>(V));  // [n_tokens, d_vocab]
-      forward(interp, tokens, true, [&](const float* l, int64_t rows, int64_t first) {
-        std::copy_n(l, rows * V, all.data() + first * V);
-      });
+      forward(interp, tokens, true,
+              [&](const float* l, int64_t rows, int64_t first) { std::copy_n(l, rows * V, all.data() + first * V); });
       write_npy_f32(*out, all.data(), {static_cast<int64_t>(tokens.size()), V});
       std::fprintf(stderr, "wrote %s: [%zu, %lld] float32\n", out->c_str(), tokens.size(), (long long)V);
     };

@@ -16,7 +16,8 @@ void ModelFlags::add(CLI::App* cmd) {
   cmd->add_option("MODEL", model, "GGUF file, Hugging Face folder, or llama2.c checkpoint")->required();
   cmd->add_option("--tokenizer", tokenizer, "tokenizer file (tok*.bin, tokenizer.model, tokenizer.json, .gguf)");
   cmd->add_option("-t,--threads", threads, "threads (default: all cores)")->check(CLI::Range(0, 1024));
-  cmd->add_option("-c,--ctx", ctx, "context length (default: the model's, at most 4096)")->check(CLI::Range(0, 1 << 20));
+  cmd->add_option("-c,--ctx", ctx, "context length (default: the model's, at most 4096)")
+      ->check(CLI::Range(0, 1 << 20));
 }
 
 std::unique_ptr<Model> ModelFlags::load() const {
