@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "core/atomic_file.h"
 #include "core/byte_reader.h"
 #include "core/error.h"
 #include "core/mapped_file.h"
@@ -21,7 +22,7 @@ std::string shape_text(const std::vector<int64_t>& shape) {
   return s + (shape.size() == 1 ? ",)" : ")");
 }
 
-// Writes to PATH.partial, then renames: a failed write never leaves a partial PATH behind.
+// Written through AtomicFile: a failed write never leaves a partial PATH behind.
 void write_npy(const std::string& path, const char* descr, const void* data, size_t elem_size,
                const std::vector<int64_t>& shape) {
   size_t count = 1;
@@ -37,36 +38,18 @@ void write_npy(const std::string& path, const char* descr, const void* data, siz
   header.append((64 - (prefix + header.size() + 1) % 64) % 64, ' ');
   header.push_back('\n');
 
-  const std::string tmp = path + ".partial";
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (f == nullptr) fail(path, ": cannot open for writing: ", std::strerror(errno));
-  int err = 0;  // errno of the first failure
-  auto put = [&](const void* p, size_t size, size_t n) {
-    if (err == 0 && n != 0 && std::fwrite(p, size, n, f) != n) err = errno != 0 ? errno : EIO;
-  };
+  AtomicFile f(path);
   const char magic[8] = {'\x93', 'N', 'U', 'M', 'P', 'Y', static_cast<char>(v2 ? 2 : 1), 0};
-  errno = 0;
-  put(magic, 1, 8);
+  f.write(magic, 8);
   const uint32_t len32 = static_cast<uint32_t>(header.size());
   const uint16_t len16 = static_cast<uint16_t>(header.size());
   if (v2)
-    put(&len32, 4, 1);
+    f.write(&len32, 4);
   else
-    put(&len16, 2, 1);
-  put(header.data(), 1, header.size());
-  put(data, elem_size, count);
-  if (err == 0 && std::fflush(f) != 0) err = errno != 0 ? errno : EIO;
-  if (std::fclose(f) != 0 && err == 0) err = errno != 0 ? errno : EIO;
-  if (err != 0) {
-    std::remove(tmp.c_str());
-    fail(path, ": write failed: ", std::strerror(err));
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::remove(tmp.c_str());
-    fail(path, ": cannot rename ", tmp, ": ", ec.message());
-  }
+    f.write(&len16, 2);
+  f.write(header);
+  f.write(data, elem_size * count);
+  f.commit();
 }
 
 // The header dictionary, e.g. {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }

@@ -28,23 +28,34 @@ std::vector<int32_t> prompt_tokens(const Model& model, const std::string& text, 
 }
 
 std::vector<int32_t> parse_token_list(const std::string& list, int64_t d_vocab) {
+  // Items are separated by one comma (spaces around it allowed) or, in a list without commas,
+  // by whitespace. An empty item ("1,,2", a trailing comma) is an error, not skipped.
+  const bool by_comma = list.find(',') != std::string::npos;
+  auto is_space = [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; };
   std::vector<int32_t> ids;
   size_t i = 0;
-  while (i < list.size()) {
-    if (list[i] == ',' || std::isspace(static_cast<unsigned char>(list[i]))) {
-      ++i;
-      continue;
-    }
+  while (i <= list.size()) {
     size_t j = i;
-    while (j < list.size() && list[j] != ',' && !std::isspace(static_cast<unsigned char>(list[j]))) ++j;
-    std::string_view item(list.data() + i, j - i);
+    if (by_comma) {
+      while (j < list.size() && list[j] != ',') ++j;
+    } else {
+      while (i < list.size() && is_space(list[i])) ++i;
+      if (i == list.size()) break;
+      j = i;
+      while (j < list.size() && !is_space(list[j])) ++j;
+    }
+    size_t a = i, b = j;
+    while (a < b && is_space(list[a])) ++a;
+    while (b > a && is_space(list[b - 1])) --b;
+    const std::string_view item(list.data() + a, b - a);
+    if (item.empty()) fail("--tokens: empty item at character ", i, " of '", list, "'");
     int64_t v = 0;
     auto [ptr, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
     if (ec != std::errc() || ptr != item.data() + item.size())
-      fail("--tokens: '", item, "' at character ", i, " is not a token id");
+      fail("--tokens: '", item, "' at character ", a, " is not a token id");
     if (v < 0 || v >= d_vocab) fail("--tokens: token id ", v, " is out of range (vocabulary of ", d_vocab, ")");
     ids.push_back(static_cast<int32_t>(v));
-    i = j;
+    i = j + 1;
   }
   if (ids.empty()) fail("--tokens: no token ids given");
   return ids;

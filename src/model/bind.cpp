@@ -87,7 +87,7 @@ void bind_weights(Model& m, const TensorTable& t, const BindOptions& o) {
       L.bk = vec_opt(m, t, blk(l, "attn_k.bias"), c.d_kv());
       L.bv = vec_opt(m, t, blk(l, "attn_v.bias"), c.d_kv());
       if (c.qkv_bias && (L.bq == nullptr || L.bk == nullptr || L.bv == nullptr))
-        fail(t.source(), ": tensor '", blk(l, "attn_q.bias"), "' (or k/v bias) is missing; ", c.arch_label,
+        fail(t.source(), ": tensor ", t.quoted(blk(l, "attn_q.bias")), " (or k/v bias) is missing; ", c.arch_label,
              " needs q/k/v biases");
     }
     if (o.unpermute_qk) {

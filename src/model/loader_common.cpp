@@ -13,7 +13,7 @@ std::string shape_str(const std::vector<int64_t>& shape) {
 void TensorTable::add(RawTensor t) {
   std::string name = t.name;
   order_.push_back(name);
-  if (!tensors_.emplace(name, std::move(t)).second) fail(source_, ": tensor '", name, "' appears twice");
+  if (!tensors_.emplace(name, std::move(t)).second) fail(source_, ": tensor ", quoted(name), " appears twice");
 }
 
 std::vector<TensorSummary> TensorTable::summaries() const {
@@ -26,6 +26,12 @@ std::vector<TensorSummary> TensorTable::summaries() const {
   return out;
 }
 
+std::string TensorTable::quoted(const std::string& name) const {
+  const std::string shown = file_name_ ? file_name_(name) : std::string();
+  if (shown.empty() || shown == name) return cat("'", name, "'");
+  return cat("'", shown, "' (", name, ")");
+}
+
 const RawTensor* TensorTable::find(const std::string& name) const {
   auto it = tensors_.find(name);
   return it == tensors_.end() ? nullptr : &it->second;
@@ -33,7 +39,7 @@ const RawTensor* TensorTable::find(const std::string& name) const {
 
 const RawTensor& TensorTable::need(const std::string& name) const {
   const RawTensor* t = find(name);
-  if (t == nullptr) fail(source_, ": tensor '", name, "' is missing");
+  if (t == nullptr) fail(source_, ": tensor ", quoted(name), " is missing");
   return *t;
 }
 
@@ -43,10 +49,10 @@ Weight TensorTable::bind(const RawTensor& t, int64_t rows, int64_t cols) const {
   // Accept [1, n] for vectors and drop leading ones of higher-rank tensors.
   while (got.size() > want.size() && got.front() == 1) got.erase(got.begin());
   if (got != want)
-    fail(source_, ": tensor '", t.name, "' has shape ", shape_str(t.shape), ", expected ", shape_str(want));
+    fail(source_, ": tensor ", quoted(t.name), " has shape ", shape_str(t.shape), ", expected ", shape_str(want));
   if (!row_fits_blocks(t.type, cols))
-    fail(source_, ": tensor '", t.name, "': rows of ", cols, " elements are not a multiple of the ", dtype_name(t.type),
-         " block size ", dtype_traits(t.type).block_elems);
+    fail(source_, ": tensor ", quoted(t.name), ": rows of ", cols, " elements are not a multiple of the ",
+         dtype_name(t.type), " block size ", dtype_traits(t.type).block_elems);
   Weight w;
   w.name = t.name;
   w.type = t.type;
@@ -59,7 +65,7 @@ Weight TensorTable::bind(const RawTensor& t, int64_t rows, int64_t cols) const {
     w.group_size = t.group_size;
   }
   if (w.nbytes() > t.nbytes)
-    fail(source_, ": tensor '", t.name, "' holds ", t.nbytes, " bytes, its shape needs ", w.nbytes());
+    fail(source_, ": tensor ", quoted(t.name), " holds ", t.nbytes, " bytes, its shape needs ", w.nbytes());
   return w;
 }
 

@@ -2,6 +2,7 @@
 // binding of its entries to Weights. Internal to src/model.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -28,6 +29,11 @@ class TensorTable {
   const RawTensor* find(const std::string& name) const;
   const RawTensor& need(const std::string& name) const;  // Error naming the file and tensor
   const std::string& source() const { return source_; }
+  // How messages name a tensor: the loader's map from table names back to the file's own names
+  // (e.g. blk.0.attn_q.weight -> model.layers.0.self_attn.q_proj.weight); identity by default.
+  void set_file_names(std::function<std::string(const std::string&)> file_name) { file_name_ = std::move(file_name); }
+  // 'file name' as messages write it, with the table name beside it when they differ.
+  std::string quoted(const std::string& name) const;
   // Every tensor, in the order added.
   std::vector<TensorSummary> summaries() const;
 
@@ -42,6 +48,7 @@ class TensorTable {
  private:
   Weight bind(const RawTensor& t, int64_t rows, int64_t cols) const;
   std::string source_;
+  std::function<std::string(const std::string&)> file_name_;
   std::map<std::string, RawTensor> tensors_;
   std::vector<std::string> order_;
 };

@@ -2,7 +2,6 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <set>
 
 #include "core/byte_reader.h"
@@ -94,48 +93,88 @@ void read_safetensors(const std::string& path, TensorTable& table, Model& m,
   }
 }
 
-std::string rename_llama(const std::string& n) {
-  static const std::regex layer(R"(model\.layers\.(\d+)\.(.+))");
-  static const std::map<std::string, std::string> per_layer = {
-      {"input_layernorm.weight", "attn_norm.weight"},    {"post_attention_layernorm.weight", "ffn_norm.weight"},
-      {"self_attn.q_proj.weight", "attn_q.weight"},      {"self_attn.q_proj.bias", "attn_q.bias"},
-      {"self_attn.k_proj.weight", "attn_k.weight"},      {"self_attn.k_proj.bias", "attn_k.bias"},
-      {"self_attn.v_proj.weight", "attn_v.weight"},      {"self_attn.v_proj.bias", "attn_v.bias"},
-      {"self_attn.o_proj.weight", "attn_output.weight"}, {"self_attn.o_proj.bias", "attn_output.bias"},
-      {"mlp.gate_proj.weight", "ffn_gate.weight"},       {"mlp.up_proj.weight", "ffn_up.weight"},
-      {"mlp.down_proj.weight", "ffn_down.weight"}};
-  if (n == "model.embed_tokens.weight") return "token_embd.weight";
-  if (n == "model.norm.weight") return "output_norm.weight";
-  if (n == "lm_head.weight") return "output.weight";
-  std::smatch mm;
-  if (std::regex_match(n, mm, layer)) {
-    auto it = per_layer.find(mm[2]);
-    if (it != per_layer.end()) return cat("blk.", mm[1].str(), ".", it->second);
+// How a Hugging Face architecture names its tensors: whole-model names and per-layer suffixes,
+// each with its GGUF name. Used both ways: file -> table when reading, table -> file in messages.
+struct NameScheme {
+  std::string strip;                                           // optional leading prefix of every name ("transformer.")
+  std::string layer_prefix;                                    // "model.layers." / "h."
+  std::vector<std::pair<std::string, std::string>> globals;    // {file name, GGUF name}
+  std::vector<std::pair<std::string, std::string>> per_layer;  // {suffix, GGUF suffix}
+
+  // The table name of a file tensor; "" for tensors loupe does not use.
+  std::string to_table(const std::string& full) const {
+    for (const auto& [file, gguf] : globals)
+      if (full == file) return gguf;
+    const std::string n = !strip.empty() && full.rfind(strip, 0) == 0 ? full.substr(strip.size()) : full;
+    for (const auto& [file, gguf] : globals)
+      if (n == file) return gguf;
+    if (n.rfind(layer_prefix, 0) != 0) return "";
+    const size_t dot = n.find('.', layer_prefix.size());
+    if (dot == std::string::npos || dot == layer_prefix.size()) return "";
+    const std::string layer = n.substr(layer_prefix.size(), dot - layer_prefix.size());
+    if (layer.find_first_not_of("0123456789") != std::string::npos) return "";
+    for (const auto& [suffix, gguf] : per_layer)
+      if (n.compare(dot + 1, std::string::npos, suffix) == 0) return cat("blk.", layer, ".", gguf);
+    return "";
   }
-  return "";
+  // The file's name for a table name (as this architecture writes it), for messages.
+  std::string to_file(const std::string& table) const {
+    for (const auto& [file, gguf] : globals)
+      if (table == gguf) return file;
+    if (table.rfind("blk.", 0) != 0) return "";
+    const size_t dot = table.find('.', 4);
+    if (dot == std::string::npos) return "";
+    for (const auto& [suffix, gguf] : per_layer)
+      if (table.compare(dot + 1, std::string::npos, gguf) == 0)
+        return cat(layer_prefix, table.substr(4, dot - 4), ".", suffix);
+    return "";
+  }
+};
+
+const NameScheme& llama_names() {
+  static const NameScheme s{"",
+                            "model.layers.",
+                            {{"model.embed_tokens.weight", "token_embd.weight"},
+                             {"model.norm.weight", "output_norm.weight"},
+                             {"lm_head.weight", "output.weight"}},
+                            {{"input_layernorm.weight", "attn_norm.weight"},
+                             {"post_attention_layernorm.weight", "ffn_norm.weight"},
+                             {"self_attn.q_proj.weight", "attn_q.weight"},
+                             {"self_attn.q_proj.bias", "attn_q.bias"},
+                             {"self_attn.k_proj.weight", "attn_k.weight"},
+                             {"self_attn.k_proj.bias", "attn_k.bias"},
+                             {"self_attn.v_proj.weight", "attn_v.weight"},
+                             {"self_attn.v_proj.bias", "attn_v.bias"},
+                             {"self_attn.o_proj.weight", "attn_output.weight"},
+                             {"self_attn.o_proj.bias", "attn_output.bias"},
+                             {"mlp.gate_proj.weight", "ffn_gate.weight"},
+                             {"mlp.up_proj.weight", "ffn_up.weight"},
+                             {"mlp.down_proj.weight", "ffn_down.weight"}}};
+  return s;
 }
 
-std::string rename_gpt2(const std::string& full) {
-  std::string n = full.rfind("transformer.", 0) == 0 ? full.substr(12) : full;
-  static const std::regex layer(R"(h\.(\d+)\.(.+))");
-  static const std::map<std::string, std::string> per_layer = {
-      {"ln_1.weight", "attn_norm.weight"},          {"ln_1.bias", "attn_norm.bias"},
-      {"attn.c_attn.weight", "attn_qkv.weight"},    {"attn.c_attn.bias", "attn_qkv.bias"},
-      {"attn.c_proj.weight", "attn_output.weight"}, {"attn.c_proj.bias", "attn_output.bias"},
-      {"ln_2.weight", "ffn_norm.weight"},           {"ln_2.bias", "ffn_norm.bias"},
-      {"mlp.c_fc.weight", "ffn_up.weight"},         {"mlp.c_fc.bias", "ffn_up.bias"},
-      {"mlp.c_proj.weight", "ffn_down.weight"},     {"mlp.c_proj.bias", "ffn_down.bias"}};
-  if (n == "wte.weight") return "token_embd.weight";
-  if (n == "wpe.weight") return "position_embd.weight";
-  if (n == "ln_f.weight") return "output_norm.weight";
-  if (n == "ln_f.bias") return "output_norm.bias";
-  if (full == "lm_head.weight") return "output.weight";
-  std::smatch mm;
-  if (std::regex_match(n, mm, layer)) {
-    auto it = per_layer.find(mm[2]);
-    if (it != per_layer.end()) return cat("blk.", mm[1].str(), ".", it->second);
-  }
-  return "";
+const NameScheme& gpt2_names() {
+  // lm_head.weight is matched before "transformer." is stripped (it never carries the prefix).
+  static const NameScheme s{"transformer.",
+                            "h.",
+                            {{"lm_head.weight", "output.weight"},
+                             {"wte.weight", "token_embd.weight"},
+                             {"wpe.weight", "position_embd.weight"},
+                             {"ln_f.weight", "output_norm.weight"},
+                             {"ln_f.bias", "output_norm.bias"}},
+                            {{"ln_1.weight", "attn_norm.weight"},
+                             {"ln_1.bias", "attn_norm.bias"},
+                             {"attn.c_attn.weight", "attn_qkv.weight"},
+                             {"attn.c_attn.bias", "attn_qkv.bias"},
+                             {"attn.c_proj.weight", "attn_output.weight"},
+                             {"attn.c_proj.bias", "attn_output.bias"},
+                             {"ln_2.weight", "ffn_norm.weight"},
+                             {"ln_2.bias", "ffn_norm.bias"},
+                             {"mlp.c_fc.weight", "ffn_up.weight"},
+                             {"mlp.c_fc.bias", "ffn_up.bias"},
+                             {"mlp.c_proj.weight", "ffn_down.weight"},
+                             {"mlp.c_proj.bias", "ffn_down.bias"}}};
+  return s;
 }
 
 int64_t need_int(const json& cfg, const std::string& path, const char* key) {
@@ -176,7 +215,7 @@ std::unique_ptr<Model> load_hf(const std::string& where) {
   c.format = "hf";
   c.arch_label = cfg.value("model_type", std::string());
   BindOptions bind;
-  std::function<std::string(const std::string&)> rename;
+  const NameScheme* names = nullptr;
   if (c.arch_label == "llama" || c.arch_label == "mistral" || c.arch_label == "qwen2") {
     c.arch = c.arch_label == "qwen2" ? Arch::Qwen2 : Arch::Llama;
     c.d_model = need_int(cfg, cfg_path, "hidden_size");
@@ -211,7 +250,7 @@ std::unique_ptr<Model> load_hf(const std::string& where) {
         fail(cfg_path, ": rope_scaling type '", type, "' is not supported (llama3, linear)");
       }
     }
-    rename = rename_llama;
+    names = &llama_names();
   } else if (c.arch_label == "gpt2") {
     c.arch = Arch::Gpt2;
     c.d_model = need_int(cfg, cfg_path, "n_embd");
@@ -234,7 +273,7 @@ std::unique_ptr<Model> load_hf(const std::string& where) {
     c.qkv_bias = true;
     c.out_bias = true;
     bind.transposed_linear = true;
-    rename = rename_gpt2;
+    names = &gpt2_names();
   } else {
     fail(cfg_path, ": unsupported model_type '", c.arch_label, "'; loupe runs ", supported_archs());
   }
@@ -245,6 +284,8 @@ std::unique_ptr<Model> load_hf(const std::string& where) {
   c.validate(cfg_path);
 
   TensorTable table(dir.string());
+  table.set_file_names([names](const std::string& n) { return names->to_file(n); });
+  const auto rename = [names](const std::string& n) { return names->to_table(n); };
   const std::string single = (dir / "model.safetensors").string();
   const std::string index = (dir / "model.safetensors.index.json").string();
   if (fs::exists(single)) {

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/npy.h"
 #include "engine/driver.h"
@@ -130,9 +131,7 @@ void add_trace(CLI::App& app, Action& action) {
         hooks.push_back({{"name", name}, {"file", file}, {"shape", e.shape}, {"dtype", "float32"}});
       }
       index["hooks"] = hooks;
-      std::ofstream f(std::filesystem::path(*out) / "index.json");
-      if (!f) fail(*out, "/index.json: cannot write");
-      f << index.dump(1) << "\n";
+      write_file_atomic((std::filesystem::path(*out) / "index.json").string(), index.dump(1) + "\n");
       std::fprintf(stderr, "wrote %zu hook tensors to %s\n", ids.size(), out->c_str());
     };
   });
