@@ -48,7 +48,7 @@ Program lower(const Model& m) {
   for (int l = 0; l < static_cast<int>(c.n_layers); ++l) {
     const LayerWeights& L = m.layers[static_cast<size_t>(l)];
     const std::string b = cat("blocks.", l, ".");
-    auto op = [&](OpKind kind, HookKind hk, Buf out, Buf in0, Buf in1, std::string label) {
+    auto op = [&](OpKind kind, HookKind hk, Buf out, Buf in0, Buf in1, const std::string& label) {
       Op o;
       o.kind = kind;
       o.layer = l;

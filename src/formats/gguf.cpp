@@ -66,7 +66,7 @@ class Parser {
         v.i = static_cast<int64_t>(v.u);
         return;
       case GgufType::I8:
-        v.i = r_.read<int8_t>(field);
+        v.i = r_.read<int8_t>(field);  // NOLINT(bugprone-signed-char-misuse): GGUF I8 is signed
         v.u = static_cast<uint64_t>(v.i);
         return;
       case GgufType::U16:
@@ -389,7 +389,7 @@ double GgufFile::get_float_or(std::string_view key, double fallback) const {
 bool GgufFile::get_bool_or(std::string_view key, bool fallback) const {
   return has(key) ? get_bool(key) : fallback;
 }
-std::string GgufFile::get_string_or(std::string_view key, std::string fallback) const {
+std::string GgufFile::get_string_or(std::string_view key, const std::string& fallback) const {
   return has(key) ? get_string(key) : fallback;
 }
 

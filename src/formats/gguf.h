@@ -87,7 +87,7 @@ class GgufFile {
   uint64_t get_uint_or(std::string_view key, uint64_t fallback) const;
   double get_float_or(std::string_view key, double fallback) const;
   bool get_bool_or(std::string_view key, bool fallback) const;
-  std::string get_string_or(std::string_view key, std::string fallback) const;
+  std::string get_string_or(std::string_view key, const std::string& fallback) const;
 
   const std::vector<GgufTensorInfo>& tensors() const { return tensors_; }
   const GgufTensorInfo* find_tensor(std::string_view name) const;
