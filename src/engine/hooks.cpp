@@ -20,8 +20,8 @@ constexpr std::array<KindInfo, 25> kKinds = {{
     {HookKind::Embed, "hook_embed", "embed", false},
     {HookKind::PosEmbed, "hook_pos_embed", "pos_embed", false},
     {HookKind::ResidPre, "hook_resid_pre", "resid_pre", true},
-    {HookKind::Ln1Scale, "ln1.hook_scale", "scale1", true},
-    {HookKind::Ln1Normalized, "ln1.hook_normalized", "normalized1", true},
+    {HookKind::Ln1Scale, "ln1.hook_scale", "scaleln1", true},
+    {HookKind::Ln1Normalized, "ln1.hook_normalized", "normalizedln1", true},
     {HookKind::Q, "attn.hook_q", "q", true},
     {HookKind::K, "attn.hook_k", "k", true},
     {HookKind::V, "attn.hook_v", "v", true},
@@ -32,8 +32,8 @@ constexpr std::array<KindInfo, 25> kKinds = {{
     {HookKind::Z, "attn.hook_z", "z", true},
     {HookKind::AttnOut, "hook_attn_out", "attn_out", true},
     {HookKind::ResidMid, "hook_resid_mid", "resid_mid", true},
-    {HookKind::Ln2Scale, "ln2.hook_scale", "scale2", true},
-    {HookKind::Ln2Normalized, "ln2.hook_normalized", "normalized2", true},
+    {HookKind::Ln2Scale, "ln2.hook_scale", "scaleln2", true},
+    {HookKind::Ln2Normalized, "ln2.hook_normalized", "normalizedln2", true},
     {HookKind::MlpPre, "mlp.hook_pre", "pre", true},
     {HookKind::MlpPreLinear, "mlp.hook_pre_linear", "pre_linear", true},
     {HookKind::MlpPost, "mlp.hook_post", "post", true},
@@ -137,11 +137,18 @@ std::vector<int> HookTable::resolve(std::string_view pattern) const {
     if (out.empty()) fail(pattern, ": no hook point matches this pattern");
     return out;
   }
-  // Short form: stem with an optional layer number ("pattern3", "resid_post", "logits").
-  size_t digits = pattern.size();
-  while (digits > 0 && std::isdigit(static_cast<unsigned char>(pattern[digits - 1]))) --digits;
-  std::string_view stem = pattern.substr(0, digits);
-  std::string_view num = pattern.substr(digits);
+  // Short form: stem with an optional layer number ("pattern3", "resid_post", "logits"); the
+  // layer norms as TransformerLens writes them, the sublayer last ("normalized3ln1", "scaleln2").
+  std::string_view body = pattern;
+  std::string_view sublayer;
+  if (body.size() > 3 && (body.ends_with("ln1") || body.ends_with("ln2"))) {
+    sublayer = body.substr(body.size() - 3);
+    body.remove_suffix(3);
+  }
+  size_t digits = body.size();
+  while (digits > 0 && std::isdigit(static_cast<unsigned char>(body[digits - 1]))) --digits;
+  const std::string stem = cat(body.substr(0, digits), sublayer);
+  std::string_view num = body.substr(digits);
   for (const auto& k : kKinds) {
     if (k.short_name != stem) continue;
     if (num.empty() || !k.per_layer) {

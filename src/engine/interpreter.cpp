@@ -47,6 +47,7 @@ Interpreter::Interpreter(const Model& model, const RunOptions& options)
       }
     }
   }
+  q8_activations_ = options.q8_activations;
   subs_.resize(static_cast<size_t>(program_.hooks.size()));
   tokens_.reserve(static_cast<size_t>(max_batch_));
 }
@@ -186,7 +187,7 @@ void Interpreter::run_op(const Op& op) {
     case OpKind::NormApply: op_norm_apply(op); return;
     case OpKind::MatMul: {
       const float* x = buf(op.in0);
-      matmul(pool_, *op.w, x, rows, buf(op.out), op.bias);
+      matmul(pool_, *op.w, x, rows, buf(op.out), op.bias, q8_activations_);
       return;
     }
     case OpKind::Rope: op_rope(op); return;

@@ -18,6 +18,9 @@ struct RunOptions {
   int n_threads = 1;
   int64_t n_ctx = 0;        // positions the KV cache holds; 0 = the model's, at most 4096
   int64_t max_batch = 256;  // positions per forward pass; longer inputs are split
+  // Quantise activations to int8 blocks for block-quantised weights, as llama.cpp does: faster
+  // prompts, slightly different logits. Off: the float product with the dequantised weights.
+  bool q8_activations = false;
 };
 
 struct Shape {
@@ -127,6 +130,7 @@ class Interpreter {
   std::vector<float> rope_sin_;               // [n_ctx, d_head / 2]
   std::vector<std::vector<Observer*>> subs_;  // per hook id
   OpListener* op_listener_ = nullptr;
+  bool q8_activations_ = false;
 
   std::vector<int32_t> tokens_;
   int64_t pos0_ = 0;

@@ -7,13 +7,26 @@
 
 namespace loupe {
 
+bool cpu_supports(Isa isa) {
+  __builtin_cpu_init();
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  switch (isa) {
+    case Isa::Scalar: return true;
+    case Isa::Avx2: return avx2;
+    case Isa::Avx512:
+      return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+  }
+  return false;
+}
+
 Isa active_isa() {
   static const Isa isa = [] {
+    Isa best = cpu_supports(Isa::Avx512) ? Isa::Avx512 : cpu_supports(Isa::Avx2) ? Isa::Avx2 : Isa::Scalar;
     const char* env = std::getenv("LOUPE_ISA");
     if (env != nullptr && std::strcmp(env, "scalar") == 0) return Isa::Scalar;
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::Avx2;
-    return Isa::Scalar;
+    if (env != nullptr && std::strcmp(env, "avx2") == 0 && best == Isa::Avx512) return Isa::Avx2;
+    return best;
   }();
   return isa;
 }
@@ -22,6 +35,7 @@ const char* isa_name(Isa isa) {
   switch (isa) {
     case Isa::Scalar: return "scalar";
     case Isa::Avx2: return "avx2";
+    case Isa::Avx512: return "avx512";
   }
   return "?";
 }
@@ -74,11 +88,11 @@ __attribute__((target("avx2,fma"))) void axpy_f32_avx2(float a, const float* x, 
 }  // namespace kernels
 
 float dot_f32(const float* a, const float* b, int64_t n) {
-  return active_isa() == Isa::Avx2 ? kernels::dot_f32_avx2(a, b, n) : kernels::dot_f32_scalar(a, b, n);
+  return active_isa() >= Isa::Avx2 ? kernels::dot_f32_avx2(a, b, n) : kernels::dot_f32_scalar(a, b, n);
 }
 
 void axpy_f32(float a, const float* x, float* y, int64_t n) {
-  if (active_isa() == Isa::Avx2)
+  if (active_isa() >= Isa::Avx2)
     kernels::axpy_f32_avx2(a, x, y, n);
   else
     kernels::axpy_f32_scalar(a, x, y, n);

@@ -1,15 +1,25 @@
-// Vector kernels with run-time instruction-set dispatch (AVX2+FMA when the CPU has it, else a
-// scalar path that is always built and tested). Results are deterministic for a given path.
+// Vector kernels with run-time instruction-set dispatch. The library is compiled for baseline
+// x86-64; the fast paths live in kernels_avx2.cpp and kernels_avx512.cpp, whose functions carry
+// their own target, and are chosen once at start-up from what the CPU reports. The scalar path
+// is always built and tested, and LOUPE_ISA=scalar (or avx2) forces a lower level. Results are
+// deterministic for a given path.
 #pragma once
 
 #include <cstdint>
 
 namespace loupe {
 
-enum class Isa : uint8_t { Scalar, Avx2 };
-// The instruction set the kernels use: the best the CPU supports, or Scalar when the
-// environment variable LOUPE_ISA=scalar is set.
+// Ordered: each level implies the ones below it.
+enum class Isa : uint8_t {
+  Scalar,
+  Avx2,    // AVX2 + FMA + F16C
+  Avx512,  // AVX-512 F/BW/VL with VNNI (Ice Lake, Zen 4 and later)
+};
+// The instruction set the kernels use: the best the CPU supports, lowered by the environment
+// variable LOUPE_ISA=scalar|avx2.
 Isa active_isa();
+// Whether the CPU can run kernels of this level (independent of LOUPE_ISA).
+bool cpu_supports(Isa isa);
 const char* isa_name(Isa isa);
 
 float dot_f32(const float* a, const float* b, int64_t n);

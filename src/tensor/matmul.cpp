@@ -1,51 +1,120 @@
 #include "tensor/matmul.h"
 
+#include <algorithm>
 #include <vector>
 
-#include "tensor/kernels.h"
+#include "tensor/kernels_matmul.h"
 
 namespace loupe {
 namespace {
 
-// Rows of the weight handled together, so one dequantised block of rows is reused across all
-// m activation rows while it sits in cache.
-constexpr int64_t kRowTile = 16;
+using kernels::BlockQ8;
+using kernels::kTileActRows;
+using kernels::kTileRows;
+using kernels::Tile;
+using kernels::TileFn;
 
-thread_local std::vector<float> t_rows;  // [kRowTile, cols] dequantised weight rows
+// Activation rows processed against one weight tile before moving on: with K <= 4096 they
+// stay in L2 while the weight rows of the thread stream past.
+constexpr int64_t kActChunk = 64;
+// Rows dequantised together on the fallback path.
+constexpr int64_t kDequantRows = 16;
 
-void matmul_rows(const Weight& w, const float* x, int64_t m, float* y, const float* bias, int64_t r0, int64_t r1) {
-  const int64_t K = w.cols;
-  const bool direct = w.storage == Storage::Rows && w.type == DType::F32 && w.row_map.empty();
-  if (!direct && static_cast<int64_t>(t_rows.size()) < kRowTile * K) t_rows.resize(static_cast<size_t>(kRowTile * K));
-  for (int64_t t0 = r0; t0 < r1; t0 += kRowTile) {
-    const int64_t t1 = t0 + kRowTile < r1 ? t0 + kRowTile : r1;
-    const float* rows;
-    if (direct) {
-      rows = reinterpret_cast<const float*>(w.data) + t0 * K;
-    } else {
-      for (int64_t r = t0; r < t1; ++r) w.row(r, t_rows.data() + (r - t0) * K);
-      rows = t_rows.data();
-    }
-    for (int64_t i = 0; i < m; ++i) {
-      const float* xi = x + i * K;
-      float* yi = y + i * w.rows;
-      for (int64_t r = t0; r < t1; ++r) {
-        float v = dot_f32(xi, rows + (r - t0) * K, K);
-        yi[r] = bias != nullptr ? v + bias[r] : v;
+thread_local std::vector<float> t_rows;   // [kDequantRows, cols] dequantised weight rows
+thread_local std::vector<BlockQ8> t_act;  // [m, cols / 32] quantised activations (caller's thread)
+
+// Weight rows [r0, r1) against all m activation rows, with a tile kernel on rows in place.
+void rows_direct(TileFn fn, const Weight& w, const void* x, size_t x_stride, int64_t m, float* y, int64_t r0,
+                 int64_t r1) {
+  const size_t row_stride = row_bytes(w.type, w.cols);
+  for (int64_t i0 = 0; i0 < m; i0 += kActChunk) {
+    const int64_t i1 = std::min(i0 + kActChunk, m);
+    for (int64_t t0 = r0; t0 < r1; t0 += kTileRows) {
+      Tile t{};
+      t.nr = static_cast<int>(std::min<int64_t>(kTileRows, r1 - t0));
+      for (int r = 0; r < t.nr; ++r) {
+        const int64_t logical = t0 + r;
+        const int64_t stored = w.row_map.empty() ? logical : w.row_map[static_cast<size_t>(logical)];
+        t.w[r] = w.data + row_stride * static_cast<size_t>(stored);
+      }
+      t.k = w.cols;
+      t.x_stride = x_stride;
+      t.y_stride = w.rows;
+      for (int64_t i = i0; i < i1; i += kTileActRows) {
+        t.nm = static_cast<int>(std::min<int64_t>(kTileActRows, i1 - i));
+        t.x = static_cast<const uint8_t*>(x) + static_cast<size_t>(i) * x_stride;
+        t.y = y + i * w.rows + t0;
+        fn(t);
       }
     }
   }
 }
 
+// Fallback: dequantise kDequantRows rows at a time and run the F32 kernel on them.
+void rows_dequant(TileFn f32, const Weight& w, const float* x, int64_t m, float* y, int64_t r0, int64_t r1) {
+  const int64_t K = w.cols;
+  if (static_cast<int64_t>(t_rows.size()) < kDequantRows * K) t_rows.resize(static_cast<size_t>(kDequantRows * K));
+  for (int64_t d0 = r0; d0 < r1; d0 += kDequantRows) {
+    const int64_t d1 = std::min(d0 + kDequantRows, r1);
+    for (int64_t r = d0; r < d1; ++r) w.row(r, t_rows.data() + (r - d0) * K);
+    for (int64_t t0 = d0; t0 < d1; t0 += kTileRows) {
+      Tile t{};
+      t.nr = static_cast<int>(std::min<int64_t>(kTileRows, d1 - t0));
+      for (int r = 0; r < t.nr; ++r) t.w[r] = reinterpret_cast<const uint8_t*>(t_rows.data() + (t0 - d0 + r) * K);
+      t.k = K;
+      t.x_stride = static_cast<size_t>(K) * sizeof(float);
+      t.y_stride = w.rows;
+      for (int64_t i = 0; i < m; i += kTileActRows) {
+        t.nm = static_cast<int>(std::min<int64_t>(kTileActRows, m - i));
+        t.x = x + i * K;
+        t.y = y + i * w.rows + t0;
+        f32(t);
+      }
+    }
+  }
+}
+
+TileFn direct_kernel(const Weight& w, bool q8_acts) {
+  if (w.storage != Storage::Rows) return nullptr;
+  return kernels::tile_kernel(w.type, active_isa(), q8_acts);
+}
+
 }  // namespace
 
-void matmul(ThreadPool& pool, const Weight& w, const float* x, int64_t m, float* y, const float* bias) {
-  // Split rows in whole tiles so the split does not change which rows share a tile.
-  const int64_t n_tiles = (w.rows + kRowTile - 1) / kRowTile;
-  pool.parallel_for(n_tiles, [&](int64_t b, int64_t e) {
-    const int64_t r0 = b * kRowTile;
-    const int64_t r1 = e * kRowTile < w.rows ? e * kRowTile : w.rows;
-    matmul_rows(w, x, m, y, bias, r0, r1);
+bool matmul_has_kernel(const Weight& w) {
+  return direct_kernel(w, false) != nullptr;
+}
+
+void matmul(ThreadPool& pool, const Weight& w, const float* x, int64_t m, float* y, const float* bias, bool q8_acts) {
+  q8_acts = q8_acts && kernels::takes_q8_activations(w.type);
+  const TileFn fn = direct_kernel(w, q8_acts);
+  const void* act = x;
+  size_t act_stride = static_cast<size_t>(w.cols) * sizeof(float);
+  if (fn != nullptr && q8_acts) {
+    const int64_t blocks = w.cols / 32;
+    if (static_cast<int64_t>(t_act.size()) < m * blocks) t_act.resize(static_cast<size_t>(m * blocks));
+    BlockQ8* q = t_act.data();
+    pool.parallel_for(m, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) kernels::quantize_act_q8(x + i * w.cols, q + i * blocks, blocks);
+    });
+    act = q;
+    act_stride = static_cast<size_t>(blocks) * sizeof(BlockQ8);
+  }
+  const TileFn f32 = kernels::tile_kernel(DType::F32, active_isa());
+  // Split rows in whole tiles (of the fallback's dequantised block, a multiple of kTileRows) so
+  // the split never changes which rows share a tile.
+  const int64_t unit = fn != nullptr ? kTileRows : kDequantRows;
+  const int64_t n_units = (w.rows + unit - 1) / unit;
+  pool.parallel_for(n_units, [&](int64_t b, int64_t e) {
+    const int64_t r0 = b * unit;
+    const int64_t r1 = std::min(e * unit, w.rows);
+    if (fn != nullptr)
+      rows_direct(fn, w, act, act_stride, m, y, r0, r1);
+    else
+      rows_dequant(f32, w, x, m, y, r0, r1);
+    if (bias != nullptr)
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t r = r0; r < r1; ++r) y[i * w.rows + r] += bias[r];
   });
 }
 

@@ -1,5 +1,12 @@
 // y = x W^T (+ bias) for a weight of any storage and element type, split over output rows
-// across the pool (each output element is computed by one thread, in a fixed order).
+// across the pool: each output element is computed by one thread with the same sequence of
+// operations whatever the thread count and the number of activation rows, so results do not
+// depend on timing or batching.
+//
+// Weights with a tile kernel (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K in row storage) are
+// read in place, converted in registers; with q8_acts the block-quantised ones instead meet
+// activations quantised to 32-element int8 blocks, as llama.cpp does (kernels_matmul.h). Other
+// types and storages are dequantised a few rows at a time and go through the F32 kernel.
 #pragma once
 
 #include <cstdint>
@@ -10,6 +17,10 @@
 namespace loupe {
 
 // x: [m, w.cols] floats, y: [m, w.rows] floats (row stride w.rows), bias: [w.rows] or null.
-void matmul(ThreadPool& pool, const Weight& w, const float* x, int64_t m, float* y, const float* bias);
+void matmul(ThreadPool& pool, const Weight& w, const float* x, int64_t m, float* y, const float* bias,
+            bool q8_acts = false);
+
+// Whether matmul reads this weight with a dedicated kernel (no dequantisation to F32).
+bool matmul_has_kernel(const Weight& w);
 
 }  // namespace loupe

@@ -46,6 +46,11 @@ TEST(Hooks, ResolveNamesGlobsAndShortForms) {
   EXPECT_EQ(names(t, t.resolve("logits")), std::vector<std::string>{"unembed.hook_logits"});
   EXPECT_EQ(names(t, t.resolve("q0")), std::vector<std::string>{"blocks.0.attn.hook_q"});
   EXPECT_EQ(t.resolve("blocks.0.*").size(), 20u);
+  // Layer norms in TransformerLens's form, the sublayer last.
+  EXPECT_EQ(names(t, t.resolve("normalized2ln1")), std::vector<std::string>{"blocks.2.ln1.hook_normalized"});
+  EXPECT_EQ(names(t, t.resolve("scale0ln2")), std::vector<std::string>{"blocks.0.ln2.hook_scale"});
+  EXPECT_EQ(names(t, t.resolve("normalizedln2")).size(), 3u);
+  EXPECT_EQ(names(t, t.resolve("normalized_final")), std::vector<std::string>{"ln_final.hook_normalized"});
 }
 
 TEST(Hooks, ResolveErrorsNameTheProblem) {

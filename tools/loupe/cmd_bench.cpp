@@ -1,4 +1,5 @@
-// loupe bench MODEL [-p 256] [-n 64] [--threads N] [--repeat R] [--json]
+// loupe bench MODEL [-p 256] [-n 64] [--threads N] [--repeat R] [--json] [--q8-act]
+//                   [--observe none|resid|nan] [--bandwidth]
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -9,6 +10,9 @@
 #include "core/error.h"
 #include "engine/driver.h"
 #include "options.h"
+#include "perf/bandwidth.h"
+#include "perf/observers.h"
+#include "tensor/kernels.h"
 
 namespace loupe::cli {
 
@@ -30,6 +34,20 @@ Stats stats(const std::vector<double>& v) {
   return s;
 }
 
+// Subscribes the observers of --observe: every residual-stream hook traced (copied), or a NaN
+// check on every hook.
+void attach(Interpreter& interp, const std::string& what, perf::CopyTracer& tracer, perf::NanCheck& nan) {
+  if (what == "none") return;
+  for (int h = 0; h < interp.hooks().size(); ++h) {
+    const HookKind k = interp.hooks()[h].kind;
+    if (what == "nan") {
+      interp.observe(h, &nan);
+    } else if (k == HookKind::ResidPre || k == HookKind::ResidMid || k == HookKind::ResidPost) {
+      interp.observe(h, &tracer);
+    }
+  }
+}
+
 }  // namespace
 
 void add_bench(CLI::App& app, Action& action) {
@@ -39,6 +57,9 @@ void add_bench(CLI::App& app, Action& action) {
   auto n_gen = std::make_shared<int64_t>(64);
   auto repeat = std::make_shared<int>(3);
   auto json_out = std::make_shared<bool>(false);
+  auto q8_act = std::make_shared<bool>(false);
+  auto observe = std::make_shared<std::string>("none");
+  auto bandwidth = std::make_shared<bool>(false);
   mf->add(cmd);
   cmd->add_option("-p,--n-prompt", *n_prompt, "prompt tokens (default 256; 0 = skip)")
       ->check(CLI::Range(int64_t(0), int64_t(1) << 20));
@@ -46,13 +67,24 @@ void add_bench(CLI::App& app, Action& action) {
       ->check(CLI::Range(int64_t(0), int64_t(1) << 20));
   cmd->add_option("-r,--repeat", *repeat, "repetitions (default 3)")->check(CLI::Range(1, 1000));
   cmd->add_flag("--json", *json_out, "print a JSON array like llama-bench -o json");
+  cmd->add_flag("--q8-act", *q8_act,
+                "quantise activations to int8 for quantised weights, as llama.cpp (faster, less exact)");
+  cmd->add_option("--observe", *observe,
+                  "observers while timing: none, resid (trace every resid hook), nan (check every hook)")
+      ->check(CLI::IsMember({"none", "resid", "nan"}));
+  cmd->add_flag("--bandwidth", *bandwidth,
+                "measure read bandwidth and report the generation bound (bytes per token / bandwidth)");
   cmd->callback([=, &action] {
     action = [=] {
       auto model = mf->load();
       RunOptions ro = mf->run_options();
       if (ro.n_ctx == 0) ro.n_ctx = std::max<int64_t>(*n_prompt, *n_gen) + 1;
       ro.max_batch = std::max<int64_t>(*n_prompt, 1);
+      ro.q8_activations = *q8_act;
       Interpreter interp(*model, ro);
+      perf::CopyTracer tracer;
+      perf::NanCheck nan;
+      attach(interp, *observe, tracer, nan);
       std::mt19937 rng(1234);
       std::uniform_int_distribution<int32_t> dist(0, static_cast<int32_t>(model->config.d_vocab - 1));
       auto run_test = [&](int64_t np, int64_t ng) {
@@ -77,6 +109,12 @@ void add_bench(CLI::App& app, Action& action) {
         }
         return stats(ts);
       };
+      int64_t n_params = 0;
+      for (const auto& t : model->tensors) {
+        int64_t e = 1;
+        for (int64_t d : t.shape) e *= d;
+        n_params += e;
+      }
       nlohmann::ordered_json arr = nlohmann::ordered_json::array();
       const std::string type = model->config.file_type;
       const std::string desc = model->config.arch_label + " " + type;
@@ -84,37 +122,55 @@ void add_bench(CLI::App& app, Action& action) {
         std::printf("| %-28s | %10s | %7s | %8s | %14s |\n", "model", "size", "threads", "test", "t/s");
         std::printf("| %-28s | %10s | %7s | %8s | %14s |\n", "---", "---:", "---:", "---:", "---:");
       }
+      Stats tg;
       for (int which = 0; which < 2; ++which) {
         const int64_t np = which == 0 ? *n_prompt : 0;
         const int64_t ng = which == 1 ? *n_gen : 0;
         if (np == 0 && ng == 0) continue;
         Stats s = run_test(np, ng);
+        if (ng > 0) tg = s;
         const std::string test = np > 0 ? cat("pp", np) : cat("tg", ng);
         if (*json_out) {
           arr.push_back({{"model_filename", model->path},
                          {"model_type", desc},
                          {"model_size", model->weight_bytes()},
-                         {"n_params", 0},
+                         {"n_params", n_params},
                          {"n_threads", interp.n_threads()},
                          {"n_prompt", np},
                          {"n_gen", ng},
                          {"avg_ts", s.mean},
                          {"stddev_ts", s.stddev},
                          {"backend", "CPU"},
+                         {"cpu_info", isa_name(active_isa())},
+                         {"type_k", "f32"},
+                         {"type_v", "f32"},
+                         {"observe", *observe},
+                         {"q8_activations", *q8_act},
                          {"build", "loupe 0.1.0"}});
-          int64_t n = 0;
-          for (const auto& t : model->tensors) {
-            int64_t e = 1;
-            for (int64_t d : t.shape) e *= d;
-            n += e;
-          }
-          arr.back()["n_params"] = n;
         } else {
           std::printf("| %-28s | %6.2f MiB | %7d | %8s | %7.2f ± %4.2f |\n", desc.c_str(),
                       static_cast<double>(model->weight_bytes()) / 1048576.0, interp.n_threads(), test.c_str(), s.mean,
                       s.stddev);
         }
       }
+      if (*bandwidth && *n_gen > 0) {
+        ThreadPool pool(interp.n_threads());
+        const double bw = perf::read_bandwidth(pool);
+        const double bytes = static_cast<double>(perf::decode_bytes(interp, *n_gen / 2));
+        const double bound = bw / bytes;
+        if (*json_out) {
+          arr.back()["bytes_per_token"] = bytes;
+          arr.back()["read_bandwidth_gbs"] = bw / 1e9;
+          arr.back()["bound_ts"] = bound;
+        } else {
+          std::printf(
+              "generation bound: %.1f MB per token / %.1f GB/s read bandwidth = %.1f t/s; measured %.1f t/s (%.0f%%)\n",
+              bytes / 1e6, bw / 1e9, bound, tg.mean, 100.0 * tg.mean / bound);
+        }
+      }
+      if (*observe == "nan" && nan.non_finite() > 0)
+        std::fprintf(stderr, "note: %lld non-finite values, first at %s\n", static_cast<long long>(nan.non_finite()),
+                     interp.hooks()[nan.first_hook()].name.c_str());
       if (*json_out) std::printf("%s\n", arr.dump(2).c_str());
     };
   });

@@ -18,5 +18,13 @@ void add_logits(CLI::App& app, Action& action);
 void add_trace(CLI::App& app, Action& action);
 void add_bench(CLI::App& app, Action& action);
 void add_model(CLI::App& app, Action& action);
+void add_debug(CLI::App& app, Action& action);
+void add_explore(CLI::App& app, Action& action);
+void add_diff(CLI::App& app, Action& action);
+void add_eval(CLI::App& app, Action& action);
+void add_lens(CLI::App& app, Action& action);
+void add_attention(CLI::App& app, Action& action);
+void add_activations(CLI::App& app, Action& action);
+void add_attribute(CLI::App& app, Action& action);
 
 }  // namespace loupe::cli

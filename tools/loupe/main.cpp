@@ -17,6 +17,14 @@ int main(int argc, char** argv) {
   loupe::cli::add_trace(app, action);
   loupe::cli::add_bench(app, action);
   loupe::cli::add_model(app, action);
+  loupe::cli::add_debug(app, action);
+  loupe::cli::add_explore(app, action);
+  loupe::cli::add_diff(app, action);
+  loupe::cli::add_eval(app, action);
+  loupe::cli::add_lens(app, action);
+  loupe::cli::add_attribute(app, action);
+  loupe::cli::add_attention(app, action);
+  loupe::cli::add_activations(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

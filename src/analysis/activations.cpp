@@ -1,0 +1,205 @@
+#include "analysis/activations.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "core/error.h"
+#include "engine/driver.h"
+#include "model/weights.h"
+
+namespace loupe::analysis {
+
+void StreamHistogram::set_range(double lo, double hi) {
+  LOUPE_ASSERT(hi > lo, "histogram range [", lo, ", ", hi, "]");
+  lo_ = lo;
+  hi_ = hi;
+}
+
+void StreamHistogram::add(double x) {
+  if (!std::isfinite(x)) return;
+  if (x < lo_) {
+    ++below_;
+    return;
+  }
+  if (x >= hi_) {
+    ++above_;
+    return;
+  }
+  const auto n = static_cast<int64_t>(counts_.size());
+  const auto i = std::min<int64_t>(n - 1, static_cast<int64_t>((x - lo_) / (hi_ - lo_) * static_cast<double>(n)));
+  ++counts_[static_cast<size_t>(i)];
+}
+
+namespace {
+
+bool is_attention_map(HookKind k) {
+  return k == HookKind::AttnScores || k == HookKind::Pattern;
+}
+
+struct Accumulator {
+  Moments moments;
+  StreamHistogram histogram;
+  double sum_abs = 0;
+  double sum_norm = 0;
+  int64_t rows = 0;
+  int64_t width = 0;
+  std::vector<float> dim_max_abs;  // [width]
+  std::vector<int64_t> positive;   // [width] mlp.hook_pre only
+};
+
+class ActivationObserver : public Observer {
+ public:
+  void on_hook(const HookEvent& e) override {
+    Accumulator& a = acc[e.hook];
+    const int64_t rows = is_attention_map(e.point->kind) ? e.shape.dims[0] * e.shape.dims[1] : e.shape.dims[0];
+    const int64_t width = e.shape.numel() / std::max<int64_t>(1, rows);
+    if (a.width == 0) {
+      a.width = width;
+      a.dim_max_abs.assign(static_cast<size_t>(width), 0.0f);
+      if (e.point->kind == HookKind::MlpPre) a.positive.assign(static_cast<size_t>(width), 0);
+    }
+    LOUPE_ASSERT(a.width == width, e.point->name, ": width changed from ", a.width, " to ", width);
+    const int64_t numel = rows * width;
+    if (!a.histogram.ranged()) {
+      Moments first;
+      for (int64_t i = 0; i < numel; ++i) first.add(e.data[i]);
+      const double sd = first.std_dev() > 0 ? first.std_dev() : std::max(1e-6, std::fabs(first.mean()));
+      if (first.count() > 0) a.histogram.set_range(first.mean() - 6 * sd, first.mean() + 6 * sd);
+    }
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* x = e.data + r * width;
+      double ss = 0;
+      for (int64_t k = 0; k < width; ++k) {
+        const double v = x[k];
+        a.moments.add(v);
+        if (!std::isfinite(v)) continue;
+        if (a.histogram.ranged()) a.histogram.add(v);
+        const double av = std::fabs(v);
+        a.sum_abs += av;
+        ss += v * v;
+        float& m = a.dim_max_abs[static_cast<size_t>(k)];
+        m = std::max(m, static_cast<float>(av));
+        if (!a.positive.empty() && v > 0) ++a.positive[static_cast<size_t>(k)];
+      }
+      a.sum_norm += std::sqrt(ss);
+      ++a.rows;
+    }
+  }
+  std::map<int, Accumulator> acc;
+};
+
+}  // namespace
+
+ActivationsResult run_activations(const Model& model, const std::string& data_path, const std::string& field,
+                                  const ActivationsOptions& options) {
+  Interpreter interp(model, options.run);
+  const HookTable& hooks = interp.hooks();
+  std::vector<int> ids;
+  if (options.hooks.empty()) {
+    for (int h = 0; h < hooks.size(); ++h)
+      if (!is_attention_map(hooks[h].kind)) ids.push_back(h);
+  } else {
+    for (const auto& g : options.hooks)
+      for (int id : hooks.resolve(g))
+        if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+    std::sort(ids.begin(), ids.end());
+  }
+  ActivationObserver obs;
+  for (int id : ids) interp.observe(id, &obs);
+
+  DocumentReader reader(data_path, field);
+  SequencerOptions so = options.seq;
+  so.max_len = interp.n_ctx();
+  if (so.chunk > interp.n_ctx())
+    fail("--chunk ", so.chunk, " is longer than the context of ", interp.n_ctx(), " positions (raise --ctx)");
+  Sequencer seq(model, reader, so);
+  ActivationsResult r;
+  r.model = model.path;
+  while (std::optional<Sequence> s = seq.next()) {
+    interp.rewind(0);
+    forward(interp, s->tokens, true, nullptr);
+    r.n_tokens += static_cast<int64_t>(s->tokens.size());
+    if (options.progress) options.progress(seq.n_docs(), r.n_tokens);
+  }
+  r.n_docs = seq.n_docs();
+  if (r.n_tokens == 0) fail(data_path, ": no document to run (every document is shorter than two tokens)");
+
+  for (int id : ids) {
+    auto it = obs.acc.find(id);
+    if (it == obs.acc.end()) continue;
+    const Accumulator& a = it->second;
+    HookActivations h;
+    h.name = hooks[id].name;
+    h.layer = hooks[id].layer;
+    h.kind = hooks[id].kind;
+    h.width = a.width;
+    h.rows = a.rows;
+    h.moments = a.moments;
+    h.histogram = a.histogram;
+    const auto finite = static_cast<double>(std::max<int64_t>(1, a.moments.count()));
+    h.mean_abs = a.sum_abs / finite;
+    h.mean_norm = a.rows > 0 ? a.sum_norm / static_cast<double>(a.rows) : 0.0;
+    std::vector<int64_t> order(static_cast<size_t>(a.width));
+    for (int64_t k = 0; k < a.width; ++k) order[static_cast<size_t>(k)] = k;
+    std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) {
+      return a.dim_max_abs[static_cast<size_t>(x)] > a.dim_max_abs[static_cast<size_t>(y)];
+    });
+    for (int64_t k : order) {
+      if (h.massive.size() >= options.max_massive) break;
+      const double mx = a.dim_max_abs[static_cast<size_t>(k)];
+      if (h.mean_abs <= 0 || mx <= options.massive_factor * h.mean_abs) break;
+      h.massive.push_back({k, mx, mx / h.mean_abs});
+    }
+    for (int64_t k = 0; k < static_cast<int64_t>(a.positive.size()); ++k) {
+      const int64_t p = a.positive[static_cast<size_t>(k)];
+      if (p == 0) h.dead.push_back(k);
+      if (p == a.rows) h.always_on.push_back(k);
+    }
+    r.hooks.push_back(std::move(h));
+  }
+  return r;
+}
+
+nlohmann::ordered_json to_json(const ActivationsResult& r) {
+  nlohmann::ordered_json j;
+  j["model"] = r.model;
+  j["n_docs"] = r.n_docs;
+  j["n_tokens"] = r.n_tokens;
+  nlohmann::ordered_json hooks = nlohmann::ordered_json::array();
+  for (const HookActivations& h : r.hooks) {
+    nlohmann::ordered_json e;
+    e["hook"] = h.name;
+    e["layer"] = h.layer;
+    e["width"] = h.width;
+    e["positions"] = h.rows;
+    e["count"] = h.moments.count();
+    e["mean"] = h.moments.mean();
+    e["std"] = h.moments.std_dev();
+    e["kurtosis"] = h.moments.kurtosis();
+    e["min"] = h.moments.count() > 0 ? nlohmann::ordered_json(h.moments.min()) : nullptr;
+    e["max"] = h.moments.count() > 0 ? nlohmann::ordered_json(h.moments.max()) : nullptr;
+    e["nan"] = h.moments.n_nan();
+    e["inf"] = h.moments.n_inf();
+    e["mean_abs"] = h.mean_abs;
+    e["mean_norm"] = h.mean_norm;
+    e["histogram"] = {{"lo", h.histogram.lo()},
+                      {"hi", h.histogram.hi()},
+                      {"counts", h.histogram.counts()},
+                      {"below", h.histogram.below()},
+                      {"above", h.histogram.above()}};
+    nlohmann::ordered_json massive = nlohmann::ordered_json::array();
+    for (const MassiveDim& m : h.massive)
+      massive.push_back({{"dim", m.dim}, {"max_abs", m.max_abs}, {"ratio", m.ratio}});
+    e["massive"] = massive;
+    if (h.kind == HookKind::MlpPre) {
+      e["dead_neurons"] = h.dead;
+      e["always_on_neurons"] = h.always_on;
+    }
+    hooks.push_back(std::move(e));
+  }
+  j["hooks"] = hooks;
+  return j;
+}
+
+}  // namespace loupe::analysis

@@ -1,0 +1,83 @@
+// loupe activations: streamed statistics of hook tensors over a data file. Per hook: moments
+// (mean, std, kurtosis), a histogram, NaN / Inf counts, the mean L2 norm of a position's vector
+// (norm growth across layers), the largest dimensions relative to the typical magnitude
+// (massive activations); per MLP neuron (from mlp.hook_pre): how often it is positive, giving
+// dead (never) and always-on neurons. Memory is fixed by the model, not the data.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "analysis/data.h"
+#include "analysis/stats.h"
+#include "engine/interpreter.h"
+
+namespace loupe::analysis {
+
+// A histogram whose range is fixed by the first values it sees (their mean +- 6 std), with
+// counts of the values that fall outside it.
+class StreamHistogram {
+ public:
+  explicit StreamHistogram(int n_bins = 60) : counts_(static_cast<size_t>(n_bins), 0) {}
+  bool ranged() const { return hi_ > lo_; }
+  void set_range(double lo, double hi);
+  void add(double x);
+  double lo() const { return lo_; }
+  double hi() const { return hi_; }
+  const std::vector<int64_t>& counts() const { return counts_; }
+  int64_t below() const { return below_; }
+  int64_t above() const { return above_; }
+
+ private:
+  std::vector<int64_t> counts_;
+  double lo_ = 0, hi_ = 0;
+  int64_t below_ = 0, above_ = 0;
+};
+
+struct MassiveDim {
+  int64_t dim = 0;
+  double max_abs = 0;
+  double ratio = 0;  // max |x| of the dimension / mean |x| of the hook
+};
+
+struct HookActivations {
+  std::string name;
+  int layer = -1;
+  HookKind kind = HookKind::Embed;
+  int64_t width = 0;  // values per position
+  int64_t rows = 0;   // positions seen
+  Moments moments;
+  double mean_abs = 0;
+  double mean_norm = 0;  // mean L2 norm of a position's vector
+  StreamHistogram histogram;
+  std::vector<MassiveDim> massive;  // largest dimensions by max |x|, above the threshold
+  // mlp.hook_pre only: neurons never / always positive.
+  std::vector<int64_t> dead;
+  std::vector<int64_t> always_on;
+};
+
+struct ActivationsOptions {
+  SequencerOptions seq;
+  RunOptions run;
+  std::vector<std::string> hooks;  // names / globs / short forms; empty: every [pos, ...] hook
+  double massive_factor = 20;      // a dimension is massive when max |x| > factor x mean |x|
+  size_t max_massive = 5;
+  std::function<void(int64_t docs, int64_t tokens)> progress;
+};
+
+struct ActivationsResult {
+  std::string model;
+  int64_t n_docs = 0;
+  int64_t n_tokens = 0;
+  std::vector<HookActivations> hooks;  // program order
+};
+
+ActivationsResult run_activations(const Model& model, const std::string& data_path, const std::string& field,
+                                  const ActivationsOptions& options);
+
+nlohmann::ordered_json to_json(const ActivationsResult& r);
+
+}  // namespace loupe::analysis

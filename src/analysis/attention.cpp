@@ -1,0 +1,132 @@
+#include "analysis/attention.h"
+
+#include <cmath>
+#include <random>
+
+#include "core/error.h"
+#include "engine/driver.h"
+#include "model/weights.h"
+
+namespace loupe::analysis {
+
+void pattern_scores(const float* pattern, int64_t n_heads, int64_t n, std::vector<double>& entropy,
+                    std::vector<double>& sink, std::vector<double>& prev) {
+  entropy.assign(static_cast<size_t>(n_heads), 0.0);
+  sink.assign(static_cast<size_t>(n_heads), 0.0);
+  prev.assign(static_cast<size_t>(n_heads), 0.0);
+  for (int64_t h = 0; h < n_heads; ++h) {
+    double e = 0, s = 0, p = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const float* row = pattern + (h * n + i) * n;
+      double ent = 0;
+      for (int64_t j = 0; j <= i; ++j)
+        if (row[j] > 0) ent -= static_cast<double>(row[j]) * std::log(static_cast<double>(row[j]));
+      e += ent;
+      s += row[0];
+      if (i >= 1) p += row[i - 1];
+    }
+    entropy[static_cast<size_t>(h)] = e / static_cast<double>(n);
+    sink[static_cast<size_t>(h)] = s / static_cast<double>(n);
+    prev[static_cast<size_t>(h)] = n > 1 ? p / static_cast<double>(n - 1) : 0.0;
+  }
+}
+
+std::vector<double> induction_scores(const float* pattern, int64_t n_heads, int64_t n, int64_t period) {
+  std::vector<double> out(static_cast<size_t>(n_heads), 0.0);
+  const int64_t first = 1 + period;  // first position of the second copy
+  if (first >= n) return out;
+  for (int64_t h = 0; h < n_heads; ++h) {
+    double s = 0;
+    for (int64_t i = first; i < n; ++i) s += pattern[(h * n + i) * n + (i - period + 1)];
+    out[static_cast<size_t>(h)] = s / static_cast<double>(n - first);
+  }
+  return out;
+}
+
+namespace {
+
+// Copies every layer's pattern of a single pass starting at position 0.
+class PatternCapture : public Observer {
+ public:
+  explicit PatternCapture(int64_t n_layers) : patterns(static_cast<size_t>(n_layers)) {}
+  void on_hook(const HookEvent& e) override {
+    LOUPE_ASSERT(e.pos0 == 0, "pattern capture expects one pass from position 0");
+    const int64_t heads = e.shape.dims[0], q = e.shape.dims[1], k = e.shape.dims[2];
+    // Keep the [heads, q, q] square (key positions beyond the queries are masked anyway).
+    std::vector<float>& p = patterns[static_cast<size_t>(e.point->layer)];
+    p.resize(static_cast<size_t>(heads * q * q));
+    for (int64_t h = 0; h < heads; ++h)
+      for (int64_t i = 0; i < q; ++i) std::copy_n(e.data + (h * q + i) * k, q, p.data() + (h * q + i) * q);
+  }
+  std::vector<std::vector<float>> patterns;
+};
+
+std::vector<std::vector<float>> capture_patterns(const Model& model, const RunOptions& ro,
+                                                 const std::vector<int32_t>& tokens) {
+  RunOptions one = ro;
+  one.max_batch = std::max<int64_t>(1, static_cast<int64_t>(tokens.size()));
+  Interpreter interp(model, one);
+  PatternCapture cap(model.config.n_layers);
+  for (int id : interp.hooks().resolve("blocks.*.attn.hook_pattern")) interp.observe(id, &cap);
+  forward(interp, tokens, false, nullptr);
+  return std::move(cap.patterns);
+}
+
+}  // namespace
+
+AttentionResult run_attention(const Model& model, const std::vector<int32_t>& tokens, const AttentionOptions& options) {
+  const ModelConfig& c = model.config;
+  if (options.induction_len < 2) fail("--induction-len: ", options.induction_len, " must be at least 2");
+  AttentionResult r;
+  r.tokens = tokens;
+  r.n_layers = c.n_layers;
+  r.n_heads = c.n_heads;
+  r.patterns = capture_patterns(model, options.run, tokens);
+  const auto n = static_cast<int64_t>(tokens.size());
+
+  // The repeated random sequence: BOS (when the model has one) + R tokens + the same R tokens.
+  const int64_t R = options.induction_len;
+  Interpreter probe(model, options.run);
+  if (1 + 2 * R > probe.n_ctx())
+    fail("--induction-len: ", R, " needs ", 1 + 2 * R, " positions; the context has ", probe.n_ctx());
+  std::mt19937_64 rng(options.seed);
+  // Avoid the special ids at the start of llama vocabularies (unk, bos, eos).
+  const int32_t lo = c.d_vocab > 16 ? 3 : 0;
+  std::uniform_int_distribution<int32_t> dist(lo, static_cast<int32_t>(c.d_vocab - 1));
+  r.induction_tokens.push_back(c.bos_id >= 0 && c.bos_id < c.d_vocab ? c.bos_id : dist(rng));
+  std::vector<int32_t> random(static_cast<size_t>(R));
+  for (auto& t : random) t = dist(rng);
+  for (int copy = 0; copy < 2; ++copy)
+    r.induction_tokens.insert(r.induction_tokens.end(), random.begin(), random.end());
+  const auto ind_patterns = capture_patterns(model, options.run, r.induction_tokens);
+  const auto n_ind = static_cast<int64_t>(r.induction_tokens.size());
+
+  std::vector<double> ent, sink, prev;
+  for (int64_t l = 0; l < c.n_layers; ++l) {
+    pattern_scores(r.patterns[static_cast<size_t>(l)].data(), c.n_heads, n, ent, sink, prev);
+    const std::vector<double> ind = induction_scores(ind_patterns[static_cast<size_t>(l)].data(), c.n_heads, n_ind, R);
+    for (int64_t h = 0; h < c.n_heads; ++h) {
+      const auto hi = static_cast<size_t>(h);
+      r.heads.push_back({static_cast<int>(l), static_cast<int>(h), ent[hi], sink[hi], prev[hi], ind[hi]});
+    }
+  }
+  return r;
+}
+
+nlohmann::ordered_json to_json(const AttentionResult& r) {
+  nlohmann::ordered_json j;
+  j["tokens"] = r.tokens;
+  j["induction_tokens"] = r.induction_tokens;
+  nlohmann::ordered_json heads = nlohmann::ordered_json::array();
+  for (const HeadScores& h : r.heads)
+    heads.push_back({{"layer", h.layer},
+                     {"head", h.head},
+                     {"entropy", h.entropy},
+                     {"sink", h.sink},
+                     {"prev_token", h.prev_token},
+                     {"induction", h.induction}});
+  j["heads"] = heads;
+  return j;
+}
+
+}  // namespace loupe::analysis

@@ -1,0 +1,62 @@
+#include "analysis/text.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "core/error.h"
+#include "model/weights.h"
+#include "tokenizer/tokenizer.h"
+
+namespace loupe::analysis {
+
+std::string tokens_text(const Tokenizer& tok, std::span<const int32_t> tokens) {
+  Utf8Stream stream;
+  std::string raw;
+  for (int32_t t : tokens) {
+    const std::string bytes = tok.token_bytes(t);
+    raw += bytes.empty() ? stream.push(tok.token_text(t)) : stream.push(bytes);  // control tokens: "<s>"
+  }
+  raw += stream.flush();
+  std::string out;
+  out.reserve(raw.size());
+  for (char c : raw) {
+    switch (c) {
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char esc[8];
+          std::snprintf(esc, sizeof esc, "\\x%02x", static_cast<unsigned char>(c));
+          out += esc;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out;
+}
+
+std::string context_before(const Tokenizer& tok, std::span<const int32_t> tokens, int64_t end, int64_t n) {
+  const int64_t begin = std::max<int64_t>(0, end - n);
+  return tokens_text(tok, tokens.subspan(static_cast<size_t>(begin), static_cast<size_t>(end - begin)));
+}
+
+int32_t parse_token(const Model& model, const std::string& spec, const std::string& flag) {
+  if (spec.empty()) fail(flag, ": empty token");
+  if (std::all_of(spec.begin(), spec.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    if (spec.size() > 9 || std::stoll(spec) >= model.config.d_vocab)
+      fail(flag, ": token id ", spec, " is out of range (vocabulary of ", model.config.d_vocab, ")");
+    return static_cast<int32_t>(std::stoll(spec));
+  }
+  if (!model.tokenizer) fail(flag, ": '", spec, "' is text but the model has no tokenizer; give a token id");
+  std::vector<int32_t> ids = model.tokenizer->encode(spec, false);
+  if (ids.size() != 1) {
+    std::string list;
+    for (int32_t id : ids) list += (list.empty() ? "" : " ") + std::to_string(id);
+    fail(flag, ": '", spec, "' is ", ids.size(), " tokens (", list, "); give one token or its id");
+  }
+  return ids[0];
+}
+
+}  // namespace loupe::analysis

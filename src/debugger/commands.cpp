@@ -1,0 +1,865 @@
+#include "debugger/commands.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+#include "core/npy.h"
+#include "debugger/print.h"
+#include "debugger/stats.h"
+#include "engine/driver.h"
+#include "model/sampler.h"
+#include "tokenizer/tokenizer.h"
+
+namespace loupe::dbg {
+namespace {
+
+using Json = nlohmann::ordered_json;
+using Words = std::vector<std::string>;
+
+// Numbers in JSON keep 6 significant digits (the text shows 4); NaN and Inf become strings.
+Json num(double v) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  return std::stod(format_number(v, 6));
+}
+
+Json nums(const std::vector<float>& v) {
+  Json a = Json::array();
+  for (float x : v) a.push_back(num(x));
+  return a;
+}
+
+std::string join(const Words& w, size_t first, const char* sep = " ") {
+  std::string s;
+  for (size_t i = first; i < w.size(); ++i) s += (i > first ? sep : "") + w[i];
+  return s;
+}
+
+void line(Reply& r, const std::string& text) {
+  r.text += text;
+  r.text += '\n';
+}
+
+void no_more(const Words& a, size_t n, std::string_view cmd) {
+  if (a.size() > n) fail(cmd, ": unexpected argument '", a[n], "'");
+}
+
+std::string_view edit_kind_name(EditKind k) {
+  switch (k) {
+    case EditKind::Zero: return "zero";
+    case EditKind::Scale: return "scale";
+    case EditKind::Add: return "add";
+    case EditKind::Set: return "set";
+    case EditKind::Steer: return "steer";
+    case EditKind::Patch: return "patch";
+  }
+  return "?";
+}
+
+std::string_view stop_name(StopReason r) {
+  switch (r) {
+    case StopReason::Breakpoint: return "breakpoint";
+    case StopReason::Step: return "step";
+    case StopReason::PassStart: return "pass_start";
+    case StopReason::PassEnd: return "pass_end";
+    case StopReason::Done: return "done";
+    case StopReason::EditError: return "edit_error";
+  }
+  return "?";
+}
+
+}  // namespace
+
+const std::vector<CommandSpec>& Debugger::commands() {
+  static const std::vector<CommandSpec> table = {
+      {"help", "h", "[COMMAND]", "list the commands, or show one command's usage", &Debugger::cmd_help},
+      {"run", "r", "[PROMPT | --tokens 1,2,3]",
+       "start over: clear the KV cache and run the prompt (default: the -p prompt) to the first stop",
+       &Debugger::cmd_run},
+      {"restart", "", "", "run the last prompt again from the start, keeping breakpoints, watches and edits",
+       &Debugger::cmd_restart},
+      {"generate", "g", "[N]", "generate N more tokens (greedy, default 1) under the breakpoints and edits",
+       &Debugger::cmd_generate},
+      {"break", "b", "[HOOK[SLICE] | layer L | op KIND | pos P | step S] [if COND]",
+       "stop after a hook (name, glob, short form like pattern3), the first op of a layer, every op of a kind, or "
+       "at the start of the pass holding position P / decode step S. COND: nan, inf, absmax|rms|mean|std|min|max "
+       "OP X, attn_entropy OP X (patterns), top1 ==|!= ID (logit lens of the last position)",
+       &Debugger::cmd_break},
+      {"tbreak", "", "LOCATION [if COND]", "a breakpoint deleted after its first hit", &Debugger::cmd_tbreak},
+      {"delete", "d", "[N ...]", "delete breakpoints (all when no number is given)", &Debugger::cmd_delete},
+      {"disable", "", "N ...", "disable breakpoints", &Debugger::cmd_disable},
+      {"enable", "", "N ...", "enable breakpoints", &Debugger::cmd_enable},
+      {"info", "i", "breakpoints|watches|edits|model|hooks|tokens", "show the session's state", &Debugger::cmd_info},
+      {"step", "s", "[N] | layer | token",
+       "run N ops (default 1); 'step layer' runs to the end of the current layer, 'step token' to the start of the "
+       "next token's pass",
+       &Debugger::cmd_step},
+      {"next", "n", "[N]", "run to the next N-th hook point", &Debugger::cmd_next},
+      {"continue", "c", "", "run to the next breakpoint or the end of what is queued", &Debugger::cmd_continue},
+      {"finish", "", "", "run to the end of this forward pass (breakpoints still stop it)", &Debugger::cmd_finish},
+      {"where", "w", "", "token, positions, layer, op and program counter", &Debugger::cmd_where},
+      {"list", "l", "[N | all]", "the program around the current op, with shapes", &Debugger::cmd_list},
+      {"print", "p", "[HOOK][SLICE]", "print a hook tensor or a slice of it (no hook: the current op's output)",
+       &Debugger::cmd_print},
+      {"stats", "", "[HOOK][SLICE]", "shape, min, max, mean, std, rms, absmax and where, NaN/Inf counts, histogram",
+       &Debugger::cmd_stats},
+      {"topk", "", "[K] [HOOK[SLICE]]",
+       "the K most likely next tokens, or the K largest elements of a tensor (default K 5)", &Debugger::cmd_topk},
+      {"lens", "", "[HOOK[SLICE]] [K]",
+       "logit lens: a residual-stream row (default: the last live one, last position) through the final norm and "
+       "unembedding",
+       &Debugger::cmd_lens},
+      {"watch", "", "HOOK[SLICE]", "show an expression at every stop", &Debugger::cmd_watch},
+      {"unwatch", "", "N", "remove a watch", &Debugger::cmd_unwatch},
+      {"save", "", "HOOK[SLICE] FILE.npy", "save a tensor as float32 .npy", &Debugger::cmd_save},
+      {"edit", "e", "zero|scale|add|set|ablate|steer|patch ...",
+       "change the run from here on: 'edit zero H[S]', 'edit scale H[S] F', 'edit add H[S] F', 'edit set H[S] F', "
+       "'edit ablate LAYER HEAD[,HEAD]', 'edit steer H[S] FILE.npy [COEFF]', 'edit patch H[S] PROMPT'",
+       &Debugger::cmd_edit},
+      {"undo", "u", "", "remove the newest edit", &Debugger::cmd_undo},
+      {"quit", "q", "", "leave the debugger", &Debugger::cmd_quit},
+  };
+  return table;
+}
+
+Debugger::Debugger(Session& session, std::string default_prompt) : s_(session), prompt_(std::move(default_prompt)) {}
+
+Reply Debugger::execute(std::string_view line_text) {
+  Words words = split_words(line_text);
+  if (words.empty() || words[0][0] == '#') return {};
+  const std::string name = words[0];
+  for (const CommandSpec& c : commands()) {
+    if (c.name != name && c.alias != name) continue;
+    const Words args(words.begin() + 1, words.end());
+    try {
+      Reply r = (this->*c.handler)(args);
+      if (r.json.is_null()) r.json = Json::object();
+      return r;
+    } catch (const Error& e) {
+      const std::string msg = e.what();
+      // Messages that already start with the command name are kept as they are.
+      if (msg.rfind(std::string(c.name), 0) == 0) throw;
+      fail(c.name, ": ", msg);
+    }
+  }
+  fail("unknown command '", name, "' (try 'help')");
+}
+
+std::vector<std::string> Debugger::complete(std::string_view word, bool first_word) const {
+  std::vector<std::string> out;
+  auto offer = [&](std::string_view c) {
+    if (c.substr(0, word.size()) == word) out.emplace_back(c);
+  };
+  if (first_word) {
+    for (const CommandSpec& c : commands()) offer(c.name);
+    return out;
+  }
+  for (const HookPoint& h : s_.interp().hooks().points()) offer(h.name);
+  for (std::string_view k :
+       {"breakpoints",  "watches", "edits", "model", "hooks", "tokens", "layer",  "op",    "pos",
+        "step",         "token",   "if",    "nan",   "inf",   "absmax", "rms",    "mean",  "std",
+        "attn_entropy", "top1",    "zero",  "scale", "add",   "set",    "ablate", "steer", "patch"})
+    offer(k);
+  return out;
+}
+
+// ---- helpers ------------------------------------------------------------------------------
+
+std::string Debugger::token_text(int32_t id) const {
+  const Tokenizer* tok = s_.model().tokenizer.get();
+  if (tok == nullptr) return "";
+  return nlohmann::json(std::string(tok->token_text(id)))
+      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::vector<int32_t> Debugger::tokens_of(const Words& words, size_t first) const {
+  const Model& m = s_.model();
+  if (first < words.size() && words[first] == "--tokens") {
+    if (first + 1 >= words.size()) fail("--tokens: expected token ids like 1,2,3");
+    return parse_token_list(join(words, first + 1, ","), m.config.d_vocab);
+  }
+  const std::string text = first < words.size() ? join(words, first) : prompt_;
+  return prompt_tokens(m, text, default_add_bos(m), s_.interp().n_ctx());
+}
+
+Json Debugger::where_json() {
+  Json w = Json::object();
+  Interpreter& in = s_.interp();
+  if (!s_.started()) {
+    w["state"] = "not started";
+    return w;
+  }
+  const int64_t pos0 = in.batch_pos0();
+  const int64_t n = static_cast<int64_t>(in.batch_tokens().size());
+  w["state"] = s_.in_pass() ? "in pass" : "between passes";
+  w["pass"] = s_.pass_index();
+  w["positions"] = {pos0, pos0 + n - 1};
+  w["tokens"] = std::vector<int32_t>(in.batch_tokens().begin(), in.batch_tokens().end());
+  const int op = s_.last_op();
+  const auto& ops = s_.program().ops;
+  if (op >= 0) {
+    const Op& o = ops[static_cast<size_t>(op)];
+    w["op"] = op;
+    w["label"] = o.label;
+    w["kind"] = std::string(op_kind_name(o.kind));
+    w["layer"] = o.layer;
+    w["hook"] = o.hook >= 0 ? Json(in.hooks()[o.hook].name) : Json(nullptr);
+    w["shape"] = s_.op_shape(op);
+  }
+  w["pc"] = s_.in_pass() ? in.pc() : -1;
+  w["n_ops"] = ops.size();
+  return w;
+}
+
+std::string Debugger::where_text() {
+  if (!s_.started()) return "not running (use 'run')";
+  Interpreter& in = s_.interp();
+  const int64_t pos0 = in.batch_pos0();
+  const int64_t n = static_cast<int64_t>(in.batch_tokens().size());
+  std::string pass = cat("pass ", s_.pass_index(), " positions ", pos0, "..", pos0 + n - 1);
+  if (n == 1)
+    pass = cat("pass ", s_.pass_index(), " position ", pos0, " token ", in.batch_tokens()[0], " ",
+               token_text(in.batch_tokens()[0]));
+  const int op = s_.last_op();
+  if (op < 0) return cat(pass, ": at the start of the pass, next op 0 of ", s_.program().ops.size());
+  const Op& o = s_.program().ops[static_cast<size_t>(op)];
+  std::string t = cat(pass, ": after op ", op, " ", o.label, " (", op_kind_name(o.kind), ")");
+  if (o.hook >= 0) t += cat(" -> ", in.hooks()[o.hook].name);
+  t += " " + format_shape(s_.op_shape(op));
+  if (o.layer >= 0) t += cat(", layer ", o.layer);
+  t += s_.in_pass() ? cat(", pc ", in.pc(), " of ", s_.program().ops.size()) : std::string(", pass finished");
+  return t;
+}
+
+void Debugger::bad_report(const BadOpReport& r, Reply& reply) {
+  const Op& o = s_.program().ops[static_cast<size_t>(r.op)];
+  Json j = Json::object();
+  j["op"] = r.op;
+  j["label"] = o.label;
+  j["kind"] = std::string(op_kind_name(o.kind));
+  j["nan"] = r.n_nan;
+  j["inf"] = r.n_inf;
+  line(reply, cat("first bad op: ", r.op, " ", o.label, " (", op_kind_name(o.kind), ") wrote ", r.n_nan, " NaN and ",
+                  r.n_inf, " Inf"));
+  Json ins = Json::array();
+  for (const InputHealth& h : r.inputs) {
+    const bool bad = h.n_nan > 0 || h.n_inf > 0;
+    line(reply, cat("  ", h.what, " ", h.name, " ", format_shape(h.shape), ": ",
+                    bad ? cat(h.n_nan, " NaN, ", h.n_inf, " Inf (already bad)") : std::string("fine")));
+    ins.push_back({{"name", h.name},
+                   {"what", h.what},
+                   {"shape", h.shape},
+                   {"nan", h.n_nan},
+                   {"inf", h.n_inf},
+                   {"already_bad", bad}});
+  }
+  j["inputs"] = ins;
+  reply.json["bad_op"] = j;
+}
+
+void Debugger::show_watches(Reply& reply) {
+  if (watches_.empty()) return;
+  Json all = Json::array();
+  for (size_t i = 0; i < watches_.size(); ++i) {
+    const TensorExpr& w = watches_[i];
+    Json j = {{"id", watch_ids_[i]}, {"expr", w.text}};
+    try {
+      Value v = s_.evaluate(w);
+      if (v.data.size() <= 16) {
+        line(reply, cat("watch ", watch_ids_[i], ": ", w.text, " = ", format_tensor(v.data, v.selection.shape)));
+        j["values"] = nums(v.data);
+      } else {
+        const TensorStats st = compute_stats(v.data, 0);
+        line(reply, cat("watch ", watch_ids_[i], ": ", w.text, " ", format_shape(v.selection.shape),
+                        " mean=", format_number(st.mean), " std=", format_number(st.std),
+                        " absmax=", format_number(st.absmax), " nan=", st.n_nan, " inf=", st.n_inf));
+        j["mean"] = num(st.mean);
+        j["std"] = num(st.std);
+        j["absmax"] = num(st.absmax);
+        j["nan"] = st.n_nan;
+        j["inf"] = st.n_inf;
+      }
+      j["shape"] = v.selection.shape;
+    } catch (const Error& e) {
+      line(reply, cat("watch ", watch_ids_[i], " (", w.text, "): ", e.what()));
+      j["unavailable"] = e.what();
+    }
+    all.push_back(j);
+  }
+  reply.json["watches"] = all;
+}
+
+Reply Debugger::report(const Stop& stop) {
+  Reply r;
+  r.json["stop"] = std::string(stop_name(stop.reason));
+  switch (stop.reason) {
+    case StopReason::Breakpoint: {
+      line(r, cat("breakpoint ", stop.breakpoint, " (", stop.location, ")",
+                  stop.detail.empty() ? "" : ": " + stop.detail));
+      r.json["breakpoint"] = stop.breakpoint;
+      break;
+    }
+    case StopReason::Step:
+    case StopReason::PassStart:
+    case StopReason::PassEnd: break;
+    case StopReason::Done: line(r, "done: " + stop.detail); break;
+    case StopReason::EditError: line(r, "error: " + stop.detail); break;
+  }
+  if (!stop.detail.empty()) r.json["detail"] = stop.detail;
+  line(r, where_text());
+  r.json["where"] = where_json();
+  if (!s_.in_pass() && s_.logit_positions() > 0) {
+    const int64_t V = s_.model().config.d_vocab;
+    const std::vector<float> last(s_.logits().end() - V, s_.logits().end());
+    const int32_t next = argmax(last.data(), V);
+    const double p = softmax(last)[static_cast<size_t>(next)];
+    line(r, cat("next token: ", next, " ", token_text(next), " p=", format_number(p)));
+    r.json["next_token"] = {{"id", next}, {"text", token_text(next)}, {"p", num(p)}};
+  }
+  if (stop.bad) bad_report(*stop.bad, r);
+  show_watches(r);
+  return r;
+}
+
+// ---- commands -----------------------------------------------------------------------------
+
+Reply Debugger::cmd_help(const Words& a) {
+  Reply r;
+  no_more(a, 1, "help");
+  Json list = Json::array();
+  for (const CommandSpec& c : commands()) {
+    if (!a.empty() && a[0] != c.name && a[0] != c.alias) continue;
+    std::string head = std::string(c.name);
+    if (!c.alias.empty()) head += cat(" (", c.alias, ")");
+    if (!c.args.empty()) head += cat(" ", c.args);
+    line(r, head);
+    line(r, cat("    ", c.help));
+    list.push_back({{"name", c.name}, {"alias", c.alias}, {"args", c.args}, {"help", c.help}});
+  }
+  if (list.empty()) fail("help: unknown command '", a[0], "'");
+  r.json["commands"] = list;
+  return r;
+}
+
+Reply Debugger::cmd_run(const Words& a) {
+  last_tokens_ = tokens_of(a, 0);
+  return report(s_.run(last_tokens_));
+}
+
+Reply Debugger::cmd_restart(const Words& a) {
+  no_more(a, 0, "restart");
+  if (last_tokens_.empty()) last_tokens_ = tokens_of(a, 0);
+  return report(s_.run(last_tokens_));
+}
+
+Reply Debugger::cmd_generate(const Words& a) {
+  no_more(a, 1, "generate");
+  const int64_t n = a.empty() ? 1 : parse_int(a[0], "generate");
+  if (n < 1) fail("generate: the number of tokens must be at least 1 (got ", n, ")");
+  const size_t before = s_.tokens().size();
+  Reply r = report(s_.generate(n));
+  const std::vector<int32_t> fed(s_.tokens().begin() + static_cast<std::ptrdiff_t>(before), s_.tokens().end());
+  r.json["fed_tokens"] = fed;
+  return r;
+}
+
+Reply Debugger::add_break(const Words& a, bool temporary) {
+  const char* cmd = temporary ? "tbreak" : "break";
+  auto it = std::find(a.begin(), a.end(), "if");
+  const Words location(a.begin(), it);
+  std::optional<Condition> cond;
+  if (it != a.end()) {
+    if (it + 1 == a.end()) fail(cmd, ": 'if' needs a condition (nan, inf, absmax > X, ...)");
+    cond = parse_condition(join(Words(it + 1, a.end()), 0));
+  }
+  Breakpoint bp = s_.make_breakpoint(location, cond);
+  bp.temporary = temporary;
+  const int id = s_.add_breakpoint(bp);
+  const Breakpoint& b = s_.breakpoints().back();
+  Reply r;
+  std::string where = b.location;
+  if (b.kind == LocationKind::Hooks && b.hooks.size() > 1) where += cat(" (", b.hooks.size(), " hooks)");
+  line(r, cat(temporary ? "temporary breakpoint " : "breakpoint ", id, " at ", where,
+              b.condition ? " if " + b.condition->text : std::string()));
+  r.json = {{"breakpoint", id}, {"location", b.location}, {"hooks", b.hooks.size()}, {"temporary", temporary}};
+  r.json["condition"] = b.condition ? Json(b.condition->text) : Json(nullptr);
+  return r;
+}
+
+Reply Debugger::cmd_break(const Words& a) {
+  return add_break(a, false);
+}
+Reply Debugger::cmd_tbreak(const Words& a) {
+  if (a.empty()) fail("tbreak: expected a location");
+  return add_break(a, true);
+}
+
+Reply Debugger::cmd_delete(const Words& a) {
+  Reply r;
+  if (a.empty()) {
+    const size_t n = s_.breakpoints().size();
+    s_.delete_all_breakpoints();
+    line(r, cat("deleted ", n, n == 1 ? " breakpoint" : " breakpoints"));
+    r.json["deleted"] = n;
+    return r;
+  }
+  std::vector<int> ids;
+  for (const auto& w : a) ids.push_back(static_cast<int>(parse_int(w, "delete")));
+  for (int id : ids) s_.delete_breakpoint(id);
+  line(r, cat("deleted breakpoint", ids.size() > 1 ? "s " : " ", join(a, 0)));
+  r.json["deleted"] = ids;
+  return r;
+}
+
+Reply Debugger::cmd_disable(const Words& a) {
+  if (a.empty()) fail("disable: expected breakpoint numbers");
+  Reply r;
+  for (const auto& w : a) s_.enable_breakpoint(static_cast<int>(parse_int(w, "disable")), false);
+  line(r, cat("disabled ", join(a, 0)));
+  r.json["disabled"] = a;
+  return r;
+}
+
+Reply Debugger::cmd_enable(const Words& a) {
+  if (a.empty()) fail("enable: expected breakpoint numbers");
+  Reply r;
+  for (const auto& w : a) s_.enable_breakpoint(static_cast<int>(parse_int(w, "enable")), true);
+  line(r, cat("enabled ", join(a, 0)));
+  r.json["enabled"] = a;
+  return r;
+}
+
+Reply Debugger::cmd_info(const Words& a) {
+  if (a.empty()) fail("info: expected one of breakpoints, watches, edits, model, hooks, tokens");
+  no_more(a, 1, "info");
+  const std::string& what = a[0];
+  Reply r;
+  const ModelConfig& c = s_.model().config;
+  if (what == "breakpoints" || what == "b") {
+    Json list = Json::array();
+    if (s_.breakpoints().empty()) line(r, "no breakpoints");
+    for (const Breakpoint& b : s_.breakpoints()) {
+      line(r, cat(b.id, (b.temporary ? " tbreak " : " break "), b.location,
+                  b.condition ? " if " + b.condition->text : std::string(), b.enabled ? "" : " (disabled)", ", hit ",
+                  b.hits, b.hits == 1 ? " time" : " times"));
+      list.push_back({{"id", b.id},
+                      {"location", b.location},
+                      {"condition", b.condition ? Json(b.condition->text) : Json(nullptr)},
+                      {"enabled", b.enabled},
+                      {"temporary", b.temporary},
+                      {"hits", b.hits}});
+    }
+    r.json["breakpoints"] = list;
+  } else if (what == "watches") {
+    Json list = Json::array();
+    if (watches_.empty()) line(r, "no watches");
+    for (size_t i = 0; i < watches_.size(); ++i) {
+      line(r, cat(watch_ids_[i], " ", watches_[i].text));
+      list.push_back({{"id", watch_ids_[i]}, {"expr", watches_[i].text}});
+    }
+    r.json["watches"] = list;
+  } else if (what == "edits") {
+    Json list = Json::array();
+    if (s_.edits().empty()) line(r, "no edits");
+    for (const Edit& e : s_.edits()) {
+      line(r, cat(e.id, " ", e.text));
+      list.push_back({{"id", e.id}, {"kind", std::string(edit_kind_name(e.kind))}, {"text", e.text}});
+    }
+    r.json["edits"] = list;
+  } else if (what == "model") {
+    line(r, cat(s_.model().path));
+    line(r, cat("arch ", c.arch_label, ", format ", c.format, " (", c.file_type, ")"));
+    line(r,
+         cat("d_model ", c.d_model, ", n_layers ", c.n_layers, ", n_heads ", c.n_heads, ", n_kv_heads ", c.n_kv_heads,
+             ", d_head ", c.d_head, ", d_mlp ", c.d_mlp, ", d_vocab ", c.d_vocab, ", n_ctx ", c.n_ctx));
+    line(r, cat(s_.program().ops.size(), " ops, ", s_.interp().hooks().size(), " hook points, context ",
+                s_.interp().n_ctx(), ", ", s_.interp().n_threads(), " threads"));
+    r.json = {{"path", s_.model().path},
+              {"arch", c.arch_label},
+              {"format", c.format},
+              {"d_model", c.d_model},
+              {"n_layers", c.n_layers},
+              {"n_heads", c.n_heads},
+              {"n_kv_heads", c.n_kv_heads},
+              {"d_head", c.d_head},
+              {"d_mlp", c.d_mlp},
+              {"d_vocab", c.d_vocab},
+              {"n_ctx", c.n_ctx},
+              {"n_ops", s_.program().ops.size()},
+              {"n_hooks", s_.interp().hooks().size()}};
+  } else if (what == "hooks") {
+    Json list = Json::array();
+    const auto& hooks = s_.interp().hooks();
+    for (int h = 0; h < hooks.size(); ++h) {
+      const int op = s_.program().hook_op[static_cast<size_t>(h)];
+      line(r, cat(hooks[h].name, "  op ", op));
+      list.push_back({{"name", hooks[h].name}, {"op", op}});
+    }
+    r.json["hooks"] = list;
+  } else if (what == "tokens") {
+    Json list = Json::array();
+    if (s_.tokens().empty()) line(r, "no tokens yet (use 'run')");
+    for (size_t p = 0; p < s_.tokens().size(); ++p) {
+      const int32_t t = s_.tokens()[p];
+      const bool prompt = static_cast<int64_t>(p) < s_.n_prompt();
+      line(r, cat(p, " ", t, " ", token_text(t), prompt ? "" : " (generated)"));
+      list.push_back({{"pos", p}, {"id", t}, {"text", token_text(t)}, {"generated", !prompt}});
+    }
+    r.json["tokens"] = list;
+  } else {
+    fail("info: unknown subject '", what, "' (breakpoints, watches, edits, model, hooks, tokens)");
+  }
+  return r;
+}
+
+Reply Debugger::cmd_step(const Words& a) {
+  no_more(a, 1, "step");
+  if (!a.empty() && a[0] == "layer") return report(s_.resume(Motion::StepLayer));
+  if (!a.empty() && a[0] == "token") return report(s_.resume(Motion::StepToken));
+  const int64_t n = a.empty() ? 1 : parse_int(a[0], "step");
+  if (n < 1) fail("step: the count must be at least 1 (got ", n, ")");
+  return report(s_.resume(Motion::StepOp, n));
+}
+
+Reply Debugger::cmd_next(const Words& a) {
+  no_more(a, 1, "next");
+  const int64_t n = a.empty() ? 1 : parse_int(a[0], "next");
+  if (n < 1) fail("next: the count must be at least 1 (got ", n, ")");
+  return report(s_.resume(Motion::NextHook, n));
+}
+
+Reply Debugger::cmd_continue(const Words& a) {
+  no_more(a, 0, "continue");
+  return report(s_.resume(Motion::Continue));
+}
+
+Reply Debugger::cmd_finish(const Words& a) {
+  no_more(a, 0, "finish");
+  if (!s_.in_pass()) fail("finish: not inside a forward pass");
+  return report(s_.resume(Motion::Finish));
+}
+
+Reply Debugger::cmd_where(const Words& a) {
+  no_more(a, 0, "where");
+  Reply r;
+  line(r, where_text());
+  r.json = where_json();
+  return r;
+}
+
+Reply Debugger::cmd_list(const Words& a) {
+  no_more(a, 1, "list");
+  const auto& ops = s_.program().ops;
+  const int n_ops = static_cast<int>(ops.size());
+  int first = 0, last = n_ops - 1;
+  const int here = s_.in_pass() ? s_.interp().pc() : n_ops;
+  if (a.empty() || a[0] != "all") {
+    const int64_t k = a.empty() ? 5 : parse_int(a[0], "list");
+    if (k < 1) fail("list: the count must be at least 1 (got ", k, ")");
+    first = static_cast<int>(std::max<int64_t>(0, here - k));
+    last = static_cast<int>(std::min<int64_t>(n_ops - 1, here + k - 1));
+  }
+  std::vector<bool> has_break(ops.size(), false);
+  for (const Breakpoint& b : s_.breakpoints())
+    for (size_t i = 0; i < ops.size(); ++i)
+      if (b.enabled && b.kind == LocationKind::Hooks &&
+          std::find(b.hooks.begin(), b.hooks.end(), ops[i].hook) != b.hooks.end())
+        has_break[i] = true;
+  Reply r;
+  Json list = Json::array();
+  for (int i = first; i <= last; ++i) {
+    const Op& o = ops[static_cast<size_t>(i)];
+    const std::string hook = o.hook >= 0 ? s_.interp().hooks()[o.hook].name : "";
+    const std::vector<int64_t> shape = s_.op_shape(i);
+    char head[32];
+    std::snprintf(head, sizeof head, "%s%c%4d  ", i == here ? "=>" : "  ",
+                  has_break[static_cast<size_t>(i)] ? '*' : ' ', i);
+    std::string text = cat(head, o.label, "  ", op_kind_name(o.kind));
+    if (!hook.empty()) text += "  " + hook;
+    text += "  " + format_shape(shape);
+    line(r, text);
+    list.push_back({{"op", i},
+                    {"label", o.label},
+                    {"kind", std::string(op_kind_name(o.kind))},
+                    {"hook", hook.empty() ? Json(nullptr) : Json(hook)},
+                    {"shape", shape},
+                    {"next", i == here},
+                    {"breakpoint", static_cast<bool>(has_break[static_cast<size_t>(i)])}});
+  }
+  r.json["ops"] = list;
+  return r;
+}
+
+Reply Debugger::cmd_print(const Words& a) {
+  no_more(a, 1, "print");
+  Value v = s_.evaluate(parse_tensor_expr(a.empty() ? "" : a[0]));
+  Reply r;
+  const std::string expr = a.empty() || a[0][0] == '[' ? v.name + (a.empty() ? "" : a[0]) : a[0];
+  line(r, cat(expr, " ", format_shape(v.selection.shape), " ="));
+  line(r, format_tensor(v.data, v.selection.shape));
+  r.json = {{"expr", expr}, {"hook", v.name}, {"op", v.op}, {"shape", v.selection.shape}};
+  if (v.data.size() <= 100000) {
+    r.json["values"] = nums(v.data);
+  } else {
+    r.json["values"] = nullptr;
+    r.json["note"] = "more than 100000 values: use 'save'";
+  }
+  return r;
+}
+
+Reply Debugger::cmd_stats(const Words& a) {
+  no_more(a, 1, "stats");
+  Value v = s_.evaluate(parse_tensor_expr(a.empty() ? "" : a[0]));
+  const TensorStats st = compute_stats(v.data, 10);
+  Reply r;
+  const std::string expr = a.empty() || a[0][0] == '[' ? v.name + (a.empty() ? "" : a[0]) : a[0];
+  std::vector<int64_t> at;
+  if (st.absmax_at >= 0) at = unflatten(st.absmax_at, v.selection.shape);
+  line(r, cat(expr, " ", format_shape(v.selection.shape), ": ", st.numel, " values, ", st.n_nan, " NaN, ", st.n_inf,
+              " Inf"));
+  line(r, cat("  min ", format_number(st.min), "  max ", format_number(st.max), "  mean ", format_number(st.mean),
+              "  std ", format_number(st.std), "  rms ", format_number(st.rms)));
+  line(r, cat("  absmax ", format_number(st.absmax), " at ", format_shape(at)));
+  for (const std::string& h : histogram_lines(st)) line(r, h);
+  r.json = {{"expr", expr},         {"shape", v.selection.shape}, {"numel", st.numel},        {"nan", st.n_nan},
+            {"inf", st.n_inf},      {"min", num(st.min)},         {"max", num(st.max)},       {"mean", num(st.mean)},
+            {"std", num(st.std)},   {"rms", num(st.rms)},         {"absmax", num(st.absmax)}, {"absmax_at", at},
+            {"histogram", st.histo}};
+  return r;
+}
+
+Reply Debugger::cmd_topk(const Words& a) {
+  no_more(a, 2, "topk");
+  int64_t k = 5;
+  size_t i = 0;
+  if (i < a.size() && !a[i].empty() && std::isdigit(static_cast<unsigned char>(a[i][0]))) k = parse_int(a[i++], "topk");
+  if (k < 1) fail("topk: K must be at least 1 (got ", k, ")");
+  Reply r;
+  const int64_t V = s_.model().config.d_vocab;
+  if (i == a.size()) {  // next-token distribution of the newest position
+    if (s_.logit_positions() == 0) fail("topk: no logits yet (no pass has finished; use 'finish')");
+    const std::vector<float> last(s_.logits().end() - V, s_.logits().end());
+    const std::vector<double> p = softmax(last);
+    line(r, cat("next token after position ", s_.logit_positions() - 1, ":"));
+    Json list = Json::array();
+    int rank = 1;
+    for (auto [id, logit] : top_k(last, k)) {
+      line(r, cat("  ", rank++, ". ", id, " ", token_text(static_cast<int32_t>(id)), "  logit ", format_number(logit),
+                  "  p ", format_number(p[static_cast<size_t>(id)])));
+      list.push_back({{"id", id},
+                      {"text", token_text(static_cast<int32_t>(id))},
+                      {"logit", num(logit)},
+                      {"p", num(p[static_cast<size_t>(id)])}});
+    }
+    r.json["position"] = s_.logit_positions() - 1;
+    r.json["top"] = list;
+    return r;
+  }
+  if (i + 1 != a.size()) fail("topk: unexpected argument '", a[i + 1], "'");
+  Value v = s_.evaluate(parse_tensor_expr(a[i]));
+  line(r, cat(a[i], " ", format_shape(v.selection.shape), " largest ", k, ":"));
+  Json list = Json::array();
+  int rank = 1;
+  for (auto [flat, value] : top_k(v.data, k)) {
+    const std::vector<int64_t> ix = unflatten(flat, v.selection.shape);
+    line(r, cat("  ", rank++, ". ", format_shape(ix), "  ", format_number(value)));
+    list.push_back({{"index", ix}, {"value", num(value)}});
+  }
+  r.json["expr"] = a[i];
+  r.json["top"] = list;
+  return r;
+}
+
+Value Debugger::residual(const Words& a, size_t& next) {
+  // An explicit expression, else the newest live residual-stream hook.
+  if (next < a.size() && !(std::isdigit(static_cast<unsigned char>(a[next][0])))) {
+    return s_.evaluate(parse_tensor_expr(a[next++]));
+  }
+  const auto& ops = s_.program().ops;
+  for (int i = s_.last_op(); i >= 0; --i) {
+    const Op& o = ops[static_cast<size_t>(i)];
+    if (o.hook >= 0 && (o.out == Buf::Resid || o.out == Buf::Embed) && !o.final_rows && s_.live(i))
+      return s_.evaluate(parse_tensor_expr(s_.interp().hooks()[o.hook].name));
+  }
+  fail("no residual-stream tensor is available here (name one, e.g. 'lens resid_post2')");
+}
+
+Reply Debugger::cmd_lens(const Words& a) {
+  no_more(a, 2, "lens");
+  size_t i = 0;
+  Value v = residual(a, i);
+  const int64_t k = i < a.size() ? parse_int(a[i], "lens") : 5;
+  if (k < 1) fail("lens: K must be at least 1 (got ", k, ")");
+  const int64_t d = s_.model().config.d_model;
+  const auto& shape = v.selection.shape;
+  if (shape.empty() || shape.back() != d)
+    fail("lens: ", v.name, " ", format_shape(shape), " is not a residual-stream tensor (last dimension ", d, ")");
+  // The last row of the selection.
+  const int64_t rows = static_cast<int64_t>(v.data.size()) / d;
+  std::vector<float> logits = s_.lens(v.data.data() + (rows - 1) * d);
+  const std::vector<double> p = softmax(logits);
+  Reply r;
+  const bool full = v.selection.kept.empty() || v.selection.kept[0];
+  const int64_t row_index = full ? v.selection.index[0][v.selection.index[0].size() - 1] : v.selection.index[0][0];
+  const int64_t pos = v.pos0 + row_index;
+  line(r, cat("lens ", v.name, " at position ", pos, ":"));
+  Json list = Json::array();
+  int rank = 1;
+  for (auto [id, logit] : top_k(logits, k)) {
+    line(r, cat("  ", rank++, ". ", id, " ", token_text(static_cast<int32_t>(id)), "  p ",
+                format_number(p[static_cast<size_t>(id)]), "  logit ", format_number(logit)));
+    list.push_back({{"id", id},
+                    {"text", token_text(static_cast<int32_t>(id))},
+                    {"p", num(p[static_cast<size_t>(id)])},
+                    {"logit", num(logit)}});
+  }
+  r.json = {{"hook", v.name}, {"position", pos}, {"top", list}};
+  return r;
+}
+
+Reply Debugger::cmd_watch(const Words& a) {
+  if (a.size() != 1) fail("watch: expected one expression like resid_post2[-1, :4]");
+  TensorExpr e = parse_tensor_expr(a[0]);
+  if (e.hook.empty()) fail("watch: name a hook (a watch follows a hook, not the current op)");
+  s_.resolve_one(e.hook);
+  watches_.push_back(e);
+  watch_ids_.push_back(next_watch_id_++);
+  Reply r;
+  line(r, cat("watch ", watch_ids_.back(), ": ", e.text));
+  r.json = {{"watch", watch_ids_.back()}, {"expr", e.text}};
+  return r;
+}
+
+Reply Debugger::cmd_unwatch(const Words& a) {
+  if (a.size() != 1) fail("unwatch: expected a watch number");
+  const int64_t id = parse_int(a[0], "unwatch");
+  auto it = std::find(watch_ids_.begin(), watch_ids_.end(), id);
+  if (it == watch_ids_.end()) fail("unwatch: no watch number ", id);
+  watches_.erase(watches_.begin() + (it - watch_ids_.begin()));
+  watch_ids_.erase(it);
+  Reply r;
+  line(r, cat("removed watch ", id));
+  r.json["removed"] = id;
+  return r;
+}
+
+Reply Debugger::cmd_save(const Words& a) {
+  if (a.size() != 2) fail("save: expected HOOK[SLICE] FILE.npy");
+  Value v = s_.evaluate(parse_tensor_expr(a[0]));
+  write_npy_f32(a[1], v.data.data(), v.selection.shape);
+  Reply r;
+  line(r, cat("saved ", a[0], " ", format_shape(v.selection.shape), " to ", a[1]));
+  r.json = {{"expr", a[0]}, {"file", a[1]}, {"shape", v.selection.shape}};
+  return r;
+}
+
+Reply Debugger::cmd_edit(const Words& a) {
+  if (a.empty()) fail("edit: expected zero, scale, add, set, ablate, steer or patch");
+  const std::string& kind = a[0];
+  const ModelConfig& c = s_.model().config;
+  Edit e;
+  auto target = [&](size_t i) {
+    if (a.size() <= i) fail("edit ", kind, ": expected a hook (with an optional slice)");
+    TensorExpr t = parse_tensor_expr(a[i]);
+    if (t.hook.empty()) fail("edit ", kind, ": expected a hook before the slice in '", a[i], "'");
+    e.hooks = s_.interp().hooks().resolve(t.hook);
+    e.slice = t.slice;
+  };
+  if (kind == "zero") {
+    target(1);
+    no_more(a, 2, "edit zero");
+    e.kind = EditKind::Zero;
+    e.text = cat("zero ", a[1]);
+  } else if (kind == "scale" || kind == "add" || kind == "set") {
+    target(1);
+    if (a.size() < 3) fail("edit ", kind, ": expected a number after the hook");
+    no_more(a, 3, cat("edit ", kind));
+    e.kind = kind == "scale" ? EditKind::Scale : kind == "add" ? EditKind::Add : EditKind::Set;
+    e.value = static_cast<float>(parse_number(a[2], cat("edit ", kind)));
+    e.text = cat(kind, " ", a[1], " ", a[2]);
+  } else if (kind == "ablate") {
+    if (a.size() != 3) fail("edit ablate: expected LAYER HEAD[,HEAD...]");
+    const int64_t layer = parse_int(a[1], "edit ablate");
+    if (layer < 0 || layer >= c.n_layers)
+      fail("edit ablate: layer ", layer, " out of range (model has ", c.n_layers, " layers)");
+    std::vector<int64_t> heads;
+    std::string list = a[2];
+    std::replace(list.begin(), list.end(), ',', ' ');
+    for (const std::string& w : split_words(list)) {
+      const int64_t h = parse_int(w, "edit ablate");
+      if (h < 0 || h >= c.n_heads) fail("edit ablate: head ", h, " out of range (model has ", c.n_heads, " heads)");
+      heads.push_back(h);
+    }
+    if (heads.empty()) fail("edit ablate: expected head numbers");
+    // One zero edit per head on hook_z [pos, head, d_head]: the head's output before W_O.
+    const int z = *s_.interp().hooks().id(HookKind::Z, static_cast<int>(layer));
+    Reply r;
+    Json ids = Json::array();
+    for (int64_t h : heads) {
+      Edit eh;
+      eh.kind = EditKind::Zero;
+      eh.hooks = {z};
+      eh.slice = parse_slice(cat("[:, ", h, "]"));
+      eh.text = cat("ablate layer ", layer, " head ", h, " (zero blocks.", layer, ".attn.hook_z[:, ", h, "])");
+      s_.add_edit(eh);
+      line(r, cat("edit ", s_.edits().back().id, ": ", eh.text));
+      ids.push_back(s_.edits().back().id);
+    }
+    r.json["edits"] = ids;
+    return r;
+  } else if (kind == "steer") {
+    target(1);
+    if (a.size() < 3 || a.size() > 4) fail("edit steer: expected HOOK[SLICE] FILE.npy [COEFF]");
+    NpyArray v = read_npy(a[2]);
+    int64_t n = 1;
+    for (int64_t d : v.shape) n *= d;
+    if (v.shape.size() > 1 && n != v.shape.back())
+      fail("edit steer: ", a[2], " has shape ", format_shape(v.shape), "; expected one vector");
+    e.kind = EditKind::Steer;
+    e.vector = std::move(v.data);
+    e.value = a.size() == 4 ? static_cast<float>(parse_number(a[3], "edit steer")) : 1.0f;
+    for (int h : e.hooks) {
+      const int64_t last = s_.op_shape(s_.program().hook_op[static_cast<size_t>(h)]).back();
+      if (last != static_cast<int64_t>(e.vector.size()))
+        fail("edit steer: ", a[2], " has ", e.vector.size(), " values, ", s_.interp().hooks()[h].name, " has ", last,
+             " per row");
+    }
+    e.text = cat("steer ", a[1], " += ", format_number(e.value), " * ", a[2]);
+  } else if (kind == "patch") {
+    target(1);
+    if (a.size() < 3) fail("edit patch: expected HOOK[SLICE] PROMPT (or --tokens 1,2,3)");
+    e.kind = EditKind::Patch;
+    e.source_tokens = tokens_of(a, 2);
+    for (int h : e.hooks)
+      if (s_.interp().hooks()[h].kind == HookKind::AttnScores || s_.interp().hooks()[h].kind == HookKind::Pattern)
+        fail("edit patch: ", s_.interp().hooks()[h].name,
+             " is an attention map; patch hook_z or the residual stream instead");
+    e.source = s_.capture(e.source_tokens, e.hooks);
+    e.text = cat("patch ", a[1], " from ", join(a, 2), " (", e.source_tokens.size(), " tokens)");
+  } else {
+    fail("edit: unknown edit '", kind, "' (zero, scale, add, set, ablate, steer, patch)");
+  }
+  const bool now = s_.add_edit(e);
+  Reply r;
+  line(r, cat("edit ", s_.edits().back().id, ": ", e.text, now ? " (applied to the current tensor too)" : ""));
+  r.json = {{"edit", s_.edits().back().id}, {"text", e.text}, {"applied_now", now}};
+  return r;
+}
+
+Reply Debugger::cmd_undo(const Words& a) {
+  no_more(a, 0, "undo");
+  Edit e = s_.undo_edit();
+  Reply r;
+  line(r, cat("removed edit ", e.id, ": ", e.text));
+  r.json = {{"removed", e.id}, {"text", e.text}};
+  return r;
+}
+
+Reply Debugger::cmd_quit(const Words& a) {
+  no_more(a, 0, "quit");
+  quit_ = true;
+  return {};
+}
+
+}  // namespace loupe::dbg

@@ -1,0 +1,733 @@
+#include "debugger/session.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+#include "debugger/stats.h"
+#include "model/sampler.h"
+#include "tensor/matmul.h"
+
+namespace loupe::dbg {
+namespace {
+
+constexpr int64_t kMaxDebugBatch = 512;
+
+void count_bad(const float* x, int64_t n, int64_t& n_nan, int64_t& n_inf) {
+  for (int64_t i = 0; i < n; ++i) {
+    if (std::isnan(x[i])) ++n_nan;
+    if (std::isinf(x[i])) ++n_inf;
+  }
+}
+
+// Whether element `off` of an op's output is the causal mask: attn_scores writes -inf for keys
+// after the query ([head, query_pos, key_pos]); that is by design, not a bad value.
+bool masked(const Op& op, const HookEvent& e, int64_t off) {
+  if (op.kind != OpKind::AttnScores) return false;
+  const int64_t n = e.shape.dims[1], kv = e.shape.dims[2];
+  return off % kv > e.pos0 + (off / kv) % n;
+}
+
+// NaN / Inf counts of a whole op output, leaving out the causal mask.
+void count_bad_output(const Op& op, const HookEvent& e, int64_t& n_nan, int64_t& n_inf) {
+  if (op.kind != OpKind::AttnScores) return count_bad(e.data, e.shape.numel(), n_nan, n_inf);
+  for (int64_t off = 0; off < e.shape.numel(); ++off)
+    if (!masked(op, e, off)) count_bad(e.data + off, 1, n_nan, n_inf);
+}
+
+bool is_attention_map(HookKind k) {
+  return k == HookKind::AttnScores || k == HookKind::Pattern;
+}
+
+}  // namespace
+
+Session::Session(const Model& model, RunOptions options) : model_(model), options_(options) {
+  const int64_t ctx = options_.n_ctx > 0 ? options_.n_ctx : std::min<int64_t>(model.config.n_ctx, 4096);
+  options_.max_batch = std::min<int64_t>(kMaxDebugBatch, ctx);
+  interp_ = std::make_unique<Interpreter>(model_, options_);
+  const auto& ops = interp_->program().ops;
+  next_writer_.assign(ops.size(), static_cast<int>(ops.size()));
+  for (size_t i = 0; i < ops.size(); ++i) {
+    if (ops[i].out == Buf::None) continue;
+    for (size_t k = i + 1; k < ops.size(); ++k)
+      if (ops[k].out == ops[i].out) {
+        next_writer_[i] = static_cast<int>(k);
+        break;
+      }
+  }
+  op_breaks_.resize(ops.size());
+  op_health_.assign(ops.size(), false);
+  hook_edits_.resize(static_cast<size_t>(interp_->hooks().size()));
+}
+
+Session::~Session() {
+  interp_->unobserve(this);
+}
+
+int64_t Session::logit_positions() const {
+  return static_cast<int64_t>(logits_.size()) / model_.config.d_vocab;
+}
+
+// ---- running ------------------------------------------------------------------------------
+
+void Session::abort_pass() {
+  // The interpreter has no way to drop a pass half way: run it out, then forget the cache.
+  if (interp_->in_pass()) interp_->finish();
+  interp_->rewind(0);
+}
+
+Stop Session::run(const std::vector<int32_t>& tokens) {
+  if (tokens.empty()) fail("run: no tokens");
+  if (static_cast<int64_t>(tokens.size()) > interp_->n_ctx())
+    fail("run: ", tokens.size(), " tokens do not fit the context of ", interp_->n_ctx(), " positions");
+  for (int32_t t : tokens)
+    if (t < 0 || t >= model_.config.d_vocab)
+      fail("run: token id ", t, " is out of range (vocabulary of ", model_.config.d_vocab, ")");
+  abort_pass();
+  started_ = true;
+  tokens_.clear();
+  logits_.clear();
+  next_logits_.clear();
+  pending_chunks_.clear();
+  pre_health_.clear();
+  decode_left_ = 0;
+  pass_index_ = -1;
+  last_op_ = -1;
+  n_prompt_ = static_cast<int64_t>(tokens.size());
+  for (size_t i = 0; i < tokens.size(); i += static_cast<size_t>(options_.max_batch)) {
+    const size_t n = std::min<size_t>(static_cast<size_t>(options_.max_batch), tokens.size() - i);
+    pending_chunks_.emplace_back(tokens.begin() + static_cast<std::ptrdiff_t>(i),
+                                 tokens.begin() + static_cast<std::ptrdiff_t>(i + n));
+  }
+  return resume(Motion::Continue);
+}
+
+Stop Session::generate(int64_t n) {
+  if (!started_) fail("generate: nothing has run yet (use 'run' first)");
+  if (n < 1) fail("generate: the number of tokens must be at least 1");
+  decode_left_ += n;
+  return resume(Motion::Continue);
+}
+
+bool Session::start_next_pass(std::string* why_not) {
+  std::vector<int32_t> batch;
+  if (!pending_chunks_.empty()) {
+    batch = std::move(pending_chunks_.front());
+    pending_chunks_.erase(pending_chunks_.begin());
+  } else if (decode_left_ > 0) {
+    if (interp_->n_past() >= interp_->n_ctx()) {
+      decode_left_ = 0;
+      *why_not = cat("the context of ", interp_->n_ctx(), " positions is full");
+      return false;
+    }
+    const int32_t next = argmax(next_logits_.data(), model_.config.d_vocab);
+    const bool stop_bos = model_.config.arch == Arch::Llama && next == model_.config.bos_id;
+    if (next == model_.config.eos_id || stop_bos) {
+      decode_left_ = 0;
+      *why_not = cat("the model chose end of text (token ", next, ")");
+      return false;
+    }
+    --decode_left_;
+    batch.push_back(next);
+  } else {
+    *why_not = "nothing left to run (use 'generate N' or 'run')";
+    return false;
+  }
+  tokens_.insert(tokens_.end(), batch.begin(), batch.end());
+  interp_->begin(batch, true);
+  ++pass_index_;
+  last_op_ = -1;
+  pre_health_.clear();
+  return true;
+}
+
+void Session::end_pass() {
+  const int64_t V = model_.config.d_vocab;
+  const float* l = interp_->logits();
+  const int64_t rows = interp_->logit_rows();
+  logits_.insert(logits_.end(), l, l + rows * V);
+  next_logits_.assign(l + (rows - 1) * V, l + rows * V);
+}
+
+Stop Session::resume(Motion motion, int64_t count) {
+  if (!started_) fail("the model is not running (use 'run' first)");
+  if (count < 1) fail("the count must be at least 1");
+  const auto& ops = interp_->program().ops;
+  // step layer runs to the end of the layer of the next op (the embedding counts as layer -1).
+  const int start_layer = interp_->in_pass() ? ops[static_cast<size_t>(interp_->pc())].layer : -1;
+  int64_t left = count;
+  while (true) {
+    if (!interp_->in_pass()) {
+      std::string why;
+      if (!start_next_pass(&why)) return Stop{StopReason::Done, -1, "", why, std::nullopt};
+      if (motion == Motion::StepToken) return Stop{StopReason::PassStart, -1, "", "", std::nullopt};
+      if (auto s = check_pass_breakpoints()) return *s;
+    }
+    // With no op-level breakpoint a pass runs exactly as an uninterrupted one does.
+    if (!any_op_breaks_ && (motion == Motion::Continue || motion == Motion::Finish || motion == Motion::StepToken)) {
+      interp_->finish();
+      last_op_ = static_cast<int>(ops.size()) - 1;
+      end_pass();
+      if (auto e = take_edit_error()) return *e;
+      if (motion == Motion::Finish) return Stop{StopReason::PassEnd, -1, "", "", std::nullopt};
+      continue;
+    }
+    const int i = interp_->pc();
+    if (op_health_[static_cast<size_t>(i)]) pre_health_[i] = input_health(i);
+    interp_->step();
+    last_op_ = i;
+    const bool ended = !interp_->in_pass();
+    if (ended) end_pass();
+    if (auto e = take_edit_error()) return *e;
+    if (auto s = check_op_breakpoints(i)) return *s;
+    const Op& op = ops[static_cast<size_t>(i)];
+    switch (motion) {
+      case Motion::StepOp:
+        if (--left == 0) return Stop{StopReason::Step, -1, "", "", std::nullopt};
+        break;
+      case Motion::NextHook:
+        if (op.hook >= 0 && --left == 0) return Stop{StopReason::Step, -1, "", "", std::nullopt};
+        break;
+      case Motion::StepLayer:
+        if (ended || ops[static_cast<size_t>(interp_->pc())].layer != start_layer) {
+          if (--left == 0) return Stop{StopReason::Step, -1, "", "", std::nullopt};
+        }
+        break;
+      case Motion::Finish:
+        if (ended) return Stop{StopReason::PassEnd, -1, "", "", std::nullopt};
+        break;
+      case Motion::Continue:
+      case Motion::StepToken: break;
+    }
+  }
+}
+
+// ---- breakpoints ----------------------------------------------------------------------------
+
+Breakpoint Session::make_breakpoint(const std::vector<std::string>& location,
+                                    std::optional<Condition> condition) const {
+  Breakpoint bp;
+  const ModelConfig& c = model_.config;
+  const auto& words = location;
+  if (words.size() > 2) fail("break: unexpected '", words[2], "' after the location (conditions start with 'if')");
+  auto arg = [&](const char* what) -> const std::string& {
+    if (words.size() < 2) fail("break ", words[0], ": expected ", what);
+    return words[1];
+  };
+  if (words.empty()) {
+    bp.location = "*";
+    bp.hooks = interp_->hooks().resolve("*");
+  } else if (words[0] == "layer") {
+    bp.kind = LocationKind::Layer;
+    const int64_t l = parse_int(arg("a layer number"), "break layer");
+    if (l < 0 || l >= c.n_layers) fail("break layer: layer ", l, " out of range (model has ", c.n_layers, " layers)");
+    bp.layer = static_cast<int>(l);
+  } else if (words[0] == "op") {
+    bp.kind = LocationKind::Op;
+    const std::string& k = arg("an op kind");
+    bool found = false;
+    std::string kinds;
+    for (int v = 0; v <= static_cast<int>(OpKind::SiluMul); ++v) {
+      const auto kind = static_cast<OpKind>(v);
+      kinds += (v ? ", " : "") + std::string(op_kind_name(kind));
+      if (op_kind_name(kind) == k) {
+        bp.op_kind = kind;
+        found = true;
+      }
+    }
+    if (!found) fail("break op: unknown op kind '", k, "' (", kinds, ")");
+    bool present = false;
+    for (const Op& op : program().ops) present = present || op.kind == bp.op_kind;
+    if (!present) fail("break op: this model's program has no '", k, "' op");
+  } else if (words[0] == "pos") {
+    bp.kind = LocationKind::Position;
+    bp.value = parse_int(arg("a position"), "break pos");
+    if (bp.value < 0 || bp.value >= interp_->n_ctx())
+      fail("break pos: position ", bp.value, " out of range (context of ", interp_->n_ctx(), " positions)");
+  } else if (words[0] == "step") {
+    bp.kind = LocationKind::Step;
+    bp.value = parse_int(arg("a decode step"), "break step");
+    if (bp.value < 1) fail("break step: decode steps count from 1 (got ", bp.value, ")");
+  } else {
+    if (words.size() > 1) fail("break: unexpected '", words[1], "' after the location (conditions start with 'if')");
+    TensorExpr e = parse_tensor_expr(words[0]);
+    if (e.hook.empty()) fail("break: expected a hook before the slice in '", words[0], "'");
+    bp.hooks = interp_->hooks().resolve(e.hook);
+    bp.slice = e.slice;
+    bp.location = e.text;
+  }
+  if (bp.location.empty()) bp.location = words[0] + " " + words[1];
+  if (condition) {
+    if (bp.kind == LocationKind::Position || bp.kind == LocationKind::Step)
+      fail("break ", bp.location, ": a condition needs a tensor (break at a hook, a layer or an op kind)");
+    const Metric m = condition->metric;
+    if (m == Metric::AttnEntropy) {
+      if (bp.kind != LocationKind::Hooks) fail("break ", bp.location, ": attn_entropy applies to hook_pattern hooks");
+      for (int h : bp.hooks)
+        if (interp_->hooks()[h].kind != HookKind::Pattern)
+          fail("break ", bp.location, ": attn_entropy applies to hook_pattern hooks, not ", interp_->hooks()[h].name);
+    }
+    if (m == Metric::Top1) {
+      if (bp.kind != LocationKind::Hooks) fail("break ", bp.location, ": top1 applies to residual-stream hooks");
+      if (!bp.slice.empty()) fail("break ", bp.location, ": top1 reads the last position; give no slice");
+      for (int h : bp.hooks) {
+        const int op = program().hook_op[static_cast<size_t>(h)];
+        const Buf out = program().ops[static_cast<size_t>(op)].out;
+        if (out != Buf::Resid && out != Buf::Embed)
+          fail("break ", bp.location, ": top1 applies to residual-stream hooks [pos, d_model], not ",
+               interp_->hooks()[h].name);
+      }
+      if (condition->value < 0 || condition->value >= c.d_vocab)
+        fail("break ", bp.location, ": token id ", condition->value, " out of range (vocabulary of ", c.d_vocab, ")");
+    }
+  }
+  bp.condition = std::move(condition);
+  // A slice must fit the rank of every hook it names (its ranges are checked when it runs).
+  for (int h : bp.hooks) {
+    const int op = program().hook_op[static_cast<size_t>(h)];
+    const size_t rank = interp_->view(op).shape.vec().size();
+    if (bp.slice.items.size() > rank)
+      fail("break ", bp.location, ": slice has ", bp.slice.items.size(), " entries for ", interp_->hooks()[h].name,
+           " of rank ", rank);
+  }
+  return bp;
+}
+
+int Session::add_breakpoint(Breakpoint bp) {
+  bp.id = next_breakpoint_id_++;
+  breakpoints_.push_back(std::move(bp));
+  rebuild_breakpoint_index();
+  return breakpoints_.back().id;
+}
+
+void Session::delete_breakpoint(int id) {
+  auto it = std::find_if(breakpoints_.begin(), breakpoints_.end(), [&](const Breakpoint& b) { return b.id == id; });
+  if (it == breakpoints_.end()) fail("no breakpoint number ", id);
+  breakpoints_.erase(it);
+  rebuild_breakpoint_index();
+}
+
+void Session::delete_all_breakpoints() {
+  breakpoints_.clear();
+  rebuild_breakpoint_index();
+}
+
+void Session::enable_breakpoint(int id, bool enabled) {
+  auto it = std::find_if(breakpoints_.begin(), breakpoints_.end(), [&](const Breakpoint& b) { return b.id == id; });
+  if (it == breakpoints_.end()) fail("no breakpoint number ", id);
+  it->enabled = enabled;
+  rebuild_breakpoint_index();
+}
+
+void Session::rebuild_breakpoint_index() {
+  const auto& ops = program().ops;
+  for (auto& v : op_breaks_) v.clear();
+  std::fill(op_health_.begin(), op_health_.end(), false);
+  any_op_breaks_ = false;
+  for (size_t b = 0; b < breakpoints_.size(); ++b) {
+    const Breakpoint& bp = breakpoints_[b];
+    if (!bp.enabled) continue;
+    for (size_t i = 0; i < ops.size(); ++i) {
+      const Op& op = ops[i];
+      bool match = false;
+      switch (bp.kind) {
+        case LocationKind::Hooks:
+          match = op.hook >= 0 && std::find(bp.hooks.begin(), bp.hooks.end(), op.hook) != bp.hooks.end();
+          break;
+        case LocationKind::Layer: match = op.layer == bp.layer && (i == 0 || ops[i - 1].layer != bp.layer); break;
+        case LocationKind::Op: match = op.kind == bp.op_kind; break;
+        case LocationKind::Position:
+        case LocationKind::Step: break;
+      }
+      if (!match) continue;
+      op_breaks_[i].push_back(static_cast<int>(b));
+      any_op_breaks_ = true;
+      if (bp.condition && (bp.condition->metric == Metric::Nan || bp.condition->metric == Metric::Inf))
+        op_health_[i] = true;
+    }
+  }
+}
+
+Stop Session::hit(Breakpoint& bp, int op, std::string detail) {
+  ++bp.hits;
+  Stop s{StopReason::Breakpoint, bp.id, bp.location, std::move(detail), std::nullopt};
+  if (op >= 0 && bp.condition && (bp.condition->metric == Metric::Nan || bp.condition->metric == Metric::Inf))
+    s.bad = health(op);
+  if (bp.temporary) delete_breakpoint(bp.id);
+  return s;
+}
+
+std::optional<Stop> Session::check_pass_breakpoints() {
+  const int64_t pos0 = interp_->batch_pos0();
+  const int64_t n = static_cast<int64_t>(interp_->batch_tokens().size());
+  const int64_t decode_step =
+      pass_index_ - static_cast<int64_t>((n_prompt_ + options_.max_batch - 1) / options_.max_batch) + 1;
+  for (Breakpoint& bp : breakpoints_) {
+    if (!bp.enabled) continue;
+    if (bp.kind == LocationKind::Position && bp.value >= pos0 && bp.value < pos0 + n)
+      return hit(bp, -1, cat("position ", bp.value, " is in this pass"));
+    if (bp.kind == LocationKind::Step && decode_step == bp.value) return hit(bp, -1, cat("decode step ", bp.value));
+  }
+  return std::nullopt;
+}
+
+std::optional<Stop> Session::check_op_breakpoints(int op) {
+  if (!any_op_breaks_) return std::nullopt;
+  const std::vector<int> ids = op_breaks_[static_cast<size_t>(op)];  // copy: hit() may delete a temporary one
+  for (int b : ids) {
+    Breakpoint& bp = breakpoints_[static_cast<size_t>(b)];
+    std::string detail;
+    try {
+      if (!condition_holds(bp, op, &detail)) continue;
+    } catch (const Error& e) {
+      return hit(bp, op, cat("condition could not be evaluated: ", e.what()));
+    }
+    return hit(bp, op, detail);
+  }
+  return std::nullopt;
+}
+
+bool Session::condition_holds(const Breakpoint& bp, int op, std::string* detail) {
+  if (!bp.condition) return true;
+  const Condition& c = *bp.condition;
+  HookEvent e = interp_->view(op);
+  const std::vector<int64_t> shape = e.shape.vec();
+  const Selection sel = select(bp.slice, shape, bp.location);
+  std::vector<float> values;
+  values.reserve(static_cast<size_t>(sel.numel()));
+  const Op& o = program().ops[static_cast<size_t>(op)];
+  for (int64_t off : sel.offsets(shape))
+    if (!masked(o, e, off)) values.push_back(e.data[off]);
+  double v = 0;
+  switch (c.metric) {
+    case Metric::Nan:
+    case Metric::Inf: {
+      const TensorStats s = compute_stats(values, 0);
+      const int64_t n = c.metric == Metric::Nan ? s.n_nan : s.n_inf;
+      *detail = cat(n, c.metric == Metric::Nan ? " NaN" : " Inf", " of ", s.numel);
+      return n > 0;
+    }
+    case Metric::AttnEntropy: v = mean_row_entropy(values, sel.shape.empty() ? 1 : sel.shape.back()); break;
+    case Metric::Top1: {
+      const int64_t d = shape.back();
+      std::vector<float> l = lens(e.data + (shape[0] - 1) * d);
+      v = argmax(l.data(), static_cast<int64_t>(l.size()));
+      break;
+    }
+    case Metric::AbsMax:
+    case Metric::Rms:
+    case Metric::Mean:
+    case Metric::Std:
+    case Metric::Min:
+    case Metric::Max: {
+      const TensorStats s = compute_stats(values, 0);
+      v = c.metric == Metric::AbsMax ? s.absmax
+          : c.metric == Metric::Rms  ? s.rms
+          : c.metric == Metric::Mean ? s.mean
+          : c.metric == Metric::Std  ? s.std
+          : c.metric == Metric::Min  ? s.min
+                                     : s.max;
+      break;
+    }
+  }
+  *detail = cat(metric_name(c.metric), " = ", v);
+  return compare(v, c.op, c.value);
+}
+
+// ---- NaN / Inf health ----------------------------------------------------------------------
+
+std::vector<int64_t> Session::op_shape(int op) {
+  return interp_->view(op).shape.vec();
+}
+
+std::vector<InputHealth> Session::input_health(int op_index) {
+  const auto& ops = program().ops;
+  const Op& op = ops[static_cast<size_t>(op_index)];
+  std::vector<InputHealth> out;
+  auto producer = [&](Buf b) {
+    for (int k = op_index - 1; k >= 0; --k)
+      if (ops[static_cast<size_t>(k)].out == b) return k;
+    return -1;
+  };
+  auto activation = [&](int k, const std::string& what) {
+    if (k < 0) return;
+    HookEvent e = interp_->view(k);
+    InputHealth h;
+    const Op& p = ops[static_cast<size_t>(k)];
+    h.name = p.hook >= 0 ? interp_->hooks()[p.hook].name : p.label;
+    h.what = what;
+    h.shape = e.shape.vec();
+    count_bad_output(p, e, h.n_nan, h.n_inf);
+    out.push_back(std::move(h));
+  };
+  if (op.in0 != Buf::None) activation(producer(op.in0), "input");
+  if (op.in1 != Buf::None) activation(producer(op.in1), "input");
+  if (op.kind == OpKind::AttnScores || op.kind == OpKind::AttnMix) {
+    // Keys and values come from the KV cache; this pass's part was stored by the kv_store op.
+    for (int k = op_index - 1; k >= 0; --k) {
+      const Op& s = ops[static_cast<size_t>(k)];
+      if (s.kind != OpKind::KvStore) continue;
+      const Buf b = op.kind == OpKind::AttnScores ? s.in0 : s.in1;
+      for (int j = k - 1; j >= 0; --j)
+        if (ops[static_cast<size_t>(j)].out == b) {
+          activation(j, op.kind == OpKind::AttnScores ? "keys (KV cache)" : "values (KV cache)");
+          break;
+        }
+      break;
+    }
+  }
+  return out;
+}
+
+BadOpReport Session::health(int op_index) {
+  const Op& op = program().ops[static_cast<size_t>(op_index)];
+  BadOpReport r;
+  r.op = op_index;
+  HookEvent e = interp_->view(op_index);
+  count_bad_output(op, e, r.n_nan, r.n_inf);
+  auto pre = pre_health_.find(op_index);
+  r.inputs = pre != pre_health_.end() ? pre->second : input_health(op_index);
+  auto vec = [&](const float* p, int64_t n, const std::string& name, const char* what) {
+    if (p == nullptr) return;
+    InputHealth h{name, what, {n}, 0, 0};
+    count_bad(p, n, h.n_nan, h.n_inf);
+    r.inputs.push_back(std::move(h));
+  };
+  if (op.w != nullptr) {
+    InputHealth h{op.w->name, "weight", {op.w->rows, op.w->cols}, 0, 0};
+    std::vector<float> row(static_cast<size_t>(op.w->cols));
+    if (op.kind == OpKind::MatMul) {
+      for (int64_t rr = 0; rr < op.w->rows; ++rr) {
+        op.w->row(rr, row.data());
+        count_bad(row.data(), op.w->cols, h.n_nan, h.n_inf);
+      }
+    } else {  // Embed / PosEmbed read only the rows of this pass
+      h.what = "weight rows read";
+      for (int64_t i = 0; i < static_cast<int64_t>(interp_->batch_tokens().size()); ++i) {
+        const int64_t rr =
+            op.kind == OpKind::Embed ? interp_->batch_tokens()[static_cast<size_t>(i)] : interp_->batch_pos0() + i;
+        op.w->row(rr, row.data());
+        count_bad(row.data(), op.w->cols, h.n_nan, h.n_inf);
+      }
+    }
+    r.inputs.push_back(std::move(h));
+  }
+  const int64_t d = model_.config.d_model;
+  vec(op.gamma, d, op.label, "norm weight");
+  vec(op.beta, d, op.label, "norm bias");
+  if (op.w != nullptr) vec(op.bias, op.w->rows, op.label, "bias");
+  return r;
+}
+
+// ---- edits --------------------------------------------------------------------------------
+
+bool Session::add_edit(Edit edit) {
+  const auto& hooks = interp_->hooks();
+  for (int h : edit.hooks) {
+    const int op = program().hook_op[static_cast<size_t>(h)];
+    const size_t rank = interp_->view(op).shape.vec().size();
+    if (edit.slice.items.size() > rank)
+      fail("edit: slice has ", edit.slice.items.size(), " entries for ", hooks[h].name, " of rank ", rank);
+    if (edit.kind == EditKind::Patch && is_attention_map(hooks[h].kind))
+      fail("edit patch: ", hooks[h].name, " is an attention map; patch hook_z or the residual stream instead");
+  }
+  edit.id = next_edit_id_++;
+  edits_.push_back(std::move(edit));
+  rebuild_edit_index();
+  const Edit& e = edits_.back();
+  if (!interp_->in_pass() || last_op_ < 0) return false;
+  const int h = program().ops[static_cast<size_t>(last_op_)].hook;
+  if (h < 0 || std::find(e.hooks.begin(), e.hooks.end(), h) == e.hooks.end()) return false;
+  HookEvent ev = interp_->view(last_op_);
+  try {
+    apply_edit(e, ev);
+  } catch (const Error&) {
+    edits_.pop_back();
+    rebuild_edit_index();
+    throw;
+  }
+  return true;
+}
+
+Edit Session::undo_edit() {
+  if (edits_.empty()) fail("undo: there are no edits");
+  Edit e = std::move(edits_.back());
+  edits_.pop_back();
+  rebuild_edit_index();
+  return e;
+}
+
+void Session::rebuild_edit_index() {
+  interp_->unobserve(this);
+  for (auto& v : hook_edits_) v.clear();
+  for (size_t i = 0; i < edits_.size(); ++i)
+    for (int h : edits_[i].hooks) hook_edits_[static_cast<size_t>(h)].push_back(static_cast<int>(i));
+  for (size_t h = 0; h < hook_edits_.size(); ++h)
+    if (!hook_edits_[h].empty()) interp_->observe(static_cast<int>(h), this);
+}
+
+void Session::on_hook(const HookEvent& event) {
+  // Called inside Interpreter::step(): an exception here would leave the op half done, so
+  // errors are kept and reported after the step, and the failing edit is removed.
+  // The interpreter is iterating its observer list, so failed edits are removed afterwards.
+  for (int i : hook_edits_[static_cast<size_t>(event.hook)]) {
+    const Edit& e = edits_[static_cast<size_t>(i)];
+    if (std::find(failed_edits_.begin(), failed_edits_.end(), e.id) != failed_edits_.end()) continue;
+    try {
+      apply_edit(e, event);
+    } catch (const Error& err) {
+      failed_edits_.push_back(e.id);
+      if (edit_error_.empty()) edit_error_ = cat("edit ", e.id, " (", e.text, ") failed and was removed: ", err.what());
+    }
+  }
+}
+
+std::optional<Stop> Session::take_edit_error() {
+  if (edit_error_.empty()) return std::nullopt;
+  Stop s{StopReason::EditError, -1, "", std::move(edit_error_), std::nullopt};
+  edit_error_.clear();
+  std::erase_if(edits_, [&](const Edit& e) {
+    return std::find(failed_edits_.begin(), failed_edits_.end(), e.id) != failed_edits_.end();
+  });
+  failed_edits_.clear();
+  rebuild_edit_index();
+  return s;
+}
+
+void Session::apply_edit(const Edit& edit, const HookEvent& e) {
+  const std::vector<int64_t> shape = e.shape.vec();
+  const Selection sel = select(edit.slice, shape, edit.text);
+  const std::vector<int64_t> offs = sel.offsets(shape);
+  float* x = e.data;
+  switch (edit.kind) {
+    case EditKind::Zero:
+      for (int64_t o : offs) x[o] = 0.0f;
+      return;
+    case EditKind::Scale:
+      for (int64_t o : offs) x[o] *= edit.value;
+      return;
+    case EditKind::Add:
+      for (int64_t o : offs) x[o] += edit.value;
+      return;
+    case EditKind::Set:
+      for (int64_t o : offs) x[o] = edit.value;
+      return;
+    case EditKind::Steer: {
+      const int64_t last = shape.back();
+      if (static_cast<int64_t>(edit.vector.size()) != last)
+        fail("steering vector has ", edit.vector.size(), " values, ", e.point->name, " has ", last, " per row");
+      for (int64_t o : offs) x[o] += edit.value * edit.vector[static_cast<size_t>(o % last)];
+      return;
+    }
+    case EditKind::Patch: {
+      const SourceTensor& src = edit.source.at(e.hook);
+      const int64_t row = shape[0] > 0 ? e.shape.numel() / shape[0] : 0;
+      const int64_t src_rows = src.shape.empty() ? 0 : src.shape[0];
+      for (int64_t o : offs) {
+        const int64_t p = e.pos0 + o / row;  // absolute position of this element's row
+        if (p < src_rows) x[o] = src.data[static_cast<size_t>(p * row + o % row)];
+      }
+      return;
+    }
+  }
+}
+
+std::map<int, SourceTensor> Session::capture(const std::vector<int32_t>& tokens, const std::vector<int>& hooks) const {
+  struct Capture : Observer {
+    std::map<int, SourceTensor>* out;
+    void on_hook(const HookEvent& e) override {
+      SourceTensor& t = (*out)[e.hook];
+      const std::vector<int64_t> s = e.shape.vec();
+      if (t.shape.empty()) {
+        t.shape = s;
+        t.shape[0] = 0;
+      }
+      t.data.insert(t.data.end(), e.data, e.data + e.shape.numel());
+      t.shape[0] += s[0];
+    }
+  };
+  std::map<int, SourceTensor> out;
+  Capture cap;
+  cap.out = &out;
+  Interpreter other(model_, options_);
+  for (int h : hooks) other.observe(h, &cap);
+  for (size_t i = 0; i < tokens.size(); i += static_cast<size_t>(options_.max_batch)) {
+    const size_t n = std::min<size_t>(static_cast<size_t>(options_.max_batch), tokens.size() - i);
+    other.begin(std::span<const int32_t>(tokens).subspan(i, n), true);
+    other.finish();
+  }
+  return out;
+}
+
+// ---- reading tensors ----------------------------------------------------------------------
+
+bool Session::live(int op) const {
+  if (last_op_ < 0 || op > last_op_) return false;
+  return next_writer_[static_cast<size_t>(op)] > last_op_;
+}
+
+int Session::resolve_one(const std::string& pattern) const {
+  std::vector<int> ids = interp_->hooks().resolve(pattern);
+  if (ids.size() != 1)
+    fail(pattern, ": matches ", ids.size(), " hooks (", interp_->hooks()[ids.front()].name, ", ...); name one");
+  return ids.front();
+}
+
+Value Session::evaluate(const TensorExpr& expr) {
+  Value v;
+  if (expr.hook.empty()) {
+    if (last_op_ < 0) fail("no current tensor: no op has run in this pass yet (use 'step', or name a hook)");
+    v.op = last_op_;
+  } else {
+    v.hook = resolve_one(expr.hook);
+    v.op = program().hook_op[static_cast<size_t>(v.hook)];
+  }
+  const auto& ops = program().ops;
+  const Op& op = ops[static_cast<size_t>(v.op)];
+  v.name = op.hook >= 0 ? interp_->hooks()[op.hook].name : op.label;
+  if (v.hook < 0) v.hook = op.hook;
+  if (!started_) fail(v.name, ": nothing has run yet (use 'run')");
+  if (!live(v.op)) {
+    if (last_op_ < 0 || v.op > last_op_)
+      fail(v.name, ": not computed yet in this pass (op ", v.op, "; the debugger is ",
+           last_op_ < 0 ? std::string("at the start of the pass") : cat("after op ", last_op_), ")");
+    const int w = next_writer_[static_cast<size_t>(v.op)];
+    fail(v.name, ": no longer available (its buffer was reused by op ", w, " '", ops[static_cast<size_t>(w)].label,
+         "'); break at ", v.name, " to read it");
+  }
+  HookEvent e = interp_->view(v.op);
+  v.full_shape = e.shape.vec();
+  v.pos0 = e.pos0;
+  v.selection = select(expr.slice, v.full_shape, expr.text.empty() ? v.name : expr.text);
+  v.data.reserve(static_cast<size_t>(v.selection.numel()));
+  for (int64_t off : v.selection.offsets(v.full_shape)) v.data.push_back(e.data[off]);
+  return v;
+}
+
+std::vector<float> Session::lens(const float* x) {
+  const ModelConfig& c = model_.config;
+  const int64_t d = c.d_model;
+  // The same arithmetic as the program's ln_final ops (Interpreter::op_norm_scale / apply).
+  double mean = 0.0;
+  if (c.norm == NormKind::LayerNorm) {
+    for (int64_t k = 0; k < d; ++k) mean += x[k];
+    mean /= static_cast<double>(d);
+  }
+  double ss = 0.0;
+  for (int64_t k = 0; k < d; ++k) {
+    const double v = x[k] - mean;
+    ss += v * v;
+  }
+  const float s = static_cast<float>(std::sqrt(ss / static_cast<double>(d) + c.norm_eps));
+  const float inv = 1.0f / s;
+  const float fmean = c.norm == NormKind::LayerNorm ? static_cast<float>(mean) : 0.0f;
+  std::vector<float> normed(static_cast<size_t>(d));  // [d_model]
+  for (int64_t k = 0; k < d; ++k)
+    normed[static_cast<size_t>(k)] =
+        (x[k] - fmean) * inv * model_.ln_final_w[k] + (model_.ln_final_b ? model_.ln_final_b[k] : 0.0f);
+  std::vector<float> logits(static_cast<size_t>(c.d_vocab));  // [d_vocab]
+  matmul(lens_pool_, model_.unembed, normed.data(), 1, logits.data(), nullptr);
+  return logits;
+}
+
+}  // namespace loupe::dbg

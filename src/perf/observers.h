@@ -1,0 +1,39 @@
+// Observers used to measure what watching a model costs: a tracer that copies every tensor it
+// sees (as `loupe trace` records residual streams) and a NaN breakpoint that scans every value.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "engine/interpreter.h"
+
+namespace loupe::perf {
+
+// Copies each observed tensor into its own buffer (reused across passes).
+class CopyTracer : public Observer {
+ public:
+  void on_hook(const HookEvent& event) override;
+  int64_t bytes_copied() const { return bytes_; }
+
+ private:
+  std::vector<std::vector<float>> copies_;  // per hook id: [numel]
+  int64_t bytes_ = 0;
+};
+
+// Counts non-finite values (NaN or +-inf) in every observed tensor, remembering the first hook
+// that had one, as a NaN breakpoint would stop there.
+class NanCheck : public Observer {
+ public:
+  void on_hook(const HookEvent& event) override;
+  int64_t non_finite() const { return non_finite_; }
+  int first_hook() const { return first_hook_; }  // -1 when none
+
+ private:
+  int64_t non_finite_ = 0;
+  int first_hook_ = -1;
+};
+
+// Number of non-finite floats in x[0, n) (exponent bits all ones), a loop compilers vectorise.
+int64_t count_non_finite(const float* x, int64_t n);
+
+}  // namespace loupe::perf

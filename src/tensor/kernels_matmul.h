@@ -1,0 +1,67 @@
+// Tile kernels of the matmul: NM activation rows times NR weight rows, each output the dot
+// product of one activation row with one weight row over k elements.
+//
+// Float weights (F32, F16, BF16) meet float activations. Block-quantised weights (Q8_0, Q4_0,
+// Q4_K, Q5_K, Q6_K) have two kernels:
+//  - exact (the engine's default): weights converted to float in registers, float activations;
+//    the result is the float product with the dequantised weights, as the references compute it.
+//  - q8 activations (as llama.cpp): activations quantised to BlockQ8 (32 signed bytes and a
+//    float scale, like ggml's Q8_0/Q8_1) and dotted in int8 (AVX2 maddubs, AVX-512 VNNI); the
+//    integer sum of each 32-element block is exact, then scaled and accumulated in float. Faster
+//    for prompts, but it rounds the activations (stories260K Q8_0 logits move by ~0.3).
+//
+// Determinism: every output goes through the same sequence of operations whatever the tile
+// shape it sits in (1 x NR for decode, NM x NR for prefill) and whatever its neighbours, so a
+// matmul gives the same bits for one row or many, and for any thread split.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "tensor/dtype.h"
+#include "tensor/kernels.h"
+
+namespace loupe::kernels {
+
+// 32 activations quantised symmetrically: x[j] ~ d * qs[j], |qs| <= 127; sum = sum of qs.
+struct BlockQ8 {
+  float d;
+  int32_t sum;
+  int8_t qs[32];
+};
+static_assert(sizeof(BlockQ8) == 40);
+
+// Quantises n_blocks * 32 floats (round to nearest, ties away from zero, as ggml).
+void quantize_act_q8(const float* x, BlockQ8* y, int64_t n_blocks);
+
+inline constexpr int kTileRows = 4;     // NR: weight rows per tile
+inline constexpr int kTileActRows = 4;  // largest NM
+
+// One tile. w[r] points at weight row r's data (nr <= kTileRows rows), x at nm (<= kTileActRows)
+// activation rows of float or BlockQ8 `x_stride` bytes apart; y[i * y_stride + r] gets the dots.
+struct Tile {
+  const uint8_t* w[kTileRows];
+  int nr;
+  const void* x;
+  size_t x_stride;
+  int nm;
+  int64_t k;
+  float* y;
+  int64_t y_stride;
+};
+
+using TileFn = void (*)(const Tile& t);
+
+// Whether weights of this type have a kernel taking q8 activations.
+bool takes_q8_activations(DType type);
+// The tile kernel for a weight type at an instruction-set level, with q8 activations (only for
+// types where takes_q8_activations) or float ones; null when the type has none (the matmul then
+// dequantises rows to F32 and uses the F32 kernel).
+TileFn tile_kernel(DType type, Isa isa, bool q8_acts = false);
+
+// Per instruction-set tables (kernels_scalar.cpp, kernels_avx2.cpp, kernels_avx512.cpp).
+TileFn tile_kernel_scalar(DType type, bool q8_acts);
+TileFn tile_kernel_avx2(DType type, bool q8_acts);
+TileFn tile_kernel_avx512(DType type, bool q8_acts);
+
+}  // namespace loupe::kernels

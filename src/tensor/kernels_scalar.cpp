@@ -1,0 +1,216 @@
+// The scalar tile kernels (always built; the reference the SIMD kernels are tested against),
+// the activation quantiser and the dispatch of tile kernels by type and instruction set.
+#include <cmath>
+
+#include "tensor/half.h"
+#include "tensor/kernels_matmul.h"
+#include "tensor/quant_blocks.h"
+
+namespace loupe::kernels {
+
+void quantize_act_q8(const float* x, BlockQ8* y, int64_t n_blocks) {
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const float* xb = x + b * 32;
+    float amax = 0.0f;
+    for (int j = 0; j < 32; ++j) amax = std::fmax(amax, std::fabs(xb[j]));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    int32_t sum = 0;
+    for (int j = 0; j < 32; ++j) {
+      // Non-finite inputs give d = inf or nan; clamp so the bytes stay defined.
+      const float v = std::fmin(std::fmax(std::round(xb[j] * id), -127.0f), 127.0f);
+      const int8_t q = std::isnan(v) ? 0 : static_cast<int8_t>(v);
+      y[b].qs[j] = q;
+      sum += q;
+    }
+    y[b].d = d;
+    y[b].sum = sum;
+  }
+}
+
+bool takes_q8_activations(DType type) {
+  switch (type) {
+    case DType::Q8_0:
+    case DType::Q4_0:
+    case DType::Q4_K:
+    case DType::Q5_K:
+    case DType::Q6_K: return true;
+    case DType::F32:
+    case DType::F16:
+    case DType::BF16:
+    case DType::Q4_1:
+    case DType::Q5_0:
+    case DType::Q5_1:
+    case DType::Q2_K:
+    case DType::Q3_K: return false;
+  }
+  return false;
+}
+
+TileFn tile_kernel(DType type, Isa isa, bool q8_acts) {
+  q8_acts = q8_acts && takes_q8_activations(type);
+  switch (isa) {
+    case Isa::Avx512: return tile_kernel_avx512(type, q8_acts);
+    case Isa::Avx2: return tile_kernel_avx2(type, q8_acts);
+    case Isa::Scalar: return tile_kernel_scalar(type, q8_acts);
+  }
+  return nullptr;
+}
+
+namespace {
+
+using namespace loupe::quant;
+
+// Block b (32 elements) of a weight row as signed integers q, with the scale of each half
+// (elements 0-15, 16-31) and a min: element j = scale[j / 16] * q[j] - min.
+struct Unpacked {
+  int8_t q[32];
+  float scale[2];
+  float min;
+};
+
+void unpack_q8_0(const uint8_t* row, int64_t b, Unpacked& u) {
+  const auto* blk = reinterpret_cast<const BlockQ8_0*>(row) + b;
+  for (int j = 0; j < 32; ++j) u.q[j] = blk->qs[j];
+  u.scale[0] = u.scale[1] = half_at(blk->d);
+  u.min = 0.0f;
+}
+
+void unpack_q4_0(const uint8_t* row, int64_t b, Unpacked& u) {
+  const auto* blk = reinterpret_cast<const BlockQ4_0*>(row) + b;
+  for (int j = 0; j < 16; ++j) {
+    u.q[j] = static_cast<int8_t>((blk->qs[j] & 15) - 8);
+    u.q[j + 16] = static_cast<int8_t>((blk->qs[j] >> 4) - 8);
+  }
+  u.scale[0] = u.scale[1] = half_at(blk->d);
+  u.min = 0.0f;
+}
+
+// Q4_K and Q5_K: sub-block j = b % 8 of super-block b / 8.
+void unpack_q4_k(const uint8_t* row, int64_t b, Unpacked& u) {
+  const auto* blk = reinterpret_cast<const BlockQ4_K*>(row) + b / 8;
+  const int j = static_cast<int>(b % 8);
+  const uint8_t* qs = blk->qs + 32 * (j / 2);
+  for (int l = 0; l < 32; ++l) u.q[l] = static_cast<int8_t>(j % 2 == 0 ? qs[l] & 15 : qs[l] >> 4);
+  uint8_t sc = 0, mn = 0;
+  scale_min_k4(j, blk->scales, sc, mn);
+  u.scale[0] = u.scale[1] = half_at(blk->d) * static_cast<float>(sc);
+  u.min = half_at(blk->dmin) * static_cast<float>(mn);
+}
+
+void unpack_q5_k(const uint8_t* row, int64_t b, Unpacked& u) {
+  const auto* blk = reinterpret_cast<const BlockQ5_K*>(row) + b / 8;
+  const int j = static_cast<int>(b % 8);
+  const uint8_t* qs = blk->qs + 32 * (j / 2);
+  for (int l = 0; l < 32; ++l) {
+    const int lo = j % 2 == 0 ? qs[l] & 15 : qs[l] >> 4;
+    u.q[l] = static_cast<int8_t>(lo | ((blk->qh[l] >> j) & 1) << 4);
+  }
+  uint8_t sc = 0, mn = 0;
+  scale_min_k4(j, blk->scales, sc, mn);
+  u.scale[0] = u.scale[1] = half_at(blk->d) * static_cast<float>(sc);
+  u.min = half_at(blk->dmin) * static_cast<float>(mn);
+}
+
+// Q6_K: the 32 elements of quarter s % 4 of half s / 4 (see BlockQ6_K).
+void unpack_q6_k(const uint8_t* row, int64_t b, Unpacked& u) {
+  const auto* blk = reinterpret_cast<const BlockQ6_K*>(row) + b / 8;
+  const int s = static_cast<int>(b % 8);
+  const int h = s / 4, quarter = s % 4;
+  const uint8_t* ql = blk->ql + 64 * h + (quarter % 2) * 32;
+  const uint8_t* qh = blk->qh + 32 * h;
+  for (int l = 0; l < 32; ++l) {
+    const int lo = quarter < 2 ? ql[l] & 15 : ql[l] >> 4;
+    const int hi = (qh[l] >> (2 * quarter)) & 3;
+    u.q[l] = static_cast<int8_t>((lo | hi << 4) - 32);
+  }
+  const float d = half_at(blk->d);
+  u.scale[0] = d * static_cast<float>(blk->scales[2 * s]);
+  u.scale[1] = d * static_cast<float>(blk->scales[2 * s + 1]);
+  u.min = 0.0f;
+}
+
+template <void (*Unpack)(const uint8_t*, int64_t, Unpacked&)>
+void tile_q8(const Tile& t) {
+  const int64_t n_blocks = t.k / 32;
+  for (int r = 0; r < t.nr; ++r)
+    for (int i = 0; i < t.nm; ++i) {
+      const auto* x = reinterpret_cast<const BlockQ8*>(static_cast<const uint8_t*>(t.x) + i * t.x_stride);
+      float acc = 0.0f;
+      Unpacked u;
+      for (int64_t b = 0; b < n_blocks; ++b) {
+        Unpack(t.w[r], b, u);
+        int32_t half_sum[2] = {0, 0};
+        for (int j = 0; j < 32; ++j) half_sum[j / 16] += u.q[j] * x[b].qs[j];
+        acc += u.scale[0] * x[b].d * static_cast<float>(half_sum[0]);
+        acc += u.scale[1] * x[b].d * static_cast<float>(half_sum[1]);
+        acc -= u.min * x[b].d * static_cast<float>(x[b].sum);
+      }
+      t.y[i * t.y_stride + r] = acc;
+    }
+}
+
+float load_f32(const uint8_t* p, int64_t k) {
+  return reinterpret_cast<const float*>(p)[k];
+}
+float load_f16(const uint8_t* p, int64_t k) {
+  return f16_to_f32(static_cast<uint16_t>(p[2 * k] | p[2 * k + 1] << 8));
+}
+float load_bf16(const uint8_t* p, int64_t k) {
+  return bf16_to_f32(static_cast<uint16_t>(p[2 * k] | p[2 * k + 1] << 8));
+}
+// One weight of a block-quantised row (the scalar exact path: simple, not fast).
+template <DType T>
+float load_quant(const uint8_t* p, int64_t k) {
+  const int64_t be = dtype_traits(T).block_elems;
+  float block[256];
+  dequantize_row(T, p + dtype_traits(T).block_bytes * static_cast<size_t>(k / be), block, be);
+  return block[k % be];
+}
+
+// Eight partial sums combined pairwise at the end, as dot_f32_scalar.
+template <float (*Load)(const uint8_t*, int64_t)>
+void tile_float(const Tile& t) {
+  for (int r = 0; r < t.nr; ++r)
+    for (int i = 0; i < t.nm; ++i) {
+      const auto* x = reinterpret_cast<const float*>(static_cast<const uint8_t*>(t.x) + i * t.x_stride);
+      float acc[8] = {};
+      int64_t k = 0;
+      for (; k + 8 <= t.k; k += 8)
+        for (int l = 0; l < 8; ++l) acc[l] += x[k + l] * Load(t.w[r], k + l);
+      float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+      for (; k < t.k; ++k) s += x[k] * Load(t.w[r], k);
+      t.y[i * t.y_stride + r] = s;
+    }
+}
+
+}  // namespace
+
+TileFn tile_kernel_scalar(DType type, bool q8_acts) {
+  if (!q8_acts) switch (type) {
+      case DType::Q8_0: return tile_float<load_quant<DType::Q8_0>>;
+      case DType::Q4_0: return tile_float<load_quant<DType::Q4_0>>;
+      case DType::Q4_K: return tile_float<load_quant<DType::Q4_K>>;
+      case DType::Q5_K: return tile_float<load_quant<DType::Q5_K>>;
+      case DType::Q6_K: return tile_float<load_quant<DType::Q6_K>>;
+      default: break;
+    }
+  switch (type) {
+    case DType::F32: return tile_float<load_f32>;
+    case DType::F16: return tile_float<load_f16>;
+    case DType::BF16: return tile_float<load_bf16>;
+    case DType::Q8_0: return tile_q8<unpack_q8_0>;
+    case DType::Q4_0: return tile_q8<unpack_q4_0>;
+    case DType::Q4_K: return tile_q8<unpack_q4_k>;
+    case DType::Q5_K: return tile_q8<unpack_q5_k>;
+    case DType::Q6_K: return tile_q8<unpack_q6_k>;
+    case DType::Q4_1:
+    case DType::Q5_0:
+    case DType::Q5_1:
+    case DType::Q2_K:
+    case DType::Q3_K: return nullptr;
+  }
+  return nullptr;
+}
+
+}  // namespace loupe::kernels

@@ -1,0 +1,408 @@
+// The debugger on stories260K: pausing never changes a result, edits change exactly what they
+// should (checked against a hand-written forward pass), the logit lens, and the NaN finder on
+// a copy of the model with one weight corrupted.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+
+#include "core/error.h"
+#include "core/npy.h"
+#include "debugger/commands.h"
+#include "debugger/session.h"
+#include "engine/driver.h"
+#include "formats/gguf.h"
+#include "model/sampler.h"
+#include "model/weights.h"
+#include "test_support.h"
+
+namespace loupe::dbg {
+namespace {
+
+using test::shared;
+
+std::string stories() {
+  return shared("models/stories260K/stories260K.bin");
+}
+
+RunOptions two_threads() {
+  RunOptions o;
+  o.n_threads = 2;
+  return o;
+}
+
+std::vector<float> uninterrupted(const Model& m, const std::vector<int32_t>& tokens) {
+  Interpreter interp(m, two_threads());
+  const int64_t V = m.config.d_vocab;
+  std::vector<float> out(tokens.size() * static_cast<size_t>(V));
+  forward(interp, tokens, true,
+          [&](const float* l, int64_t rows, int64_t first) { std::copy_n(l, rows * V, out.data() + first * V); });
+  return out;
+}
+
+std::vector<int32_t> prompt(const Model& m, const std::string& text) {
+  return prompt_tokens(m, text, true, m.config.n_ctx);
+}
+
+TEST(DebuggerSession, PausingNeverChangesLogits) {
+  auto m = load_model(stories());
+  const std::vector<int32_t> tokens = prompt(*m, "Once upon a time there was a little");
+  Session s(*m, two_threads());
+  s.add_breakpoint(s.make_breakpoint({"blocks.*.attn.hook_pattern"}, std::nullopt));
+  s.add_breakpoint(s.make_breakpoint({"resid_post2"}, parse_condition("absmax > 0")));
+  s.add_breakpoint(s.make_breakpoint({"layer", "3"}, std::nullopt));
+  s.add_breakpoint(s.make_breakpoint({"op", "silu_mul"}, std::nullopt));
+  Stop stop = s.run(tokens);
+  int stops = 0;
+  int kind = 0;
+  while (stop.reason != StopReason::Done) {
+    ++stops;
+    ASSERT_LT(stops, 1000);
+    switch (kind++ % 5) {
+      case 0: stop = s.resume(Motion::StepOp, 3); break;
+      case 1: stop = s.resume(Motion::NextHook); break;
+      case 2: stop = s.resume(Motion::StepLayer); break;
+      case 3: stop = s.resume(Motion::Finish); break;
+      default: stop = s.resume(Motion::Continue); break;
+    }
+    if (stop.reason == StopReason::Done && s.tokens().size() < tokens.size() + 4) stop = s.generate(1);
+  }
+  EXPECT_GT(stops, 30);
+  ASSERT_EQ(s.tokens().size(), tokens.size() + 4);
+  // Every position's logits equal an uninterrupted forward pass over the same tokens, bit for bit.
+  EXPECT_EQ(s.logits(), uninterrupted(*m, s.tokens()));
+  // And the tokens the session generated are the greedy continuation.
+  Interpreter interp(*m, two_threads());
+  GenerateOptions go;
+  go.n_predict = 4;
+  go.sampler.temperature = 0;
+  EXPECT_EQ(generate(interp, tokens, go).tokens, s.tokens());
+}
+
+TEST(DebuggerSession, BreakpointsHitWhereTheySay) {
+  auto m = load_model(stories());
+  Session s(*m, two_threads());
+  const int bp = s.add_breakpoint(s.make_breakpoint({"pattern3"}, std::nullopt));
+  Stop stop = s.run(prompt(*m, "Once upon a time"));
+  ASSERT_EQ(stop.reason, StopReason::Breakpoint);
+  EXPECT_EQ(stop.breakpoint, bp);
+  EXPECT_EQ(s.last_op(),
+            s.program().hook_op[static_cast<size_t>(*s.interp().hooks().find("blocks.3.attn.hook_pattern"))]);
+  // Temporary breakpoints go away after their hit; layer breakpoints stop at the layer's first op.
+  Breakpoint t = s.make_breakpoint({"layer", "4"}, std::nullopt);
+  t.temporary = true;
+  s.add_breakpoint(t);
+  stop = s.resume(Motion::Continue);
+  ASSERT_EQ(stop.reason, StopReason::Breakpoint);
+  EXPECT_EQ(s.program().ops[static_cast<size_t>(s.last_op())].label, "blocks.4.hook_resid_pre");
+  EXPECT_EQ(s.breakpoints().size(), 1u);
+  EXPECT_EQ(s.breakpoints()[0].hits, 1);
+  // A condition that never holds does not stop; position breakpoints stop at a pass start.
+  s.delete_all_breakpoints();
+  s.add_breakpoint(s.make_breakpoint({"resid_post"}, parse_condition("absmax > 1e30")));
+  s.add_breakpoint(s.make_breakpoint({"pos", "6"}, std::nullopt));
+  EXPECT_EQ(s.resume(Motion::Continue).reason, StopReason::Done);
+  stop = s.generate(3);
+  ASSERT_EQ(stop.reason, StopReason::Breakpoint);
+  EXPECT_EQ(s.interp().batch_pos0(), 6);
+  EXPECT_EQ(s.last_op(), -1);
+}
+
+TEST(DebuggerSession, ConditionsUseTheirStatistic) {
+  auto m = load_model(stories());
+  Session s(*m, two_threads());
+  // The attention entropy at the break must agree with one computed here from the pattern.
+  s.add_breakpoint(s.make_breakpoint({"pattern2[1]"}, parse_condition("attn_entropy < 100")));
+  Stop stop = s.run(prompt(*m, "Once upon a time there"));
+  ASSERT_EQ(stop.reason, StopReason::Breakpoint);
+  Value v = s.evaluate(parse_tensor_expr("pattern2[1]"));
+  const int64_t k = v.selection.shape.back();
+  double total = 0;
+  for (int64_t r = 0; r < v.selection.shape[0]; ++r) {
+    double h = 0;
+    for (int64_t j = 0; j < k; ++j) {
+      const double p = v.data[static_cast<size_t>(r * k + j)];
+      if (p > 0) h -= p * std::log(p);
+    }
+    total += h;
+  }
+  const double expected = total / static_cast<double>(v.selection.shape[0]);
+  EXPECT_NEAR(std::stod(stop.detail.substr(stop.detail.find('=') + 1)), expected, 1e-4);
+  // top1 on the logit lens of the last layer is the model's own prediction.
+  s.delete_all_breakpoints();
+  Session s2(*m, two_threads());
+  const auto toks = prompt(*m, "Once upon a time");
+  const std::vector<float> base = uninterrupted(*m, toks);
+  const int32_t top = argmax(base.data() + (toks.size() - 1) * 512, 512);
+  s2.add_breakpoint(s2.make_breakpoint({"resid_post4"}, parse_condition(cat("top1 != ", top))));
+  EXPECT_EQ(s2.run(toks).reason, StopReason::Done);
+  s2.add_breakpoint(s2.make_breakpoint({"resid_post4"}, parse_condition(cat("top1 == ", top))));
+  EXPECT_EQ(s2.run(toks).reason, StopReason::Breakpoint);
+}
+
+TEST(DebuggerSession, LensOfTheLastResidualIsTheLogits) {
+  auto m = load_model(stories());
+  Session s(*m, two_threads());
+  const auto toks = prompt(*m, "Once upon a time");
+  s.run(toks);
+  Value v = s.evaluate(parse_tensor_expr("resid_post4[-1]"));
+  std::vector<float> l = s.lens(v.data.data());
+  const std::vector<float>& all = s.logits();
+  for (int64_t j = 0; j < 512; ++j) EXPECT_NEAR(l[j], all[(toks.size() - 1) * 512 + j], 1e-5);
+}
+
+// A float64 forward pass of stories260K (llama: RMSNorm, adjacent-pair RoPE, GQA, SwiGLU,
+// tied embedding) with the output of one attention head zeroed before W_O.
+std::vector<double> reference_logits(const Model& m, const std::vector<int32_t>& tokens, int ablate_layer,
+                                     int ablate_head) {
+  const ModelConfig& c = m.config;
+  const int64_t n = static_cast<int64_t>(tokens.size()), d = c.d_model, dh = c.d_head, dkv = c.d_kv();
+  auto mat = [](const Weight& w) {  // [rows, cols] as double
+    std::vector<double> out(static_cast<size_t>(w.rows * w.cols));
+    std::vector<float> row(static_cast<size_t>(w.cols));
+    for (int64_t r = 0; r < w.rows; ++r) {
+      w.row(r, row.data());
+      for (int64_t k = 0; k < w.cols; ++k) out[static_cast<size_t>(r * w.cols + k)] = row[static_cast<size_t>(k)];
+    }
+    return out;
+  };
+  auto apply = [](const std::vector<double>& w, int64_t rows, int64_t cols, const double* x, double* y) {
+    for (int64_t r = 0; r < rows; ++r) {
+      double acc = 0;
+      for (int64_t k = 0; k < cols; ++k) acc += w[static_cast<size_t>(r * cols + k)] * x[k];
+      y[r] = acc;
+    }
+  };
+  auto rmsnorm = [&](const double* x, const float* g, double* y) {
+    double ss = 0;
+    for (int64_t k = 0; k < d; ++k) ss += x[k] * x[k];
+    const double inv = 1.0 / std::sqrt(ss / static_cast<double>(d) + c.norm_eps);
+    for (int64_t k = 0; k < d; ++k) y[k] = x[k] * inv * g[k];
+  };
+  std::vector<double> x(static_cast<size_t>(n * d));  // [pos, d_model] residual stream
+  const std::vector<double> emb = mat(m.tok_embed);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t k = 0; k < d; ++k) x[static_cast<size_t>(i * d + k)] = emb[static_cast<size_t>(tokens[i] * d + k)];
+  for (int64_t l = 0; l < c.n_layers; ++l) {
+    const LayerWeights& L = m.layers[static_cast<size_t>(l)];
+    const auto wq = mat(L.wq), wk = mat(L.wk), wv = mat(L.wv), wo = mat(L.wo);
+    std::vector<double> xn(static_cast<size_t>(d)), q(static_cast<size_t>(n * c.d_q())),
+        k(static_cast<size_t>(n * dkv)), v(static_cast<size_t>(n * dkv)), z(static_cast<size_t>(n * c.d_q()));
+    for (int64_t i = 0; i < n; ++i) {
+      rmsnorm(&x[static_cast<size_t>(i * d)], L.ln1_w, xn.data());
+      apply(wq, c.d_q(), d, xn.data(), &q[static_cast<size_t>(i * c.d_q())]);
+      apply(wk, dkv, d, xn.data(), &k[static_cast<size_t>(i * dkv)]);
+      apply(wv, dkv, d, xn.data(), &v[static_cast<size_t>(i * dkv)]);
+      auto rope = [&](double* t, int64_t heads) {
+        for (int64_t h = 0; h < heads; ++h)
+          for (int64_t j = 0; j < dh / 2; ++j) {
+            const double a = static_cast<double>(i) * std::pow(c.rope_theta, -2.0 * static_cast<double>(j) / dh);
+            double& t0 = t[h * dh + 2 * j];
+            double& t1 = t[h * dh + 2 * j + 1];
+            const double r0 = t0 * std::cos(a) - t1 * std::sin(a), r1 = t0 * std::sin(a) + t1 * std::cos(a);
+            t0 = r0;
+            t1 = r1;
+          }
+      };
+      rope(&q[static_cast<size_t>(i * c.d_q())], c.n_heads);
+      rope(&k[static_cast<size_t>(i * dkv)], c.n_kv_heads);
+    }
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t h = 0; h < c.n_heads; ++h) {
+        const int64_t kvh = h / (c.n_heads / c.n_kv_heads);
+        std::vector<double> p(static_cast<size_t>(i + 1));
+        double mx = -1e300, sum = 0;
+        for (int64_t j = 0; j <= i; ++j) {
+          double s = 0;
+          for (int64_t e = 0; e < dh; ++e)
+            s += q[static_cast<size_t>(i * c.d_q() + h * dh + e)] * k[static_cast<size_t>(j * dkv + kvh * dh + e)];
+          p[static_cast<size_t>(j)] = s / std::sqrt(static_cast<double>(dh));
+          mx = std::max(mx, p[static_cast<size_t>(j)]);
+        }
+        for (double& e : p) sum += (e = std::exp(e - mx));
+        for (int64_t e = 0; e < dh; ++e) {
+          double acc = 0;
+          for (int64_t j = 0; j <= i; ++j)
+            acc += p[static_cast<size_t>(j)] / sum * v[static_cast<size_t>(j * dkv + kvh * dh + e)];
+          const bool ablated = l == ablate_layer && h == ablate_head;
+          z[static_cast<size_t>(i * c.d_q() + h * dh + e)] = ablated ? 0.0 : acc;
+        }
+      }
+    const auto wg = mat(L.w_gate), wu = mat(L.w_up), wd = mat(L.w_down);
+    std::vector<double> out(static_cast<size_t>(d)), g(static_cast<size_t>(c.d_mlp)), u(static_cast<size_t>(c.d_mlp));
+    for (int64_t i = 0; i < n; ++i) {
+      double* xi = &x[static_cast<size_t>(i * d)];
+      apply(wo, d, c.d_q(), &z[static_cast<size_t>(i * c.d_q())], out.data());
+      for (int64_t e = 0; e < d; ++e) xi[e] += out[static_cast<size_t>(e)];
+      rmsnorm(xi, L.ln2_w, xn.data());
+      apply(wg, c.d_mlp, d, xn.data(), g.data());
+      apply(wu, c.d_mlp, d, xn.data(), u.data());
+      for (int64_t e = 0; e < c.d_mlp; ++e) g[static_cast<size_t>(e)] = g[e] / (1 + std::exp(-g[e])) * u[e];
+      apply(wd, d, c.d_mlp, g.data(), out.data());
+      for (int64_t e = 0; e < d; ++e) xi[e] += out[static_cast<size_t>(e)];
+    }
+  }
+  const auto wu = mat(m.unembed);
+  std::vector<double> logits(static_cast<size_t>(n * c.d_vocab)), xn(static_cast<size_t>(d));
+  for (int64_t i = 0; i < n; ++i) {
+    rmsnorm(&x[static_cast<size_t>(i * d)], m.ln_final_w, xn.data());
+    apply(wu, c.d_vocab, d, xn.data(), &logits[static_cast<size_t>(i * c.d_vocab)]);
+  }
+  return logits;
+}
+
+double max_diff(const std::vector<float>& a, const std::vector<double>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double worst = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) worst = std::max(worst, std::fabs(a[i] - b[i]));
+  return worst;
+}
+
+TEST(DebuggerSession, AblatingAHeadMatchesAHandWrittenForward) {
+  auto m = load_model(stories());
+  const auto toks = prompt(*m, "Once upon a time there was a");
+  Session s(*m, two_threads());
+  Debugger d(s, "");
+  // The reference itself agrees with the engine when nothing is ablated.
+  s.run(toks);
+  EXPECT_LT(max_diff(s.logits(), reference_logits(*m, toks, -1, -1)), 1e-4);
+  d.execute("edit ablate 2 5");
+  s.run(toks);
+  const std::vector<double> ref = reference_logits(*m, toks, 2, 5);
+  EXPECT_LT(max_diff(s.logits(), ref), 1e-4);
+  // The edit matters: far more than the tolerance away from the unedited run.
+  EXPECT_GT(max_diff(uninterrupted(*m, toks), ref), 1e-2);
+  // Undo brings back the unedited logits bit for bit.
+  d.execute("undo");
+  s.run(toks);
+  EXPECT_EQ(s.logits(), uninterrupted(*m, toks));
+}
+
+TEST(DebuggerSession, EditsSteeringAndPatching) {
+  auto m = load_model(stories());
+  const auto toks = prompt(*m, "Once upon a time there");
+  std::vector<int32_t> other = toks;  // the same length, other words
+  other[2] = 300;
+  other[4] = 301;
+  std::string other_ids;
+  for (int32_t t : other) other_ids += cat(other_ids.empty() ? "" : ",", t);
+  Session s(*m, two_threads());
+  Debugger d(s, "");
+  // Patching the residual stream entering layer 0 with another prompt's gives that prompt's
+  // logits exactly (every later op sees the other prompt's activations).
+  d.execute("edit patch resid_pre0 --tokens " + other_ids);
+  s.run(toks);
+  EXPECT_EQ(s.logits(), uninterrupted(*m, other));
+  d.execute("undo");
+  // A steering vector of all c equals adding c.
+  const std::string dir = test::temp_dir("steer");
+  std::vector<float> ones(64, 1.0f);
+  write_npy_f32(dir + "/v.npy", ones.data(), {64});
+  d.execute("edit steer resid_mid1[2:] " + dir + "/v.npy 0.25");
+  s.run(toks);
+  const std::vector<float> steered = s.logits();
+  d.execute("undo");
+  d.execute("edit add resid_mid1[2:] 0.25");
+  s.run(toks);
+  EXPECT_EQ(s.logits(), steered);
+  // Only positions 2.. changed: positions 0 and 1 keep their logits.
+  const std::vector<float> base = uninterrupted(*m, toks);
+  EXPECT_TRUE(std::equal(base.begin(), base.begin() + 2 * 512, steered.begin()));
+  EXPECT_FALSE(std::equal(base.begin() + 2 * 512, base.end(), steered.begin() + 2 * 512));
+  // scale by 1 changes nothing; set on a slice writes exactly the slice.
+  d.execute("undo");
+  d.execute("edit scale resid_post3 1");
+  s.run(toks);
+  EXPECT_EQ(s.logits(), base);
+  d.execute("undo");
+  s.add_breakpoint(s.make_breakpoint({"z1"}, std::nullopt));
+  s.run(toks);
+  d.execute("edit set z1[1:3, 4] 7");  // applied to the tensor in hand too
+  Value v = s.evaluate(parse_tensor_expr("z1"));
+  for (int64_t i = 0; i < v.selection.shape[0]; ++i)
+    for (int64_t h = 0; h < 8; ++h)
+      for (int64_t e = 0; e < 8; ++e) {
+        const float x = v.data[static_cast<size_t>((i * 8 + h) * 8 + e)];
+        if (i >= 1 && i < 3 && h == 4) {
+          EXPECT_EQ(x, 7.0f);
+        } else {
+          EXPECT_NE(x, 7.0f);
+        }
+      }
+  std::filesystem::remove_all(dir);
+}
+
+// Writes a copy of the F32 GGUF with one element of a weight set to NaN.
+std::string corrupted_copy(const std::string& dir, const std::string& tensor, int64_t element) {
+  const std::string src = shared("models/stories260K-gguf/stories260K-f32.gguf");
+  const std::string dst = dir + "/stories260K-nan.gguf";
+  std::filesystem::copy_file(src, dst);
+  size_t offset = 0;
+  {
+    GgufFile g = GgufFile::open(src);
+    const GgufTensorInfo* t = g.find_tensor(tensor);
+    EXPECT_NE(t, nullptr);
+    EXPECT_EQ(t->type, DType::F32);
+    offset = static_cast<size_t>(t->data - g.file()->data()) + static_cast<size_t>(element) * 4;
+  }
+  std::fstream f(dst, std::ios::in | std::ios::out | std::ios::binary);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  f.seekp(static_cast<std::streamoff>(offset));
+  f.write(reinterpret_cast<const char*>(&nan), 4);
+  return dst;
+}
+
+TEST(DebuggerSession, NanFinderNamesTheFirstBadOpAndItsInputs) {
+  const std::string dir = test::temp_dir("nan");
+  auto m = load_model(corrupted_copy(dir, "blk.2.attn_k.weight", 3 * 64 + 5));
+  Session s(*m, two_threads());
+  Debugger d(s, "Once upon a time");
+  d.execute("break if nan");
+  Reply r = d.execute("run");
+  ASSERT_TRUE(r.json.contains("bad_op")) << r.text;
+  const auto& bad = r.json["bad_op"];
+  EXPECT_EQ(bad["label"], "blocks.2.attn.W_K");
+  EXPECT_EQ(bad["kind"], "matmul");
+  // Row 3 of W_K is NaN: output column 3 of every position.
+  EXPECT_EQ(bad["nan"].get<int64_t>(), static_cast<int64_t>(s.interp().batch_tokens().size()));
+  ASSERT_EQ(bad["inputs"].size(), 2u);
+  EXPECT_EQ(bad["inputs"][0]["name"], "blocks.2.ln1.hook_normalized");
+  EXPECT_FALSE(bad["inputs"][0]["already_bad"].get<bool>());
+  EXPECT_EQ(bad["inputs"][1]["name"], "blk.2.attn_k.weight");
+  EXPECT_EQ(bad["inputs"][1]["nan"].get<int64_t>(), 1);
+  EXPECT_TRUE(bad["inputs"][1]["already_bad"].get<bool>());
+  EXPECT_NE(r.text.find("first bad op: "), std::string::npos);
+  // The next stop is the op that reads the bad keys: rope_k, whose input was already bad.
+  r = d.execute("continue");
+  EXPECT_EQ(r.json["bad_op"]["label"], "blocks.2.attn.rope_k");
+  EXPECT_TRUE(r.json["bad_op"]["inputs"][0]["already_bad"].get<bool>());
+  std::filesystem::remove_all(dir);
+}
+
+TEST(DebuggerSession, ReadingTensorsThatAreGoneSaysWhy) {
+  auto m = load_model(stories());
+  Session s(*m, two_threads());
+  s.add_breakpoint(s.make_breakpoint({"resid_mid2"}, std::nullopt));
+  s.run(prompt(*m, "Once upon a time"));
+  EXPECT_NO_THROW(s.evaluate(parse_tensor_expr("attn_out2")));
+  try {
+    s.evaluate(parse_tensor_expr("resid_pre2"));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(),
+                 "blocks.2.hook_resid_pre: no longer available (its buffer was reused by op 56 'blocks.2.resid + "
+                 "attn_out'); break at blocks.2.hook_resid_pre to read it");
+  }
+  try {
+    s.evaluate(parse_tensor_expr("logits"));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "unembed.hook_logits: not computed yet in this pass (op 108; the debugger is after op 56)");
+  }
+}
+
+}  // namespace
+}  // namespace loupe::dbg

@@ -1,0 +1,216 @@
+// The analysis building blocks against direct computations: streamed moments, percentiles,
+// llama-perplexity's mean/error rule, top-K, the degenerate-text detectors, the data reader.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "analysis/activations.h"
+#include "analysis/data.h"
+#include "analysis/eval.h"
+#include "analysis/stats.h"
+#include "core/error.h"
+#include "test_support.h"
+
+namespace loupe::analysis {
+namespace {
+
+TEST(AnalysisMoments, MatchTwoPassComputation) {
+  std::mt19937 rng(7);
+  std::lognormal_distribution<double> dist(0.0, 1.0);
+  std::vector<double> x(5000);
+  for (auto& v : x) v = dist(rng) - 1.5;
+  Moments m;
+  for (double v : x) m.add(v);
+  double mean = 0;
+  for (double v : x) mean += v;
+  mean /= static_cast<double>(x.size());
+  double m2 = 0, m4 = 0;
+  for (double v : x) {
+    m2 += (v - mean) * (v - mean);
+    m4 += std::pow(v - mean, 4);
+  }
+  const double n = static_cast<double>(x.size());
+  EXPECT_NEAR(m.mean(), mean, 1e-12);
+  EXPECT_NEAR(m.variance(), m2 / n, 1e-10);
+  EXPECT_NEAR(m.kurtosis(), n * m4 / (m2 * m2), 1e-8);
+  EXPECT_EQ(m.min(), *std::min_element(x.begin(), x.end()));
+  EXPECT_EQ(m.max(), *std::max_element(x.begin(), x.end()));
+
+  // Merging two halves gives the same moments.
+  Moments a, b;
+  for (size_t i = 0; i < x.size(); ++i) (i < 1234 ? a : b).add(x[i]);
+  a.merge(b);
+  EXPECT_EQ(a.count(), m.count());
+  EXPECT_NEAR(a.mean(), m.mean(), 1e-12);
+  EXPECT_NEAR(a.variance(), m.variance(), 1e-10);
+  EXPECT_NEAR(a.kurtosis(), m.kurtosis(), 1e-8);
+}
+
+TEST(AnalysisMoments, NormalKurtosisIsThreeAndNonFiniteIsCounted) {
+  std::mt19937 rng(3);
+  std::normal_distribution<double> dist(2.0, 0.5);
+  Moments m;
+  for (int i = 0; i < 200000; ++i) m.add(dist(rng));
+  EXPECT_NEAR(m.kurtosis(), 3.0, 0.05);
+  m.add(NAN);
+  m.add(INFINITY);
+  m.add(-INFINITY);
+  EXPECT_EQ(m.n_nan(), 1);
+  EXPECT_EQ(m.n_inf(), 2);
+  EXPECT_EQ(m.count(), 200000);
+}
+
+TEST(AnalysisStats, PercentileInterpolatesBetweenRanks) {
+  const std::vector<float> v = {1, 2, 4, 8, 16};
+  EXPECT_DOUBLE_EQ(percentile(v, 0.0), 1);
+  EXPECT_DOUBLE_EQ(percentile(v, 1.0), 16);
+  EXPECT_DOUBLE_EQ(percentile(v, 0.5), 4);
+  EXPECT_DOUBLE_EQ(percentile(v, 0.625), 4 + 0.5 * 4);  // 0.625 * 4 = 2.5
+  EXPECT_DOUBLE_EQ(percentile(v, 0.999), 8 + (0.999 * 4 - 3) * 8);
+}
+
+TEST(AnalysisStats, MeanAndErrorFollowLlamaPerplexity) {
+  std::vector<double> x;
+  for (int i = 0; i < 50; ++i) x.push_back(std::sin(i) + 2);
+  double s = 0, s2 = 0;
+  for (double v : x) {
+    s += v;
+    s2 += v * v;
+  }
+  const MeanError m = mean_and_error(s, s2, 50);
+  double mean = s / 50, var = 0;
+  for (double v : x) var += (v - mean) * (v - mean);
+  EXPECT_NEAR(m.mean, mean, 1e-12);
+  EXPECT_NEAR(m.error, std::sqrt(var / 50 / 49), 1e-12);
+  EXPECT_EQ(mean_and_error(s, s2, 10).error, 0.0);  // llama.cpp reports no error for <= 10 values
+  EXPECT_EQ(mean_and_error(0, 0, 0).mean, 0.0);
+}
+
+TEST(AnalysisStats, LogSoftmaxKlAndEntropy) {
+  const float logits[] = {1.0f, 2.0f, 3.0f};
+  double lp[3];
+  log_softmax(logits, 3, lp);
+  const double z = std::exp(1.0) + std::exp(2.0) + std::exp(3.0);
+  for (int i = 0; i < 3; ++i) EXPECT_NEAR(lp[i], (i + 1) - std::log(z), 1e-12);
+  EXPECT_NEAR(kl_divergence(lp, lp, 3), 0.0, 1e-15);
+  const double uniform[] = {std::log(1.0 / 3), std::log(1.0 / 3), std::log(1.0 / 3)};
+  EXPECT_NEAR(entropy(uniform, 3), std::log(3.0), 1e-12);
+  double kl = 0;
+  for (int i = 0; i < 3; ++i) kl += std::exp(lp[i]) * (lp[i] - uniform[i]);
+  EXPECT_NEAR(kl_divergence(lp, uniform, 3), kl, 1e-12);
+  EXPECT_EQ(argmax(logits, 3), 2);
+}
+
+TEST(AnalysisStats, TopKKeepsTheLargest) {
+  TopK<int> top(3);
+  for (int i = 0; i < 10; ++i) top.add((i * 7) % 10, i);
+  auto s = top.sorted();
+  ASSERT_EQ(s.size(), 3u);
+  EXPECT_EQ(s[0].first, 9);
+  EXPECT_EQ(s[1].first, 8);
+  EXPECT_EQ(s[2].first, 7);
+  EXPECT_FALSE(top.would_enter(5));
+  EXPECT_TRUE(top.would_enter(7.5));
+}
+
+TEST(AnalysisDegeneration, RepetitionLoopAtTheEnd) {
+  DegenerationOptions o;
+  std::vector<int32_t> t = {5, 6, 7, 8};
+  for (int r = 0; r < 4; ++r) t.insert(t.end(), {1, 2, 3});
+  auto loop = find_repetition_loop(t, o);
+  ASSERT_TRUE(loop.has_value());
+  EXPECT_EQ(loop->period, 3);
+  EXPECT_EQ(loop->start, 4);
+  EXPECT_EQ(loop->length, 12);
+  EXPECT_DOUBLE_EQ(loop->repeats, 4.0);
+  // No loop in distinct tokens, nor a loop too short to count.
+  std::vector<int32_t> plain = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+  EXPECT_FALSE(find_repetition_loop(plain, o).has_value());
+  std::vector<int32_t> short_loop = {9, 1, 2, 1, 2, 1, 2};  // 6 tokens < 8
+  EXPECT_FALSE(find_repetition_loop(short_loop, o).has_value());
+}
+
+TEST(AnalysisDegeneration, NgramRepetitionRate) {
+  // 1 2 3 1 2 3: bigrams 12 23 31 12 23 -> 2 of 5 repeat.
+  EXPECT_DOUBLE_EQ(ngram_repetition_rate({1, 2, 3, 1, 2, 3}, 2), 2.0 / 5.0);
+  EXPECT_DOUBLE_EQ(ngram_repetition_rate({1, 2, 3}, 4), 0.0);
+  EXPECT_DOUBLE_EQ(ngram_repetition_rate({4, 4, 4, 4}, 1), 3.0 / 4.0);
+}
+
+TEST(AnalysisDegeneration, EntropyCollapse) {
+  DegenerationOptions o;
+  o.collapse_window = 4;
+  std::vector<double> h = {3, 3, 3, 3, 3, 3, 0.2, 0.1, 0.1, 0.1, 0.1, 0.1};
+  auto c = find_entropy_collapse(h, o);
+  ASSERT_TRUE(c.has_value());
+  // First i with mean(h[i..i+4)) < 0.25 * mean(h[i-4..i)): i = 6 (0.125 < 0.75).
+  EXPECT_EQ(c->pos, 6);
+  EXPECT_DOUBLE_EQ(c->before, 3.0);
+  EXPECT_NEAR(c->after, 0.125, 1e-12);
+  std::vector<double> flat(20, 2.0);
+  EXPECT_FALSE(find_entropy_collapse(flat, o).has_value());
+}
+
+TEST(AnalysisHistogram, RangeAndOverflow) {
+  StreamHistogram h(4);
+  h.set_range(0, 4);
+  for (double v : {-1.0, 0.0, 0.5, 1.0, 3.99, 4.0, 10.0, static_cast<double>(NAN)}) h.add(v);
+  EXPECT_EQ(h.counts(), (std::vector<int64_t>{2, 1, 0, 1}));
+  EXPECT_EQ(h.below(), 1);
+  EXPECT_EQ(h.above(), 2);
+}
+
+class DataReaderTest : public ::testing::Test {
+ protected:
+  void SetUp() override { dir_ = test::temp_dir("data"); }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string write(const std::string& name, const std::string& text) {
+    std::ofstream(dir_ + "/" + name, std::ios::binary) << text;
+    return dir_ + "/" + name;
+  }
+  std::string dir_;
+};
+
+TEST_F(DataReaderTest, TextAndJsonl) {
+  DocumentReader text(write("a.txt", "one\n\n  \ntwo\r\nthree"));
+  EXPECT_EQ(text.format(), DataFormat::Text);
+  EXPECT_EQ(*text.next(), "one");
+  EXPECT_EQ(*text.next(), "two");
+  EXPECT_EQ(text.line(), 4);
+  EXPECT_EQ(*text.next(), "three");
+  EXPECT_FALSE(text.next().has_value());
+
+  DocumentReader json(write("b.data", "\n{\"text\": \"a\\nb\", \"id\": 1}\n{\"text\": \"c\"}\n"));
+  EXPECT_EQ(json.format(), DataFormat::Jsonl);
+  EXPECT_EQ(*json.next(), "a\nb");
+  EXPECT_EQ(*json.next(), "c");
+  EXPECT_FALSE(json.next().has_value());
+
+  DocumentReader other(write("c.jsonl", "{\"body\": \"x\"}\n"), "body");
+  EXPECT_EQ(*other.next(), "x");
+}
+
+TEST_F(DataReaderTest, ErrorsNameFileAndLine) {
+  auto expect_error = [](DocumentReader& r, const std::string& what) {
+    try {
+      while (r.next()) {
+      }
+      ADD_FAILURE() << "no error, expected " << what;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
+    }
+  };
+  DocumentReader a(write("x.jsonl", "{\"text\": \"ok\"}\n{\"text\": 3}\n"));
+  expect_error(a, "x.jsonl:2: field 'text' is not a string");
+  DocumentReader b(write("y.jsonl", "[1, 2]\n"));
+  expect_error(b, "y.jsonl:1: expected a JSON object");
+  DocumentReader c(write("z.txt", "fine\nbad \xff byte\n"));
+  expect_error(c, "z.txt:2: invalid UTF-8 at byte 4");
+  EXPECT_THROW(DocumentReader(dir_ + "/nope.txt"), Error);
+}
+
+}  // namespace
+}  // namespace loupe::analysis

@@ -1,0 +1,269 @@
+// The matmul tile kernels: every SIMD level against the scalar twin and against an independent
+// float64 dot product, on random blocks of every type with a kernel and odd shapes; the matmul
+// driver's determinism across batching and threads.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "tensor/half.h"
+#include "tensor/kernels_matmul.h"
+#include "tensor/matmul.h"
+
+namespace loupe {
+namespace {
+
+using kernels::BlockQ8;
+using kernels::Tile;
+
+const DType kTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0,
+                        DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+
+std::vector<float> random_floats(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+// Offsets of the fp16 scale fields in a block, which must stay finite.
+std::vector<size_t> half_fields(DType type) {
+  switch (type) {
+    case DType::Q8_0:
+    case DType::Q4_0: return {0};
+    case DType::Q4_K:
+    case DType::Q5_K: return {0, 2};
+    case DType::Q6_K: return {208};
+    default: return {};
+  }
+}
+
+// rows x k weights of the type: plain floats are quantised from normal values; block formats
+// are random bytes (every bit pattern of the quants and scales) with finite fp16 scale fields.
+std::vector<uint8_t> random_weights(DType type, int64_t rows, int64_t k, uint32_t seed) {
+  const size_t bytes = row_bytes(type, k) * static_cast<size_t>(rows);
+  std::vector<uint8_t> w(bytes);
+  std::mt19937 rng(seed);
+  if (!kernels::takes_q8_activations(type)) {
+    auto f = random_floats(static_cast<size_t>(rows * k), seed);
+    quantize_row(type, f.data(), w.data(), rows * k);
+    return w;
+  }
+  std::uniform_int_distribution<int> byte(0, 255);
+  for (auto& b : w) b = static_cast<uint8_t>(byte(rng));
+  std::uniform_real_distribution<float> scale(-0.05f, 0.05f);
+  const size_t block = dtype_traits(type).block_bytes;
+  for (size_t off = 0; off < bytes; off += block)
+    for (size_t f : half_fields(type)) {
+      const uint16_t h = f32_to_f16(scale(rng));
+      w[off + f] = static_cast<uint8_t>(h & 0xff);
+      w[off + f + 1] = static_cast<uint8_t>(h >> 8);
+    }
+  return w;
+}
+
+// Activations as the kernel takes them: floats, or BlockQ8 rows.
+struct Acts {
+  std::vector<float> f;    // [m, k]
+  std::vector<BlockQ8> q;  // [m, k / 32]
+  std::vector<float> deq;  // [m, k]: what the kernel multiplies (d * q for BlockQ8)
+};
+
+Acts make_acts(bool q8, int64_t m, int64_t k, uint32_t seed) {
+  Acts a;
+  a.f = random_floats(static_cast<size_t>(m * k), seed);
+  a.deq = a.f;
+  if (q8) {
+    a.q.resize(static_cast<size_t>(m * k / 32));
+    kernels::quantize_act_q8(a.f.data(), a.q.data(), m * k / 32);
+    for (int64_t j = 0; j < m * k; ++j) {
+      const BlockQ8& b = a.q[static_cast<size_t>(j / 32)];
+      a.deq[static_cast<size_t>(j)] = b.d * b.qs[j % 32];
+    }
+  }
+  return a;
+}
+
+std::vector<float> run_tile(kernels::TileFn fn, DType type, bool q8, const std::vector<uint8_t>& w, int nr,
+                            const Acts& a, int nm, int64_t k) {
+  Tile t{};
+  const size_t rb = row_bytes(type, k);
+  for (int r = 0; r < nr; ++r) t.w[r] = w.data() + rb * static_cast<size_t>(r);
+  t.nr = nr;
+  t.x = q8 ? static_cast<const void*>(a.q.data()) : static_cast<const void*>(a.f.data());
+  t.x_stride = q8 ? static_cast<size_t>(k / 32) * sizeof(BlockQ8) : static_cast<size_t>(k) * sizeof(float);
+  t.nm = nm;
+  t.k = k;
+  std::vector<float> y(static_cast<size_t>(nm * nr), NAN);
+  t.y = y.data();
+  t.y_stride = nr;
+  fn(t);
+  return y;
+}
+
+std::vector<int64_t> lengths(DType type) {
+  if (type == DType::F32 || type == DType::F16 || type == DType::BF16) return {1, 7, 16, 17, 33, 100, 257};
+  if (type == DType::Q8_0 || type == DType::Q4_0) return {32, 96, 288};
+  return {256, 768};
+}
+
+const Isa kIsas[] = {Isa::Scalar, Isa::Avx2, Isa::Avx512};
+
+// Every type with float activations, and the block formats also with q8 activations.
+std::vector<bool> modes(DType type) {
+  if (kernels::takes_q8_activations(type)) return {false, true};
+  return {false};
+}
+
+TEST(MatmulKernels, EveryTypeAndLevelMatchesFloat64Reference) {
+  for (DType type : kTypes)
+    for (bool q8 : modes(type))
+      for (int64_t k : lengths(type)) {
+        const int nr = kernels::kTileRows, nm = kernels::kTileActRows;
+        auto w = random_weights(type, nr, k, 11);
+        Acts a = make_acts(q8, nm, k, 12);
+        std::vector<float> wf(static_cast<size_t>(nr * k));
+        dequantize_row(type, w.data(), wf.data(), nr * k);
+        for (Isa isa : kIsas) {
+          if (!cpu_supports(isa)) continue;
+          auto fn = kernels::tile_kernel(type, isa, q8);
+          ASSERT_NE(fn, nullptr) << dtype_name(type);
+          auto y = run_tile(fn, type, q8, w, nr, a, nm, k);
+          for (int i = 0; i < nm; ++i)
+            for (int r = 0; r < nr; ++r) {
+              double want = 0, mag = 0;
+              for (int64_t j = 0; j < k; ++j) {
+                const double p =
+                    static_cast<double>(a.deq[static_cast<size_t>(i * k + j)]) * wf[static_cast<size_t>(r * k + j)];
+                want += p;
+                mag += std::fabs(p);
+              }
+              EXPECT_NEAR(y[static_cast<size_t>(i * nr + r)], want, 2e-6 * mag + 1e-30)
+                  << dtype_name(type) << " q8 " << q8 << " " << isa_name(isa) << " k=" << k << " i=" << i << " r=" << r;
+            }
+        }
+      }
+}
+
+TEST(MatmulKernels, SimdMatchesScalarTwinOnOddTiles) {
+  for (DType type : kTypes)
+    for (bool q8 : modes(type))
+      for (int64_t k : lengths(type)) {
+        auto w = random_weights(type, kernels::kTileRows, k, 21);
+        Acts a = make_acts(q8, kernels::kTileActRows, k, 22);
+        // Rounding scales with the sum of |terms| (the K-quant mins cancel much of the sum).
+        std::vector<float> wf(static_cast<size_t>(kernels::kTileRows * k));
+        dequantize_row(type, w.data(), wf.data(), kernels::kTileRows * k);
+        auto magnitude = [&](int i, int r) {
+          double mag = 0;
+          for (int64_t j = 0; j < k; ++j)
+            mag += std::fabs(static_cast<double>(a.deq[static_cast<size_t>(i * k + j)]) *
+                             wf[static_cast<size_t>(r * k + j)]);
+          return mag;
+        };
+        for (int nr = 1; nr <= kernels::kTileRows; ++nr)
+          for (int nm = 1; nm <= kernels::kTileActRows; ++nm) {
+            auto ref = run_tile(kernels::tile_kernel(type, Isa::Scalar, q8), type, q8, w, nr, a, nm, k);
+            for (Isa isa : {Isa::Avx2, Isa::Avx512}) {
+              if (!cpu_supports(isa)) continue;
+              auto y = run_tile(kernels::tile_kernel(type, isa, q8), type, q8, w, nr, a, nm, k);
+              for (int i = 0; i < nm; ++i)
+                for (int r = 0; r < nr; ++r) {
+                  const size_t j = static_cast<size_t>(i * nr + r);
+                  EXPECT_NEAR(y[j], ref[j], 2e-6 * magnitude(i, r))
+                      << dtype_name(type) << " q8 " << q8 << " " << isa_name(isa) << " nr=" << nr << " nm=" << nm
+                      << " k=" << k;
+                }
+            }
+          }
+      }
+}
+
+// An output does not depend on the tile it was computed in (bitwise).
+TEST(MatmulKernels, OutputIndependentOfTileFill) {
+  for (DType type : kTypes)
+    for (bool q8 : modes(type))
+      for (Isa isa : kIsas) {
+        if (!cpu_supports(isa)) continue;
+        const int64_t k = lengths(type).back();
+        auto w = random_weights(type, kernels::kTileRows, k, 31);
+        Acts a = make_acts(q8, kernels::kTileActRows, k, 32);
+        auto fn = kernels::tile_kernel(type, isa, q8);
+        auto full = run_tile(fn, type, q8, w, kernels::kTileRows, a, kernels::kTileActRows, k);
+        auto one = run_tile(fn, type, q8, w, 1, a, 1, k);
+        EXPECT_EQ(one[0], full[0]) << dtype_name(type) << " " << isa_name(isa);
+      }
+}
+
+TEST(MatmulKernels, ActivationQuantiserRoundsToNearest) {
+  auto x = random_floats(32 * 5, 41);
+  x[40] = 0.0f;
+  for (int j = 64; j < 96; ++j) x[static_cast<size_t>(j)] = 0.0f;  // an all-zero block
+  std::vector<BlockQ8> q(5);
+  kernels::quantize_act_q8(x.data(), q.data(), 5);
+  for (int b = 0; b < 5; ++b) {
+    float amax = 0;
+    int sum = 0;
+    for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[static_cast<size_t>(b * 32 + j)]));
+    EXPECT_FLOAT_EQ(q[static_cast<size_t>(b)].d, amax / 127.0f);
+    for (int j = 0; j < 32; ++j) {
+      const int v = q[static_cast<size_t>(b)].qs[j];
+      sum += v;
+      EXPECT_LE(std::abs(v), 127);
+      EXPECT_LE(std::fabs(x[static_cast<size_t>(b * 32 + j)] - q[static_cast<size_t>(b)].d * v),
+                0.5f * q[static_cast<size_t>(b)].d * 1.0001f);
+    }
+    EXPECT_EQ(q[static_cast<size_t>(b)].sum, sum);
+  }
+  EXPECT_EQ(q[2].d, 0.0f);
+}
+
+// The whole matmul: one row or many, one thread or three, give the same bits per output, and
+// the values match a float64 product of the dequantised operands.
+TEST(Matmul, EveryTypeDeterministicAcrossBatchAndThreads) {
+  const int64_t rows = 37, m = 7;
+  ThreadPool p1(1), p3(3);
+  for (DType type : kTypes)
+    for (bool q8 : modes(type)) {
+      const int64_t k = lengths(type).back();
+      auto wbytes = random_weights(type, rows, k, 51);
+      Weight w;
+      w.name = "w";
+      w.type = type;
+      w.rows = rows;
+      w.cols = k;
+      w.data = wbytes.data();
+      ASSERT_TRUE(matmul_has_kernel(w) || active_isa() == Isa::Scalar);
+      auto x = random_floats(static_cast<size_t>(m * k), 52);
+      auto bias = random_floats(static_cast<size_t>(rows), 53);
+      std::vector<float> many(static_cast<size_t>(m * rows)), many3(many.size()), one(static_cast<size_t>(rows));
+      matmul(p1, w, x.data(), m, many.data(), bias.data(), q8);
+      matmul(p3, w, x.data(), m, many3.data(), bias.data(), q8);
+      EXPECT_EQ(many, many3) << dtype_name(type);
+      for (int64_t i = 0; i < m; ++i) {
+        matmul(p3, w, x.data() + i * k, 1, one.data(), bias.data(), q8);
+        for (int64_t r = 0; r < rows; ++r)
+          ASSERT_EQ(one[static_cast<size_t>(r)], many[static_cast<size_t>(i * rows + r)]) << dtype_name(type);
+      }
+      Acts a = make_acts(q8, m, k, 52);
+      std::vector<float> wf(static_cast<size_t>(rows * k));
+      dequantize_row(type, wbytes.data(), wf.data(), rows * k);
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t r = 0; r < rows; ++r) {
+          double want = bias[static_cast<size_t>(r)], mag = std::fabs(want);
+          for (int64_t j = 0; j < k; ++j) {
+            const double p =
+                static_cast<double>(a.deq[static_cast<size_t>(i * k + j)]) * wf[static_cast<size_t>(r * k + j)];
+            want += p;
+            mag += std::fabs(p);
+          }
+          EXPECT_NEAR(many[static_cast<size_t>(i * rows + r)], want, 2e-6 * mag) << dtype_name(type);
+        }
+    }
+}
+
+}  // namespace
+}  // namespace loupe

@@ -1,0 +1,149 @@
+// loupe attention MODEL -p PROMPT: attention patterns (.npy, SVG heatmaps) and per-head scores.
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+
+#include "analysis/attention.h"
+#include "analysis/text.h"
+#include "commands.h"
+#include "core/error.h"
+#include "core/npy.h"
+#include "options.h"
+#include "report/charts.h"
+#include "tokenizer/tokenizer.h"
+
+namespace loupe::cli {
+
+namespace {
+
+void write_svgs(const analysis::AttentionResult& r, const std::vector<std::string>& labels, const std::string& dir) {
+  const auto n = static_cast<int64_t>(r.tokens.size());
+  for (int64_t l = 0; l < r.n_layers; ++l) {
+    for (int64_t h = 0; h < r.n_heads; ++h) {
+      report::Heatmap m;
+      m.frame.title = "blocks." + std::to_string(l) + ".attn.hook_pattern head " + std::to_string(h);
+      m.row_labels = labels;  // queries
+      m.col_labels = labels;  // keys
+      const float* p = r.patterns[static_cast<size_t>(l)].data() + h * n * n;
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t j = 0; j < n; ++j) m.values.push_back(j <= i ? p[i * n + j] : NAN);
+      m.vmin = 0;
+      m.vmax = 1;
+      m.value_label = "attention (query row -> key column)";
+      m.frame.width = 220 + 26.0 * static_cast<double>(n);
+      m.frame.height = 200 + 26.0 * static_cast<double>(n);
+      report::heatmap(m).save(dir + "/pattern_L" + std::to_string(l) + "_H" + std::to_string(h) + ".svg");
+    }
+  }
+  // Summary: one layer x head grid per score, stacked.
+  const std::pair<const char*, double analysis::HeadScores::*> scores[] = {
+      {"entropy (nats)", &analysis::HeadScores::entropy},
+      {"sink: attention to the first token", &analysis::HeadScores::sink},
+      {"previous-token score", &analysis::HeadScores::prev_token},
+      {"induction score", &analysis::HeadScores::induction}};
+  std::vector<report::SvgDocument> docs;
+  double width = 0, height = 0;
+  for (const auto& [title, field] : scores) {
+    report::Heatmap m;
+    m.frame.title = title;
+    for (int64_t l = 0; l < r.n_layers; ++l) m.row_labels.push_back("layer " + std::to_string(l));
+    for (int64_t h = 0; h < r.n_heads; ++h) m.col_labels.push_back("head " + std::to_string(h));
+    for (const auto& hs : r.heads) m.values.push_back(hs.*field);
+    m.annotate = r.n_heads <= 16;
+    m.value_label = title;
+    docs.push_back(report::heatmap(m));
+    width = std::max(width, docs.back().width());
+    height += docs.back().height();
+  }
+  report::SvgDocument all(width, height);
+  all.set_title("attention head scores");
+  double y = 0;
+  for (const auto& d : docs) {
+    all.embed(0, y, d);
+    y += d.height();
+  }
+  all.save(dir + "/summary.svg");
+}
+
+}  // namespace
+
+void add_attention(CLI::App& app, Action& action) {
+  auto* cmd = app.add_subcommand("attention",
+                                 "attention patterns per layer and head, and head scores (entropy, sink, "
+                                 "previous token, induction)");
+  auto mf = std::make_shared<ModelFlags>();
+  auto pf = std::make_shared<PromptFlags>();
+  auto npy = std::make_shared<std::string>();
+  auto svg = std::make_shared<std::string>();
+  auto json = std::make_shared<bool>(false);
+  auto ind_len = std::make_shared<int64_t>(20);
+  auto seed = std::make_shared<uint64_t>(1);
+  auto top = std::make_shared<size_t>(5);
+  mf->add(cmd);
+  pf->add(cmd, true);
+  cmd->add_option("--npy", *npy, "write DIR/blocks.L.attn.hook_pattern.npy [n_heads, n, n] for every layer");
+  cmd->add_option("--svg", *svg, "write DIR/pattern_L<l>_H<h>.svg heatmaps and DIR/summary.svg");
+  cmd->add_flag("--json", *json, "print JSON");
+  cmd->add_option("--induction-len", *ind_len,
+                  "length of the random sequence repeated for the induction score "
+                  "(default 20)")
+      ->check(CLI::Range(int64_t(2), int64_t(1) << 20));
+  cmd->add_option("--seed", *seed, "seed of the random sequence (default 1)");
+  cmd->add_option("--top", *top, "heads listed per score (default 5)")->check(CLI::Range(1, 100000));
+  cmd->callback([=, &action] {
+    action = [=] {
+      auto model = mf->load();
+      Interpreter probe(*model, mf->run_options());
+      std::vector<int32_t> tokens = pf->resolve(*model, probe.n_ctx());
+      analysis::AttentionOptions o;
+      o.run = mf->run_options();
+      o.induction_len = *ind_len;
+      o.seed = *seed;
+      analysis::AttentionResult r = analysis::run_attention(*model, tokens, o);
+      const Tokenizer* tok = model->tokenizer.get();
+      std::vector<std::string> labels;
+      for (size_t i = 0; i < tokens.size(); ++i) {
+        const int32_t one[1] = {tokens[i]};
+        labels.push_back(std::to_string(i) + " " +
+                         (tok ? analysis::tokens_text(*tok, one) : std::to_string(tokens[i])));
+      }
+      const auto n = static_cast<int64_t>(tokens.size());
+      if (!npy->empty()) {
+        std::filesystem::create_directories(*npy);
+        for (int64_t l = 0; l < r.n_layers; ++l)
+          write_npy_f32(*npy + "/blocks." + std::to_string(l) + ".attn.hook_pattern.npy",
+                        r.patterns[static_cast<size_t>(l)].data(), {r.n_heads, n, n});
+      }
+      if (!svg->empty()) {
+        std::filesystem::create_directories(*svg);
+        write_svgs(r, labels, *svg);
+      }
+      if (*json) {
+        std::printf("%s\n", analysis::to_json(r).dump(1).c_str());
+        return;
+      }
+      std::printf("%-6s %-5s %9s %9s %9s %9s\n", "layer", "head", "entropy", "sink", "prev-tok", "induction");
+      for (const auto& h : r.heads)
+        std::printf("%-6d %-5d %9.4f %9.4f %9.4f %9.4f\n", h.layer, h.head, h.entropy, h.sink, h.prev_token,
+                    h.induction);
+      const std::pair<const char*, double analysis::HeadScores::*> scores[] = {
+          {"induction", &analysis::HeadScores::induction},
+          {"previous token", &analysis::HeadScores::prev_token},
+          {"sink", &analysis::HeadScores::sink},
+          {"entropy (lowest first: the most focused)", &analysis::HeadScores::entropy}};
+      for (const auto& [title, field] : scores) {
+        std::vector<analysis::HeadScores> sorted = r.heads;
+        const bool ascending = field == &analysis::HeadScores::entropy;
+        std::stable_sort(sorted.begin(), sorted.end(), [&](const auto& a, const auto& b) {
+          return ascending ? a.*field < b.*field : a.*field > b.*field;
+        });
+        std::printf("\nheads by %s:", title);
+        for (size_t i = 0; i < std::min(*top, sorted.size()); ++i)
+          std::printf("  L%dH%d %.3f", sorted[i].layer, sorted[i].head, sorted[i].*field);
+        std::printf("\n");
+      }
+    };
+  });
+}
+
+}  // namespace loupe::cli

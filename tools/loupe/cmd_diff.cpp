@@ -1,0 +1,179 @@
+// loupe diff REFERENCE CANDIDATE --data FILE: where a candidate model (quantised, pruned, ...)
+// departs from a reference, from the output back to the first op.
+#include <cmath>
+#include <cstdio>
+
+#include "analysis/diff.h"
+#include "analysis_flags.h"
+#include "commands.h"
+#include "core/error.h"
+#include "options.h"
+#include "report/charts.h"
+
+namespace loupe::cli {
+
+namespace {
+
+void print_output_stats(const analysis::OutputStats& s) {
+  std::printf("====== Perplexity statistics (%lld tokens) ======\n", static_cast<long long>(s.count));
+  std::printf("Mean PPL(Q)                   : %10.6f ± %10.6f\n", s.ppl_cand.value, s.ppl_cand.error);
+  std::printf("Mean PPL(base)                : %10.6f ± %10.6f\n", s.ppl_ref.value, s.ppl_ref.error);
+  if (s.ln_ppl_correlation)
+    std::printf("Cor(ln(PPL(Q)), ln(PPL(base))): %6.2f%%\n", 100.0 * *s.ln_ppl_correlation);
+  else
+    std::printf("Cor(ln(PPL(Q)), ln(PPL(base))): undefined (too few tokens or no spread)\n");
+  std::printf("Mean ln(PPL(Q)/PPL(base))     : %10.6f ± %10.6f\n", s.ln_ppl_ratio.value, s.ln_ppl_ratio.error);
+  std::printf("Mean PPL(Q)/PPL(base)         : %10.6f ± %10.6f\n", s.ppl_ratio.value, s.ppl_ratio.error);
+  std::printf("Mean PPL(Q)-PPL(base)         : %10.6f ± %10.6f\n\n", s.ppl_difference.value, s.ppl_difference.error);
+
+  std::printf("====== KL divergence statistics ======\n");
+  std::printf("Mean    KLD: %10.6f ± %10.6f\n", s.kld.value, s.kld.error);
+  std::printf("Maximum KLD: %10.6f\n", s.kld_max);
+  for (const auto& [pct, v] : s.kld_percentiles) {
+    if (pct == 50.0)
+      std::printf("Median  KLD: %10.6f\n", v);
+    else
+      std::printf("%4.1f%%   KLD: %10.6f\n", pct, v);
+  }
+  std::printf("Minimum KLD: %10.6f\n\n", s.kld_min);
+
+  std::printf("====== Token probability statistics ======\n");
+  std::printf("Mean    Δp: %6.3f ± %5.3f %%\n", 100.0 * s.delta_p.value, 100.0 * s.delta_p.error);
+  std::printf("Maximum Δp: %6.3f%%\n", 100.0 * s.delta_p_max);
+  for (const auto& [pct, v] : s.delta_p_percentiles) {
+    if (pct == 50.0)
+      std::printf("Median  Δp: %6.3f%%\n", 100.0 * v);
+    else
+      std::printf("%4.1f%%   Δp: %6.3f%%\n", pct, 100.0 * v);
+  }
+  std::printf("Minimum Δp: %6.3f%%\n", 100.0 * s.delta_p_min);
+  std::printf("RMS Δp    : %6.3f ± %5.3f %%\n", 100.0 * s.delta_p_rms.value, 100.0 * s.delta_p_rms.error);
+  std::printf("Same top p: %6.3f ± %5.3f %%\n", 100.0 * s.same_top_p.value, 100.0 * s.same_top_p.error);
+}
+
+void print_layers(const analysis::DiffResult& r, bool all_hooks) {
+  if (!r.layers_compared) {
+    std::printf("\nper-layer comparison skipped: %s\n", r.layers_note.c_str());
+    return;
+  }
+  std::printf("\n====== Per hook (program order%s) ======\n", all_hooks ? "" : "; residual stream and outputs");
+  std::printf("%-34s %12s %10s %12s %12s\n", "hook", "NMSE", "cosine", "max|diff|", "lens KL");
+  for (const auto& h : r.layers) {
+    if (h.shape_mismatch) {
+      std::printf("%-34s shapes differ\n", h.name.c_str());
+      continue;
+    }
+    const bool is_jump = r.first_divergence && r.first_divergence->hook == h.hook;
+    if (!all_hooks && !h.lens_kl && !is_jump) continue;
+    char lens[32] = "";
+    if (h.lens_kl) std::snprintf(lens, sizeof lens, "%12.3e", *h.lens_kl);
+    std::printf("%-34s %12.3e %10.6f %12.3e %12s%s\n", h.name.c_str(), h.nmse, h.cosine, h.max_abs_diff, lens,
+                is_jump ? "  <- first jump" : "");
+  }
+  if (r.first_divergence)
+    std::printf("\nfirst divergence jump: %s (%s): NMSE %.3e, at most %.3e before it\n",
+                r.first_divergence->name.c_str(), r.first_divergence->op.c_str(), r.first_divergence->nmse,
+                r.first_divergence->before);
+  else
+    std::printf("\nno divergence jump: every hook's NMSE stays at float32 rounding level\n");
+  if (r.largest_jump && (!r.first_divergence || r.largest_jump->hook != r.first_divergence->hook))
+    std::printf("largest jump:          %s (%s): NMSE %.3e, at most %.3e before it\n", r.largest_jump->name.c_str(),
+                r.largest_jump->op.c_str(), r.largest_jump->nmse, r.largest_jump->before);
+}
+
+void print_worst(const analysis::DiffResult& r) {
+  if (r.worst.empty()) return;
+  std::printf("\n====== Tokens with the largest KL divergence ======\n");
+  for (const auto& w : r.worst)
+    std::printf("KLD %9.5f  p %.3f -> %.3f  doc %lld pos %lld: ...%s[%s]\n", w.div.kld, w.div.p_ref, w.div.p_cand,
+                static_cast<long long>(w.doc), static_cast<long long>(w.pos), w.context.c_str(), w.text.c_str());
+}
+
+void write_svg(const analysis::DiffResult& r, const std::string& path) {
+  report::XYPlot p;
+  p.frame.title = "divergence per hook (program order)";
+  p.frame.width = 900;
+  p.x.label = "hook index in program order";
+  p.y.label = "NMSE / lens KL (log)";
+  p.y.log = true;
+  report::Series nmse{.name = "NMSE", .lines = true, .points = true};
+  report::Series lens{.name = "logit-lens KL", .lines = true, .points = true};
+  for (size_t i = 0; i < r.layers.size(); ++i) {
+    const auto& h = r.layers[i];
+    if (h.shape_mismatch) continue;
+    if (h.nmse > 0 && std::isfinite(h.nmse)) {
+      nmse.x.push_back(static_cast<double>(i));
+      nmse.y.push_back(h.nmse);
+    }
+    if (h.lens_kl && *h.lens_kl > 0) {
+      lens.x.push_back(static_cast<double>(i));
+      lens.y.push_back(*h.lens_kl);
+    }
+  }
+  p.series = {nmse, lens};
+  report::xy_plot(p).save(path);
+}
+
+}  // namespace
+
+void add_diff(CLI::App& app, Action& action) {
+  auto* cmd = app.add_subcommand(
+      "diff",
+      "compare a candidate model with a reference on the same tokens (llama-perplexity KLD statistics, "
+      "per-hook divergence, first jump, worst tokens)");
+  auto ref = std::make_shared<ModelFlags>();
+  auto cand = std::make_shared<std::string>();
+  auto df = std::make_shared<DataFlags>();
+  auto json = std::make_shared<bool>(false);
+  auto svg = std::make_shared<std::string>();
+  auto no_layers = std::make_shared<bool>(false);
+  auto no_lens = std::make_shared<bool>(false);
+  auto all_hooks = std::make_shared<bool>(false);
+  auto worst = std::make_shared<size_t>(10);
+  auto jump = std::make_shared<double>(10.0);
+  ref->add(cmd);
+  cmd->add_option("CANDIDATE", *cand, "the model to compare (same vocabulary)")->required();
+  df->add(cmd);
+  cmd->add_flag("--json", *json, "print JSON instead of the tables");
+  cmd->add_option("--svg", *svg, "write a per-hook divergence plot");
+  cmd->add_flag("--no-layers", *no_layers, "compare the outputs only");
+  cmd->add_flag("--no-lens", *no_lens, "skip the logit-lens KL at residual hooks");
+  cmd->add_flag("--all-hooks", *all_hooks, "print every hook, not only the residual stream");
+  cmd->add_option("--worst", *worst, "worst tokens to list (default 10)")->check(CLI::Range(0, 100000));
+  cmd->add_option("--jump", *jump, "NMSE ratio over every earlier hook that counts as a jump (default 10)")
+      ->check(CLI::Range(1.0, 1e12));
+  cmd->callback([=, &action] {
+    action = [=] {
+      auto reference = ref->load();
+      LoadOptions lo;
+      lo.tokenizer_path = ref->tokenizer;
+      auto candidate = load_model(*cand, lo);
+      analysis::DiffOptions o;
+      o.seq = df->sequencer();
+      o.run = ref->run_options();
+      o.layers = !*no_layers;
+      o.lens = !*no_lens;
+      o.n_worst = *worst;
+      o.jump_factor = *jump;
+      o.progress = print_progress;
+      analysis::DiffResult r = analysis::run_diff(*reference, *candidate, df->data, df->field, o);
+      end_progress();
+      if (!svg->empty() && r.layers_compared) write_svg(r, *svg);
+      if (*json) {
+        std::printf("%s\n", analysis::to_json(r).dump(1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+        return;
+      }
+      std::printf("reference: %s\ncandidate: %s\n%lld documents, %lld sequences, %lld tokens\n\n", r.reference.c_str(),
+                  r.candidate.c_str(), static_cast<long long>(r.n_docs), static_cast<long long>(r.n_sequences),
+                  static_cast<long long>(r.n_tokens));
+      if (r.output.count < 100)
+        std::printf("note: only %lld scored tokens (llama-perplexity prints statistics from 100)\n\n",
+                    static_cast<long long>(r.output.count));
+      print_output_stats(r.output);
+      print_layers(r, *all_hooks);
+      print_worst(r);
+    };
+  });
+}
+
+}  // namespace loupe::cli
