@@ -36,7 +36,7 @@ bool MinHasher::band_keys(const std::vector<uint64_t>& word_hashes, BandKeys& ke
   }
   for (int b = 0; b < kBands; ++b) {
     uint64_t k = 0x51ed270b27a3a9c1ULL * static_cast<uint64_t>(b + 1);
-    for (int r = 0; r < kRows; ++r) k = mix64(k ^ mins[static_cast<size_t>(b * kRows + r)]);
+    for (int r = 0; r < kRows; ++r) k = mix64(k ^ mins[static_cast<size_t>(b) * kRows + static_cast<size_t>(r)]);
     keys[static_cast<size_t>(b)] = k == 0 ? 1 : k;
   }
   return true;

@@ -55,7 +55,8 @@ double read_bandwidth(ThreadPool& pool, int64_t bytes, int repeat) {
       sink = sink + (avx2 ? sum_avx2(p, (e - b) * 16) : sum_scalar(p, (e - b) * 16));
     });
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    best = std::max(best, static_cast<double>(words / 16 * 16 * 8) / s);
+    const int64_t bytes_read = words / 16 * 16 * 8;  // whole 16-word blocks
+    best = std::max(best, static_cast<double>(bytes_read) / s);
   }
   return best;
 }

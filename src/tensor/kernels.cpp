@@ -2,14 +2,27 @@
 
 #include <immintrin.h>
 
+#include <cpuid.h>
+
 #include <cstdlib>
 #include <cstring>
 
 namespace loupe {
 
+namespace {
+
+// F16C (CPUID leaf 1, ECX bit 29): asked of CPUID directly, as clang's __builtin_cpu_supports
+// does not know the feature name.
+bool has_f16c() {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  return __get_cpuid(1, &a, &b, &c, &d) != 0 && (c & (1u << 29)) != 0;
+}
+
+}  // namespace
+
 bool cpu_supports(Isa isa) {
   __builtin_cpu_init();
-  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && has_f16c();
   switch (isa) {
     case Isa::Scalar: return true;
     case Isa::Avx2: return avx2;

@@ -15,6 +15,7 @@
 #include "model/weights.h"
 #include "test_support.h"
 #include "tokenizer/tokenizer.h"
+#include "unit/xml_check.h"
 
 namespace loupe {
 namespace {
@@ -292,6 +293,7 @@ TEST_F(DiffTest, TerminalOutputHasLlamaPerplexitySections) {
   const std::string svg = test::read_file(dir_ + "/diff.svg");
   EXPECT_EQ(svg.rfind("<svg", 0), 0u);
   EXPECT_NE(svg.find("NMSE"), std::string::npos);
+  EXPECT_GE(test::parse_xml(svg)->all("text").size(), 4u);  // well-formed, with labels
 }
 
 TEST_F(DiffTest, BadInputGivesPreciseErrors) {

@@ -12,6 +12,7 @@
 #include "model/weights.h"
 #include "test_support.h"
 #include "tokenizer/tokenizer.h"
+#include "unit/xml_check.h"
 
 namespace loupe {
 namespace {
@@ -96,6 +97,7 @@ TEST(AnalysisEval, PerplexityPerDocumentAndOverall) {
                        std::istreambuf_iterator<char>(), '\n'),
             3);
   EXPECT_EQ(test::read_file(dir + "/loss.svg").rfind("<svg", 0), 0u);
+  EXPECT_GE(test::parse_xml(test::read_file(dir + "/loss.svg"))->all("text").size(), 2u);
   std::filesystem::remove_all(dir);
 }
 

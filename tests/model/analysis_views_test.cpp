@@ -13,6 +13,7 @@
 #include "model/weights.h"
 #include "test_support.h"
 #include "tokenizer/tokenizer.h"
+#include "unit/xml_check.h"
 
 namespace loupe {
 namespace {
@@ -122,6 +123,7 @@ TEST_F(ViewsTest, LogitLensMatchesDirectReadOut) {
   const std::string svg = test::read_file(dir_ + "/lens.svg");
   EXPECT_NE(svg.find("blocks.2.hook_resid_mid"), std::string::npos);
   EXPECT_NE(svg.find("Lily"), std::string::npos);
+  EXPECT_GE(test::parse_xml(svg)->all("rect").size(), 5u);  // well-formed; a cell per layer and position
 }
 
 TEST_F(ViewsTest, AttentionScoresMatchCapturedPatterns) {
@@ -158,6 +160,8 @@ TEST_F(ViewsTest, AttentionScoresMatchCapturedPatterns) {
   }
   const std::string svg = test::read_file(dir_ + "/attsvg/pattern_L1_H3.svg");
   EXPECT_NE(svg.find("upon"), std::string::npos);  // token labels
+  EXPECT_GE(test::parse_xml(svg)->all("text").size(), 4u);
+  test::parse_xml(test::read_file(dir_ + "/attsvg/summary.svg"));
   EXPECT_NE(test::read_file(dir_ + "/attsvg/summary.svg").find("induction score"), std::string::npos);
 }
 
@@ -281,6 +285,8 @@ TEST_F(ViewsTest, ActivationStatisticsMatchCapture) {
   EXPECT_EQ((*p1)["always_on_neurons"].get<std::vector<int64_t>>(), on);
   EXPECT_NE(test::read_file(dir_ + "/acts/norm_growth.svg").find("resid_post"), std::string::npos);
   EXPECT_EQ(test::read_file(dir_ + "/acts/blocks.3.hook_resid_post.svg").rfind("<svg", 0), 0u);
+  test::parse_xml(test::read_file(dir_ + "/acts/blocks.3.hook_resid_post.svg"));
+  test::parse_xml(test::read_file(dir_ + "/acts/norm_growth.svg"));
 }
 
 }  // namespace
