@@ -7,33 +7,15 @@
 #include <filesystem>
 #include <memory>
 
+#include "bench_model.h"
 #include "engine/driver.h"
-#include "model/synth.h"
 #include "model/weights.h"
 
 namespace loupe {
 namespace {
 
-std::string shared_dir() {
-  const char* env = std::getenv("LOUPE_SHARED_DIR");
-  return env != nullptr ? env : LOUPE_DEFAULT_SHARED_DIR;
-}
-
 const Model& bench_model() {
-  static std::unique_ptr<Model> model = [] {
-    SynthSpec s;
-    s.arch = Arch::Llama;
-    s.d_model = 256;
-    s.n_layers = 4;
-    s.n_heads = 8;
-    s.d_mlp = 704;
-    s.n_ctx = 512;
-    s.vocab_path = shared_dir() + "/tokenizers/llamacpp-vocab/ggml-vocab-llama-spm.gguf";
-    const std::string path = (std::filesystem::temp_directory_path() / "loupe-hooks-bench.gguf").string();
-    write_synth_gguf(make_synth_model(s), s, path, nullptr);
-    return load_model(path);
-  }();
-  return *model;
+  return bench::small_llama("loupe-hooks-bench");
 }
 
 struct Noop : Observer {
