@@ -131,7 +131,9 @@ void add_attention(CLI::App& app, Action& action) {
           {"previous token", &analysis::HeadScores::prev_token},
           {"sink", &analysis::HeadScores::sink},
           {"entropy (lowest first: the most focused)", &analysis::HeadScores::entropy}};
-      for (const auto& [title, field] : scores) {
+      for (const auto& score : scores) {
+        const char* title = score.first;
+        const auto field = score.second;  // a plain variable: clang 14 cannot capture a binding
         std::vector<analysis::HeadScores> sorted = r.heads;
         const bool ascending = field == &analysis::HeadScores::entropy;
         std::stable_sort(sorted.begin(), sorted.end(), [&](const auto& a, const auto& b) {
