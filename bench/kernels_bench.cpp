@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/thread_pool.h"
+#include "tensor/kernels.h"
 #include "tensor/matmul.h"
 
 namespace loupe {
