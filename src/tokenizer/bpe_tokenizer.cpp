@@ -8,7 +8,6 @@
 namespace loupe {
 namespace {
 
-
 class BpeTokenizer final : public Tokenizer {
  public:
   explicit BpeTokenizer(BpeTokenizerConfig config) : c_(std::move(config)) {

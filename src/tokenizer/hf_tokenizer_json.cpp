@@ -19,8 +19,6 @@ namespace {
 
 using nlohmann::json;
 
-
-
 struct Context {
   std::string source;
   bool byte_level = false;        // a ByteLevel pre-tokenizer: words are byte-mapped

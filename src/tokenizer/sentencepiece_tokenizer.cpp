@@ -13,8 +13,6 @@
 namespace loupe {
 namespace {
 
-
-
 class SentencePieceTokenizer final : public Tokenizer {
  public:
   SentencePieceTokenizer(std::unique_ptr<sentencepiece::SentencePieceProcessor> sp, std::string source)

@@ -13,7 +13,6 @@
 namespace loupe {
 namespace {
 
-
 class SpmTokenizer final : public Tokenizer {
  public:
   explicit SpmTokenizer(SpmTokenizerConfig config) : c_(std::move(config)) {

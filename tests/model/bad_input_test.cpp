@@ -239,7 +239,8 @@ TEST_F(BadInput, SafetensorsHeaders) {
     Safetensors s = base;
     s.header.erase("model.layers.3.mlp.down_proj.weight");
     const std::string d = hf_copy("missing", s.bytes());
-    expect_cli_error("info " + d, {d + ": tensor 'model.layers.3.mlp.down_proj.weight' (blk.3.ffn_down.weight) is missing"});
+    expect_cli_error("info " + d,
+                     {d + ": tensor 'model.layers.3.mlp.down_proj.weight' (blk.3.ffn_down.weight) is missing"});
   }
   {
     const std::string d = hf_copy("not-json", std::string("\x10\0\0\0\0\0\0\0{\"a\": [1, 2,   ", 24) + base.data);
