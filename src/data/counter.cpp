@@ -1,9 +1,9 @@
-// StringCounter (exact), SpaceSaving (heavy hitters) and NgramTable (partitions of either).
+// StringCounter (exact), FrequentItems (Misra-Gries heavy hitters) and NgramTable (partitions of either).
 #include "data/counter.h"
 
 #include <algorithm>
 #include <cstring>
-#include <unordered_set>
+#include <functional>
 
 #include "core/error.h"
 
@@ -19,7 +19,7 @@ uint64_t load64(const char* p) {
   return v;
 }
 
-// Estimated bytes of one SpaceSaving entry with a key of the given length (entry, index node).
+// Estimated bytes of one sketch key of the given length (hash slot at the table's load, key).
 size_t sketch_entry_bytes(size_t key_length) {
   return 96 + key_length;
 }
@@ -99,6 +99,8 @@ std::vector<CountedKey> StringCounter::entries() const {
 void StringCounter::clear() {
   std::vector<Slot>().swap(slots_);
   std::string().swap(arena_);
+  std::vector<Slot>().swap(scratch_);
+  std::string().swap(spare_arena_);
   used_ = 0;
   total_ = 0;
 }
@@ -110,163 +112,98 @@ void StringCounter::reset() {
   total_ = 0;
 }
 
-// ---- SpaceSaving ----
-
-SpaceSaving::SpaceSaving(size_t capacity) : capacity_(std::max<size_t>(1, capacity)) {
-  size_t slots = 16;
-  while (slots < 2 * capacity_) slots *= 2;
-  index_.assign(slots, IndexSlot{});
-}
-
-SpaceSaving::IndexSlot* SpaceSaving::find(uint64_t hash) {
-  const size_t mask = index_.size() - 1;
-  for (size_t i = mix64(hash) & mask;; i = (i + 1) & mask) {
-    if (index_[i].hash == hash) return &index_[i];
-    if (index_[i].hash == 0) return nullptr;
+void StringCounter::subtract_and_drop(uint64_t t) {
+  // Kept slots and keys go to scratch buffers that are kept between calls (this runs once per
+  // `capacity` new keys of a sketch: no allocation, no page faults in steady state).
+  scratch_.clear();
+  spare_arena_.clear();
+  for (const Slot& s : slots_) {
+    if (s.hash == 0 || s.count <= t) continue;
+    scratch_.push_back(Slot{s.hash, s.count - t, s.first, static_cast<uint32_t>(spare_arena_.size()), s.length});
+    spare_arena_.append(arena_, s.offset, s.length);
   }
-}
-
-void SpaceSaving::set_pos(uint64_t hash, size_t pos) {
-  const size_t mask = index_.size() - 1;
-  size_t i = mix64(hash) & mask;
-  while (index_[i].hash != 0 && index_[i].hash != hash) i = (i + 1) & mask;
-  index_[i] = {hash, pos};
-}
-
-void SpaceSaving::erase(uint64_t hash) {
-  const size_t mask = index_.size() - 1;
-  size_t i = mix64(hash) & mask;
-  while (index_[i].hash != hash) {
-    LOUPE_ASSERT(index_[i].hash != 0, "space-saving index: erasing a missing key");
-    i = (i + 1) & mask;
+  arena_.swap(spare_arena_);
+  std::fill(slots_.begin(), slots_.end(), Slot{});
+  const size_t mask = slots_.size() - 1;
+  for (const Slot& s : scratch_) {
+    size_t i = s.hash & mask;
+    while (slots_[i].hash != 0) i = (i + 1) & mask;
+    slots_[i] = s;
   }
-  // Backward-shift: move later entries of the probe run into the hole when that is allowed.
-  size_t hole = i;
-  for (size_t j = (i + 1) & mask; index_[j].hash != 0; j = (j + 1) & mask) {
-    const size_t home = mix64(index_[j].hash) & mask;
-    // j may move to hole when its home is not in the cyclic range (hole, j].
-    const bool in_range = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
-    if (!in_range) {
-      index_[hole] = index_[j];
-      hole = j;
-    }
-  }
-  index_[hole] = IndexSlot{};
+  used_ = scratch_.size();
 }
 
-void SpaceSaving::swap_entries(size_t a, size_t b) {
-  std::swap(heap_[a], heap_[b]);
-  set_pos(heap_[a].hash, a);
-  set_pos(heap_[b].hash, b);
-}
+// ---- FrequentItems ----
 
-static bool less_entry(uint64_t ca, uint64_t ha, uint64_t cb, uint64_t hb) {
-  return ca != cb ? ca < cb : ha < hb;
-}
+FrequentItems::FrequentItems(size_t capacity) : capacity_(std::max<size_t>(1, capacity)) {}
 
-void SpaceSaving::sift_down(size_t i) {
-  for (;;) {
-    const size_t l = 2 * i + 1, r = l + 1;
-    size_t m = i;
-    if (l < heap_.size() && less_entry(heap_[l].count, heap_[l].hash, heap_[m].count, heap_[m].hash)) m = l;
-    if (r < heap_.size() && less_entry(heap_[r].count, heap_[r].hash, heap_[m].count, heap_[m].hash)) m = r;
-    if (m == i) return;
-    swap_entries(i, m);
-    i = m;
-  }
-}
-
-void SpaceSaving::sift_up(size_t i) {
-  while (i > 0) {
-    const size_t parent = (i - 1) / 2;
-    if (!less_entry(heap_[i].count, heap_[i].hash, heap_[parent].count, heap_[parent].hash)) return;
-    swap_entries(i, parent);
-    i = parent;
-  }
-}
-
-void SpaceSaving::add(uint64_t hash, std::string_view key, uint64_t count, uint64_t error) {
+void FrequentItems::add(uint64_t hash, std::string_view key, uint64_t count) {
   total_ += count;
-  if (const IndexSlot* slot = find(hash)) {
-    const size_t pos = slot->pos;
-    Entry& e = heap_[pos];
-    e.count += count;
-    e.error += error;
-    sift_down(pos);
-    return;
-  }
-  if (heap_.size() < capacity_) {
-    heap_.push_back({hash, count, error, std::string(key)});
-    set_pos(hash, heap_.size() - 1);
-    sift_up(heap_.size() - 1);
-    return;
-  }
-  // Replace the smallest: the newcomer may have occurred up to min times before.
-  Entry& root = heap_[0];
-  const uint64_t min = root.count;
-  erase(root.hash);
-  root.hash = hash;
-  root.count = min + count;
-  root.error = min + error;
-  root.key.assign(key);
-  set_pos(hash, 0);
-  sift_down(0);
+  table_.add(hash, key, count);
+  if (table_.size() > 2 * capacity_) prune();
 }
 
-void SpaceSaving::merge(const std::vector<CountedKey>& other, uint64_t other_min_count, uint64_t other_total) {
-  // Keys kept here but not in the other summary may have occurred up to other_min_count times
-  // there: raise their counts and errors by that much first.
-  if (other_min_count > 0) {
-    std::unordered_set<uint64_t> in_other;
-    for (const CountedKey& k : other) in_other.insert(hash_bytes(k.key));
-    for (Entry& e : heap_) {
-      if (in_other.count(e.hash) != 0) continue;
-      e.count += other_min_count;
-      e.error += other_min_count;
-    }
-    for (size_t i = heap_.size(); i-- > 0;) sift_down(i);
-  }
+void FrequentItems::prune() {
+  if (table_.size() <= capacity_) return;
+  std::vector<uint64_t> lows;
+  lows.reserve(table_.size());
+  table_.for_each([&lows](uint64_t, std::string_view, uint64_t c, uint64_t) { lows.push_back(c); });
+  // t: the (capacity+1)-th largest low.
+  const auto nth = lows.begin() + static_cast<std::ptrdiff_t>(capacity_);
+  std::nth_element(lows.begin(), nth, lows.end(), std::greater<>());
+  const uint64_t t = *nth;
+  table_.subtract_and_drop(t);
+  slack_ += t;
+}
+
+void FrequentItems::merge(const std::vector<CountedKey>& other, uint64_t other_min_count, uint64_t other_total) {
+  // Keys of the other side: true count in [count - error, count]; keys it does not list: in
+  // [0, other_min_count]. Adding the lower bounds and the largest slack keeps both bounds.
+  uint64_t other_slack = other_min_count;
+  for (const CountedKey& k : other) other_slack = std::max(other_slack, k.error);
   const uint64_t before = total_;
-  for (const CountedKey& k : other) add(hash_bytes(k.key), k.key, k.count, k.error);
+  for (const CountedKey& k : other) {
+    const uint64_t low = k.count - std::min(k.count, k.error);
+    if (low > 0) {
+      table_.add(hash_bytes(k.key), k.key, low);
+      if (table_.size() > 2 * capacity_) prune();
+    }
+  }
+  slack_ += other_slack;
+  prune();
   total_ = before + other_total;
 }
 
-std::vector<CountedKey> SpaceSaving::entries() const {
+std::vector<CountedKey> FrequentItems::entries() const {
   std::vector<CountedKey> out;
-  out.reserve(heap_.size());
-  for (const Entry& e : heap_) out.push_back({e.key, e.count, e.error, 0});
+  out.reserve(table_.size());
+  table_.for_each([&](uint64_t, std::string_view key, uint64_t low, uint64_t) {
+    out.push_back({std::string(key), low + slack_, slack_, 0});
+  });
   return out;
-}
-
-size_t SpaceSaving::memory_bytes() const {
-  size_t keys = 0;
-  for (const Entry& e : heap_) keys += e.key.capacity();
-  return heap_.capacity() * sizeof(Entry) + index_.size() * sizeof(IndexSlot) + keys;
 }
 
 // ---- NgramTable ----
 
 NgramTable::NgramTable(size_t budget_bytes) : budget_(budget_bytes), parts_(kPartitions) {}
 
+size_t NgramTable::sketch_capacity(size_t avg_key) const {
+  // A sketch's table holds up to 2 * capacity keys before it prunes: half the share each.
+  return std::max<size_t>(16, budget_ / kPartitions / 2 / sketch_entry_bytes(avg_key));
+}
+
 void NgramTable::maybe_switch(Partition& part) {
   if (part.sketch || part.exact.memory_bytes() <= budget_ / kPartitions) return;
-  std::vector<CountedKey> all = part.exact.entries();
   size_t key_bytes = 0;
-  for (const CountedKey& k : all) key_bytes += k.key.size();
-  const size_t avg_key = all.empty() ? 8 : key_bytes / all.size();
-  // A sketch of half the partition budget leaves room to grow keys and index.
-  const size_t capacity = std::max<size_t>(16, budget_ / kPartitions / 2 / sketch_entry_bytes(avg_key));
-  std::sort(all.begin(), all.end(), by_count_then_key);
-  const uint64_t total = part.exact.total();
-  part.sketch = std::make_unique<SpaceSaving>(capacity);
-  // The kept keys keep exact counts; dropped ones were all <= the smallest kept count, which is
-  // the invariant SpaceSaving needs.
-  uint64_t kept = 0;
-  for (size_t i = 0; i < std::min(all.size(), capacity); ++i) {
-    part.sketch->add(hash_bytes(all[i].key), all[i].key, all[i].count);
-    kept += all[i].count;
-  }
-  part.sketch->merge({}, 0, total - kept);
+  part.exact.for_each([&key_bytes](uint64_t, std::string_view k, uint64_t, uint64_t) { key_bytes += k.size(); });
+  const size_t avg_key = part.exact.size() == 0 ? 8 : key_bytes / part.exact.size();
+  switch_to_sketch(part, sketch_capacity(avg_key));
+}
+
+void NgramTable::switch_to_sketch(Partition& part, size_t capacity) const {
+  part.sketch = std::make_unique<FrequentItems>(capacity);
+  // Exact counts enter as a merge of an exact summary: no slack yet, pruned to capacity.
+  part.sketch->merge(part.exact.entries(), 0, part.exact.total());
   part.exact.clear();
 }
 
@@ -281,15 +218,6 @@ void NgramTable::add(int partition, uint64_t hash, std::string_view key, uint64_
   maybe_switch(part);
 }
 
-void NgramTable::make_sketch(int p) {
-  Partition& part = parts_[static_cast<size_t>(p)];
-  if (part.sketch) return;
-  const size_t saved = budget_;
-  budget_ = 0;  // force the switch
-  maybe_switch(part);
-  budget_ = saved;
-}
-
 void NgramTable::merge_partition(int p, const std::vector<CountedKey>& other, const PartitionState& state) {
   Partition& part = parts_[static_cast<size_t>(p)];
   if (!state.sketch && !part.sketch) {
@@ -300,8 +228,11 @@ void NgramTable::merge_partition(int p, const std::vector<CountedKey>& other, co
     return;
   }
   if (!part.sketch) {
-    // Switch with at least the other side's capacity, so merging never shrinks a sketch.
-    make_sketch(p);
+    // Never smaller than the other side's sketch, so merging never loses its capacity.
+    size_t key_bytes = 0;
+    for (const CountedKey& k : other) key_bytes += k.key.size();
+    const size_t avg_key = other.empty() ? 8 : key_bytes / other.size();
+    switch_to_sketch(part, std::max<size_t>(sketch_capacity(avg_key), state.capacity));
   }
   part.sketch->merge(other, state.sketch ? state.min_count : 0, state.total);
 }

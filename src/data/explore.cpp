@@ -127,12 +127,6 @@ std::string fold(std::string_view word) {
   return s;
 }
 
-std::string token_key(const int32_t* ids, int n) {
-  std::string k(static_cast<size_t>(n) * 4, '\0');
-  std::memcpy(k.data(), ids, k.size());
-  return k;
-}
-
 // Per-batch, per-document scratch filled in phase A.
 struct DocInfo {
   bool skip = false;  // a problem: not a document
@@ -155,7 +149,8 @@ struct Slice {
 };
 
 // One thread's n-gram counts of its slice, already split by NgramTable partition so that phase
-// B reads only the partition it merges. Kept across batches (reset, not freed).
+// B reads only the partition it merges. Kept across batches (reset, not freed). Used where a
+// batch repeats its keys a lot (characters, word unigrams) and a small table stays in cache.
 struct LocalTable {
   std::vector<StringCounter> parts{NgramTable::kPartitions};
   void add(uint64_t h, std::string_view key, uint64_t count, uint64_t first = 0) {
@@ -165,15 +160,137 @@ struct LocalTable {
     for (StringCounter& c : parts) c.reset();
   }
 };
-struct LocalTables {
-  std::vector<LocalTable> words{kWordOrders};
-  std::vector<LocalTable> chars{kCharOrders};
-  std::vector<LocalTable> tokens{kTokenOrders - 1};
+
+// One thread's n-gram occurrences of its slice, not aggregated: mostly distinct keys (word and
+// token n-grams, n >= 2) are appended to per-partition lists, and phase B adds them to the
+// tables one partition at a time (whose table then stays in cache). Keys are byte ranges of
+// `text`, which holds each document's joined words (or token ids) once.
+struct LocalOccurrences {
+  struct Occurrence {
+    uint64_t hash;
+    uint64_t first;
+    uint32_t offset, length;
+  };
+  std::vector<std::vector<Occurrence>> parts{NgramTable::kPartitions};
+  void add(uint64_t h, uint64_t offset, uint64_t length, uint64_t first) {
+    LOUPE_ASSERT(offset + length < (uint64_t{1} << 32), "batch text over 4 GiB");
+    parts[static_cast<size_t>(NgramTable::partition_of(h))].push_back(
+        {h, first, static_cast<uint32_t>(offset), static_cast<uint32_t>(length)});
+  }
   void reset() {
-    for (auto* list : {&words, &chars, &tokens})
-      for (LocalTable& t : *list) t.reset();
+    for (auto& p : parts) p.clear();
   }
 };
+
+// Counts of keys of at most 7 bytes (most character n-grams) without storing key bytes or
+// hashing strings per occurrence: one or two ASCII bytes index an array, other keys are packed
+// into one integer (length in the top byte) in a small table. Folded into a LocalTable (one
+// hash_bytes per distinct key) at the end of the scan.
+class SmallKeyCounter {
+ public:
+  static constexpr size_t kMaxBytes = 7;
+  void add(std::string_view key) {
+    const auto b0 = static_cast<uint8_t>(key[0]);
+    if (key.size() == 1 && b0 < 0x80) {
+      ++ascii1_[b0];
+      return;
+    }
+    if (key.size() == 2 && (b0 | static_cast<uint8_t>(key[1])) < 0x80) {
+      ++ascii2_[b0 | static_cast<size_t>(static_cast<uint8_t>(key[1])) << 7];
+      return;
+    }
+    uint64_t packed = static_cast<uint64_t>(key.size()) << 56;
+    for (size_t i = 0; i < key.size(); ++i) packed |= static_cast<uint64_t>(static_cast<uint8_t>(key[i])) << (8 * i);
+    if ((used_ + 1) * 2 > slots_.size()) grow();
+    const size_t mask = slots_.size() - 1;
+    for (size_t i = mix64(packed) & mask;; i = (i + 1) & mask) {
+      if (slots_[i].key == packed) {
+        ++slots_[i].count;
+        return;
+      }
+      if (slots_[i].key == 0) {
+        slots_[i] = {packed, 1};
+        ++used_;
+        return;
+      }
+    }
+  }
+  // Moves every count into `to` and empties this counter (keeping its memory).
+  void drain_into(LocalTable& to) {
+    const auto put = [&to](std::string_view k, uint64_t c) { to.add(hash_bytes(k), k, c); };
+    for (size_t b = 0; b < ascii1_.size(); ++b)
+      if (ascii1_[b] != 0) {
+        const char k = static_cast<char>(b);
+        put(std::string_view(&k, 1), ascii1_[b]);
+        ascii1_[b] = 0;
+      }
+    for (size_t b = 0; b < ascii2_.size(); ++b)
+      if (ascii2_[b] != 0) {
+        const char k[2] = {static_cast<char>(b & 0x7F), static_cast<char>(b >> 7)};
+        put(std::string_view(k, 2), ascii2_[b]);
+        ascii2_[b] = 0;
+      }
+    for (Slot& s : slots_) {
+      if (s.key == 0) continue;
+      char k[8];
+      for (size_t i = 0; i < 8; ++i) k[i] = static_cast<char>((s.key >> (8 * i)) & 0xFF);
+      put(std::string_view(k, static_cast<size_t>(s.key >> 56)), s.count);
+      s = Slot{};
+    }
+    used_ = 0;
+  }
+
+ private:
+  struct Slot {
+    uint64_t key = 0;  // 0: empty (a packed key has a length >= 1)
+    uint64_t count = 0;
+  };
+  void grow() {
+    std::vector<Slot> old;
+    old.swap(slots_);
+    slots_.assign(old.empty() ? 1024 : old.size() * 2, Slot{});
+    const size_t mask = slots_.size() - 1;
+    for (const Slot& s : old) {
+      if (s.key == 0) continue;
+      size_t i = mix64(s.key) & mask;
+      while (slots_[i].key != 0) i = (i + 1) & mask;
+      slots_[i] = s;
+    }
+  }
+  std::array<uint64_t, 128> ascii1_{};
+  std::vector<uint64_t> ascii2_ = std::vector<uint64_t>(size_t{1} << 14, 0);
+  std::vector<Slot> slots_;
+  size_t used_ = 0;
+};
+
+struct LocalTables {
+  LocalTable word_unigrams;
+  std::vector<SmallKeyCounter> small_chars{kCharOrders};
+  std::vector<LocalOccurrences> words{kWordOrders - 1};  // n = 2..
+  std::vector<LocalTable> chars{kCharOrders};
+  std::vector<LocalOccurrences> tokens{kTokenOrders - 1};  // n = 2..
+  std::string word_text, token_text;                       // keys of the occurrences
+  void reset() {
+    word_unigrams.reset();
+    for (LocalTable& t : chars) t.reset();
+    for (auto* list : {&words, &tokens})
+      for (LocalOccurrences& o : *list) o.reset();
+    word_text.clear();
+    token_text.clear();
+  }
+};
+
+// Adds one thread's occurrences of a partition to a table, prefetching the slot of a key a few
+// places ahead (the table is far larger than the cache until it becomes a sketch).
+void add_occurrences(NgramTable& table, int p, const std::vector<LocalOccurrences::Occurrence>& list,
+                     const std::string& text, uint64_t first_offset) {
+  constexpr size_t kAhead = 8;
+  for (size_t i = 0; i < list.size(); ++i) {
+    if (i + kAhead < list.size()) table.prefetch(p, list[i + kAhead].hash);
+    const LocalOccurrences::Occurrence& o = list[i];
+    table.add(p, o.hash, std::string_view(text).substr(o.offset, o.length), 1, o.first + first_offset);
+  }
+}
 
 class Scanner {
  public:
@@ -228,7 +345,10 @@ class Scanner {
       char_starts[0] = start;
       for (int n = 1; n <= kCharOrders && static_cast<uint64_t>(n) <= chars; ++n) {
         const std::string_view g(text.data() + char_starts[n - 1], pos - char_starts[n - 1]);
-        local.chars[static_cast<size_t>(n - 1)].add(hash_bytes(g), g, 1);
+        if (g.size() <= SmallKeyCounter::kMaxBytes)
+          local.small_chars[static_cast<size_t>(n - 1)].add(g);
+        else
+          local.chars[static_cast<size_t>(n - 1)].add(hash_bytes(g), g, 1);
       }
       // words
       bool in_word = word_char(cp);
@@ -305,18 +425,21 @@ class Scanner {
     s.email_docs += has_email ? 1 : 0;
 
     // Word n-grams over the (optionally folded) words joined by single spaces.
-    std::string joined;
+    std::string& joined = local.word_text;
+    const size_t base = joined.size();
     std::vector<size_t> starts, ends;
     std::vector<bool> stop;
     std::vector<uint64_t> word_hashes;
     word_hashes.reserve(words.size());
+    starts.reserve(words.size());
+    ends.reserve(words.size());
     for (const auto& [b, e] : words) {
       const std::string_view w(text.data() + b, e - b);
       const std::string folded = fold(w);
       word_hashes.push_back(hash_bytes(folded));
-      if (!joined.empty()) joined += ' ';
+      if (joined.size() > base) joined += ' ';
       starts.push_back(joined.size());
-      joined += o_.lowercase ? folded : std::string(w);
+      joined += o_.lowercase ? std::string_view(folded) : w;
       ends.push_back(joined.size());
       stop.push_back(o_.stop_words && stop_.count(folded) > 0);
     }
@@ -328,7 +451,10 @@ class Scanner {
         all_stop = all_stop && stop[from];
         if (all_stop && o_.stop_words) continue;
         const std::string_view g(joined.data() + starts[from], ends[k] - starts[from]);
-        local.words[static_cast<size_t>(n - 1)].add(hash_bytes(g), g, 1, first_word + k);
+        if (n == 1)
+          local.word_unigrams.add(hash_bytes(g), g, 1, first_word + k);
+        else
+          local.words[static_cast<size_t>(n - 2)].add(hash_bytes(g), starts[from], g.size(), first_word + k);
       }
     }
 
@@ -343,6 +469,10 @@ class Scanner {
       s.tokens += ids.size();
       s.tokens_len.add(ids.size());
       if (static_cast<int64_t>(ids.size()) > o_.context_length) ++s.over_context;
+      // Token n-gram keys are little-endian int32 ids.
+      const size_t tokens_at = local.token_text.size();
+      local.token_text.resize(tokens_at + ids.size() * 4);
+      std::memcpy(local.token_text.data() + tokens_at, ids.data(), ids.size() * 4);
       for (size_t k = 0; k < ids.size(); ++k) {
         const int32_t id = ids[k];
         if (id >= 0 && static_cast<size_t>(id) < s.token_counts.size()) {
@@ -352,8 +482,10 @@ class Scanner {
           s.unknown += (f >> 1) & 1;
         }
         for (int n = 2; n <= kTokenOrders && k + 1 >= static_cast<size_t>(n); ++n) {
-          const std::string key = token_key(ids.data() + k + 1 - n, n);
-          local.tokens[static_cast<size_t>(n - 2)].add(hash_bytes(key), key, 1);
+          const size_t offset = tokens_at + (k + 1 - static_cast<size_t>(n)) * 4;
+          const size_t length = static_cast<size_t>(n) * 4;
+          const std::string_view key(local.token_text.data() + offset, length);
+          local.tokens[static_cast<size_t>(n - 2)].add(hash_bytes(key), offset, length, 0);
         }
       }
     }
@@ -482,6 +614,8 @@ Summary explore(const std::vector<std::string>& inputs, const ExploreOptions& o)
       for (int64_t i = b; i < e; ++i)
         scanner.scan(batch[static_cast<size_t>(i)], reader.format_of(batch[static_cast<size_t>(i)].source),
                      info[static_cast<size_t>(i)], s, local);
+      for (int n = 0; n < kCharOrders; ++n)
+        local.small_chars[static_cast<size_t>(n)].drain_into(local.chars[static_cast<size_t>(n)]);
     });
 
     // Phase B: merge slice n-gram counts into the tables, partitions spread over threads.
@@ -495,19 +629,22 @@ Summary explore(const std::vector<std::string>& inputs, const ExploreOptions& o)
       for (int p = t; p < NgramTable::kPartitions; p += n_threads) {
         const auto part = static_cast<size_t>(p);
         for (size_t u = 0; u < locals.size(); ++u) {
-          const LocalTables& l = locals[u];
           const uint64_t off = word_offset[u];
-          for (size_t n = 0; n < kWordOrders; ++n)
-            l.words[n].parts[part].for_each([&](uint64_t h, std::string_view k, uint64_t c, uint64_t f) {
-              sum.word_ngrams[n]->add(p, h, k, c, f + off);
-            });
-          for (size_t n = 0; n < kCharOrders; ++n)
+          locals[u].word_unigrams.parts[part].for_each([&](uint64_t h, std::string_view k, uint64_t c, uint64_t f) {
+            sum.word_ngrams[0]->add(p, h, k, c, f + off);
+          });
+        }
+        for (size_t n = 0; n < kCharOrders; ++n)
+          for (const LocalTables& l : locals)
             l.chars[n].parts[part].for_each(
                 [&](uint64_t h, std::string_view k, uint64_t c, uint64_t) { sum.char_ngrams[n]->add(p, h, k, c); });
-          for (size_t n = 0; n < kTokenOrders - 1; ++n)
-            l.tokens[n].parts[part].for_each(
-                [&](uint64_t h, std::string_view k, uint64_t c, uint64_t) { sum.token_ngrams[n]->add(p, h, k, c); });
-        }
+        for (size_t n = 0; n + 1 < kWordOrders; ++n)
+          for (size_t u = 0; u < locals.size(); ++u)
+            add_occurrences(*sum.word_ngrams[n + 1], p, locals[u].words[n].parts[part], locals[u].word_text,
+                            word_offset[u]);
+        for (size_t n = 0; n + 1 < kTokenOrders; ++n)
+          for (const LocalTables& l : locals)
+            add_occurrences(*sum.token_ngrams[n], p, l.tokens[n].parts[part], l.token_text, 0);
       }
     });
     words_before = acc;

@@ -9,9 +9,9 @@
 // exact results do not depend on the thread count either (a partition that turned into a sketch
 // may differ within its stated error bound, since slices pre-aggregate their counts).
 //
-// Memory: the n-gram tables share memory_budget * 0.6 (each partition turns into a SpaceSaving
+// Memory: the n-gram tables share memory_budget * 0.6 (each partition turns into a Misra-Gries
 // summary past its share, see counter.h), the duplicate index memory_budget * 0.3 (a cap on
-// checked documents, see dedup.h); batches are ~4 MiB per thread.
+// checked documents, see dedup.h); batches are ~1 MiB per thread.
 #pragma once
 
 #include <array>

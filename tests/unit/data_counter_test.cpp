@@ -1,4 +1,4 @@
-// Exact counting, SpaceSaving bounds, n-gram tables under a memory budget, lengths, word cloud.
+// Exact counting, FrequentItems bounds, n-gram tables under a memory budget, lengths, word cloud.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -44,15 +44,15 @@ TEST(DataCounter, StringCounterIsExact) {
   EXPECT_EQ(c.get(data::hash_bytes("absent")), 0u);
 }
 
-TEST(DataCounter, SpaceSavingBoundsHold) {
+TEST(DataCounter, FrequentItemsBoundsHold) {
   const auto stream = zipf_stream(5000, 3000, 2);
   std::map<std::string, uint64_t> truth;
   for (const auto& k : stream) ++truth[k];
   const size_t cap = 200;
-  data::SpaceSaving ss(cap);
+  data::FrequentItems ss(cap);
   for (const auto& k : stream) ss.add(data::hash_bytes(k), k, 1);
   EXPECT_EQ(ss.total(), stream.size());
-  const double bound = static_cast<double>(stream.size()) / cap;
+  const double bound = static_cast<double>(stream.size()) / (cap + 1);
   std::map<std::string, CountedKey> kept;
   for (const CountedKey& e : ss.entries()) kept[e.key] = e;
   for (const auto& [key, e] : kept) {
@@ -73,18 +73,27 @@ TEST(DataCounter, SpaceSavingBoundsHold) {
     }
 }
 
-TEST(DataCounter, SpaceSavingMergeKeepsBounds) {
+TEST(DataCounter, FrequentItemsMergeKeepsBounds) {
   const auto a = zipf_stream(3000, 2000, 3), b = zipf_stream(3000, 2000, 4);
   std::map<std::string, uint64_t> truth;
-  data::SpaceSaving sa(150), sb(150);
+  data::FrequentItems sa(150), sb(150);
   for (const auto& k : a) sa.add(data::hash_bytes(k), k, 1), ++truth[k];
   for (const auto& k : b) sb.add(data::hash_bytes(k), k, 1), ++truth[k];
   sa.merge(sb.entries(), sb.min_count(), sb.total());
   EXPECT_EQ(sa.total(), a.size() + b.size());
+  EXPECT_LE(sa.size(), 150u);
+  const double bound = static_cast<double>(a.size() + b.size()) / 151;
+  std::map<std::string, CountedKey> kept;
   for (const CountedKey& e : sa.entries()) {
+    kept[e.key] = e;
     EXPECT_GE(e.count, truth.at(e.key)) << e.key;
     EXPECT_LE(e.count - e.error, truth.at(e.key)) << e.key;
+    EXPECT_LE(static_cast<double>(e.error), bound);
   }
+  for (const auto& [key, t] : truth)
+    if (!kept.count(key)) {
+      EXPECT_LE(t, sa.min_count()) << key;
+    }
 }
 
 TEST(DataCounter, NgramTableExactUnderBudgetSketchBeyond) {
@@ -118,6 +127,39 @@ TEST(DataCounter, NgramTableExactUnderBudgetSketchBeyond) {
   }
   // The heaviest keys are still found.
   EXPECT_EQ(small.top(1).at(0).key, sorted[0].second);
+}
+
+TEST(DataCounter, MergingASketchIntoAnExactTableKeepsItsCapacity) {
+  const auto a = zipf_stream(2000, 1000, 6), b = zipf_stream(20000, 5000, 7);
+  std::map<std::string, uint64_t> truth;
+  data::NgramTable exact(size_t{256} << 20), sketch(64 << 10);
+  for (const auto& k : a) {
+    const uint64_t h = data::hash_bytes(k);
+    exact.add(data::NgramTable::partition_of(h), h, k, 1);
+    ++truth[k];
+  }
+  for (const auto& k : b) {
+    const uint64_t h = data::hash_bytes(k);
+    sketch.add(data::NgramTable::partition_of(h), h, k, 1);
+    ++truth[k];
+  }
+  ASSERT_TRUE(exact.exact());
+  ASSERT_FALSE(sketch.exact());
+  std::vector<std::vector<CountedKey>> by_part(data::NgramTable::kPartitions);
+  for (CountedKey& k : sketch.entries())
+    by_part[static_cast<size_t>(data::NgramTable::partition_of(data::hash_bytes(k.key)))].push_back(k);
+  for (int p = 0; p < data::NgramTable::kPartitions; ++p) {
+    const auto state = sketch.partition_state(p);
+    exact.merge_partition(p, by_part[static_cast<size_t>(p)], state);
+    if (state.sketch) {
+      EXPECT_GE(exact.partition_state(p).capacity, state.capacity) << p;
+    }
+  }
+  EXPECT_EQ(exact.total(), a.size() + b.size());
+  for (const CountedKey& e : exact.top(50)) {
+    EXPECT_GE(e.count, truth.at(e.key)) << e.key;
+    EXPECT_LE(e.count - e.error, truth.at(e.key)) << e.key;
+  }
 }
 
 TEST(DataLengths, PercentilesAreNearestRank) {
