@@ -143,6 +143,12 @@ HookEvent Interpreter::view(int op_index) {
   return e;
 }
 
+int64_t Interpreter::scratch_bytes() const {
+  size_t n = 0;
+  for (const auto& b : bufs_) n += b.size();
+  return static_cast<int64_t>(n * sizeof(float));
+}
+
 void Interpreter::step() {
   LOUPE_ASSERT(pc_ >= 0, "step() outside a pass");
   const Op& op = program_.ops[static_cast<size_t>(pc_)];

@@ -99,6 +99,11 @@ class Interpreter {
 
   // Batch of the current (or last) pass.
   int64_t batch_pos0() const { return pos0_; }
+  // Rows the final ops (ln_final, unembed) run on in this pass: 1, or every position.
+  int64_t final_rows() const { return final_rows_; }
+  // Bytes held by the KV cache and by the activation buffers.
+  int64_t kv_cache_bytes() const { return static_cast<int64_t>((k_cache_.size() + v_cache_.size()) * sizeof(float)); }
+  int64_t scratch_bytes() const;
   std::span<const int32_t> batch_tokens() const { return tokens_; }
   // The output tensor of op i as a hook observer would see it (valid once op i has run in
   // this pass, or for the last pass).

@@ -26,5 +26,6 @@ void add_lens(CLI::App& app, Action& action);
 void add_attention(CLI::App& app, Action& action);
 void add_activations(CLI::App& app, Action& action);
 void add_attribute(CLI::App& app, Action& action);
+void add_profile(CLI::App& app, Action& action);
 
 }  // namespace loupe::cli

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   loupe::cli::add_logits(app, action);
   loupe::cli::add_trace(app, action);
   loupe::cli::add_bench(app, action);
+  loupe::cli::add_profile(app, action);
   loupe::cli::add_model(app, action);
   loupe::cli::add_debug(app, action);
   loupe::cli::add_explore(app, action);

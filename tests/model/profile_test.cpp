@@ -1,0 +1,144 @@
+// loupe profile on stories260K: the profiler sees every op of every pass, leaves the logits
+// bit-identical, its work figures follow the shapes, the groupings add up, and the Chrome trace
+// carries layer, op, shape and type on every event.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "engine/driver.h"
+#include "model/weights.h"
+#include "perf/profile.h"
+#include "test_support.h"
+
+namespace loupe {
+namespace {
+
+const std::string kF32 = "models/stories260K-gguf/stories260K-f32.gguf";
+const std::vector<int32_t> kPrompt = {1, 403, 407, 261, 378, 429};
+
+// The last logits row after the prompt and 3 decode steps.
+std::vector<float> run(const Model& m, perf::Profiler* prof, Interpreter& interp) {
+  if (prof) prof->set_phase(perf::Phase::Prefill);
+  forward(interp, kPrompt, false, nullptr);
+  if (prof) prof->set_phase(perf::Phase::Decode);
+  for (int32_t t : {300, 301, 302}) {
+    const int32_t one[1] = {t};
+    interp.begin(one, false);
+    interp.finish();
+  }
+  const int64_t v = m.config.d_vocab;
+  return std::vector<float>(interp.logits(), interp.logits() + v);
+}
+
+TEST(Profile, SeesEveryOpAndChangesNothing) {
+  auto m = load_model(test::shared(kF32));
+  Interpreter plain(*m, RunOptions{2, 64, 64});
+  const std::vector<float> a = run(*m, nullptr, plain);
+  Interpreter interp(*m, RunOptions{2, 64, 64});
+  perf::Profiler prof(interp, true);
+  const std::vector<float> b = run(*m, &prof, interp);
+  ASSERT_EQ(a.size(), b.size());
+  EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0);
+
+  EXPECT_EQ(prof.passes(perf::Phase::Prefill), 1);
+  EXPECT_EQ(prof.tokens(perf::Phase::Prefill), static_cast<int64_t>(kPrompt.size()));
+  EXPECT_EQ(prof.passes(perf::Phase::Decode), 3);
+  EXPECT_EQ(prof.tokens(perf::Phase::Decode), 3);
+  const Program& prog = interp.program();
+  const ModelConfig& c = m->config;
+  for (size_t i = 0; i < prog.ops.size(); ++i) {
+    const Op& op = prog.ops[i];
+    const auto& pre = prof.totals(perf::Phase::Prefill)[i];
+    const auto& dec = prof.totals(perf::Phase::Decode)[i];
+    EXPECT_EQ(pre.calls, 1) << op.label;
+    EXPECT_EQ(dec.calls, 3) << op.label;
+    EXPECT_GE(pre.seconds, 0.0);
+    if (op.kind == OpKind::MatMul) {
+      // Prefill: every position except the final ops (the unembedding runs on the last row).
+      const double rows = op.final_rows ? 1.0 : static_cast<double>(kPrompt.size());
+      EXPECT_DOUBLE_EQ(pre.flops, 2.0 * rows * static_cast<double>(op.w->rows * op.w->cols)) << op.label;
+      EXPECT_DOUBLE_EQ(dec.flops, 3 * 2.0 * static_cast<double>(op.w->rows * op.w->cols)) << op.label;
+      EXPECT_GE(dec.bytes, 3.0 * static_cast<double>(op.w->nbytes())) << op.label;
+    }
+    if (op.kind == OpKind::AttnScores) {
+      // Decode at positions 6, 7, 8 attends to 7, 8, 9 keys.
+      EXPECT_DOUBLE_EQ(dec.flops, static_cast<double>(c.n_heads) * (7 + 8 + 9) * (2.0 * c.d_head + 1)) << op.label;
+    }
+  }
+
+  // Events: every non-mark op per pass plus one per pass, in time order per track.
+  size_t marks = 0;
+  for (const Op& op : prog.ops) marks += op.kind == OpKind::Mark ? 1 : 0;
+  EXPECT_EQ(prof.events().size(), 4 * (prog.ops.size() - marks) + 4);
+  const nlohmann::ordered_json trace = perf::chrome_trace(interp, prof);
+  double last_op_ts = -1;
+  std::set<std::string> kinds;
+  for (const auto& e : trace["traceEvents"]) {
+    if (e["ph"] == "M") continue;
+    EXPECT_EQ(e["ph"], "X");
+    ASSERT_TRUE(e.contains("ts") && e.contains("dur") && e.contains("name") && e.contains("args"));
+    EXPECT_GE(e["dur"].get<double>(), 0.0);
+    if (e["tid"] == 2) {
+      EXPECT_GE(e["ts"].get<double>(), last_op_ts);
+      last_op_ts = e["ts"].get<double>();
+      for (const char* k : {"layer", "op", "shape", "type", "phase", "pass"}) EXPECT_TRUE(e["args"].contains(k)) << k;
+      kinds.insert(e["cat"].get<std::string>());
+    }
+  }
+  EXPECT_TRUE(kinds.count("matmul") && kinds.count("softmax") && kinds.count("rope"));
+
+  // The report: op kinds and layers each add up to all ops; every layer is listed.
+  const auto report = perf::profile_json(interp, prof, perf::Peaks{}, perf::memory_use(interp));
+  ASSERT_EQ(report["phases"].size(), 2u);
+  for (const auto& ph : report["phases"]) {
+    double kind_ms = 0, layer_ms = 0, kind_gflop = 0;
+    for (const auto& g : ph["by_kind"]) kind_ms += g["ms"].get<double>(), kind_gflop += g["gflop"].get<double>();
+    for (const auto& g : ph["by_layer"]) layer_ms += g["ms"].get<double>();
+    EXPECT_NEAR(kind_ms, ph["ops_seconds"].get<double>() * 1e3, 1e-6);
+    EXPECT_NEAR(layer_ms, ph["ops_seconds"].get<double>() * 1e3, 1e-6);
+    EXPECT_NEAR(kind_gflop, ph["total"]["gflop"].get<double>(), 1e-9);
+    EXPECT_EQ(ph["by_layer"].size(), static_cast<size_t>(c.n_layers + 1));
+    EXPECT_LE(ph["ops_seconds"].get<double>(), ph["seconds"].get<double>() + 1e-9);
+    EXPECT_FALSE(ph["total"].contains("roofline_percent"));  // no peaks given
+  }
+  const auto& mem = report["memory"];
+  EXPECT_EQ(mem["kv_cache"].get<int64_t>(), 2 * c.n_layers * 64 * c.d_kv() * 4);
+  EXPECT_GE(mem["weights_mapped"].get<int64_t>(), mem["weights_stored"].get<int64_t>());
+  EXPECT_GT(mem["peak_rss"].get<int64_t>(), 0);
+}
+
+TEST(Profile, CommandWritesReportAndTrace) {
+  const std::string dir = test::temp_dir("profile");
+  const std::string trace = dir + "/trace.json";
+  auto r = test::run_loupe("profile " + test::shared(kF32) + " -p 'Once upon a time' -n 4 --json --no-peaks --trace " +
+                           trace + " -t 2");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["phases"].size(), 2u);
+  EXPECT_EQ(j["phases"][1]["tokens"], 4);
+  EXPECT_EQ(j["phases"][1]["passes"], 4);
+  const auto t = nlohmann::json::parse(test::read_file(trace));
+  EXPECT_GT(t["traceEvents"].size(), 100u);
+
+  // With peaks: the roofline columns appear and the text report names its sections.
+  r = test::run_loupe("profile " + test::shared(kF32) + " -p 'Once upon a time' -n 2 -t 2");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* s : {"== prefill", "== decode", "by op kind", "by layer", "slowest ops", "roof%", "peak RSS"})
+    EXPECT_NE(r.out.find(s), std::string::npos) << s;
+
+  // Errors: past the context, an unwritable trace path.
+  r = test::run_loupe("profile " + test::shared(kF32) + " -p 'Once' -n 100000 --ctx 64 --no-peaks");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--n-gen"), std::string::npos) << r.err;
+  r = test::run_loupe("profile " + test::shared(kF32) + " -p 'Once' -n 1 --no-peaks --trace " + dir +
+                      "/missing/trace.json");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find(dir + "/missing/trace.json"), std::string::npos) << r.err;
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace loupe
