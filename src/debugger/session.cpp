@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <cmath>
 
+#include "analysis/lens.h"
 #include "core/error.h"
 #include "debugger/stats.h"
 #include "model/sampler.h"
-#include "tensor/matmul.h"
 
 namespace loupe::dbg {
 namespace {
@@ -705,28 +705,8 @@ Value Session::evaluate(const TensorExpr& expr) {
 }
 
 std::vector<float> Session::lens(const float* x) {
-  const ModelConfig& c = model_.config;
-  const int64_t d = c.d_model;
-  // The same arithmetic as the program's ln_final ops (Interpreter::op_norm_scale / apply).
-  double mean = 0.0;
-  if (c.norm == NormKind::LayerNorm) {
-    for (int64_t k = 0; k < d; ++k) mean += x[k];
-    mean /= static_cast<double>(d);
-  }
-  double ss = 0.0;
-  for (int64_t k = 0; k < d; ++k) {
-    const double v = x[k] - mean;
-    ss += v * v;
-  }
-  const float s = static_cast<float>(std::sqrt(ss / static_cast<double>(d) + c.norm_eps));
-  const float inv = 1.0f / s;
-  const float fmean = c.norm == NormKind::LayerNorm ? static_cast<float>(mean) : 0.0f;
-  std::vector<float> normed(static_cast<size_t>(d));  // [d_model]
-  for (int64_t k = 0; k < d; ++k)
-    normed[static_cast<size_t>(k)] =
-        (x[k] - fmean) * inv * model_.ln_final_w[k] + (model_.ln_final_b ? model_.ln_final_b[k] : 0.0f);
-  std::vector<float> logits(static_cast<size_t>(c.d_vocab));  // [d_vocab]
-  matmul(lens_pool_, model_.unembed, normed.data(), 1, logits.data(), nullptr);
+  std::vector<float> logits(static_cast<size_t>(model_.config.d_vocab));  // [d_vocab]
+  analysis::LogitLens(model_, lens_pool_).apply(x, 1, logits.data());
   return logits;
 }
 

@@ -22,11 +22,17 @@
 #include "engine/interpreter.h"
 #include "model/synth.h"
 #include "model/weights.h"
+#include "reference_math.h"
 #include "test_support.h"
 #include "tokenizer/tokenizer.h"
 
 namespace loupe {
 namespace {
+
+using test::engine_logits;
+using test::linear;
+using test::max_abs_diff;
+using test::sci;
 
 namespace fs = std::filesystem;
 
@@ -66,12 +72,6 @@ void sharpen(SynthModel& m) {
   }
 }
 
-const std::vector<float>& tensor(const SynthModel& m, const std::string& name) {
-  for (const auto& t : m.tensors)
-    if (t.name == name) return t.data;
-  throw std::runtime_error("synth model has no tensor " + name);
-}
-
 // Deliberate mistakes the reference can make, to show the comparison notices them.
 struct Variant {
   bool gelu_erf = false;        // exact GELU instead of the tanh approximation
@@ -84,19 +84,6 @@ struct Reference {
   std::vector<double> logits;                   // [n, V]
   std::vector<std::vector<double>> resid_post;  // per layer [n, d]
 };
-
-// y[r] = W[r] . x + b[r]; W [rows, cols] row-major.
-std::vector<double> linear(const std::vector<float>& W, const float* b, const std::vector<double>& x, int64_t rows,
-                           int64_t cols) {
-  std::vector<double> y(static_cast<size_t>(rows));
-  for (int64_t r = 0; r < rows; ++r) {
-    double s = b != nullptr ? b[r] : 0.0;
-    for (int64_t c = 0; c < cols; ++c)
-      s += static_cast<double>(W[static_cast<size_t>(r * cols + c)]) * x[static_cast<size_t>(c)];
-    y[static_cast<size_t>(r)] = s;
-  }
-  return y;
-}
 
 std::vector<double> layer_norm(const std::vector<double>& x, const std::vector<float>& g, const std::vector<float>& b,
                                double eps) {
@@ -123,8 +110,8 @@ Reference reference_gpt2(const SynthModel& m, const std::vector<int32_t>& tokens
   const ModelConfig& c = m.config;
   const int64_t n = static_cast<int64_t>(tokens.size()), d = c.d_model, H = c.n_heads, dh = c.d_head, f = c.d_mlp;
   const double eps = c.norm_eps;
-  const auto& wte = tensor(m, "token_embd.weight");     // [V, d]
-  const auto& wpe = tensor(m, "position_embd.weight");  // [n_ctx, d]
+  const auto& wte = test::synth_tensor(m, "token_embd.weight");     // [V, d]
+  const auto& wpe = test::synth_tensor(m, "position_embd.weight");  // [n_ctx, d]
   std::vector<std::vector<double>> x(static_cast<size_t>(n), std::vector<double>(static_cast<size_t>(d)));  // [n][d]
   for (int64_t i = 0; i < n; ++i)
     for (int64_t k = 0; k < d; ++k)
@@ -133,7 +120,7 @@ Reference reference_gpt2(const SynthModel& m, const std::vector<int32_t>& tokens
   Reference ref;
   for (int64_t l = 0; l < c.n_layers; ++l) {
     auto T = [&](const char* s) -> const std::vector<float>& {
-      return tensor(m, "blk." + std::to_string(l) + "." + s);
+      return test::synth_tensor(m, "blk." + std::to_string(l) + "." + s);
     };
     // Attention: fused qkv [3d, d] with bias, rows q | k | v.
     std::vector<std::vector<double>> q(n), k(n), val(n);  // [n][d]
@@ -145,22 +132,8 @@ Reference reference_gpt2(const SynthModel& m, const std::vector<int32_t>& tokens
       val[i].assign(qkv.begin() + (v.swap_kv ? 1 : 2) * d, qkv.begin() + (v.swap_kv ? 2 : 3) * d);
     }
     for (int64_t i = 0; i < n; ++i) {
-      std::vector<double> z(static_cast<size_t>(d), 0.0);
-      const int64_t last = v.no_causal_mask ? n - 1 : i;
-      for (int64_t hh = 0; hh < H; ++hh) {
-        std::vector<double> s(static_cast<size_t>(last + 1));
-        double mx = -1e300;
-        for (int64_t j = 0; j <= last; ++j) {
-          double dot = 0.0;
-          for (int64_t e = 0; e < dh; ++e) dot += q[i][hh * dh + e] * k[j][hh * dh + e];
-          s[j] = dot / std::sqrt(static_cast<double>(dh));
-          mx = std::max(mx, s[j]);
-        }
-        double sum = 0.0;
-        for (auto& e : s) sum += (e = std::exp(e - mx));
-        for (int64_t j = 0; j <= last; ++j)
-          for (int64_t e = 0; e < dh; ++e) z[hh * dh + e] += s[j] / sum * val[j][hh * dh + e];
-      }
+      const auto z =
+          test::attention_row(q, k, val, i, v.no_causal_mask ? n - 1 : i, H, dh, [](int64_t h) { return h; });
       auto o = linear(T("attn_output.weight"), T("attn_output.bias").data(), z, d, d);
       for (int64_t e = 0; e < d; ++e) x[i][e] += o[e];
     }
@@ -176,45 +149,20 @@ Reference reference_gpt2(const SynthModel& m, const std::vector<int32_t>& tokens
     for (const auto& row : x) flat.insert(flat.end(), row.begin(), row.end());
     ref.resid_post.push_back(std::move(flat));
   }
-  const auto& W_U = c.tied_embeddings ? wte : tensor(m, "output.weight");  // [V, d]
+  const auto& W_U = c.tied_embeddings ? wte : test::synth_tensor(m, "output.weight");  // [V, d]
   for (int64_t i = 0; i < n; ++i) {
-    auto h = layer_norm(x[i], tensor(m, "output_norm.weight"), tensor(m, "output_norm.bias"), eps);
+    auto h =
+        layer_norm(x[i], test::synth_tensor(m, "output_norm.weight"), test::synth_tensor(m, "output_norm.bias"), eps);
     auto lg = linear(W_U, nullptr, h, c.d_vocab, d);
     ref.logits.insert(ref.logits.end(), lg.begin(), lg.end());
   }
   return ref;
 }
 
-// Logits of every position [n, V] from the engine.
-std::vector<float> engine_logits(const Model& model, const std::vector<int32_t>& tokens, int threads = 1) {
-  RunOptions o;
-  o.n_threads = threads;
-  Interpreter interp(model, o);
-  std::vector<float> out;
-  forward(interp, tokens, true,
-          [&](const float* l, int64_t rows, int64_t) { out.insert(out.end(), l, l + rows * model.config.d_vocab); });
-  return out;
-}
-
-template <class A, class B>
-double max_abs_diff(const std::vector<A>& a, const std::vector<B>& b) {
-  EXPECT_EQ(a.size(), b.size());
-  double m = 0.0;
-  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i)
-    m = std::max(m, std::abs(static_cast<double>(a[i]) - static_cast<double>(b[i])));
-  return m;
-}
-
 double max_abs(const std::vector<double>& a) {
   double m = 0.0;
   for (double v : a) m = std::max(m, std::abs(v));
   return m;
-}
-
-std::string sci(double v) {
-  char b[32];
-  std::snprintf(b, sizeof b, "%.2e", v);
-  return b;
 }
 
 // Both formats of one synth model in a temporary folder.
@@ -425,7 +373,7 @@ TEST(Gpt2, HookNamesAndShapes) {
 
   // Contents: the position embedding is W_pos's rows, patterns are causal distributions, and
   // the residual stream after each block matches the reference.
-  const auto& wpe = tensor(m, "position_embd.weight");
+  const auto& wpe = test::synth_tensor(m, "position_embd.weight");
   EXPECT_EQ(rec.seen["hook_pos_embed"].data, std::vector<float>(wpe.begin(), wpe.begin() + n * 64));
   const auto& pat = rec.seen["blocks.0.attn.hook_pattern"].data;
   for (int64_t hh = 0; hh < 4; ++hh)

@@ -28,11 +28,17 @@
 #include "model/sampler.h"
 #include "model/synth.h"
 #include "model/weights.h"
+#include "reference_math.h"
 #include "test_support.h"
 #include "tokenizer/tokenizer.h"
 
 namespace loupe {
 namespace {
+
+using test::engine_logits;
+using test::linear;
+using test::max_abs_diff;
+using test::sci;
 
 namespace fs = std::filesystem;
 
@@ -96,12 +102,6 @@ SynthModel sharp_model(const SynthSpec& s) {
   return m;
 }
 
-const std::vector<float>& tensor(const SynthModel& m, const std::string& name) {
-  for (const auto& t : m.tensors)
-    if (t.name == name) return t.data;
-  throw std::runtime_error("synth model has no tensor " + name);
-}
-
 // Deliberate mistakes the reference can make, to show the comparison notices them.
 struct Variant {
   bool rope_halves = false;      // rotate (i, i + dh/2) instead of adjacent pairs
@@ -111,17 +111,6 @@ struct Variant {
   double norm_eps = -1.0;        // a different RMSNorm eps (< 0 = the config's)
   bool gate_up_swapped = false;  // silu(up) * gate
 };
-
-std::vector<double> linear(const std::vector<float>& W, const std::vector<double>& x, int64_t rows, int64_t cols) {
-  std::vector<double> y(static_cast<size_t>(rows));
-  for (int64_t r = 0; r < rows; ++r) {
-    double s = 0.0;
-    for (int64_t c = 0; c < cols; ++c)
-      s += static_cast<double>(W[static_cast<size_t>(r * cols + c)]) * x[static_cast<size_t>(c)];
-    y[static_cast<size_t>(r)] = s;
-  }
-  return y;
-}
 
 std::vector<double> rms_norm(const std::vector<double>& x, const std::vector<float>& g, double eps) {
   double ss = 0.0;
@@ -154,83 +143,45 @@ std::vector<double> reference_llama(const SynthModel& m, const std::vector<int32
                 f = c.d_mlp;
   const double eps = v.norm_eps >= 0 ? v.norm_eps : c.norm_eps;
   const double theta = v.rope_theta > 0 ? v.rope_theta : c.rope_theta;
-  const auto& emb = tensor(m, "token_embd.weight");            // [V, d]
-  std::vector<std::vector<double>> x(static_cast<size_t>(n));  // [n][d]
+  const auto& emb = test::synth_tensor(m, "token_embd.weight");  // [V, d]
+  std::vector<std::vector<double>> x(static_cast<size_t>(n));    // [n][d]
   for (int64_t i = 0; i < n; ++i) x[i].assign(emb.begin() + tokens[i] * d, emb.begin() + (tokens[i] + 1) * d);
   for (int64_t l = 0; l < c.n_layers; ++l) {
     auto T = [&](const char* s) -> const std::vector<float>& {
-      return tensor(m, "blk." + std::to_string(l) + "." + s);
+      return test::synth_tensor(m, "blk." + std::to_string(l) + "." + s);
     };
     std::vector<std::vector<double>> q(n), k(n), val(n);  // [n][h*dh], [n][g*dh] x2
     for (int64_t i = 0; i < n; ++i) {
       auto hn = rms_norm(x[i], T("attn_norm.weight"), eps);
-      q[i] = linear(T("attn_q.weight"), hn, H * dh, d);
-      k[i] = linear(T("attn_k.weight"), hn, G * dh, d);
-      val[i] = linear(T("attn_v.weight"), hn, G * dh, d);
+      q[i] = linear(T("attn_q.weight"), nullptr, hn, H * dh, d);
+      k[i] = linear(T("attn_k.weight"), nullptr, hn, G * dh, d);
+      val[i] = linear(T("attn_v.weight"), nullptr, hn, G * dh, d);
       rope(q[i], H, dh, i, theta, v);
       rope(k[i], G, dh, i, theta, v);
     }
     for (int64_t i = 0; i < n; ++i) {
-      std::vector<double> z(static_cast<size_t>(H * dh), 0.0);
-      for (int64_t hh = 0; hh < H; ++hh) {
-        const int64_t kvh = v.kv_modulo ? hh % G : hh / (H / G);
-        std::vector<double> s(static_cast<size_t>(i + 1));
-        double mx = -1e300;
-        for (int64_t j = 0; j <= i; ++j) {
-          double dot = 0.0;
-          for (int64_t e = 0; e < dh; ++e) dot += q[i][hh * dh + e] * k[j][kvh * dh + e];
-          s[j] = dot / std::sqrt(static_cast<double>(dh));
-          mx = std::max(mx, s[j]);
-        }
-        double sum = 0.0;
-        for (auto& e : s) sum += (e = std::exp(e - mx));
-        for (int64_t j = 0; j <= i; ++j)
-          for (int64_t e = 0; e < dh; ++e) z[hh * dh + e] += s[j] / sum * val[j][kvh * dh + e];
-      }
-      auto o = linear(T("attn_output.weight"), z, d, H * dh);
+      const auto z =
+          test::attention_row(q, k, val, i, i, H, dh, [&](int64_t h) { return v.kv_modulo ? h % G : h / (H / G); });
+      auto o = linear(T("attn_output.weight"), nullptr, z, d, H * dh);
       for (int64_t e = 0; e < d; ++e) x[i][e] += o[e];
     }
     for (int64_t i = 0; i < n; ++i) {
       auto hn = rms_norm(x[i], T("ffn_norm.weight"), eps);
-      auto gate = linear(T("ffn_gate.weight"), hn, f, d);
-      auto up = linear(T("ffn_up.weight"), hn, f, d);
+      auto gate = linear(T("ffn_gate.weight"), nullptr, hn, f, d);
+      auto up = linear(T("ffn_up.weight"), nullptr, hn, f, d);
       if (v.gate_up_swapped) std::swap(gate, up);
       for (int64_t e = 0; e < f; ++e) gate[e] = gate[e] / (1.0 + std::exp(-gate[e])) * up[e];
-      auto o = linear(T("ffn_down.weight"), gate, d, f);
+      auto o = linear(T("ffn_down.weight"), nullptr, gate, d, f);
       for (int64_t e = 0; e < d; ++e) x[i][e] += o[e];
     }
   }
   std::vector<double> logits;
   for (int64_t i = 0; i < n; ++i) {
-    auto hn = rms_norm(x[i], tensor(m, "output_norm.weight"), eps);
-    auto lg = linear(tensor(m, "output.weight"), hn, c.d_vocab, d);
+    auto hn = rms_norm(x[i], test::synth_tensor(m, "output_norm.weight"), eps);
+    auto lg = linear(test::synth_tensor(m, "output.weight"), nullptr, hn, c.d_vocab, d);
     logits.insert(logits.end(), lg.begin(), lg.end());
   }
   return logits;
-}
-
-// Logits of every position [n, V] from the engine.
-std::vector<float> engine_logits(const Model& model, const std::vector<int32_t>& tokens, int threads = 1,
-                                 int64_t max_batch = 256) {
-  RunOptions o;
-  o.n_threads = threads;
-  o.max_batch = max_batch;
-  Interpreter interp(model, o);
-  std::vector<float> out;
-  forward(interp, tokens, true, [&](const float* l, int64_t rows, int64_t first) {
-    EXPECT_EQ(first * model.config.d_vocab, static_cast<int64_t>(out.size()));
-    out.insert(out.end(), l, l + rows * model.config.d_vocab);
-  });
-  return out;
-}
-
-template <class A, class B>
-double max_abs_diff(const std::vector<A>& a, const std::vector<B>& b) {
-  EXPECT_EQ(a.size(), b.size());
-  double m = 0.0;
-  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i)
-    m = std::max(m, std::abs(static_cast<double>(a[i]) - static_cast<double>(b[i])));
-  return m;
 }
 
 // ||a - b|| / ||b|| over all elements.
@@ -250,12 +201,6 @@ double argmax_agreement(const std::vector<float>& a, const std::vector<float>& b
   for (int64_t r = 0; r < rows; ++r)
     same += argmax(a.data() + r * d_vocab, d_vocab) == argmax(b.data() + r * d_vocab, d_vocab);
   return static_cast<double>(same) / static_cast<double>(rows);
-}
-
-std::string sci(double v) {
-  char b[32];
-  std::snprintf(b, sizeof b, "%.2e", v);
-  return b;
 }
 
 bool bit_identical(const std::vector<float>& a, const std::vector<float>& b) {
