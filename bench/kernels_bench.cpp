@@ -1,5 +1,6 @@
 // Matmul kernels per weight type, instruction-set level and shape: decode (1 activation row)
-// and prefill (64 rows), on a 768 x 768 weight (the shape of a 134M llama's attention).
+// and prefill (64 rows), on a 768 x 768 weight (the shape of a 134M llama's attention), and
+// decode on a 16384 x 4096 weight that streams from memory.
 // Reports weight bytes read per second and FLOP/s as counters.
 #include <benchmark/benchmark.h>
 
@@ -15,23 +16,27 @@ namespace {
 
 constexpr int64_t kRows = 768, kCols = 768;
 
+// range(3) = 1: a weight of 16384 x 4096 (64 Mi elements), far past the caches, as the big
+// matrices of a decode step stream from memory.
 void BM_Matmul(benchmark::State& state) {
   const auto type = static_cast<DType>(state.range(0));
   const int64_t m = state.range(1);
   const bool q8 = state.range(2) != 0;
+  const bool large = state.range(3) != 0;
+  const int64_t rows = large ? 16384 : kRows, cols = large ? 4096 : kCols;
   std::mt19937 rng(1);
   std::normal_distribution<float> d(0.0f, 1.0f);
-  std::vector<float> f(static_cast<size_t>(kRows * kCols));
+  std::vector<float> f(static_cast<size_t>(rows * cols));
   for (auto& v : f) v = d(rng);
-  std::vector<uint8_t> bytes(row_bytes(type, kCols) * kRows);
-  quantize_row(type, f.data(), bytes.data(), kRows * kCols);
+  std::vector<uint8_t> bytes(row_bytes(type, cols) * rows);
+  quantize_row(type, f.data(), bytes.data(), rows * cols);
   Weight w;
   w.name = "bench";
   w.type = type;
-  w.rows = kRows;
-  w.cols = kCols;
+  w.rows = rows;
+  w.cols = cols;
   w.data = bytes.data();
-  std::vector<float> x(static_cast<size_t>(m * kCols)), y(static_cast<size_t>(m * kRows));
+  std::vector<float> x(static_cast<size_t>(m * cols)), y(static_cast<size_t>(m * rows));
   for (auto& v : x) v = d(rng);
   ThreadPool pool(1);
   for (auto _ : state) {
@@ -42,7 +47,7 @@ void BM_Matmul(benchmark::State& state) {
   state.counters["bytes/s"] =
       benchmark::Counter(static_cast<double>(bytes.size()), benchmark::Counter::kIsIterationInvariantRate);
   state.counters["FLOP/s"] =
-      benchmark::Counter(2.0 * static_cast<double>(m * kRows * kCols), benchmark::Counter::kIsIterationInvariantRate);
+      benchmark::Counter(2.0 * static_cast<double>(m * rows * cols), benchmark::Counter::kIsIterationInvariantRate);
 }
 
 void args(benchmark::internal::Benchmark* b) {
@@ -51,8 +56,11 @@ void args(benchmark::internal::Benchmark* b) {
       for (int q8 : {0, 1}) {
         const bool quant = t != DType::F32 && t != DType::F16 && t != DType::BF16;
         if (q8 && !quant) continue;
-        b->Args({static_cast<int64_t>(t), m, q8});
+        b->Args({static_cast<int64_t>(t), m, q8, 0});
       }
+  for (DType t : {DType::F32, DType::F16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K})
+    for (int q8 : {0, 1})
+      if (q8 == 0 || (t != DType::F32 && t != DType::F16)) b->Args({static_cast<int64_t>(t), 1, q8, 1});
 }
 
 BENCHMARK(BM_Matmul)->Apply(args);

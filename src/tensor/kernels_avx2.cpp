@@ -19,6 +19,7 @@ struct VecF {
   static constexpr int kWidth = 8;
   static V zero() { return _mm256_setzero_ps(); }
   static V load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
   static V load_f16(const uint8_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
   static V load_bf16(const uint8_t* p) {
     const __m256i u = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
@@ -47,6 +48,10 @@ constexpr int kMaxActRows = 2;
 #include "tensor/kernels_x86.inc"
 
 }  // namespace avx2
+
+RowFn row_to_f32_avx2(DType type) {
+  return avx2::row_table(type);
+}
 
 TileFn tile_kernel_avx2(DType type, bool q8_acts) {
   return q8_acts ? avx2::table(type) : avx2::table_float_acts(type);

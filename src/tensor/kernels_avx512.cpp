@@ -22,6 +22,7 @@ struct VecF {
   static constexpr int kWidth = 16;
   static V zero() { return _mm512_setzero_ps(); }
   static V load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
   static V load_f16(const uint8_t* p) {
     return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
   }
@@ -53,6 +54,10 @@ constexpr int kMaxActRows = 4;
 #include "tensor/kernels_x86.inc"
 
 }  // namespace avx512
+
+RowFn row_to_f32_avx512(DType type) {
+  return avx512::row_table(type);
+}
 
 TileFn tile_kernel_avx512(DType type, bool q8_acts) {
   return q8_acts ? avx512::table(type) : avx512::table_float_acts(type);

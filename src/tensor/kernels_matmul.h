@@ -59,9 +59,18 @@ bool takes_q8_activations(DType type);
 // dequantises rows to F32 and uses the F32 kernel).
 TileFn tile_kernel(DType type, Isa isa, bool q8_acts = false);
 
+// Converts a weight row of k elements to floats exactly as the exact (float activations) tile
+// kernel of the same instruction set sees them, so that the F32 kernel on converted rows gives
+// the same bits as that kernel on the row in place. Null for F32 and for types without one.
+using RowFn = void (*)(const uint8_t* row, int64_t k, float* out);
+RowFn row_to_f32(DType type, Isa isa);
+
 // Per instruction-set tables (kernels_scalar.cpp, kernels_avx2.cpp, kernels_avx512.cpp).
 TileFn tile_kernel_scalar(DType type, bool q8_acts);
 TileFn tile_kernel_avx2(DType type, bool q8_acts);
 TileFn tile_kernel_avx512(DType type, bool q8_acts);
+RowFn row_to_f32_scalar(DType type);
+RowFn row_to_f32_avx2(DType type);
+RowFn row_to_f32_avx512(DType type);
 
 }  // namespace loupe::kernels

@@ -57,6 +57,15 @@ TileFn tile_kernel(DType type, Isa isa, bool q8_acts) {
   return nullptr;
 }
 
+RowFn row_to_f32(DType type, Isa isa) {
+  switch (isa) {
+    case Isa::Avx512: return row_to_f32_avx512(type);
+    case Isa::Avx2: return row_to_f32_avx2(type);
+    case Isa::Scalar: return row_to_f32_scalar(type);
+  }
+  return nullptr;
+}
+
 namespace {
 
 using namespace loupe::quant;
@@ -184,7 +193,31 @@ void tile_float(const Tile& t) {
     }
 }
 
+// A row converted with the scalar kernel's loads (for quantised rows: whole blocks at once,
+// the values load_quant returns one by one).
+template <float (*Load)(const uint8_t*, int64_t)>
+void row_f32(const uint8_t* p, int64_t k, float* out) {
+  for (int64_t j = 0; j < k; ++j) out[j] = Load(p, j);
+}
+template <DType T>
+void row_quant(const uint8_t* p, int64_t k, float* out) {
+  dequantize_row(T, p, out, k);
+}
+
 }  // namespace
+
+RowFn row_to_f32_scalar(DType type) {
+  switch (type) {
+    case DType::F16: return row_f32<load_f16>;
+    case DType::BF16: return row_f32<load_bf16>;
+    case DType::Q8_0: return row_quant<DType::Q8_0>;
+    case DType::Q4_0: return row_quant<DType::Q4_0>;
+    case DType::Q4_K: return row_quant<DType::Q4_K>;
+    case DType::Q5_K: return row_quant<DType::Q5_K>;
+    case DType::Q6_K: return row_quant<DType::Q6_K>;
+    default: return nullptr;
+  }
+}
 
 TileFn tile_kernel_scalar(DType type, bool q8_acts) {
   if (!q8_acts) switch (type) {

@@ -17,8 +17,13 @@ using kernels::TileFn;
 // Activation rows processed against one weight tile before moving on: with K <= 4096 they
 // stay in L2 while the weight rows of the thread stream past.
 constexpr int64_t kActChunk = 64;
-// Rows dequantised together on the fallback path.
+// Rows converted to F32 together on the converting paths.
 constexpr int64_t kDequantRows = 16;
+// From this many activation rows on, float-activation products convert weight rows to F32 once
+// and run the F32 kernel over all rows: the conversion is paid once per weight row instead of
+// once per kTileActRows activation rows. The converted values are those the direct kernel
+// computes in registers, so both paths give the same bits.
+constexpr int64_t kConvertMinRows = 16;
 
 thread_local std::vector<float> t_rows;   // [kDequantRows, cols] dequantised weight rows
 thread_local std::vector<BlockQ8> t_act;  // [m, cols / 32] quantised activations (caller's thread)
@@ -50,13 +55,24 @@ void rows_direct(TileFn fn, const Weight& w, const void* x, size_t x_stride, int
   }
 }
 
-// Fallback: dequantise kDequantRows rows at a time and run the F32 kernel on them.
-void rows_dequant(TileFn f32, const Weight& w, const float* x, int64_t m, float* y, int64_t r0, int64_t r1) {
+// Converts kDequantRows rows at a time to F32 (with `convert` on rows in place, or with
+// Weight::row when it is null) and runs the F32 kernel on them.
+void rows_dequant(TileFn f32, kernels::RowFn convert, const Weight& w, const float* x, int64_t m, float* y, int64_t r0,
+                  int64_t r1) {
   const int64_t K = w.cols;
+  const size_t row_stride = row_bytes(w.type, K);
   if (static_cast<int64_t>(t_rows.size()) < kDequantRows * K) t_rows.resize(static_cast<size_t>(kDequantRows * K));
   for (int64_t d0 = r0; d0 < r1; d0 += kDequantRows) {
     const int64_t d1 = std::min(d0 + kDequantRows, r1);
-    for (int64_t r = d0; r < d1; ++r) w.row(r, t_rows.data() + (r - d0) * K);
+    for (int64_t r = d0; r < d1; ++r) {
+      float* out = t_rows.data() + (r - d0) * K;
+      if (convert != nullptr) {
+        const int64_t stored = w.row_map.empty() ? r : w.row_map[static_cast<size_t>(r)];
+        convert(w.data + row_stride * static_cast<size_t>(stored), K, out);
+      } else {
+        w.row(r, out);
+      }
+    }
     for (int64_t t0 = d0; t0 < d1; t0 += kTileRows) {
       Tile t{};
       t.nr = static_cast<int>(std::min<int64_t>(kTileRows, d1 - t0));
@@ -101,17 +117,20 @@ void matmul(ThreadPool& pool, const Weight& w, const float* x, int64_t m, float*
     act_stride = static_cast<size_t>(blocks) * sizeof(BlockQ8);
   }
   const TileFn f32 = kernels::tile_kernel(DType::F32, active_isa());
-  // Split rows in whole tiles (of the fallback's dequantised block, a multiple of kTileRows) so
-  // the split never changes which rows share a tile.
-  const int64_t unit = fn != nullptr ? kTileRows : kDequantRows;
+  const kernels::RowFn convert =
+      fn != nullptr && !q8_acts && m >= kConvertMinRows ? kernels::row_to_f32(w.type, active_isa()) : nullptr;
+  const bool direct = fn != nullptr && convert == nullptr;
+  // Split rows in whole tiles (of the converted block, a multiple of kTileRows) so the split
+  // never changes which rows share a tile.
+  const int64_t unit = direct ? kTileRows : kDequantRows;
   const int64_t n_units = (w.rows + unit - 1) / unit;
   pool.parallel_for(n_units, [&](int64_t b, int64_t e) {
     const int64_t r0 = b * unit;
     const int64_t r1 = std::min(e * unit, w.rows);
-    if (fn != nullptr)
+    if (direct)
       rows_direct(fn, w, act, act_stride, m, y, r0, r1);
     else
-      rows_dequant(f32, w, x, m, y, r0, r1);
+      rows_dequant(f32, convert, w, x, m, y, r0, r1);
     if (bias != nullptr)
       for (int64_t i = 0; i < m; ++i)
         for (int64_t r = r0; r < r1; ++r) y[i * w.rows + r] += bias[r];

@@ -224,45 +224,48 @@ TEST(MatmulKernels, ActivationQuantiserRoundsToNearest) {
 // The whole matmul: one row or many, one thread or three, give the same bits per output, and
 // the values match a float64 product of the dequantised operands.
 TEST(Matmul, EveryTypeDeterministicAcrossBatchAndThreads) {
-  const int64_t rows = 37, m = 7;
+  const int64_t rows = 37;
   ThreadPool p1(1), p3(3);
-  for (DType type : kTypes)
-    for (bool q8 : modes(type)) {
-      const int64_t k = lengths(type).back();
-      auto wbytes = random_weights(type, rows, k, 51);
-      Weight w;
-      w.name = "w";
-      w.type = type;
-      w.rows = rows;
-      w.cols = k;
-      w.data = wbytes.data();
-      ASSERT_TRUE(matmul_has_kernel(w) || active_isa() == Isa::Scalar);
-      auto x = random_floats(static_cast<size_t>(m * k), 52);
-      auto bias = random_floats(static_cast<size_t>(rows), 53);
-      std::vector<float> many(static_cast<size_t>(m * rows)), many3(many.size()), one(static_cast<size_t>(rows));
-      matmul(p1, w, x.data(), m, many.data(), bias.data(), q8);
-      matmul(p3, w, x.data(), m, many3.data(), bias.data(), q8);
-      EXPECT_EQ(many, many3) << dtype_name(type);
-      for (int64_t i = 0; i < m; ++i) {
-        matmul(p3, w, x.data() + i * k, 1, one.data(), bias.data(), q8);
-        for (int64_t r = 0; r < rows; ++r)
-          ASSERT_EQ(one[static_cast<size_t>(r)], many[static_cast<size_t>(i * rows + r)]) << dtype_name(type);
-      }
-      Acts a = make_acts(q8, m, k, 52);
-      std::vector<float> wf(static_cast<size_t>(rows * k));
-      dequantize_row(type, wbytes.data(), wf.data(), rows * k);
-      for (int64_t i = 0; i < m; ++i)
-        for (int64_t r = 0; r < rows; ++r) {
-          double want = bias[static_cast<size_t>(r)], mag = std::fabs(want);
-          for (int64_t j = 0; j < k; ++j) {
-            const double p =
-                static_cast<double>(a.deq[static_cast<size_t>(i * k + j)]) * wf[static_cast<size_t>(r * k + j)];
-            want += p;
-            mag += std::fabs(p);
-          }
-          EXPECT_NEAR(many[static_cast<size_t>(i * rows + r)], want, 2e-6 * mag) << dtype_name(type);
+  // m = 19 takes the converting path of float activations (weight rows to F32, then the F32
+  // kernel): still the same bits as one row at a time.
+  for (int64_t m : {int64_t{7}, int64_t{19}})
+    for (DType type : kTypes)
+      for (bool q8 : modes(type)) {
+        const int64_t k = lengths(type).back();
+        auto wbytes = random_weights(type, rows, k, 51);
+        Weight w;
+        w.name = "w";
+        w.type = type;
+        w.rows = rows;
+        w.cols = k;
+        w.data = wbytes.data();
+        ASSERT_TRUE(matmul_has_kernel(w) || active_isa() == Isa::Scalar);
+        auto x = random_floats(static_cast<size_t>(m * k), 52);
+        auto bias = random_floats(static_cast<size_t>(rows), 53);
+        std::vector<float> many(static_cast<size_t>(m * rows)), many3(many.size()), one(static_cast<size_t>(rows));
+        matmul(p1, w, x.data(), m, many.data(), bias.data(), q8);
+        matmul(p3, w, x.data(), m, many3.data(), bias.data(), q8);
+        EXPECT_EQ(many, many3) << dtype_name(type);
+        for (int64_t i = 0; i < m; ++i) {
+          matmul(p3, w, x.data() + i * k, 1, one.data(), bias.data(), q8);
+          for (int64_t r = 0; r < rows; ++r)
+            ASSERT_EQ(one[static_cast<size_t>(r)], many[static_cast<size_t>(i * rows + r)]) << dtype_name(type);
         }
-    }
+        Acts a = make_acts(q8, m, k, 52);
+        std::vector<float> wf(static_cast<size_t>(rows * k));
+        dequantize_row(type, wbytes.data(), wf.data(), rows * k);
+        for (int64_t i = 0; i < m; ++i)
+          for (int64_t r = 0; r < rows; ++r) {
+            double want = bias[static_cast<size_t>(r)], mag = std::fabs(want);
+            for (int64_t j = 0; j < k; ++j) {
+              const double p =
+                  static_cast<double>(a.deq[static_cast<size_t>(i * k + j)]) * wf[static_cast<size_t>(r * k + j)];
+              want += p;
+              mag += std::fabs(p);
+            }
+            EXPECT_NEAR(many[static_cast<size_t>(i * rows + r)], want, 2e-6 * mag) << dtype_name(type);
+          }
+      }
 }
 
 }  // namespace
