@@ -215,8 +215,13 @@ void Interpreter::run_op(const Op& op) {
       const float* g = buf(op.in0);
       const float* u = buf(op.in1);
       float* y = buf(op.out);
-      const int64_t n = rows * c.d_mlp;
-      for (int64_t i = 0; i < n; ++i) y[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+      const int64_t w = c.d_mlp;
+      if (rows == 1) {
+        silu_mul_f32(g, u, y, w);
+        return;
+      }
+      pool_.parallel_for(rows,
+                         [&](int64_t b, int64_t e) { silu_mul_f32(g + b * w, u + b * w, y + b * w, (e - b) * w); });
       return;
     }
   }
@@ -337,13 +342,13 @@ void Interpreter::op_softmax(const Op& op) {
         std::fill_n(out, kv_len, 0.0f);
         continue;
       }
-      float sum = 0.0f;
-      for (int64_t j = 0; j < kv_len; ++j) {
-        out[j] = std::exp(in[j] - mx);
-        sum += out[j];
-      }
+      // Masked (-inf) entries at the end of the row are left out of the sum, so a row sums the
+      // same elements in the same order however many positions its batch holds.
+      int64_t len = kv_len;
+      while (len > 0 && in[len - 1] == -std::numeric_limits<float>::infinity()) out[--len] = 0.0f;
+      const float sum = exp_shift_sum(in, mx, out, len);
       const float inv = 1.0f / sum;
-      for (int64_t j = 0; j < kv_len; ++j) out[j] *= inv;
+      for (int64_t j = 0; j < len; ++j) out[j] *= inv;
     }
   });
 }

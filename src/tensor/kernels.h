@@ -25,12 +25,22 @@ const char* isa_name(Isa isa);
 float dot_f32(const float* a, const float* b, int64_t n);
 // y += a * x
 void axpy_f32(float a, const float* x, float* y, int64_t n);
+// y[j] = exp(x[j] - shift) for j < n; returns the sum of the y (softmax's numerators and their
+// normaliser). -inf gives 0 and NaN stays NaN. The vector paths use a polynomial exp within
+// 4e-7 relative of the exact value (tested; kernels_elementwise.cpp).
+float exp_shift_sum(const float* x, float shift, float* y, int64_t n);
+// y[j] = silu(g[j]) * u[j] = g[j] / (1 + exp(-g[j])) * u[j]
+void silu_mul_f32(const float* g, const float* u, float* y, int64_t n);
 
 namespace kernels {
 float dot_f32_scalar(const float* a, const float* b, int64_t n);
 float dot_f32_avx2(const float* a, const float* b, int64_t n);
 void axpy_f32_scalar(float a, const float* x, float* y, int64_t n);
 void axpy_f32_avx2(float a, const float* x, float* y, int64_t n);
+float exp_shift_sum_scalar(const float* x, float shift, float* y, int64_t n);
+float exp_shift_sum_avx2(const float* x, float shift, float* y, int64_t n);
+void silu_mul_f32_scalar(const float* g, const float* u, float* y, int64_t n);
+void silu_mul_f32_avx2(const float* g, const float* u, float* y, int64_t n);
 }  // namespace kernels
 
 }  // namespace loupe

@@ -45,6 +45,70 @@ TEST(Kernels, Avx2AxpyMatchesScalar) {
   }
 }
 
+// The vector exp against std::exp in double: within a few ulp over the whole finite range, 0 for
+// -inf and below the normal range, NaN kept; the returned sum is the sum of the outputs.
+TEST(Kernels, Avx2ExpShiftSumMatchesStdExp) {
+  if (!cpu_supports(Isa::Avx2)) GTEST_SKIP() << "no AVX2 on this CPU";
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> u(-87.0f, 88.0f);
+  for (int64_t n : {1, 7, 8, 9, 31, 1000, 4099}) {
+    std::vector<float> x(static_cast<size_t>(n)), y(x.size()), ys(x.size());
+    for (auto& v : x) v = u(rng);
+    const float shift = 0.25f;
+    kernels::exp_shift_sum_avx2(x.data(), shift, y.data(), n);
+    kernels::exp_shift_sum_scalar(x.data(), shift, ys.data(), n);
+    for (int64_t j = 0; j < n; ++j) {
+      const double want = std::exp(static_cast<double>(x[static_cast<size_t>(j)] - shift));
+      EXPECT_NEAR(y[static_cast<size_t>(j)], want, 4e-7 * want) << x[static_cast<size_t>(j)];
+      EXPECT_NEAR(ys[static_cast<size_t>(j)], want, 2e-7 * want);
+    }
+  }
+  // Sums, on a range where they stay finite.
+  std::uniform_real_distribution<float> small(-30.0f, 30.0f);
+  for (int64_t n : {1, 9, 1000, 4099}) {
+    std::vector<float> x(static_cast<size_t>(n)), y(x.size());
+    for (auto& v : x) v = small(rng);
+    double total = 0;
+    for (float v : x) total += std::exp(static_cast<double>(v) - 2.0);
+    EXPECT_NEAR(kernels::exp_shift_sum_avx2(x.data(), 2.0f, y.data(), n), total, 1e-5 * total) << n;
+    EXPECT_NEAR(kernels::exp_shift_sum_scalar(x.data(), 2.0f, y.data(), n), total, 1e-5 * total) << n;
+  }
+  const float special[] = {-INFINITY, -1000.0f, -88.0f, 0.0f, NAN, 1.0f, -87.3f, 88.3f, 5.0f};
+  float out[9];
+  kernels::exp_shift_sum_avx2(special, 0.0f, out, 9);
+  EXPECT_EQ(out[0], 0.0f);
+  EXPECT_EQ(out[1], 0.0f);
+  EXPECT_LE(out[2], 1e-38f);
+  EXPECT_EQ(out[3], 1.0f);
+  EXPECT_TRUE(std::isnan(out[4]));
+  EXPECT_NEAR(out[5], std::exp(1.0), 4e-7 * std::exp(1.0));
+  EXPECT_NEAR(out[6], std::exp(double{-87.3f}), 4e-7 * std::exp(double{-87.3f}));
+  EXPECT_TRUE(std::isfinite(out[7]));
+  EXPECT_NEAR(out[8], std::exp(5.0), 4e-7 * std::exp(5.0));  // the tail lane
+}
+
+TEST(Kernels, Avx2SiluMulMatchesScalar) {
+  if (!cpu_supports(Isa::Avx2)) GTEST_SKIP() << "no AVX2 on this CPU";
+  for (int64_t n : {1, 8, 13, 2048}) {
+    auto g = random_vec(static_cast<size_t>(n), 6), u = random_vec(static_cast<size_t>(n), 7);
+    for (auto& v : g) v *= 8.0f;
+    std::vector<float> y(g.size()), ys(g.size());
+    kernels::silu_mul_f32_avx2(g.data(), u.data(), y.data(), n);
+    kernels::silu_mul_f32_scalar(g.data(), u.data(), ys.data(), n);
+    for (size_t j = 0; j < g.size(); ++j) {
+      const double want = g[j] / (1.0 + std::exp(-static_cast<double>(g[j]))) * u[j];
+      EXPECT_NEAR(y[j], want, 1e-6 * std::fabs(want) + 1e-30) << g[j];
+      EXPECT_NEAR(ys[j], want, 1e-6 * std::fabs(want) + 1e-30) << g[j];
+    }
+  }
+  const float g[3] = {NAN, 100.0f, -100.0f}, u[3] = {1.0f, 2.0f, 2.0f};
+  float y[3];
+  kernels::silu_mul_f32_avx2(g, u, y, 3);
+  EXPECT_TRUE(std::isnan(y[0]));
+  EXPECT_EQ(y[1], 200.0f);
+  EXPECT_NEAR(y[2], 0.0f, 1e-30);
+}
+
 TEST(ThreadPool, FixedSplitCoversEveryIndexOnce) {
   for (int threads : {1, 2, 3, 8}) {
     ThreadPool pool(threads);
