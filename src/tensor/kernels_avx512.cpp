@@ -53,67 +53,98 @@ constexpr int kMaxActRows = 4;
 
 #include "tensor/kernels_x86.inc"
 
-// ---- 4-bit weights with float activations through 16-entry tables ----------------------------
-// A 32-element block of Q4_0 (or sub-block of Q4_K) has at most 16 distinct weights, one per
-// nibble value n. The table holds them as the generic loads compute them (Q4_0: (n - 8) d, an
-// exact product; Q4_K: fms(n, d sc, dmin mn)), and vpermps picks 16 weights by their nibbles:
-// three instructions per 16 weights instead of seven, with the same bits as LoadQ4_0 /
-// LoadQ45_K and the same FMA order as tile_float_rows.
+// ---- Block formats with float activations, 32 weights at a time ------------------------------
+// Each format gives a per-block state and the 16 weights of each half as the generic loads
+// (LoadQ8_0, LoadQ4_0, LoadQ45_K) compute them, so results keep the same bits and the same FMA
+// order as tile_float_rows; the state is computed once per block instead of once per 16.
+// 4- and 5-bit formats have at most 16 or 32 distinct weights per block, one per quant value n:
+// the state is a table of them and vpermps / vpermt2ps pick 16 weights by their quants, three
+// or four instructions per 16 weights instead of seven or more.
 
-inline __m512 iota16() {
-  return _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+inline __m512 iota16(float offset) {
+  return _mm512_add_ps(_mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_ps(offset));
+}
+inline __m512i bytes16(const uint8_t* p) {
+  return _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
 
-struct TableQ4_0 {
-  // Table and nibble indices of block s (elements 32 s ..); half h = elements 16 h .. 16 h + 15.
-  static __m512 table(const uint8_t* row, int64_t s) {
-    const auto* b = reinterpret_cast<const quant::BlockQ4_0*>(row) + s;
-    return _mm512_mul_ps(_mm512_sub_ps(iota16(), _mm512_set1_ps(8.0f)), _mm512_set1_ps(h2f(b->d)));
+struct Block32Q8_0 {
+  static constexpr int64_t kBytesPer32 = sizeof(quant::BlockQ8_0);
+  using State = __m512;  // d
+  static State state(const uint8_t* row, int64_t s) {
+    return _mm512_set1_ps(h2f(reinterpret_cast<const quant::BlockQ8_0*>(row)[s].d));
   }
-  static __m512i index(const uint8_t* row, int64_t s, int h) {
-    const auto* b = reinterpret_cast<const quant::BlockQ4_0*>(row) + s;
-    const __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b->qs)));
-    return h == 0 ? v : _mm512_srli_epi32(v, 4);  // vpermps reads the low 4 bits only
+  static __m512 weights(const State& d, const uint8_t* row, int64_t s, int h) {
+    const auto* b = reinterpret_cast<const quant::BlockQ8_0*>(row) + s;
+    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b->qs + 16 * h));
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)), d);
   }
 };
 
-struct TableQ4_K {
-  // Sub-block s: super-block s / 8, sub-block j = s % 8 (low nibbles of bytes 32 (j / 2) .. for
-  // even j, high nibbles for odd j).
-  static __m512 table(const uint8_t* row, int64_t s) {
-    const auto* b = reinterpret_cast<const quant::BlockQ4_K*>(row) + s / 8;
+struct Block32Q4_0 {
+  static constexpr int64_t kBytesPer32 = sizeof(quant::BlockQ4_0);
+  using State = __m512;  // table: (n - 8) d, an exact product
+  static State state(const uint8_t* row, int64_t s) {
+    return _mm512_mul_ps(iota16(-8.0f), _mm512_set1_ps(h2f(reinterpret_cast<const quant::BlockQ4_0*>(row)[s].d)));
+  }
+  static __m512 weights(const State& table, const uint8_t* row, int64_t s, int h) {
+    const __m512i v = bytes16(reinterpret_cast<const quant::BlockQ4_0*>(row)[s].qs);
+    // vpermps reads the low 4 bits of each index: the low nibbles as they are, the high ones shifted.
+    return _mm512_permutexvar_ps(h == 0 ? v : _mm512_srli_epi32(v, 4), table);
+  }
+};
+
+// Q4_K / Q5_K sub-block s: super-block s / 8, sub-block j = s % 8, whose quants are the low
+// nibbles of bytes 32 (j / 2) .. for even j, the high ones for odd j (and bit j of qh for Q5_K).
+template <bool kFifthBit>
+struct Block32K {
+  using Block = std::conditional_t<kFifthBit, quant::BlockQ5_K, quant::BlockQ4_K>;
+  static constexpr int64_t kBytesPer32 = sizeof(Block) / 8;
+  struct State {
+    __m512 lo, hi;  // fms(n, d sc, dmin mn) for n = 0..15 and (Q5_K) 16..31
+  };
+  static State state(const uint8_t* row, int64_t s) {
+    const Block& b = reinterpret_cast<const Block*>(row)[s / 8];
     uint8_t sc = 0, mn = 0;
-    quant::scale_min_k4(static_cast<int>(s % 8), b->scales, sc, mn);
-    const float d = h2f(b->d) * static_cast<float>(sc), m = h2f(b->dmin) * static_cast<float>(mn);
-    return _mm512_fmsub_ps(iota16(), _mm512_set1_ps(d), _mm512_set1_ps(m));
+    quant::scale_min_k4(static_cast<int>(s % 8), b.scales, sc, mn);
+    const __m512 d = _mm512_set1_ps(h2f(b.d) * static_cast<float>(sc));
+    const __m512 m = _mm512_set1_ps(h2f(b.dmin) * static_cast<float>(mn));
+    State st{_mm512_fmsub_ps(iota16(0.0f), d, m), _mm512_setzero_ps()};
+    if constexpr (kFifthBit) st.hi = _mm512_fmsub_ps(iota16(16.0f), d, m);
+    return st;
   }
-  static __m512i index(const uint8_t* row, int64_t s, int h) {
-    const auto* b = reinterpret_cast<const quant::BlockQ4_K*>(row) + s / 8;
+  static __m512 weights(const State& st, const uint8_t* row, int64_t s, int h) {
+    const Block& b = reinterpret_cast<const Block*>(row)[s / 8];
     const int j = static_cast<int>(s % 8);
-    const __m512i v =
-        _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b->qs + 32 * (j / 2) + 16 * h)));
-    return j % 2 == 0 ? v : _mm512_srli_epi32(v, 4);
+    __m512i q = bytes16(b.qs + 32 * (j / 2) + 16 * h);
+    if (j % 2 == 1) q = _mm512_srli_epi32(q, 4);
+    if constexpr (kFifthBit) {
+      const __m512i bit = _mm512_and_si512(_mm512_srli_epi32(bytes16(b.qh + 16 * h), j), _mm512_set1_epi32(1));
+      q = _mm512_or_si512(_mm512_and_si512(q, _mm512_set1_epi32(15)), _mm512_slli_epi32(bit, 4));
+      return _mm512_permutex2var_ps(st.lo, q, st.hi);  // 5-bit index: 0-15 lo, 16-31 hi
+    } else {
+      return _mm512_permutexvar_ps(q, st.lo);
+    }
   }
 };
 
-template <class Tab, int NM>
-void tile_table_rows(const Tile& t, const uint8_t* const* w, const float* const* x, float* y) {
+template <class Fmt, int NM>
+void tile_block32_rows(const Tile& t, const uint8_t* const* w, const float* const* x, float* y) {
   constexpr int NR = kTileRows;
+  // A prefetch every kEvery blocks touches every 64-byte line ahead.
+  constexpr int64_t kEvery = Fmt::kBytesPer32 >= 64 ? 1 : 64 / Fmt::kBytesPer32;
   __m512 acc[NM][NR];
   for (int i = 0; i < NM; ++i)
     for (int r = 0; r < NR; ++r) acc[i][r] = _mm512_setzero_ps();
-  const int64_t n_sub = t.k / 32;  // block types: rows are whole blocks
-  for (int64_t s = 0; s < n_sub; ++s) {
-    // Both formats store 18 bytes per 32 weights: a prefetch every 3 (sub-)blocks touches
-    // every 64-byte line ahead.
-    static_assert(sizeof(quant::BlockQ4_0) == 18 && sizeof(quant::BlockQ4_K) == 8 * 18);
-    if (s % 3 == 0)
-      for (int r = 0; r < NR; ++r) prefetch_ahead(w[r] + s * 18);
-    __m512 table[NR];
-    for (int r = 0; r < NR; ++r) table[r] = Tab::table(w[r], s);
+  const int64_t n_blocks = t.k / 32;  // block formats: rows are whole blocks
+  for (int64_t s = 0; s < n_blocks; ++s) {
+    if (s % kEvery == 0)
+      for (int r = 0; r < NR; ++r) prefetch_ahead(w[r] + s * Fmt::kBytesPer32);
+    typename Fmt::State st[NR];
+    for (int r = 0; r < NR; ++r) st[r] = Fmt::state(w[r], s);
     for (int h = 0; h < 2; ++h) {
       __m512 wv[NR];
-      for (int r = 0; r < NR; ++r) wv[r] = _mm512_permutexvar_ps(Tab::index(w[r], s, h), table[r]);
+      for (int r = 0; r < NR; ++r) wv[r] = Fmt::weights(st[r], w[r], s, h);
       for (int i = 0; i < NM; ++i) {
         const __m512 xv = _mm512_loadu_ps(x[i] + 32 * s + 16 * h);
         for (int r = 0; r < NR; ++r) acc[i][r] = _mm512_fmadd_ps(xv, wv[r], acc[i][r]);
@@ -124,8 +155,8 @@ void tile_table_rows(const Tile& t, const uint8_t* const* w, const float* const*
     for (int r = 0; r < t.nr; ++r) y[i * t.y_stride + r] = VecF::hsum(acc[i][r]);
 }
 
-template <class Tab>
-void tile_table(const Tile& t) {
+template <class Fmt>
+void tile_block32(const Tile& t) {
   const uint8_t* w[kTileRows];
   tile_rows(t, w);
   for (int i0 = 0; i0 < t.nm; i0 += kMaxActRows) {
@@ -135,10 +166,10 @@ void tile_table(const Tile& t) {
       x[i] = reinterpret_cast<const float*>(static_cast<const uint8_t*>(t.x) + (i0 + i) * t.x_stride);
     float* y = t.y + i0 * t.y_stride;
     switch (nm) {
-      case 1: tile_table_rows<Tab, 1>(t, w, x, y); break;
-      case 2: tile_table_rows<Tab, 2>(t, w, x, y); break;
-      case 3: tile_table_rows<Tab, 3>(t, w, x, y); break;
-      default: tile_table_rows<Tab, kMaxActRows>(t, w, x, y); break;
+      case 1: tile_block32_rows<Fmt, 1>(t, w, x, y); break;
+      case 2: tile_block32_rows<Fmt, 2>(t, w, x, y); break;
+      case 3: tile_block32_rows<Fmt, 3>(t, w, x, y); break;
+      default: tile_block32_rows<Fmt, kMaxActRows>(t, w, x, y); break;
     }
   }
 }
@@ -150,8 +181,13 @@ RowFn row_to_f32_avx512(DType type) {
 }
 
 TileFn tile_kernel_avx512(DType type, bool q8_acts) {
-  if (!q8_acts && type == DType::Q4_0) return avx512::tile_table<avx512::TableQ4_0>;
-  if (!q8_acts && type == DType::Q4_K) return avx512::tile_table<avx512::TableQ4_K>;
+  if (!q8_acts) switch (type) {
+      case DType::Q8_0: return avx512::tile_block32<avx512::Block32Q8_0>;
+      case DType::Q4_0: return avx512::tile_block32<avx512::Block32Q4_0>;
+      case DType::Q4_K: return avx512::tile_block32<avx512::Block32K<false>>;
+      case DType::Q5_K: return avx512::tile_block32<avx512::Block32K<true>>;
+      default: break;
+    }
   return q8_acts ? avx512::table(type) : avx512::table_float_acts(type);
 }
 
