@@ -216,8 +216,8 @@ void Interpreter::run_op(const Op& op) {
       const float* u = buf(op.in1);
       float* y = buf(op.out);
       const int64_t w = c.d_mlp;
-      if (rows == 1) {
-        silu_mul_f32(g, u, y, w);
+      if (rows * w < (int64_t{1} << 16)) {  // too little work to be worth waking the pool
+        silu_mul_f32(g, u, y, rows * w);
         return;
       }
       pool_.parallel_for(rows,

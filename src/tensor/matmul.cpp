@@ -19,7 +19,8 @@ using kernels::TileFn;
 constexpr int64_t kActChunk = 64;
 // Rows converted to F32 together on the converting paths.
 constexpr int64_t kDequantRows = 16;
-// From this many activation rows on, float-activation products convert weight rows to F32 once
+// From this many activation rows on, float-activation products with block-quantised weights
+// convert weight rows to F32 once
 // and run the F32 kernel over all rows: the conversion is paid once per weight row instead of
 // once per kTileActRows activation rows. The converted values are those the direct kernel
 // computes in registers, so both paths give the same bits.
@@ -117,8 +118,12 @@ void matmul(ThreadPool& pool, const Weight& w, const float* x, int64_t m, float*
     act_stride = static_cast<size_t>(blocks) * sizeof(BlockQ8);
   }
   const TileFn f32 = kernels::tile_kernel(DType::F32, active_isa());
-  const kernels::RowFn convert =
-      fn != nullptr && !q8_acts && m >= kConvertMinRows ? kernels::row_to_f32(w.type, active_isa()) : nullptr;
+  // Block-quantised types only: F16 / BF16 convert in one instruction per vector, and reading
+  // them at half the bytes beats converting the rows first.
+  const bool block_quantised = kernels::takes_q8_activations(w.type);
+  const kernels::RowFn convert = fn != nullptr && block_quantised && !q8_acts && m >= kConvertMinRows
+                                     ? kernels::row_to_f32(w.type, active_isa())
+                                     : nullptr;
   const bool direct = fn != nullptr && convert == nullptr;
   // Split rows in whole tiles (of the converted block, a multiple of kTileRows) so the split
   // never changes which rows share a tile.
