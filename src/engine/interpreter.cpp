@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "core/error.h"
+#include "engine/norm.h"
 #include "engine/rope.h"
 #include "tensor/kernels.h"
 #include "tensor/matmul.h"
@@ -234,20 +235,7 @@ void Interpreter::op_norm_scale(const Op& op) {
   const int64_t d = c.d_model;
   const float* x = buf(op.in0) + (op.final_rows ? (n_ - rows) * d : 0);
   float* s = buf(op.out);
-  for (int64_t i = 0; i < rows; ++i) {
-    const float* xi = x + i * d;
-    double mean = 0.0;
-    if (c.norm == NormKind::LayerNorm) {
-      for (int64_t k = 0; k < d; ++k) mean += xi[k];
-      mean /= static_cast<double>(d);
-    }
-    double ss = 0.0;
-    for (int64_t k = 0; k < d; ++k) {
-      const double v = xi[k] - mean;
-      ss += v * v;
-    }
-    s[i] = static_cast<float>(std::sqrt(ss / static_cast<double>(d) + c.norm_eps));
-  }
+  for (int64_t i = 0; i < rows; ++i) s[i] = norm_scale(x + i * d, d, c.norm, c.norm_eps);
 }
 
 void Interpreter::op_norm_apply(const Op& op) {
@@ -257,18 +245,7 @@ void Interpreter::op_norm_apply(const Op& op) {
   const float* x = buf(op.in0) + (op.final_rows ? (n_ - rows) * d : 0);
   const float* s = buf(op.in1);
   float* y = buf(op.out);
-  for (int64_t i = 0; i < rows; ++i) {
-    const float* xi = x + i * d;
-    float* yi = y + i * d;
-    float mean = 0.0f;
-    if (c.norm == NormKind::LayerNorm) {
-      double m = 0.0;
-      for (int64_t k = 0; k < d; ++k) m += xi[k];
-      mean = static_cast<float>(m / static_cast<double>(d));
-    }
-    const float inv = 1.0f / s[i];
-    for (int64_t k = 0; k < d; ++k) yi[k] = (xi[k] - mean) * inv * op.gamma[k] + (op.beta ? op.beta[k] : 0.0f);
-  }
+  for (int64_t i = 0; i < rows; ++i) norm_apply(x + i * d, d, c.norm, s[i], op.gamma, op.beta, y + i * d);
 }
 
 void Interpreter::op_rope(const Op& op) {
