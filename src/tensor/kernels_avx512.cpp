@@ -128,6 +128,36 @@ struct Block32K {
   }
 };
 
+// Q6_K sub-block s of 32: super-block s / 8, j = s % 8 in half j / 4 (128 elements) at quarter
+// j % 4; elements 16 h .. 16 h + 15 share the scale scales[2 j + h]. Quants: the low (quarters 0,
+// 1) or high (2, 3) nibbles of ql, two bits of qh, minus 32.
+struct Block32Q6_K {
+  static constexpr int64_t kBytesPer32 = sizeof(quant::BlockQ6_K) / 8;
+  struct State {
+    __m512 scale[2];  // d * scales[2 j + h], rounded as LoadQ6_K does
+  };
+  static State state(const uint8_t* row, int64_t s) {
+    const quant::BlockQ6_K& b = reinterpret_cast<const quant::BlockQ6_K*>(row)[s / 8];
+    const int j = static_cast<int>(s % 8);
+    const float d = h2f(b.d);
+    return {{_mm512_set1_ps(d * static_cast<float>(b.scales[2 * j])),
+             _mm512_set1_ps(d * static_cast<float>(b.scales[2 * j + 1]))}};
+  }
+  static __m512 weights(const State& st, const uint8_t* row, int64_t s, int h) {
+    const quant::BlockQ6_K& b = reinterpret_cast<const quant::BlockQ6_K*>(row)[s / 8];
+    const int j = static_cast<int>(s % 8), half = j / 4, quarter = j % 4;
+    // Bit work on 16 bytes (more ports than 512-bit integer ops), then widened once.
+    const __m128i l4 =
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.ql + 64 * half + 32 * (quarter % 2) + 16 * h));
+    const __m128i h2 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qh + 32 * half + 16 * h));
+    const __m128i lo = nib(l4, quarter >= 2);
+    const __m128i hi = _mm_and_si128(_mm_srl_epi16(h2, _mm_cvtsi32_si128(2 * quarter)), _mm_set1_epi8(3));
+    const __m128i q8 = _mm_sub_epi8(_mm_or_si128(lo, _mm_slli_epi16(hi, 4)), _mm_set1_epi8(32));
+    const __m512i q = _mm512_cvtepi8_epi32(q8);
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(q), st.scale[h]);
+  }
+};
+
 template <class Fmt, int NM>
 void tile_block32_rows(const Tile& t, const uint8_t* const* w, const float* const* x, float* y) {
   constexpr int NR = kTileRows;
@@ -186,6 +216,7 @@ TileFn tile_kernel_avx512(DType type, bool q8_acts) {
       case DType::Q4_0: return avx512::tile_block32<avx512::Block32Q4_0>;
       case DType::Q4_K: return avx512::tile_block32<avx512::Block32K<false>>;
       case DType::Q5_K: return avx512::tile_block32<avx512::Block32K<true>>;
+      case DType::Q6_K: return avx512::tile_block32<avx512::Block32Q6_K>;
       default: break;
     }
   return q8_acts ? avx512::table(type) : avx512::table_float_acts(type);
