@@ -70,8 +70,11 @@ inline __m512i bytes16(const uint8_t* p) {
 
 struct Block32Q8_0 {
   static constexpr int64_t kBytesPer32 = sizeof(quant::BlockQ8_0);
+  struct Super {};  // nothing shared across blocks
+  static constexpr int64_t kPerSuper = 1;
+  static Super super(const uint8_t*, int64_t) { return {}; }
   using State = __m512;  // d
-  static State state(const uint8_t* row, int64_t s) {
+  static State state(const Super&, const uint8_t* row, int64_t s) {
     return _mm512_set1_ps(h2f(reinterpret_cast<const quant::BlockQ8_0*>(row)[s].d));
   }
   static __m512 weights(const State& d, const uint8_t* row, int64_t s, int h) {
@@ -83,8 +86,11 @@ struct Block32Q8_0 {
 
 struct Block32Q4_0 {
   static constexpr int64_t kBytesPer32 = sizeof(quant::BlockQ4_0);
+  struct Super {};  // nothing shared across blocks
+  static constexpr int64_t kPerSuper = 1;
+  static Super super(const uint8_t*, int64_t) { return {}; }
   using State = __m512;  // table: (n - 8) d, an exact product
-  static State state(const uint8_t* row, int64_t s) {
+  static State state(const Super&, const uint8_t* row, int64_t s) {
     return _mm512_mul_ps(iota16(-8.0f), _mm512_set1_ps(h2f(reinterpret_cast<const quant::BlockQ4_0*>(row)[s].d)));
   }
   static __m512 weights(const State& table, const uint8_t* row, int64_t s, int h) {
@@ -100,15 +106,29 @@ template <bool kFifthBit>
 struct Block32K {
   using Block = std::conditional_t<kFifthBit, quant::BlockQ5_K, quant::BlockQ4_K>;
   static constexpr int64_t kBytesPer32 = sizeof(Block) / 8;
+  // The eight sub-block scales and mins of a super-block, as LoadQ45_K computes them.
+  struct Super {
+    float d[8], m[8];
+  };
+  static constexpr int64_t kPerSuper = 8;
+  static Super super(const uint8_t* row, int64_t s) {
+    const Block& b = reinterpret_cast<const Block*>(row)[s / 8];
+    const float d = h2f(b.d), dmin = h2f(b.dmin);
+    Super sup;
+    for (int j = 0; j < 8; ++j) {
+      uint8_t sc = 0, mn = 0;
+      quant::scale_min_k4(j, b.scales, sc, mn);
+      sup.d[j] = d * static_cast<float>(sc);
+      sup.m[j] = dmin * static_cast<float>(mn);
+    }
+    return sup;
+  }
   struct State {
     __m512 lo, hi;  // fms(n, d sc, dmin mn) for n = 0..15 and (Q5_K) 16..31
   };
-  static State state(const uint8_t* row, int64_t s) {
-    const Block& b = reinterpret_cast<const Block*>(row)[s / 8];
-    uint8_t sc = 0, mn = 0;
-    quant::scale_min_k4(static_cast<int>(s % 8), b.scales, sc, mn);
-    const __m512 d = _mm512_set1_ps(h2f(b.d) * static_cast<float>(sc));
-    const __m512 m = _mm512_set1_ps(h2f(b.dmin) * static_cast<float>(mn));
+  static State state(const Super& sup, const uint8_t*, int64_t s) {
+    const __m512 d = _mm512_set1_ps(sup.d[s % 8]);
+    const __m512 m = _mm512_set1_ps(sup.m[s % 8]);
     State st{_mm512_fmsub_ps(iota16(0.0f), d, m), _mm512_setzero_ps()};
     if constexpr (kFifthBit) st.hi = _mm512_fmsub_ps(iota16(16.0f), d, m);
     return st;
@@ -133,10 +153,13 @@ struct Block32K {
 // 1) or high (2, 3) nibbles of ql, two bits of qh, minus 32.
 struct Block32Q6_K {
   static constexpr int64_t kBytesPer32 = sizeof(quant::BlockQ6_K) / 8;
+  struct Super {};  // nothing shared across blocks
+  static constexpr int64_t kPerSuper = 1;
+  static Super super(const uint8_t*, int64_t) { return {}; }
   struct State {
     __m512 scale[2];  // d * scales[2 j + h], rounded as LoadQ6_K does
   };
-  static State state(const uint8_t* row, int64_t s) {
+  static State state(const Super&, const uint8_t* row, int64_t s) {
     const quant::BlockQ6_K& b = reinterpret_cast<const quant::BlockQ6_K*>(row)[s / 8];
     const int j = static_cast<int>(s % 8);
     const float d = h2f(b.d);
@@ -167,11 +190,14 @@ void tile_block32_rows(const Tile& t, const uint8_t* const* w, const float* cons
   for (int i = 0; i < NM; ++i)
     for (int r = 0; r < NR; ++r) acc[i][r] = _mm512_setzero_ps();
   const int64_t n_blocks = t.k / 32;  // block formats: rows are whole blocks
+  typename Fmt::Super sup[NR];
   for (int64_t s = 0; s < n_blocks; ++s) {
     if (s % kEvery == 0)
       for (int r = 0; r < NR; ++r) prefetch_ahead(w[r] + s * Fmt::kBytesPer32);
+    if (s % Fmt::kPerSuper == 0)
+      for (int r = 0; r < NR; ++r) sup[r] = Fmt::super(w[r], s);
     typename Fmt::State st[NR];
-    for (int r = 0; r < NR; ++r) st[r] = Fmt::state(w[r], s);
+    for (int r = 0; r < NR; ++r) st[r] = Fmt::state(sup[r], w[r], s);
     for (int h = 0; h < 2; ++h) {
       __m512 wv[NR];
       for (int r = 0; r < NR; ++r) wv[r] = Fmt::weights(st[r], w[r], s, h);
