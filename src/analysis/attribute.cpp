@@ -178,11 +178,7 @@ AttributionResult run_attribution(const Model& model, const std::vector<int32_t>
 }
 
 nlohmann::ordered_json to_json(const AttributionResult& r, const Model& model) {
-  const Tokenizer* tok = model.tokenizer.get();
-  auto text = [&](int32_t id) {
-    const int32_t one[1] = {id};
-    return tok != nullptr ? tokens_text(*tok, one) : std::to_string(id);
-  };
+  auto text = [&model](int32_t id) { return token_text(model, id); };
   nlohmann::ordered_json j;
   j["tokens"] = r.tokens;
   j["target"] = r.target;

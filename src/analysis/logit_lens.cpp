@@ -105,11 +105,7 @@ LensResult run_lens(const Model& model, const std::vector<int32_t>& tokens, cons
 }
 
 nlohmann::ordered_json to_json(const LensResult& r, const Model& model) {
-  const Tokenizer* tok = model.tokenizer.get();
-  auto text = [&](int32_t id) {
-    const int32_t one[1] = {id};
-    return tok != nullptr ? tokens_text(*tok, one) : std::to_string(id);
-  };
+  auto text = [&model](int32_t id) { return token_text(model, id); };
   nlohmann::ordered_json j;
   j["tokens"] = r.tokens;
   nlohmann::ordered_json texts = nlohmann::ordered_json::array();

@@ -42,6 +42,11 @@ std::string context_before(const Tokenizer& tok, std::span<const int32_t> tokens
   return tokens_text(tok, tokens.subspan(static_cast<size_t>(begin), static_cast<size_t>(end - begin)));
 }
 
+std::string token_text(const Model& model, int32_t id) {
+  const int32_t one[1] = {id};
+  return model.tokenizer != nullptr ? tokens_text(*model.tokenizer, one) : std::to_string(id);
+}
+
 int32_t parse_token(const Model& model, const std::string& spec, const std::string& flag) {
   if (spec.empty()) fail(flag, ": empty token");
   if (std::all_of(spec.begin(), spec.end(), [](char c) { return c >= '0' && c <= '9'; })) {

@@ -26,6 +26,10 @@ struct Model;
 
 namespace loupe::analysis {
 
+// The text of one token for reports (as tokens_text), or its decimal id when the model has no
+// tokenizer.
+std::string token_text(const Model& model, int32_t id);
+
 // A token named on the command line: a decimal id, or text that encodes to exactly one token
 // (without BOS). flag names the option in errors.
 int32_t parse_token(const Model& model, const std::string& spec, const std::string& flag);

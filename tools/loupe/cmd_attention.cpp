@@ -100,13 +100,9 @@ void add_attention(CLI::App& app, Action& action) {
       o.induction_len = *ind_len;
       o.seed = *seed;
       analysis::AttentionResult r = analysis::run_attention(*model, tokens, o);
-      const Tokenizer* tok = model->tokenizer.get();
       std::vector<std::string> labels;
-      for (size_t i = 0; i < tokens.size(); ++i) {
-        const int32_t one[1] = {tokens[i]};
-        labels.push_back(std::to_string(i) + " " +
-                         (tok ? analysis::tokens_text(*tok, one) : std::to_string(tokens[i])));
-      }
+      for (size_t i = 0; i < tokens.size(); ++i)
+        labels.push_back(std::to_string(i) + " " + analysis::token_text(*model, tokens[i]));
       const auto n = static_cast<int64_t>(tokens.size());
       if (!npy->empty()) {
         std::filesystem::create_directories(*npy);

@@ -44,10 +44,7 @@ void add_attribute(CLI::App& app, Action& action) {
       o.occlusion = !*no_occlusion;
       analysis::AttributionResult r = analysis::run_attribution(*model, tokens, o);
       const Tokenizer* tok = model->tokenizer.get();
-      auto text = [&](int32_t id) {
-        const int32_t one[1] = {id};
-        return tok != nullptr ? analysis::tokens_text(*tok, one) : std::to_string(id);
-      };
+      auto text = [&model](int32_t id) { return analysis::token_text(*model, id); };
       if (!svg->empty()) {
         report::BarChart bars;
         bars.frame.title = "direct logit attribution of '" + text(r.target) + "' at position " + std::to_string(r.pos);
@@ -79,7 +76,8 @@ void add_attribute(CLI::App& app, Action& action) {
           "target '%s' (%d) at position %lld after \"%s\"\nlogit %.4f, log-probability %.4f; the parts below "
           "sum to %.4f\n\n",
           text(r.target).c_str(), r.target, static_cast<long long>(r.pos),
-          analysis::context_before(*tok, r.tokens, r.pos + 1, 16).c_str(), r.logit, r.logprob, r.parts_sum);
+          tok != nullptr ? analysis::context_before(*tok, r.tokens, r.pos + 1, 16).c_str() : "", r.logit, r.logprob,
+          r.parts_sum);
       std::printf("%-22s %10s\n", "part", "logit");
       for (const auto& p : r.parts) std::printf("%-22s %10.4f\n", p.name.c_str(), p.logit);
       std::vector<analysis::HeadPart> heads = r.heads;

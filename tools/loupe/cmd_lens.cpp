@@ -60,11 +60,7 @@ void add_lens(CLI::App& app, Action& action) {
       o.top_k = *top;
       if (!target->empty()) o.target = analysis::parse_token(*model, *target, "--target");
       analysis::LensResult r = analysis::run_lens(*model, tokens, o);
-      const Tokenizer* tok = model->tokenizer.get();
-      auto text = [&](int32_t id) {
-        const int32_t one[1] = {id};
-        return tok != nullptr ? analysis::tokens_text(*tok, one) : std::to_string(id);
-      };
+      auto text = [&model](int32_t id) { return analysis::token_text(*model, id); };
       if (!svg->empty()) {
         report::Heatmap h;
         h.frame.title = o.target ? "logit lens: p(" + text(*o.target) + ")" : "logit lens: KL(final || layer)";
