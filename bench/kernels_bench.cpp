@@ -65,6 +65,66 @@ void args(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(BM_Matmul)->Apply(args);
 
+// One decode step's matmuls of the 134M llama of the performance issue (d 768, 12 layers, d_mlp
+// 2048, 32000-token unembedding), one activation row, on range(1) threads: the weights stream
+// from memory as in `loupe bench`, without attention or norms. bytes/s against the read
+// bandwidth says how close the kernels and the pool's hand-offs come to the limit.
+void BM_DecodeStep(benchmark::State& state) {
+  const auto type = static_cast<DType>(state.range(0));
+  const int threads = static_cast<int>(state.range(1));
+  const bool q8 = state.range(2) != 0;
+  struct Shape {
+    int64_t rows, cols;
+  };
+  std::vector<Shape> shapes;
+  for (int l = 0; l < 12; ++l)
+    for (Shape s : {Shape{768, 768}, Shape{768, 768}, Shape{768, 768}, Shape{768, 768}, Shape{2048, 768},
+                    Shape{2048, 768}, Shape{768, 2048}})
+      shapes.push_back(s);
+  shapes.push_back({32000, 768});
+  std::mt19937 rng(1);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<std::vector<uint8_t>> data;
+  std::vector<Weight> ws;
+  size_t total = 0;
+  for (const Shape& s : shapes) {
+    std::vector<float> f(static_cast<size_t>(s.rows * s.cols));
+    for (auto& v : f) v = d(rng);
+    data.emplace_back(row_bytes(type, s.cols) * s.rows);
+    quantize_row(type, f.data(), data.back().data(), s.rows * s.cols);
+    total += data.back().size();
+  }
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    Weight w;
+    w.name = "bench";
+    w.type = type;
+    w.rows = shapes[i].rows;
+    w.cols = shapes[i].cols;
+    w.data = data[i].data();
+    ws.push_back(w);
+  }
+  std::vector<float> x(2048), y(32000);
+  for (auto& v : x) v = d(rng);
+  ThreadPool pool(threads);
+  for (auto _ : state) {
+    for (const Weight& w : ws) matmul(pool, w, x.data(), 1, y.data(), nullptr, q8);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetLabel(std::string(dtype_name(type)) + (q8 ? " q8-act " : " ") + isa_name(active_isa()));
+  state.counters["bytes/s"] =
+      benchmark::Counter(static_cast<double>(total), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["tok/s"] = benchmark::Counter(1.0, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void decode_args(benchmark::internal::Benchmark* b) {
+  for (DType t : {DType::F32, DType::F16, DType::Q8_0, DType::Q4_0, DType::Q4_K})
+    for (int q8 : {0, 1})
+      if (q8 == 0 || (t != DType::F32 && t != DType::F16))
+        for (int th : {1, 2}) b->Args({static_cast<int64_t>(t), th, q8});
+}
+
+BENCHMARK(BM_DecodeStep)->Apply(decode_args)->UseRealTime();
+
 }  // namespace
 }  // namespace loupe
 

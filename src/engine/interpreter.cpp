@@ -298,7 +298,7 @@ void Interpreter::op_attn_scores(const Op& op) {
       const float* kh = kc + (h / group) * c.d_head;
       float* row = s + (h * n + i) * kv_len;
       const int64_t last = pos0_ + i;
-      for (int64_t j = 0; j <= last; ++j) row[j] = dot_f32(qi, kh + j * dkv, c.d_head) * scale;
+      attn_scores(qi, kh, dkv, last + 1, c.d_head, scale, row);
       for (int64_t j = last + 1; j < kv_len; ++j) row[j] = -std::numeric_limits<float>::infinity();
     }
   });
@@ -345,9 +345,7 @@ void Interpreter::op_attn_mix(const Op& op) {
       const float* row = p + (h * n + i) * kv_len;
       const float* vh = vc + (h / group) * c.d_head;
       float* zi = z + i * c.d_q() + h * c.d_head;
-      std::fill_n(zi, c.d_head, 0.0f);
-      for (int64_t j = 0; j < kv_len; ++j)
-        if (row[j] != 0.0f) axpy_f32(row[j], vh + j * dkv, zi, c.d_head);
+      attn_mix(row, kv_len, vh, dkv, c.d_head, zi);
     }
   });
 }

@@ -32,7 +32,20 @@ float exp_shift_sum(const float* x, float shift, float* y, int64_t n);
 // y[j] = silu(g[j]) * u[j] = g[j] / (1 + exp(-g[j])) * u[j]
 void silu_mul_f32(const float* g, const float* u, float* y, int64_t n);
 
+// Attention for one query row. out[j] = dot_f32(q, k + j k_stride, d) * scale for j < n_keys;
+// z = sum over j < n of p[j] (v + j v_stride), positions with p[j] == 0 skipped, each element
+// accumulated as axpy_f32 does. Same bits as those loops (kernels_attention.cpp).
+void attn_scores(const float* q, const float* k, int64_t k_stride, int64_t n_keys, int64_t d, float scale, float* out);
+void attn_mix(const float* p, int64_t n, const float* v, int64_t v_stride, int64_t d, float* z);
+
 namespace kernels {
+void attn_scores_scalar(const float* q, const float* k, int64_t k_stride, int64_t n_keys, int64_t d, float scale,
+                        float* out);
+void attn_scores_avx2(const float* q, const float* k, int64_t k_stride, int64_t n_keys, int64_t d, float scale,
+                      float* out);
+void attn_mix_scalar(const float* p, int64_t n, const float* v, int64_t v_stride, int64_t d, float* z);
+void attn_mix_avx2(const float* p, int64_t n, const float* v, int64_t v_stride, int64_t d, float* z);
+void attn_mix_avx512(const float* p, int64_t n, const float* v, int64_t v_stride, int64_t d, float* z);
 float dot_f32_scalar(const float* a, const float* b, int64_t n);
 float dot_f32_avx2(const float* a, const float* b, int64_t n);
 void axpy_f32_scalar(float a, const float* x, float* y, int64_t n);

@@ -181,9 +181,8 @@ struct Block32Q6_K {
   }
 };
 
-template <class Fmt, int NM>
+template <class Fmt, int NM, int NR>
 void tile_block32_rows(const Tile& t, const uint8_t* const* w, const float* const* x, float* y) {
-  constexpr int NR = kTileRows;
   // A prefetch every kEvery blocks touches every 64-byte line ahead.
   constexpr int64_t kEvery = Fmt::kBytesPer32 >= 64 ? 1 : 64 / Fmt::kBytesPer32;
   __m512 acc[NM][NR];
@@ -192,7 +191,7 @@ void tile_block32_rows(const Tile& t, const uint8_t* const* w, const float* cons
   const int64_t n_blocks = t.k / 32;  // block formats: rows are whole blocks
   typename Fmt::Super sup[NR];
   for (int64_t s = 0; s < n_blocks; ++s) {
-    if (s % kEvery == 0)
+    if (NR > 1 && s % kEvery == 0)
       for (int r = 0; r < NR; ++r) prefetch_ahead(w[r] + s * Fmt::kBytesPer32);
     if (s % Fmt::kPerSuper == 0)
       for (int r = 0; r < NR; ++r) sup[r] = Fmt::super(w[r], s);
@@ -211,10 +210,10 @@ void tile_block32_rows(const Tile& t, const uint8_t* const* w, const float* cons
     for (int r = 0; r < t.nr; ++r) y[i * t.y_stride + r] = VecF::hsum(acc[i][r]);
 }
 
-template <class Fmt>
-void tile_block32(const Tile& t) {
-  const uint8_t* w[kTileRows];
-  tile_rows(t, w);
+template <class Fmt, int NR>
+void tile_block32_nr(const Tile& t) {
+  const uint8_t* w[NR];
+  tile_rows<NR>(t, w);
   for (int i0 = 0; i0 < t.nm; i0 += kMaxActRows) {
     const float* x[kMaxActRows];
     const int nm = t.nm - i0 < kMaxActRows ? t.nm - i0 : kMaxActRows;
@@ -222,12 +221,20 @@ void tile_block32(const Tile& t) {
       x[i] = reinterpret_cast<const float*>(static_cast<const uint8_t*>(t.x) + (i0 + i) * t.x_stride);
     float* y = t.y + i0 * t.y_stride;
     switch (nm) {
-      case 1: tile_block32_rows<Fmt, 1>(t, w, x, y); break;
-      case 2: tile_block32_rows<Fmt, 2>(t, w, x, y); break;
-      case 3: tile_block32_rows<Fmt, 3>(t, w, x, y); break;
-      default: tile_block32_rows<Fmt, kMaxActRows>(t, w, x, y); break;
+      case 1: tile_block32_rows<Fmt, 1, NR>(t, w, x, y); break;
+      case 2: tile_block32_rows<Fmt, 2, NR>(t, w, x, y); break;
+      case 3: tile_block32_rows<Fmt, 3, NR>(t, w, x, y); break;
+      default: tile_block32_rows<Fmt, kMaxActRows, NR>(t, w, x, y); break;
     }
   }
+}
+
+template <class Fmt>
+void tile_block32(const Tile& t) {
+  if (t.nr == 1)
+    tile_block32_nr<Fmt, 1>(t);
+  else
+    tile_block32_nr<Fmt, kTileRows>(t);
 }
 
 }  // namespace avx512

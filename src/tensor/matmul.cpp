@@ -29,15 +29,27 @@ constexpr int64_t kConvertMinRows = 16;
 thread_local std::vector<float> t_rows;   // [kDequantRows, cols] dequantised weight rows
 thread_local std::vector<BlockQ8> t_act;  // [m, cols / 32] quantised activations (caller's thread)
 
+// Tile height for one activation row (decode). One weight row per tile is read as a single
+// sequential stream, which memory serves at up to several times the rate of four interleaved
+// ones (2x to 4x on the EPYC this was measured on; bench/kernels_bench BM_DecodeStep); but then
+// each output's accumulator chain runs alone, and kernels doing one FMA per 16 weights become
+// latency-bound. Measured: streaming wins for Q8_0 (1.7x to 2.3x) and F16 (1.3x) and with q8
+// activations, whose chain steps cover whole 32-weight blocks; it loses for Q4_0 and Q4_K with
+// float activations and ties for F32. Same bits either way (kernels_matmul.h).
+int64_t decode_tile_rows(DType type, bool q8_acts) {
+  return q8_acts || type == DType::Q8_0 || type == DType::F16 ? 1 : kTileRows;
+}
+
 // Weight rows [r0, r1) against all m activation rows, with a tile kernel on rows in place.
-void rows_direct(TileFn fn, const Weight& w, const void* x, size_t x_stride, int64_t m, float* y, int64_t r0,
-                 int64_t r1) {
+void rows_direct(TileFn fn, const Weight& w, bool q8_acts, const void* x, size_t x_stride, int64_t m, float* y,
+                 int64_t r0, int64_t r1) {
   const size_t row_stride = row_bytes(w.type, w.cols);
+  const int64_t tile_rows = m == 1 ? decode_tile_rows(w.type, q8_acts) : kTileRows;
   for (int64_t i0 = 0; i0 < m; i0 += kActChunk) {
     const int64_t i1 = std::min(i0 + kActChunk, m);
-    for (int64_t t0 = r0; t0 < r1; t0 += kTileRows) {
+    for (int64_t t0 = r0; t0 < r1; t0 += tile_rows) {
       Tile t{};
-      t.nr = static_cast<int>(std::min<int64_t>(kTileRows, r1 - t0));
+      t.nr = static_cast<int>(std::min<int64_t>(tile_rows, r1 - t0));
       for (int r = 0; r < t.nr; ++r) {
         const int64_t logical = t0 + r;
         const int64_t stored = w.row_map.empty() ? logical : w.row_map[static_cast<size_t>(logical)];
@@ -133,7 +145,7 @@ void matmul(ThreadPool& pool, const Weight& w, const float* x, int64_t m, float*
     const int64_t r0 = b * unit;
     const int64_t r1 = std::min(e * unit, w.rows);
     if (direct)
-      rows_direct(fn, w, act, act_stride, m, y, r0, r1);
+      rows_direct(fn, w, q8_acts, act, act_stride, m, y, r0, r1);
     else
       rows_dequant(f32, convert, w, x, m, y, r0, r1);
     if (bias != nullptr)

@@ -45,6 +45,55 @@ TEST(Kernels, Avx2AxpyMatchesScalar) {
   }
 }
 
+// The attention kernels give, bit for bit, what the one-key-at-a-time loops of the same level
+// give (dot_f32 / axpy_f32), on head sizes with and without the fast paths, key counts around
+// the 8-key step, a key stride wider than the head, and zero weights (skipped positions).
+TEST(Kernels, AttentionKernelsMatchOneKeyLoops) {
+  const int64_t stride = 200;
+  for (int64_t d : {64, 128, 80, 48, 24, 12, 7}) {
+    for (int64_t n : {0, 1, 7, 8, 9, 16, 31, 67}) {
+      const auto q = random_vec(static_cast<size_t>(d), 5);
+      const auto kv = random_vec(static_cast<size_t>(std::max<int64_t>(n, 1) * stride), 6);
+      auto p = random_vec(static_cast<size_t>(n), 7);
+      for (int64_t j = 0; j < n; j += 3) p[static_cast<size_t>(j)] = 0.0f;
+      std::vector<float> want(static_cast<size_t>(n)), got(static_cast<size_t>(n));
+      std::vector<float> zwant(static_cast<size_t>(d)), zgot(static_cast<size_t>(d), 99.0f);
+      for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
+        if (!cpu_supports(isa)) continue;
+        const bool vec = isa != Isa::Scalar;
+        for (int64_t j = 0; j < n; ++j)
+          want[static_cast<size_t>(j)] = (vec ? kernels::dot_f32_avx2(q.data(), kv.data() + j * stride, d)
+                                              : kernels::dot_f32_scalar(q.data(), kv.data() + j * stride, d)) *
+                                         0.125f;
+        std::fill(zwant.begin(), zwant.end(), 0.0f);
+        for (int64_t j = 0; j < n; ++j) {
+          const float pj = p[static_cast<size_t>(j)];
+          if (pj == 0.0f) continue;
+          if (vec)
+            kernels::axpy_f32_avx2(pj, kv.data() + j * stride, zwant.data(), d);
+          else
+            kernels::axpy_f32_scalar(pj, kv.data() + j * stride, zwant.data(), d);
+        }
+        if (vec)
+          kernels::attn_scores_avx2(q.data(), kv.data(), stride, n, d, 0.125f, got.data());
+        else
+          kernels::attn_scores_scalar(q.data(), kv.data(), stride, n, d, 0.125f, got.data());
+        switch (isa) {
+          case Isa::Scalar: kernels::attn_mix_scalar(p.data(), n, kv.data(), stride, d, zgot.data()); break;
+          case Isa::Avx2: kernels::attn_mix_avx2(p.data(), n, kv.data(), stride, d, zgot.data()); break;
+          case Isa::Avx512: kernels::attn_mix_avx512(p.data(), n, kv.data(), stride, d, zgot.data()); break;
+        }
+        for (int64_t j = 0; j < n; ++j)
+          ASSERT_EQ(want[static_cast<size_t>(j)], got[static_cast<size_t>(j)])
+              << isa_name(isa) << " d " << d << " n " << n << " key " << j;
+        for (int64_t i = 0; i < d; ++i)
+          ASSERT_EQ(zwant[static_cast<size_t>(i)], zgot[static_cast<size_t>(i)])
+              << isa_name(isa) << " d " << d << " n " << n << " element " << i;
+      }
+    }
+  }
+}
+
 // The vector exp against std::exp in double: within a few ulp over the whole finite range, 0 for
 // -inf and below the normal range, NaN kept; the returned sum is the sum of the outputs.
 TEST(Kernels, Avx2ExpShiftSumMatchesStdExp) {

@@ -1,0 +1,143 @@
+// Attention's two inner loops, per query row: scores against the cached keys and the mix of the
+// cached values. Each output keeps the exact operation sequence of dot_f32 / axpy_f32 on its
+// level (same bits as the one-key-at-a-time loops), only more of them run at once:
+//  - scores: eight keys per step, their sums reduced together by a transpose that pairs lanes as
+//    dot_f32_avx2's horizontal sum does;
+//  - mix: the output row stays in registers across all positions instead of a load and a store
+//    per position (a chain through memory).
+#include <immintrin.h>
+
+#include <algorithm>
+
+#include "tensor/kernels.h"
+
+namespace loupe {
+namespace kernels {
+
+void attn_scores_scalar(const float* q, const float* k, int64_t k_stride, int64_t n_keys, int64_t d, float scale,
+                        float* out) {
+  for (int64_t j = 0; j < n_keys; ++j) out[j] = dot_f32_scalar(q, k + j * k_stride, d) * scale;
+}
+
+void attn_mix_scalar(const float* p, int64_t n, const float* v, int64_t v_stride, int64_t d, float* z) {
+  std::fill_n(z, d, 0.0f);
+  for (int64_t j = 0; j < n; ++j)
+    if (p[j] != 0.0f) axpy_f32_scalar(p[j], v + j * v_stride, z, d);
+}
+
+// Lane t of the result = dot_f32_avx2's horizontal sum of v[t]: (l0 + l4) + (l2 + l6) +
+// ((l1 + l5) + (l3 + l7)), the same pairs in the same order.
+__attribute__((target("avx2,fma"))) inline __m256 hsum8x8(const __m256 (&v)[8]) {
+  __m256 x[4];
+  for (int t = 0; t < 4; ++t)
+    x[t] = _mm256_add_ps(_mm256_permute2f128_ps(v[2 * t], v[2 * t + 1], 0x20),
+                         _mm256_permute2f128_ps(v[2 * t], v[2 * t + 1], 0x31));
+  // x[t] = [s4(v 2t) | s4(v 2t+1)], s4 = lo + hi
+  const __m256 y0 = _mm256_add_ps(_mm256_shuffle_ps(x[0], x[1], _MM_SHUFFLE(1, 0, 1, 0)),
+                                  _mm256_shuffle_ps(x[0], x[1], _MM_SHUFFLE(3, 2, 3, 2)));
+  const __m256 y1 = _mm256_add_ps(_mm256_shuffle_ps(x[2], x[3], _MM_SHUFFLE(1, 0, 1, 0)),
+                                  _mm256_shuffle_ps(x[2], x[3], _MM_SHUFFLE(3, 2, 3, 2)));
+  // y0 = [s2(v0), s2(v2) | s2(v1), s2(v3)], s2 = (s4[0] + s4[2], s4[1] + s4[3]); y1 likewise for 4-7
+  const __m256 r = _mm256_add_ps(_mm256_shuffle_ps(y0, y1, _MM_SHUFFLE(2, 0, 2, 0)),
+                                 _mm256_shuffle_ps(y0, y1, _MM_SHUFFLE(3, 1, 3, 1)));
+  // r = [v0, v2, v4, v6 | v1, v3, v5, v7]
+  return _mm256_permutevar8x32_ps(r, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+__attribute__((target("avx2,fma"))) void attn_scores_avx2(const float* q, const float* k, int64_t k_stride,
+                                                          int64_t n_keys, int64_t d, float scale, float* out) {
+  int64_t j = 0;
+  if (d % 16 == 0) {  // dot_f32_avx2 then runs its 16-wide loop only
+    const __m256 vs = _mm256_set1_ps(scale);
+    for (; j + 8 <= n_keys; j += 8) {
+      __m256 acc[8];
+      for (int t = 0; t < 8; ++t) {
+        const float* kj = k + (j + t) * k_stride;
+        __m256 a0 = _mm256_setzero_ps();
+        __m256 a1 = _mm256_setzero_ps();
+        for (int64_t i = 0; i < d; i += 16) {
+          a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(kj + i), a0);
+          a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), _mm256_loadu_ps(kj + i + 8), a1);
+        }
+        acc[t] = _mm256_add_ps(a0, a1);
+      }
+      _mm256_storeu_ps(out + j, _mm256_mul_ps(hsum8x8(acc), vs));
+    }
+  }
+  for (; j < n_keys; ++j) out[j] = dot_f32_avx2(q, k + j * k_stride, d) * scale;
+}
+
+// z[c .. c + 8 NV) = sum over positions of p[j] v[j], fma per element in position order as
+// axpy_f32's vector loop does.
+template <int NV>
+__attribute__((target("avx2,fma"))) void mix_chunk_avx2(const float* p, int64_t n, const float* v, int64_t v_stride,
+                                                        float* z) {
+  __m256 acc[NV];
+  for (int t = 0; t < NV; ++t) acc[t] = _mm256_setzero_ps();
+  for (int64_t j = 0; j < n; ++j) {
+    if (p[j] == 0.0f) continue;
+    const __m256 pj = _mm256_set1_ps(p[j]);
+    const float* vj = v + j * v_stride;
+    for (int t = 0; t < NV; ++t) acc[t] = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj + 8 * t), acc[t]);
+  }
+  for (int t = 0; t < NV; ++t) _mm256_storeu_ps(z + 8 * t, acc[t]);
+}
+
+__attribute__((target("avx2,fma"))) void attn_mix_avx2(const float* p, int64_t n, const float* v, int64_t v_stride,
+                                                       int64_t d, float* z) {
+  if (d % 8 != 0) {  // axpy_f32_avx2's scalar tail: keep its loop
+    std::fill_n(z, d, 0.0f);
+    for (int64_t j = 0; j < n; ++j)
+      if (p[j] != 0.0f) axpy_f32_avx2(p[j], v + j * v_stride, z, d);
+    return;
+  }
+  int64_t c = 0;
+  for (; c + 64 <= d; c += 64) mix_chunk_avx2<8>(p, n, v + c, v_stride, z + c);
+  for (; c < d; c += 8) mix_chunk_avx2<1>(p, n, v + c, v_stride, z + c);
+}
+
+template <int NV>
+__attribute__((target("avx512f"))) void mix_chunk_avx512(const float* p, int64_t n, const float* v, int64_t v_stride,
+                                                         float* z) {
+  __m512 acc[NV];
+  for (int t = 0; t < NV; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t j = 0; j < n; ++j) {
+    if (p[j] == 0.0f) continue;
+    const __m512 pj = _mm512_set1_ps(p[j]);
+    const float* vj = v + j * v_stride;
+    for (int t = 0; t < NV; ++t) acc[t] = _mm512_fmadd_ps(pj, _mm512_loadu_ps(vj + 16 * t), acc[t]);
+  }
+  for (int t = 0; t < NV; ++t) _mm512_storeu_ps(z + 16 * t, acc[t]);
+}
+
+// Element for element the AVX2 mix (an FMA is an FMA at any width), 16 lanes at a time.
+__attribute__((target("avx2,fma,avx512f"))) void attn_mix_avx512(const float* p, int64_t n, const float* v,
+                                                                 int64_t v_stride, int64_t d, float* z) {
+  if (d % 16 != 0) {
+    attn_mix_avx2(p, n, v, v_stride, d, z);
+    return;
+  }
+  int64_t c = 0;
+  for (; c + 128 <= d; c += 128) mix_chunk_avx512<8>(p, n, v + c, v_stride, z + c);
+  for (; c + 64 <= d; c += 64) mix_chunk_avx512<4>(p, n, v + c, v_stride, z + c);
+  for (; c < d; c += 16) mix_chunk_avx512<1>(p, n, v + c, v_stride, z + c);
+}
+
+}  // namespace kernels
+
+void attn_scores(const float* q, const float* k, int64_t k_stride, int64_t n_keys, int64_t d, float scale, float* out) {
+  if (active_isa() >= Isa::Avx2)
+    kernels::attn_scores_avx2(q, k, k_stride, n_keys, d, scale, out);
+  else
+    kernels::attn_scores_scalar(q, k, k_stride, n_keys, d, scale, out);
+}
+
+void attn_mix(const float* p, int64_t n, const float* v, int64_t v_stride, int64_t d, float* z) {
+  switch (active_isa()) {
+    case Isa::Avx512: kernels::attn_mix_avx512(p, n, v, v_stride, d, z); return;
+    case Isa::Avx2: kernels::attn_mix_avx2(p, n, v, v_stride, d, z); return;
+    case Isa::Scalar: kernels::attn_mix_scalar(p, n, v, v_stride, d, z); return;
+  }
+}
+
+}  // namespace loupe
