@@ -4,6 +4,7 @@
 // Reports weight bytes read per second and FLOP/s as counters.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <random>
 #include <vector>
 
@@ -122,6 +123,44 @@ void decode_args(benchmark::internal::Benchmark* b) {
       if (q8 == 0 || (t != DType::F32 && t != DType::F16))
         for (int th : {1, 2}) b->Args({static_cast<int64_t>(t), th, q8});
 }
+
+// Attention of one layer of the 134M llama (12 heads of 64, keys 768 floats apart in the cache)
+// for a causal prompt of range(0) tokens, one thread: scores and value mix per query row, with
+// the attention kernels (range(1) = 1) or one key at a time through dot_f32 / axpy_f32.
+void BM_Attention(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  const bool kernel = state.range(1) != 0;
+  constexpr int64_t kHeads = 12, kHead = 64, kStride = kHeads * kHead;
+  std::mt19937 rng(1);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<float> q(static_cast<size_t>(n * kStride)), k(q.size()), v(q.size()), z(q.size());
+  for (auto* a : {&q, &k, &v})
+    for (auto& x : *a) x = d(rng);
+  std::vector<float> row(static_cast<size_t>(n));
+  for (auto _ : state) {
+    for (int64_t h = 0; h < kHeads; ++h)
+      for (int64_t i = 0; i < n; ++i) {
+        const float* qi = q.data() + i * kStride + h * kHead;
+        const float* kh = k.data() + h * kHead;
+        const float* vh = v.data() + h * kHead;
+        float* zi = z.data() + i * kStride + h * kHead;
+        if (kernel) {
+          attn_scores(qi, kh, kStride, i + 1, kHead, 0.125f, row.data());
+          attn_mix(row.data(), i + 1, vh, kStride, kHead, zi);
+        } else {
+          for (int64_t j = 0; j <= i; ++j) row[static_cast<size_t>(j)] = dot_f32(qi, kh + j * kStride, kHead) * 0.125f;
+          std::fill_n(zi, kHead, 0.0f);
+          for (int64_t j = 0; j <= i; ++j) axpy_f32(row[static_cast<size_t>(j)], vh + j * kStride, zi, kHead);
+        }
+      }
+    benchmark::DoNotOptimize(z.data());
+  }
+  state.SetLabel(kernel ? "kernels" : "one key at a time");
+  state.counters["FLOP/s"] = benchmark::Counter(4.0 * kHeads * kHead * static_cast<double>(n * (n + 1) / 2),
+                                                benchmark::Counter::kIsIterationInvariantRate);
+}
+
+BENCHMARK(BM_Attention)->ArgsProduct({{64, 256}, {0, 1}});
 
 BENCHMARK(BM_DecodeStep)->Apply(decode_args)->UseRealTime();
 

@@ -44,10 +44,36 @@ __attribute__((target("avx2,fma"))) inline __m256 hsum8x8(const __m256 (&v)[8]) 
   return _mm256_permutevar8x32_ps(r, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
+// Head size 64 (the common one): the query stays in registers.
+__attribute__((target("avx2,fma"))) int64_t scores_d64_avx2(const float* q, const float* k, int64_t k_stride,
+                                                            int64_t n_keys, float scale, float* out) {
+  __m256 qv[8];
+  for (int c = 0; c < 8; ++c) qv[c] = _mm256_loadu_ps(q + 8 * c);
+  const __m256 vs = _mm256_set1_ps(scale);
+  int64_t j = 0;
+  for (; j + 8 <= n_keys; j += 8) {
+    __m256 acc[8];
+    for (int t = 0; t < 8; ++t) {
+      const float* kj = k + (j + t) * k_stride;
+      __m256 a0 = _mm256_setzero_ps();
+      __m256 a1 = _mm256_setzero_ps();
+      for (int c = 0; c < 8; c += 2) {
+        a0 = _mm256_fmadd_ps(qv[c], _mm256_loadu_ps(kj + 8 * c), a0);
+        a1 = _mm256_fmadd_ps(qv[c + 1], _mm256_loadu_ps(kj + 8 * c + 8), a1);
+      }
+      acc[t] = _mm256_add_ps(a0, a1);
+    }
+    _mm256_storeu_ps(out + j, _mm256_mul_ps(hsum8x8(acc), vs));
+  }
+  return j;
+}
+
 __attribute__((target("avx2,fma"))) void attn_scores_avx2(const float* q, const float* k, int64_t k_stride,
                                                           int64_t n_keys, int64_t d, float scale, float* out) {
   int64_t j = 0;
-  if (d % 16 == 0) {  // dot_f32_avx2 then runs its 16-wide loop only
+  if (d == 64) {
+    j = scores_d64_avx2(q, k, k_stride, n_keys, scale, out);
+  } else if (d % 16 == 0) {  // dot_f32_avx2 then runs its 16-wide loop only
     const __m256 vs = _mm256_set1_ps(scale);
     for (; j + 8 <= n_keys; j += 8) {
       __m256 acc[8];
