@@ -74,6 +74,7 @@ void BM_DecodeStep(benchmark::State& state) {
   const auto type = static_cast<DType>(state.range(0));
   const int threads = static_cast<int>(state.range(1));
   const bool q8 = state.range(2) != 0;
+  const bool tiles = state.range(3) != 0;
   struct Shape {
     int64_t rows, cols;
   };
@@ -87,6 +88,7 @@ void BM_DecodeStep(benchmark::State& state) {
   std::normal_distribution<float> d(0.0f, 1.0f);
   std::vector<std::vector<uint8_t>> data;
   std::vector<Weight> ws;
+  std::vector<std::vector<uint8_t>> copies;
   size_t total = 0;
   for (const Shape& s : shapes) {
     std::vector<float> f(static_cast<size_t>(s.rows * s.cols));
@@ -102,6 +104,10 @@ void BM_DecodeStep(benchmark::State& state) {
     w.rows = shapes[i].rows;
     w.cols = shapes[i].cols;
     w.data = data[i].data();
+    if (tiles && packs_tiles(w)) {
+      copies.push_back(pack_tiles(w));
+      w.tiles = copies.back().data();
+    }
     ws.push_back(w);
   }
   std::vector<float> x(2048), y(32000);
@@ -111,7 +117,8 @@ void BM_DecodeStep(benchmark::State& state) {
     for (const Weight& w : ws) matmul(pool, w, x.data(), 1, y.data(), nullptr, q8);
     benchmark::DoNotOptimize(y.data());
   }
-  state.SetLabel(std::string(dtype_name(type)) + (q8 ? " q8-act " : " ") + isa_name(active_isa()));
+  state.SetLabel(std::string(dtype_name(type)) + (q8 ? " q8-act " : " ") + (copies.empty() ? "" : "tiles ") +
+                 isa_name(active_isa()));
   state.counters["bytes/s"] =
       benchmark::Counter(static_cast<double>(total), benchmark::Counter::kIsIterationInvariantRate);
   state.counters["tok/s"] = benchmark::Counter(1.0, benchmark::Counter::kIsIterationInvariantRate);
@@ -121,7 +128,10 @@ void decode_args(benchmark::internal::Benchmark* b) {
   for (DType t : {DType::F32, DType::F16, DType::Q8_0, DType::Q4_0, DType::Q4_K})
     for (int q8 : {0, 1})
       if (q8 == 0 || (t != DType::F32 && t != DType::F16))
-        for (int th : {1, 2}) b->Args({static_cast<int64_t>(t), th, q8});
+        for (int th : {1, 2})
+          for (int tiles : {0, 1})
+            if (tiles == 0 || (q8 == 0 && t != DType::F32 && t != DType::F16))
+              b->Args({static_cast<int64_t>(t), th, q8, tiles});
 }
 
 // Attention of one layer of the 134M llama (12 heads of 64, keys 768 floats apart in the cache)

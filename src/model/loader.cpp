@@ -65,6 +65,7 @@ std::unique_ptr<Model> load_model(const std::string& path, const LoadOptions& op
     if (m->tokenizer->bos_id() >= 0) m->config.bos_id = m->tokenizer->bos_id();
     if (m->tokenizer->eos_id() >= 0) m->config.eos_id = m->tokenizer->eos_id();
   }
+  m->pack_tiles();
   return m;
 }
 

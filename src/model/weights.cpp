@@ -1,8 +1,13 @@
 #include "model/weights.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdlib>
 #include <cstring>
 
 #include "core/error.h"
+#include "tensor/matmul.h"
 #include "tokenizer/tokenizer.h"
 
 namespace loupe {
@@ -27,6 +32,31 @@ const float* Model::vector_f32(const Weight& w) {
   for (int64_t r = 0; r < w.rows; ++r) w.row(r, v.data() + r * w.cols);
   owned.push_back(std::move(v));
   return owned.back().data();
+}
+
+size_t Model::pack_tiles() {
+  const char* env = std::getenv("LOUPE_PACK");
+  if (env != nullptr && std::strcmp(env, "0") == 0) return 0;
+  const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  size_t total = 0;
+  auto pack = [&](Weight& w) {
+    if (w.empty() || w.tiles != nullptr || !packs_tiles(w)) return;
+    tile_copies.push_back(loupe::pack_tiles(w));
+    w.tiles = tile_copies.back().data();
+    total += tile_copies.back().size();
+    // The whole pages of the copied range, when they belong to one of the model's file maps.
+    const auto b = reinterpret_cast<uintptr_t>(w.data), e = b + w.nbytes();
+    for (const auto& f : files) {
+      const auto fb = reinterpret_cast<uintptr_t>(f->data()), fe = fb + f->size();
+      if (b < fb || e > fe) continue;
+      const uintptr_t pb = (b + page - 1) / page * page, pe = e / page * page;
+      if (pe > pb) madvise(reinterpret_cast<void*>(pb), pe - pb, MADV_DONTNEED);
+    }
+  };
+  for (auto& l : layers)
+    for (Weight* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) pack(*w);
+  pack(unembed);
+  return total;
 }
 
 }  // namespace loupe

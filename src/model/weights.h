@@ -56,12 +56,18 @@ struct Model {
 
   std::vector<std::shared_ptr<MappedFile>> files;  // keep the maps alive
   std::deque<std::vector<float>> owned;            // small vectors converted to f32 at load
+  std::deque<std::vector<uint8_t>> tile_copies;    // interleaved weight tiles (Weight::tiles)
 
   ~Model();
   // Bytes of all weights (as stored).
   size_t weight_bytes() const;
   // A float pointer for a small vector, converting it once if it is not F32.
   const float* vector_f32(const Weight& w);
+  // Gives every matmul weight that benefits from it an interleaved copy for one-row products
+  // (Weight::tiles, decode speed) and releases the mapped pages it was copied from, so resident
+  // memory stays about the same (they are read back from the file if anything else reads them).
+  // LOUPE_PACK=0 turns it off. Returns the bytes copied.
+  size_t pack_tiles();
 };
 
 struct LoadOptions {

@@ -68,33 +68,33 @@ inline __m512i bytes16(const uint8_t* p) {
   return _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
 
+// Each format works on its storage block `blk` (32 weights, or a 256-weight super-block of kSub
+// sub-blocks of 32) and sub-block j of it.
 struct Block32Q8_0 {
-  static constexpr int64_t kBytesPer32 = sizeof(quant::BlockQ8_0);
+  static constexpr int64_t kBlockBytes = sizeof(quant::BlockQ8_0), kSub = 1;
   struct Super {};  // nothing shared across blocks
-  static constexpr int64_t kPerSuper = 1;
-  static Super super(const uint8_t*, int64_t) { return {}; }
+  static Super super(const uint8_t*) { return {}; }
   using State = __m512;  // d
-  static State state(const Super&, const uint8_t* row, int64_t s) {
-    return _mm512_set1_ps(h2f(reinterpret_cast<const quant::BlockQ8_0*>(row)[s].d));
+  static State state(const Super&, const uint8_t* blk, int) {
+    return _mm512_set1_ps(h2f(reinterpret_cast<const quant::BlockQ8_0*>(blk)->d));
   }
-  static __m512 weights(const State& d, const uint8_t* row, int64_t s, int h) {
-    const auto* b = reinterpret_cast<const quant::BlockQ8_0*>(row) + s;
+  static __m512 weights(const State& d, const uint8_t* blk, int, int h) {
+    const auto* b = reinterpret_cast<const quant::BlockQ8_0*>(blk);
     const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b->qs + 16 * h));
     return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)), d);
   }
 };
 
 struct Block32Q4_0 {
-  static constexpr int64_t kBytesPer32 = sizeof(quant::BlockQ4_0);
+  static constexpr int64_t kBlockBytes = sizeof(quant::BlockQ4_0), kSub = 1;
   struct Super {};  // nothing shared across blocks
-  static constexpr int64_t kPerSuper = 1;
-  static Super super(const uint8_t*, int64_t) { return {}; }
+  static Super super(const uint8_t*) { return {}; }
   using State = __m512;  // table: (n - 8) d, an exact product
-  static State state(const Super&, const uint8_t* row, int64_t s) {
-    return _mm512_mul_ps(iota16(-8.0f), _mm512_set1_ps(h2f(reinterpret_cast<const quant::BlockQ4_0*>(row)[s].d)));
+  static State state(const Super&, const uint8_t* blk, int) {
+    return _mm512_mul_ps(iota16(-8.0f), _mm512_set1_ps(h2f(reinterpret_cast<const quant::BlockQ4_0*>(blk)->d)));
   }
-  static __m512 weights(const State& table, const uint8_t* row, int64_t s, int h) {
-    const __m512i v = bytes16(reinterpret_cast<const quant::BlockQ4_0*>(row)[s].qs);
+  static __m512 weights(const State& table, const uint8_t* blk, int, int h) {
+    const __m512i v = bytes16(reinterpret_cast<const quant::BlockQ4_0*>(blk)->qs);
     // vpermps reads the low 4 bits of each index: the low nibbles as they are, the high ones shifted.
     return _mm512_permutexvar_ps(h == 0 ? v : _mm512_srli_epi32(v, 4), table);
   }
@@ -105,14 +105,13 @@ struct Block32Q4_0 {
 template <bool kFifthBit>
 struct Block32K {
   using Block = std::conditional_t<kFifthBit, quant::BlockQ5_K, quant::BlockQ4_K>;
-  static constexpr int64_t kBytesPer32 = sizeof(Block) / 8;
+  static constexpr int64_t kBlockBytes = sizeof(Block), kSub = 8;
   // The eight sub-block scales and mins of a super-block, as LoadQ45_K computes them.
   struct Super {
     float d[8], m[8];
   };
-  static constexpr int64_t kPerSuper = 8;
-  static Super super(const uint8_t* row, int64_t s) {
-    const Block& b = reinterpret_cast<const Block*>(row)[s / 8];
+  static Super super(const uint8_t* blk) {
+    const Block& b = *reinterpret_cast<const Block*>(blk);
     const float d = h2f(b.d), dmin = h2f(b.dmin);
     Super sup;
     for (int j = 0; j < 8; ++j) {
@@ -126,16 +125,15 @@ struct Block32K {
   struct State {
     __m512 lo, hi;  // fms(n, d sc, dmin mn) for n = 0..15 and (Q5_K) 16..31
   };
-  static State state(const Super& sup, const uint8_t*, int64_t s) {
-    const __m512 d = _mm512_set1_ps(sup.d[s % 8]);
-    const __m512 m = _mm512_set1_ps(sup.m[s % 8]);
+  static State state(const Super& sup, const uint8_t*, int j) {
+    const __m512 d = _mm512_set1_ps(sup.d[j]);
+    const __m512 m = _mm512_set1_ps(sup.m[j]);
     State st{_mm512_fmsub_ps(iota16(0.0f), d, m), _mm512_setzero_ps()};
     if constexpr (kFifthBit) st.hi = _mm512_fmsub_ps(iota16(16.0f), d, m);
     return st;
   }
-  static __m512 weights(const State& st, const uint8_t* row, int64_t s, int h) {
-    const Block& b = reinterpret_cast<const Block*>(row)[s / 8];
-    const int j = static_cast<int>(s % 8);
+  static __m512 weights(const State& st, const uint8_t* blk, int j, int h) {
+    const Block& b = *reinterpret_cast<const Block*>(blk);
     __m512i q = bytes16(b.qs + 32 * (j / 2) + 16 * h);
     if (j % 2 == 1) q = _mm512_srli_epi32(q, 4);
     if constexpr (kFifthBit) {
@@ -152,23 +150,21 @@ struct Block32K {
 // j % 4; elements 16 h .. 16 h + 15 share the scale scales[2 j + h]. Quants: the low (quarters 0,
 // 1) or high (2, 3) nibbles of ql, two bits of qh, minus 32.
 struct Block32Q6_K {
-  static constexpr int64_t kBytesPer32 = sizeof(quant::BlockQ6_K) / 8;
-  struct Super {};  // nothing shared across blocks
-  static constexpr int64_t kPerSuper = 1;
-  static Super super(const uint8_t*, int64_t) { return {}; }
+  static constexpr int64_t kBlockBytes = sizeof(quant::BlockQ6_K), kSub = 8;
+  struct Super {};  // nothing shared across sub-blocks
+  static Super super(const uint8_t*) { return {}; }
   struct State {
     __m512 scale[2];  // d * scales[2 j + h], rounded as LoadQ6_K does
   };
-  static State state(const Super&, const uint8_t* row, int64_t s) {
-    const quant::BlockQ6_K& b = reinterpret_cast<const quant::BlockQ6_K*>(row)[s / 8];
-    const int j = static_cast<int>(s % 8);
+  static State state(const Super&, const uint8_t* blk, int j) {
+    const quant::BlockQ6_K& b = *reinterpret_cast<const quant::BlockQ6_K*>(blk);
     const float d = h2f(b.d);
     return {{_mm512_set1_ps(d * static_cast<float>(b.scales[2 * j])),
              _mm512_set1_ps(d * static_cast<float>(b.scales[2 * j + 1]))}};
   }
-  static __m512 weights(const State& st, const uint8_t* row, int64_t s, int h) {
-    const quant::BlockQ6_K& b = reinterpret_cast<const quant::BlockQ6_K*>(row)[s / 8];
-    const int j = static_cast<int>(s % 8), half = j / 4, quarter = j % 4;
+  static __m512 weights(const State& st, const uint8_t* blk, int j, int h) {
+    const quant::BlockQ6_K& b = *reinterpret_cast<const quant::BlockQ6_K*>(blk);
+    const int half = j / 4, quarter = j % 4;
     // Bit work on 16 bytes (more ports than 512-bit integer ops), then widened once.
     const __m128i l4 =
         _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.ql + 64 * half + 32 * (quarter % 2) + 16 * h));
@@ -183,23 +179,31 @@ struct Block32Q6_K {
 
 template <class Fmt, int NM, int NR>
 void tile_block32_rows(const Tile& t, const uint8_t* const* w, const float* const* x, float* y) {
-  // A prefetch every kEvery blocks touches every 64-byte line ahead.
-  constexpr int64_t kEvery = Fmt::kBytesPer32 >= 64 ? 1 : 64 / Fmt::kBytesPer32;
+  // Rows in place: a prefetch every kEvery sub-blocks touches every 64-byte line ahead. Tiles
+  // interleaved block by block (Tile::w_step) are one sequential stream and need none.
+  constexpr int64_t kBytesPer32 = Fmt::kBlockBytes / Fmt::kSub;
+  constexpr int64_t kEvery = kBytesPer32 >= 64 ? 1 : 64 / kBytesPer32;
+  const bool prefetch = NR > 1 && t.w_step == 0;
+  const int64_t step = t.w_step != 0 ? t.w_step : Fmt::kBlockBytes;
   __m512 acc[NM][NR];
   for (int i = 0; i < NM; ++i)
     for (int r = 0; r < NR; ++r) acc[i][r] = _mm512_setzero_ps();
   const int64_t n_blocks = t.k / 32;  // block formats: rows are whole blocks
   typename Fmt::Super sup[NR];
   for (int64_t s = 0; s < n_blocks; ++s) {
-    if (NR > 1 && s % kEvery == 0)
-      for (int r = 0; r < NR; ++r) prefetch_ahead(w[r] + s * Fmt::kBytesPer32);
-    if (s % Fmt::kPerSuper == 0)
-      for (int r = 0; r < NR; ++r) sup[r] = Fmt::super(w[r], s);
+    if (prefetch && s % kEvery == 0)
+      for (int r = 0; r < NR; ++r) prefetch_ahead(w[r] + s * kBytesPer32);
+    const int64_t b = s / Fmt::kSub;
+    const int j = static_cast<int>(s % Fmt::kSub);
+    const uint8_t* blk[NR];
+    for (int r = 0; r < NR; ++r) blk[r] = w[r] + b * step;
+    if (j == 0)
+      for (int r = 0; r < NR; ++r) sup[r] = Fmt::super(blk[r]);
     typename Fmt::State st[NR];
-    for (int r = 0; r < NR; ++r) st[r] = Fmt::state(sup[r], w[r], s);
+    for (int r = 0; r < NR; ++r) st[r] = Fmt::state(sup[r], blk[r], j);
     for (int h = 0; h < 2; ++h) {
       __m512 wv[NR];
-      for (int r = 0; r < NR; ++r) wv[r] = Fmt::weights(st[r], w[r], s, h);
+      for (int r = 0; r < NR; ++r) wv[r] = Fmt::weights(st[r], blk[r], j, h);
       for (int i = 0; i < NM; ++i) {
         const __m512 xv = _mm512_loadu_ps(x[i] + 32 * s + 16 * h);
         for (int r = 0; r < NR; ++r) acc[i][r] = _mm512_fmadd_ps(xv, wv[r], acc[i][r]);
@@ -241,6 +245,17 @@ void tile_block32(const Tile& t) {
 
 RowFn row_to_f32_avx512(DType type) {
   return avx512::row_table(type);
+}
+
+bool tile_kernel_takes_step_avx512(DType type, bool q8_acts) {
+  switch (type) {
+    case DType::Q8_0:
+    case DType::Q4_0:
+    case DType::Q4_K:
+    case DType::Q5_K:
+    case DType::Q6_K: return !q8_acts;
+    default: return false;
+  }
 }
 
 TileFn tile_kernel_avx512(DType type, bool q8_acts) {

@@ -48,6 +48,10 @@ struct Tile {
   int64_t k;
   float* y;
   int64_t y_stride;
+  // Bytes from one storage block of a weight row to its next (0: the rows are contiguous, the
+  // block size). Tiles interleaved block by block (pack_tiles in matmul.h) step over the other
+  // rows' blocks. Only kernels for which tile_kernel_takes_step is true read it.
+  int64_t w_step = 0;
 };
 
 using TileFn = void (*)(const Tile& t);
@@ -59,6 +63,9 @@ bool takes_q8_activations(DType type);
 // dequantises rows to F32 and uses the F32 kernel).
 TileFn tile_kernel(DType type, Isa isa, bool q8_acts = false);
 
+// Whether the tile kernel of this type and level reads Tile::w_step.
+bool tile_kernel_takes_step(DType type, Isa isa, bool q8_acts = false);
+
 // Converts a weight row of k elements to floats exactly as the exact (float activations) tile
 // kernel of the same instruction set sees them, so that the F32 kernel on converted rows gives
 // the same bits as that kernel on the row in place. Null for F32 and for types without one.
@@ -69,6 +76,7 @@ RowFn row_to_f32(DType type, Isa isa);
 TileFn tile_kernel_scalar(DType type, bool q8_acts);
 TileFn tile_kernel_avx2(DType type, bool q8_acts);
 TileFn tile_kernel_avx512(DType type, bool q8_acts);
+bool tile_kernel_takes_step_avx512(DType type, bool q8_acts);
 RowFn row_to_f32_scalar(DType type);
 RowFn row_to_f32_avx2(DType type);
 RowFn row_to_f32_avx512(DType type);

@@ -57,6 +57,10 @@ TileFn tile_kernel(DType type, Isa isa, bool q8_acts) {
   return nullptr;
 }
 
+bool tile_kernel_takes_step(DType type, Isa isa, bool q8_acts) {
+  return isa == Isa::Avx512 && tile_kernel_takes_step_avx512(type, q8_acts && takes_q8_activations(type));
+}
+
 RowFn row_to_f32(DType type, Isa isa) {
   switch (isa) {
     case Isa::Avx512: return row_to_f32_avx512(type);

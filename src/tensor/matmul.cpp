@@ -40,20 +40,28 @@ int64_t decode_tile_rows(DType type, bool q8_acts) {
   return q8_acts || type == DType::Q8_0 || type == DType::F16 ? 1 : kTileRows;
 }
 
-// Weight rows [r0, r1) against all m activation rows, with a tile kernel on rows in place.
-void rows_direct(TileFn fn, const Weight& w, bool q8_acts, const void* x, size_t x_stride, int64_t m, float* y,
-                 int64_t r0, int64_t r1) {
+// Weight rows [r0, r1) against all m activation rows, with a tile kernel on rows in place, or
+// on the interleaved copy when `tiles` (r0 then a multiple of kTileRows).
+void rows_direct(TileFn fn, const Weight& w, bool q8_acts, bool tiles, const void* x, size_t x_stride, int64_t m,
+                 float* y, int64_t r0, int64_t r1) {
   const size_t row_stride = row_bytes(w.type, w.cols);
-  const int64_t tile_rows = m == 1 ? decode_tile_rows(w.type, q8_acts) : kTileRows;
+  const size_t block_bytes = dtype_traits(w.type).block_bytes;
+  const int64_t tile_rows = m == 1 && !tiles ? decode_tile_rows(w.type, q8_acts) : kTileRows;
   for (int64_t i0 = 0; i0 < m; i0 += kActChunk) {
     const int64_t i1 = std::min(i0 + kActChunk, m);
     for (int64_t t0 = r0; t0 < r1; t0 += tile_rows) {
       Tile t{};
       t.nr = static_cast<int>(std::min<int64_t>(tile_rows, r1 - t0));
-      for (int r = 0; r < t.nr; ++r) {
-        const int64_t logical = t0 + r;
-        const int64_t stored = w.row_map.empty() ? logical : w.row_map[static_cast<size_t>(logical)];
-        t.w[r] = w.data + row_stride * static_cast<size_t>(stored);
+      if (tiles) {
+        const uint8_t* base = w.tiles + row_stride * static_cast<size_t>(t0);
+        for (int r = 0; r < t.nr; ++r) t.w[r] = base + block_bytes * static_cast<size_t>(r);
+        t.w_step = static_cast<int64_t>(block_bytes) * kTileRows;
+      } else {
+        for (int r = 0; r < t.nr; ++r) {
+          const int64_t logical = t0 + r;
+          const int64_t stored = w.row_map.empty() ? logical : w.row_map[static_cast<size_t>(logical)];
+          t.w[r] = w.data + row_stride * static_cast<size_t>(stored);
+        }
       }
       t.k = w.cols;
       t.x_stride = x_stride;
@@ -114,6 +122,25 @@ bool matmul_has_kernel(const Weight& w) {
   return direct_kernel(w, false) != nullptr;
 }
 
+bool packs_tiles(const Weight& w) {
+  return w.storage == Storage::Rows && w.row_map.empty() && w.rows % kTileRows == 0 && w.rows > 0 &&
+         kernels::tile_kernel_takes_step(w.type, active_isa());
+}
+
+std::vector<uint8_t> pack_tiles(const Weight& w) {
+  const size_t row_stride = row_bytes(w.type, w.cols);
+  const size_t bb = dtype_traits(w.type).block_bytes;
+  const size_t n_blocks = row_stride / bb;
+  std::vector<uint8_t> out(row_stride * static_cast<size_t>(w.rows));
+  for (int64_t t0 = 0; t0 < w.rows; t0 += kTileRows) {
+    uint8_t* dst = out.data() + row_stride * static_cast<size_t>(t0);
+    for (size_t b = 0; b < n_blocks; ++b)
+      for (int r = 0; r < kTileRows; ++r, dst += bb)
+        std::copy_n(w.data + row_stride * static_cast<size_t>(t0 + r) + b * bb, bb, dst);
+  }
+  return out;
+}
+
 void matmul(ThreadPool& pool, const Weight& w, const float* x, int64_t m, float* y, const float* bias, bool q8_acts) {
   q8_acts = q8_acts && kernels::takes_q8_activations(w.type);
   const TileFn fn = direct_kernel(w, q8_acts);
@@ -137,6 +164,7 @@ void matmul(ThreadPool& pool, const Weight& w, const float* x, int64_t m, float*
                                      ? kernels::row_to_f32(w.type, active_isa())
                                      : nullptr;
   const bool direct = fn != nullptr && convert == nullptr;
+  const bool tiles = direct && w.tiles != nullptr && !q8_acts && kernels::tile_kernel_takes_step(w.type, active_isa());
   // Split rows in whole tiles (of the converted block, a multiple of kTileRows) so the split
   // never changes which rows share a tile.
   const int64_t unit = direct ? kTileRows : kDequantRows;
@@ -145,7 +173,7 @@ void matmul(ThreadPool& pool, const Weight& w, const float* x, int64_t m, float*
     const int64_t r0 = b * unit;
     const int64_t r1 = std::min(e * unit, w.rows);
     if (direct)
-      rows_direct(fn, w, q8_acts, act, act_stride, m, y, r0, r1);
+      rows_direct(fn, w, q8_acts, tiles, act, act_stride, m, y, r0, r1);
     else
       rows_dequant(f32, convert, w, x, m, y, r0, r1);
     if (bias != nullptr)

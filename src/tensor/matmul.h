@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "core/thread_pool.h"
 #include "tensor/weight.h"
@@ -22,5 +23,12 @@ void matmul(ThreadPool& pool, const Weight& w, const float* x, int64_t m, float*
 
 // Whether matmul reads this weight with a dedicated kernel (no dequantisation to F32).
 bool matmul_has_kernel(const Weight& w);
+
+// Interleaved tiles (Weight::tiles): whether a weight would use them on this machine (Rows
+// storage without a row map, rows a multiple of 4, a block-quantised type whose AVX-512 kernel
+// steps over interleaved blocks), and the copy itself: for each group of 4 rows, block b of
+// rows 0..3, then block b + 1 of rows 0..3, ... (row_bytes(type, cols) * rows bytes).
+bool packs_tiles(const Weight& w);
+std::vector<uint8_t> pack_tiles(const Weight& w);
 
 }  // namespace loupe

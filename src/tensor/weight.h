@@ -29,6 +29,10 @@ struct Weight {
   const float* group_scales = nullptr;  // GroupI8
   int64_t group_size = 0;               // GroupI8
   std::vector<int32_t> row_map;         // when set, logical row r is stored row row_map[r]
+  // Optional second copy of a Rows weight for matmul's one-row (decode) products: each group of
+  // kTileRows rows interleaved block by block, so a tile streams through memory in one
+  // sequential run (pack_tiles in tensor/matmul.h). Owned by the model; data stays the reference.
+  const uint8_t* tiles = nullptr;
 
   bool empty() const { return data == nullptr; }
   size_t nbytes() const;

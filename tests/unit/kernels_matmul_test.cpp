@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -266,6 +267,53 @@ TEST(Matmul, EveryTypeDeterministicAcrossBatchAndThreads) {
             EXPECT_NEAR(many[static_cast<size_t>(i * rows + r)], want, 2e-6 * mag) << dtype_name(type);
           }
       }
+}
+
+// Interleaved tiles (Weight::tiles): the copy holds each group of 4 rows block by block, and a
+// matmul reading it gives the bits of one reading the rows in place, for one activation row and
+// for several, one thread and three. On machines whose kernels cannot read tiles, packs_tiles
+// says so and nothing else is checked.
+TEST(Matmul, InterleavedTilesGiveTheSameBits) {
+  const int64_t rows = 40;
+  ThreadPool p1(1), p3(3);
+  int packed_types = 0;
+  for (DType type : kTypes) {
+    const int64_t k = lengths(type).back();
+    auto wbytes = random_weights(type, rows, k, 61);
+    Weight w;
+    w.name = "w";
+    w.type = type;
+    w.rows = rows;
+    w.cols = k;
+    w.data = wbytes.data();
+    if (!packs_tiles(w)) continue;
+    ++packed_types;
+    const std::vector<uint8_t> tiles = pack_tiles(w);
+    // Layout: block b of row 4 t + r at ((t blocks + b) 4 + r) block_bytes.
+    const size_t rb = row_bytes(type, k), bb = dtype_traits(type).block_bytes, nb = rb / bb;
+    ASSERT_EQ(tiles.size(), wbytes.size());
+    for (int64_t row : {int64_t{0}, int64_t{5}, rows - 1})
+      for (size_t b : {size_t{0}, nb - 1}) {
+        const size_t t = static_cast<size_t>(row / 4), r = static_cast<size_t>(row % 4);
+        EXPECT_EQ(0, std::memcmp(tiles.data() + ((t * nb + b) * 4 + r) * bb,
+                                 wbytes.data() + static_cast<size_t>(row) * rb + b * bb, bb))
+            << dtype_name(type) << " row " << row << " block " << b;
+      }
+    Weight wt = w;
+    wt.tiles = tiles.data();
+    for (int64_t m : {int64_t{1}, int64_t{3}, int64_t{19}}) {
+      auto x = random_floats(static_cast<size_t>(m * k), 62);
+      std::vector<float> plain(static_cast<size_t>(m * rows)), tiled(plain.size()), tiled3(plain.size());
+      matmul(p1, w, x.data(), m, plain.data(), nullptr);
+      matmul(p1, wt, x.data(), m, tiled.data(), nullptr);
+      matmul(p3, wt, x.data(), m, tiled3.data(), nullptr);
+      EXPECT_EQ(plain, tiled) << dtype_name(type) << " m " << m;
+      EXPECT_EQ(plain, tiled3) << dtype_name(type) << " m " << m;
+    }
+  }
+  if (active_isa() == Isa::Avx512) {
+    EXPECT_EQ(packed_types, 5);  // Q8_0, Q4_0, Q4_K, Q5_K, Q6_K
+  }
 }
 
 }  // namespace
