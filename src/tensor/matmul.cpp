@@ -26,7 +26,9 @@ constexpr int64_t kDequantRows = 16;
 // computes in registers, so both paths give the same bits.
 constexpr int64_t kConvertMinRows = 16;
 
-thread_local std::vector<float> t_rows;   // [kDequantRows, cols] dequantised weight rows
+thread_local std::vector<float> t_rows;
+thread_local std::vector<uint8_t>
+    t_row_bytes;  // one weight row gathered from interleaved tiles   // [kDequantRows, cols] dequantised weight rows
 thread_local std::vector<BlockQ8> t_act;  // [m, cols / 32] quantised activations (caller's thread)
 
 // Tile height for one activation row (decode). One weight row per tile is read as a single
@@ -87,7 +89,15 @@ void rows_dequant(TileFn f32, kernels::RowFn convert, const Weight& w, const flo
     const int64_t d1 = std::min(d0 + kDequantRows, r1);
     for (int64_t r = d0; r < d1; ++r) {
       float* out = t_rows.data() + (r - d0) * K;
-      if (convert != nullptr) {
+      if (convert != nullptr && w.tiles != nullptr) {
+        // Gathered from the interleaved copy: the file pages it was made from stay released.
+        const size_t bb = dtype_traits(w.type).block_bytes, nb = row_stride / bb;
+        const uint8_t* src = w.tiles + row_stride * static_cast<size_t>(r / kTileRows * kTileRows) +
+                             bb * static_cast<size_t>(r % kTileRows);
+        t_row_bytes.resize(row_stride);
+        for (size_t b = 0; b < nb; ++b) std::copy_n(src + b * bb * kTileRows, bb, t_row_bytes.data() + b * bb);
+        convert(t_row_bytes.data(), K, out);
+      } else if (convert != nullptr) {
         const int64_t stored = w.row_map.empty() ? r : w.row_map[static_cast<size_t>(r)];
         convert(w.data + row_stride * static_cast<size_t>(stored), K, out);
       } else {
