@@ -2,6 +2,7 @@
 // with 512-bit float vectors and vpdpbusd for int8 dot products.
 #include <immintrin.h>
 
+#include <cstring>
 #include <type_traits>
 
 #include "tensor/half.h"
@@ -108,26 +109,34 @@ struct Block32K {
   static constexpr int64_t kBlockBytes = sizeof(Block), kSub = 8;
   // The eight sub-block scales and mins of a super-block, as LoadQ45_K computes them.
   struct Super {
-    float d[8], m[8];
+    float dm[16];  // d sc of sub-blocks 0-7, then dmin mn
   };
+  // quant::scale_min_k4 for the eight sub-blocks at once, on the 12 scale bytes as three
+  // little-endian words: scales 0-3 and mins 0-3 are the low 6 bits of words 0 and 1; scales and
+  // mins 4-7 take their low 4 bits from word 2 (low and high nibbles) and their top 2 bits from
+  // the top bits of words 0 and 1.
   static Super super(const uint8_t* blk) {
     const Block& b = *reinterpret_cast<const Block*>(blk);
-    const float d = h2f(b.d), dmin = h2f(b.dmin);
+    uint32_t u[3];
+    std::memcpy(u, b.scales, sizeof(u));
+    const uint32_t sc_lo = u[0] & 0x3f3f3f3fu, mn_lo = u[1] & 0x3f3f3f3fu;
+    const uint32_t sc_hi = (u[2] & 0x0f0f0f0fu) | ((u[0] >> 6) & 0x03030303u) << 4;
+    const uint32_t mn_hi = ((u[2] >> 4) & 0x0f0f0f0fu) | ((u[1] >> 6) & 0x03030303u) << 4;
+    const __m128i q = _mm_setr_epi32(static_cast<int>(sc_lo), static_cast<int>(sc_hi), static_cast<int>(mn_lo),
+                                     static_cast<int>(mn_hi));
+    const __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(q));  // 8 scales, then 8 mins
+    const __m512 dd = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_set1_ps(h2f(b.d))),
+                                                          _mm256_castps_pd(_mm256_set1_ps(h2f(b.dmin))), 1));
     Super sup;
-    for (int j = 0; j < 8; ++j) {
-      uint8_t sc = 0, mn = 0;
-      quant::scale_min_k4(j, b.scales, sc, mn);
-      sup.d[j] = d * static_cast<float>(sc);
-      sup.m[j] = dmin * static_cast<float>(mn);
-    }
+    _mm512_storeu_ps(sup.dm, _mm512_mul_ps(v, dd));
     return sup;
   }
   struct State {
     __m512 lo, hi;  // fms(n, d sc, dmin mn) for n = 0..15 and (Q5_K) 16..31
   };
   static State state(const Super& sup, const uint8_t*, int j) {
-    const __m512 d = _mm512_set1_ps(sup.d[j]);
-    const __m512 m = _mm512_set1_ps(sup.m[j]);
+    const __m512 d = _mm512_set1_ps(sup.dm[j]);
+    const __m512 m = _mm512_set1_ps(sup.dm[8 + j]);
     State st{_mm512_fmsub_ps(iota16(0.0f), d, m), _mm512_setzero_ps()};
     if constexpr (kFifthBit) st.hi = _mm512_fmsub_ps(iota16(16.0f), d, m);
     return st;
