@@ -26,10 +26,9 @@ constexpr int64_t kDequantRows = 16;
 // computes in registers, so both paths give the same bits.
 constexpr int64_t kConvertMinRows = 16;
 
-thread_local std::vector<float> t_rows;
-thread_local std::vector<uint8_t>
-    t_row_bytes;  // one weight row gathered from interleaved tiles   // [kDequantRows, cols] dequantised weight rows
-thread_local std::vector<BlockQ8> t_act;  // [m, cols / 32] quantised activations (caller's thread)
+thread_local std::vector<float> t_rows;         // [kDequantRows, cols] dequantised weight rows
+thread_local std::vector<uint8_t> t_row_bytes;  // one weight row gathered from interleaved tiles
+thread_local std::vector<BlockQ8> t_act;        // [m, cols / 32] quantised activations (caller's thread)
 
 // Tile height for one activation row (decode). One weight row per tile is read as a single
 // sequential stream, which memory serves at up to several times the rate of four interleaved
