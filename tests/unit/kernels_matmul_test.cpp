@@ -222,6 +222,17 @@ TEST(MatmulKernels, ActivationQuantiserRoundsToNearest) {
   EXPECT_EQ(q[2].d, 0.0f);
 }
 
+// A weight of `rows` rows of k elements stored one after another in `bytes`.
+Weight rows_weight(DType type, int64_t rows, int64_t k, const std::vector<uint8_t>& bytes) {
+  Weight w;
+  w.name = "w";
+  w.type = type;
+  w.rows = rows;
+  w.cols = k;
+  w.data = bytes.data();
+  return w;
+}
+
 // The whole matmul: one row or many, one thread or three, give the same bits per output, and
 // the values match a float64 product of the dequantised operands.
 TEST(Matmul, EveryTypeDeterministicAcrossBatchAndThreads) {
@@ -234,12 +245,7 @@ TEST(Matmul, EveryTypeDeterministicAcrossBatchAndThreads) {
       for (bool q8 : modes(type)) {
         const int64_t k = lengths(type).back();
         auto wbytes = random_weights(type, rows, k, 51);
-        Weight w;
-        w.name = "w";
-        w.type = type;
-        w.rows = rows;
-        w.cols = k;
-        w.data = wbytes.data();
+        const Weight w = rows_weight(type, rows, k, wbytes);
         ASSERT_TRUE(matmul_has_kernel(w) || active_isa() == Isa::Scalar);
         auto x = random_floats(static_cast<size_t>(m * k), 52);
         auto bias = random_floats(static_cast<size_t>(rows), 53);
@@ -280,12 +286,7 @@ TEST(Matmul, InterleavedTilesGiveTheSameBits) {
   for (DType type : kTypes) {
     const int64_t k = lengths(type).back();
     auto wbytes = random_weights(type, rows, k, 61);
-    Weight w;
-    w.name = "w";
-    w.type = type;
-    w.rows = rows;
-    w.cols = k;
-    w.data = wbytes.data();
+    const Weight w = rows_weight(type, rows, k, wbytes);
     if (!packs_tiles(w)) continue;
     ++packed_types;
     const std::vector<uint8_t> tiles = pack_tiles(w);
