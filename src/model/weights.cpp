@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 
 #include "core/error.h"
 #include "tensor/matmul.h"
@@ -34,28 +35,62 @@ const float* Model::vector_f32(const Weight& w) {
   return owned.back().data();
 }
 
-size_t Model::pack_tiles() {
+namespace {
+
+bool packing_off() {
   const char* env = std::getenv("LOUPE_PACK");
-  if (env != nullptr && std::strcmp(env, "0") == 0) return 0;
+  return env != nullptr && std::strcmp(env, "0") == 0;
+}
+
+}  // namespace
+
+void Model::release_pages(const Weight& w) const {
+  // The whole pages of the weight's range, when they belong to one of the model's file maps.
   const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const auto b = reinterpret_cast<uintptr_t>(w.data), e = b + w.nbytes();
+  for (const auto& f : files) {
+    const auto fb = reinterpret_cast<uintptr_t>(f->data()), fe = fb + f->size();
+    if (b < fb || e > fe) continue;
+    const uintptr_t pb = (b + page - 1) / page * page, pe = e / page * page;
+    if (pe > pb) madvise(reinterpret_cast<void*>(pb), pe - pb, MADV_DONTNEED);
+  }
+}
+
+void Model::for_each_matmul_weight(const std::function<void(Weight&)>& f) {
+  for (auto& l : layers)
+    for (Weight* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) f(*w);
+  f(unembed);
+}
+
+size_t Model::pack_tiles() {
+  if (packing_off()) return 0;
   size_t total = 0;
-  auto pack = [&](Weight& w) {
-    if (w.empty() || w.tiles != nullptr || !packs_tiles(w)) return;
+  for_each_matmul_weight([&](Weight& w) {
+    if (w.empty() || w.tiles != nullptr || w.panels != nullptr || !packs_tiles(w)) return;
     tile_copies.push_back(loupe::pack_tiles(w));
     w.tiles = tile_copies.back().data();
     total += tile_copies.back().size();
-    // The whole pages of the copied range, when they belong to one of the model's file maps.
-    const auto b = reinterpret_cast<uintptr_t>(w.data), e = b + w.nbytes();
-    for (const auto& f : files) {
-      const auto fb = reinterpret_cast<uintptr_t>(f->data()), fe = fb + f->size();
-      if (b < fb || e > fe) continue;
-      const uintptr_t pb = (b + page - 1) / page * page, pe = e / page * page;
-      if (pe > pb) madvise(reinterpret_cast<void*>(pb), pe - pb, MADV_DONTNEED);
-    }
-  };
-  for (auto& l : layers)
-    for (Weight* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) pack(*w);
-  pack(unembed);
+    release_pages(w);
+  });
+  return total;
+}
+
+size_t Model::pack_panels() {
+  if (packing_off()) return 0;
+  size_t total = 0;
+  for_each_matmul_weight([&](Weight& w) {
+    if (w.empty() || w.panels != nullptr || !packs_panels(w)) return;
+    panel_copies.push_back(loupe::pack_panels(w));
+    w.panels = panel_copies.back().data();
+    total += panel_copies.back().size();
+    // The panels serve this weight's products from now on (q8 activations, one row or many):
+    // its interleaved tiles, if any, go.
+    if (w.tiles != nullptr)
+      for (auto& copy : tile_copies)
+        if (copy.data() == w.tiles) std::vector<uint8_t>().swap(copy);
+    w.tiles = nullptr;
+    release_pages(w);
+  });
   return total;
 }
 

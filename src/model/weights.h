@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -57,6 +58,7 @@ struct Model {
   std::vector<std::shared_ptr<MappedFile>> files;  // keep the maps alive
   std::deque<std::vector<float>> owned;            // small vectors converted to f32 at load
   std::deque<std::vector<uint8_t>> tile_copies;    // interleaved weight tiles (Weight::tiles)
+  std::deque<std::vector<uint8_t>> panel_copies;   // VNNI panels (Weight::panels)
 
   ~Model();
   // Bytes of all weights (as stored).
@@ -68,6 +70,14 @@ struct Model {
   // memory stays about the same (they are read back from the file if anything else reads them).
   // LOUPE_PACK=0 turns it off. Returns the bytes copied.
   size_t pack_tiles();
+  // For runs with q8 activations (the llama.cpp arithmetic): gives each Q8_0 / Q4_0 matmul weight
+  // VNNI panels (Weight::panels), which serve its products from then on, and drops its
+  // interleaved tiles, so resident memory stays about the same. Exact runs on the same model
+  // then read those weights in place. LOUPE_PACK=0 turns it off. Returns the bytes copied.
+  size_t pack_panels();
+  void for_each_matmul_weight(const std::function<void(Weight&)>& f);
+  // Releases the file pages under a weight that has a copy (madvise; read back on demand).
+  void release_pages(const Weight& w) const;
 };
 
 struct LoadOptions {

@@ -194,6 +194,7 @@ MemoryUse memory_use(const Interpreter& interp) {
   }
   for (const auto& v : m.owned) u.weights_owned += static_cast<int64_t>(v.size() * sizeof(float));
   for (const auto& v : m.tile_copies) u.weights_tiles += static_cast<int64_t>(v.size());
+  for (const auto& v : m.panel_copies) u.weights_panels += static_cast<int64_t>(v.size());
   u.kv_cache = interp.kv_cache_bytes();
   u.scratch = interp.scratch_bytes();
   rusage ru{};
@@ -310,6 +311,7 @@ ojson profile_json(const Interpreter& interp, const Profiler& prof, const Peaks&
                  {"weights_resident", mem.weights_resident},
                  {"weights_owned", mem.weights_owned},
                  {"weights_tiles", mem.weights_tiles},
+                 {"weights_panels", mem.weights_panels},
                  {"kv_cache", mem.kv_cache},
                  {"scratch", mem.scratch},
                  {"peak_rss", mem.peak_rss}};
@@ -380,9 +382,9 @@ std::string profile_text(const ojson& r, int top_ops) {
   out += "\nmemory: weights " + mib(m["weights_stored"].get<int64_t>()) + " stored, " +
          mib(m["weights_mapped"].get<int64_t>()) + " mapped (" + mib(m["weights_resident"].get<int64_t>()) +
          " resident), " + mib(m["weights_owned"].get<int64_t>()) + " converted, " +
-         mib(m["weights_tiles"].get<int64_t>()) + " interleaved for decode; KV cache " +
-         mib(m["kv_cache"].get<int64_t>()) + "; scratch " + mib(m["scratch"].get<int64_t>()) + "; peak RSS " +
-         mib(m["peak_rss"].get<int64_t>()) + "\n";
+         mib(m["weights_tiles"].get<int64_t>()) + " interleaved for decode, " +
+         mib(m["weights_panels"].get<int64_t>()) + " VNNI panels; KV cache " + mib(m["kv_cache"].get<int64_t>()) +
+         "; scratch " + mib(m["scratch"].get<int64_t>()) + "; peak RSS " + mib(m["peak_rss"].get<int64_t>()) + "\n";
   return out;
 }
 

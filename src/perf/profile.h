@@ -93,6 +93,7 @@ struct MemoryUse {
   int64_t weights_resident = 0;  // of the mapped bytes, those in RAM now (mincore)
   int64_t weights_owned = 0;     // small vectors converted to f32 at load (heap)
   int64_t weights_tiles = 0;     // interleaved copies for decode (Model::pack_tiles, heap)
+  int64_t weights_panels = 0;    // VNNI panels for q8 activations (Model::pack_panels, heap)
   int64_t kv_cache = 0;
   int64_t scratch = 0;  // activation buffers
   int64_t peak_rss = 0;

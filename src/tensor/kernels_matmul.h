@@ -72,6 +72,49 @@ bool tile_kernel_takes_step(DType type, Isa isa, bool q8_acts = false);
 using RowFn = void (*)(const uint8_t* row, int64_t k, float* out);
 RowFn row_to_f32(DType type, Isa isa);
 
+// ---- Panels: q8 activations against Q8_0 / Q4_0 with 512-bit VNNI --------------------------
+// A panel holds kPanelRows weight rows with, for each 32-element block, the rows' 16 fp16 scales
+// and then their quants transposed into 4-byte groups: vector j (64 bytes) holds, row after row,
+// the 4 bytes at 4 j of each row's block. One vpdpbusd then multiplies 4 quants of all 16 rows
+// by 4 activations broadcast from memory (64 products), so a block of 16 rows is 8 instructions
+// per activation row, against 32 float FMAs for the same products. Quants are stored unsigned (the
+// instruction's unsigned operand): Q8_0 as q + 128, Q4_0 as its nibbles n = q + 8 (vector j's
+// low nibbles are elements 4 j.., its high nibbles 16 + 4 j..); the offset times the activation
+// block's sum is taken off the integer sum. A panel is as large as its rows in place.
+//
+// Arithmetic, the same on every path (the scalar q8 kernels of Q8_0 / Q4_0 do exactly this): per
+// block the exact integer dot product s of the quants, then acc = fma(dw * dx, float(s), acc)
+// block after block; float(s) is exact (|s| < 2^24).
+inline constexpr int kPanelRows = 16;
+inline constexpr int kPanelActRows = 8;  // activation rows per kernel call
+
+// Whether a weight type has panels (Q8_0, Q4_0), and the bytes of one block of a panel.
+bool has_panels(DType type);
+size_t panel_block_bytes(DType type);
+// Writes the panel of kPanelRows rows (row r at rows + r * row_stride, k elements) to out
+// (panel_block_bytes(type) * k / 32 bytes).
+void pack_panel(DType type, const uint8_t* rows, size_t row_stride, int64_t k, uint8_t* out);
+
+// One panel against nm <= kPanelActRows activation rows of BlockQ8 (x_stride bytes apart):
+// y[i * y_stride + r] for r < kPanelRows.
+struct PanelTask {
+  const uint8_t* panel;
+  int64_t k;
+  const BlockQ8* x;
+  size_t x_stride;
+  int nm;
+  float* y;
+  int64_t y_stride;
+};
+using PanelFn = void (*)(const PanelTask& t);
+// The panel kernel of a type at an instruction-set level: AVX-512 (VNNI) only, else null.
+PanelFn panel_kernel(DType type, Isa isa);
+PanelFn panel_kernel_avx512(DType type);
+
+// quantize_act_q8 with 512-bit vectors (same bytes and scales).
+void quantize_act_q8_avx512(const float* x, BlockQ8* y, int64_t n_blocks);
+void quantize_act_q8_scalar(const float* x, BlockQ8* y, int64_t n_blocks);
+
 // Per instruction-set tables (kernels_scalar.cpp, kernels_avx2.cpp, kernels_avx512.cpp).
 TileFn tile_kernel_scalar(DType type, bool q8_acts);
 TileFn tile_kernel_avx2(DType type, bool q8_acts);

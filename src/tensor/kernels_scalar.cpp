@@ -9,6 +9,13 @@
 namespace loupe::kernels {
 
 void quantize_act_q8(const float* x, BlockQ8* y, int64_t n_blocks) {
+  if (active_isa() == Isa::Avx512)
+    quantize_act_q8_avx512(x, y, n_blocks);
+  else
+    quantize_act_q8_scalar(x, y, n_blocks);
+}
+
+void quantize_act_q8_scalar(const float* x, BlockQ8* y, int64_t n_blocks) {
   for (int64_t b = 0; b < n_blocks; ++b) {
     const float* xb = x + b * 32;
     float amax = 0.0f;
@@ -17,9 +24,10 @@ void quantize_act_q8(const float* x, BlockQ8* y, int64_t n_blocks) {
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     int32_t sum = 0;
     for (int j = 0; j < 32; ++j) {
-      // Non-finite inputs give d = inf or nan; clamp so the bytes stay defined.
-      const float v = std::fmin(std::fmax(std::round(xb[j] * id), -127.0f), 127.0f);
-      const int8_t q = std::isnan(v) ? 0 : static_cast<int8_t>(v);
+      // Non-finite inputs give d = inf or nan: NaN quotients become 0, the rest is clamped, so
+      // the bytes stay defined.
+      const float v = std::round(xb[j] * id);
+      const int8_t q = std::isnan(v) ? 0 : static_cast<int8_t>(std::fmin(std::fmax(v, -127.0f), 127.0f));
       y[b].qs[j] = q;
       sum += q;
     }
@@ -143,7 +151,9 @@ void unpack_q6_k(const uint8_t* row, int64_t b, Unpacked& u) {
   u.min = 0.0f;
 }
 
-template <void (*Unpack)(const uint8_t*, int64_t, Unpacked&)>
+// kWholeBlock (Q8_0, Q4_0: one scale, no min): the panel arithmetic (kernels_matmul.h), one
+// exact integer sum per block and one fma; else a sum per half with its scale, then the min.
+template <void (*Unpack)(const uint8_t*, int64_t, Unpacked&), bool kWholeBlock = false>
 void tile_q8(const Tile& t) {
   const int64_t n_blocks = t.k / 32;
   for (int r = 0; r < t.nr; ++r)
@@ -153,6 +163,12 @@ void tile_q8(const Tile& t) {
       Unpacked u;
       for (int64_t b = 0; b < n_blocks; ++b) {
         Unpack(t.w[r], b, u);
+        if constexpr (kWholeBlock) {
+          int32_t sum = 0;
+          for (int j = 0; j < 32; ++j) sum += u.q[j] * x[b].qs[j];
+          acc = std::fma(u.scale[0] * x[b].d, static_cast<float>(sum), acc);
+          continue;
+        }
         int32_t half_sum[2] = {0, 0};
         for (int j = 0; j < 32; ++j) half_sum[j / 16] += u.q[j] * x[b].qs[j];
         acc += u.scale[0] * x[b].d * static_cast<float>(half_sum[0]);
@@ -236,8 +252,8 @@ TileFn tile_kernel_scalar(DType type, bool q8_acts) {
     case DType::F32: return tile_float<load_f32>;
     case DType::F16: return tile_float<load_f16>;
     case DType::BF16: return tile_float<load_bf16>;
-    case DType::Q8_0: return tile_q8<unpack_q8_0>;
-    case DType::Q4_0: return tile_q8<unpack_q4_0>;
+    case DType::Q8_0: return tile_q8<unpack_q8_0, true>;
+    case DType::Q4_0: return tile_q8<unpack_q4_0, true>;
     case DType::Q4_K: return tile_q8<unpack_q4_k>;
     case DType::Q5_K: return tile_q8<unpack_q5_k>;
     case DType::Q6_K: return tile_q8<unpack_q6_k>;

@@ -120,6 +120,30 @@ void rows_dequant(TileFn f32, kernels::RowFn convert, const Weight& w, const flo
   }
 }
 
+// Weight rows [r0, r1) (multiples of kPanelRows) from the panels against all m rows of q8
+// activations: each panel meets kActChunk activation rows, kPanelActRows at a time, while it
+// stays in cache.
+void rows_panels(kernels::PanelFn fn, const Weight& w, const BlockQ8* x, size_t x_stride, int64_t m, float* y,
+                 int64_t r0, int64_t r1) {
+  const size_t panel_bytes = row_bytes(w.type, w.cols) * kernels::kPanelRows;
+  for (int64_t i0 = 0; i0 < m; i0 += kActChunk) {
+    const int64_t i1 = std::min(i0 + kActChunk, m);
+    for (int64_t p0 = r0; p0 < r1; p0 += kernels::kPanelRows) {
+      kernels::PanelTask t{};
+      t.panel = w.panels + panel_bytes * static_cast<size_t>(p0 / kernels::kPanelRows);
+      t.k = w.cols;
+      t.x_stride = x_stride;
+      t.y_stride = w.rows;
+      for (int64_t i = i0; i < i1; i += kernels::kPanelActRows) {
+        t.nm = static_cast<int>(std::min<int64_t>(kernels::kPanelActRows, i1 - i));
+        t.x = reinterpret_cast<const BlockQ8*>(reinterpret_cast<const uint8_t*>(x) + static_cast<size_t>(i) * x_stride);
+        t.y = y + i * w.rows + p0;
+        fn(t);
+      }
+    }
+  }
+}
+
 TileFn direct_kernel(const Weight& w, bool q8_acts) {
   if (w.storage != Storage::Rows) return nullptr;
   return kernels::tile_kernel(w.type, active_isa(), q8_acts);
@@ -150,6 +174,20 @@ std::vector<uint8_t> pack_tiles(const Weight& w) {
   return out;
 }
 
+bool packs_panels(const Weight& w) {
+  return w.storage == Storage::Rows && w.row_map.empty() && w.rows % kernels::kPanelRows == 0 && w.rows > 0 &&
+         kernels::panel_kernel(w.type, active_isa()) != nullptr;
+}
+
+std::vector<uint8_t> pack_panels(const Weight& w) {
+  const size_t row_stride = row_bytes(w.type, w.cols);
+  std::vector<uint8_t> out(row_stride * static_cast<size_t>(w.rows));
+  for (int64_t p0 = 0; p0 < w.rows; p0 += kernels::kPanelRows)
+    kernels::pack_panel(w.type, w.data + row_stride * static_cast<size_t>(p0), row_stride, w.cols,
+                        out.data() + row_stride * static_cast<size_t>(p0));
+  return out;
+}
+
 void matmul(ThreadPool& pool, const Weight& w, const float* x, int64_t m, float* y, const float* bias, bool q8_acts) {
   q8_acts = q8_acts && kernels::takes_q8_activations(w.type);
   const TileFn fn = direct_kernel(w, q8_acts);
@@ -164,6 +202,21 @@ void matmul(ThreadPool& pool, const Weight& w, const float* x, int64_t m, float*
     });
     act = q;
     act_stride = static_cast<size_t>(blocks) * sizeof(BlockQ8);
+  }
+  const kernels::PanelFn panel_fn =
+      fn != nullptr && q8_acts && w.panels != nullptr ? kernels::panel_kernel(w.type, active_isa()) : nullptr;
+  auto add_bias = [&](int64_t r0, int64_t r1) {
+    if (bias != nullptr)
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t r = r0; r < r1; ++r) y[i * w.rows + r] += bias[r];
+  };
+  if (panel_fn != nullptr) {
+    const auto* q = static_cast<const BlockQ8*>(act);
+    pool.parallel_for(w.rows / kernels::kPanelRows, [&](int64_t b, int64_t e) {
+      rows_panels(panel_fn, w, q, act_stride, m, y, b * kernels::kPanelRows, e * kernels::kPanelRows);
+      add_bias(b * kernels::kPanelRows, e * kernels::kPanelRows);
+    });
+    return;
   }
   const TileFn f32 = kernels::tile_kernel(DType::F32, active_isa());
   // Block-quantised types only: F16 / BF16 convert in one instruction per vector, and reading
@@ -185,9 +238,7 @@ void matmul(ThreadPool& pool, const Weight& w, const float* x, int64_t m, float*
       rows_direct(fn, w, q8_acts, tiles, act, act_stride, m, y, r0, r1);
     else
       rows_dequant(f32, convert, w, x, m, y, r0, r1);
-    if (bias != nullptr)
-      for (int64_t i = 0; i < m; ++i)
-        for (int64_t r = r0; r < r1; ++r) y[i * w.rows + r] += bias[r];
+    add_bias(r0, r1);
   });
 }
 

@@ -5,7 +5,8 @@
 //
 // Weights with a tile kernel (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K in row storage) are
 // read in place, converted in registers; with q8_acts the block-quantised ones instead meet
-// activations quantised to 32-element int8 blocks, as llama.cpp does (kernels_matmul.h). Other
+// activations quantised to 32-element int8 blocks, as llama.cpp does (kernels_matmul.h), read
+// from VNNI panels when the weight has them. Other
 // types and storages are dequantised a few rows at a time and go through the F32 kernel.
 #pragma once
 
@@ -30,5 +31,11 @@ bool matmul_has_kernel(const Weight& w);
 // rows 0..3, then block b + 1 of rows 0..3, ... (row_bytes(type, cols) * rows bytes).
 bool packs_tiles(const Weight& w);
 std::vector<uint8_t> pack_tiles(const Weight& w);
+
+// Panels (Weight::panels) for products with q8 activations: whether a weight would use them on
+// this machine (Rows storage without a row map, rows a multiple of kernels::kPanelRows, Q8_0 or
+// Q4_0, AVX-512 VNNI), and the copy: panel after panel, row_bytes(type, cols) * rows bytes.
+bool packs_panels(const Weight& w);
+std::vector<uint8_t> pack_panels(const Weight& w);
 
 }  // namespace loupe

@@ -33,6 +33,9 @@ struct Weight {
   // kTileRows rows interleaved block by block, so a tile streams through memory in one
   // sequential run (pack_tiles in tensor/matmul.h). Owned by the model; data stays the reference.
   const uint8_t* tiles = nullptr;
+  // Optional copy for products with q8 activations: groups of kPanelRows rows as VNNI panels
+  // (kernels_matmul.h, pack_panels in tensor/matmul.h). Owned by the model.
+  const uint8_t* panels = nullptr;
 
   bool empty() const { return data == nullptr; }
   size_t nbytes() const;

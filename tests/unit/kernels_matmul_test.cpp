@@ -317,5 +317,105 @@ TEST(Matmul, InterleavedTilesGiveTheSameBits) {
   }
 }
 
+// VNNI panels (Weight::panels): the layout byte for byte, and a matmul with q8 activations reading
+// them gives, for one activation row or many (more than one kernel call), one thread or three,
+// exactly the bits of the scalar q8 kernel on the rows in place plus the bias. Random quant bytes
+// include Q8_0's -128. On machines without AVX-512 VNNI, packs_panels says so and nothing else
+// is checked.
+TEST(Matmul, PanelsGiveTheScalarTwinsBits) {
+  const int64_t rows = 48;
+  ThreadPool p1(1), p3(3);
+  int packed_types = 0;
+  for (DType type : {DType::Q8_0, DType::Q4_0})
+    for (int64_t k : {int64_t{32}, int64_t{288}}) {
+      auto wbytes = random_weights(type, rows, k, 71);
+      const Weight w = rows_weight(type, rows, k, wbytes);
+      if (!packs_panels(w)) continue;
+      ++packed_types;
+      const std::vector<uint8_t> panels = pack_panels(w);
+      ASSERT_EQ(panels.size(), wbytes.size());
+      // Block b of panel p: 16 fp16 scales, then vector j, row r, byte t = quant byte 4 j + t.
+      const size_t rb = row_bytes(type, k), bb = dtype_traits(type).block_bytes, nb = rb / bb;
+      const size_t pbb = kernels::panel_block_bytes(type), qb = bb - 2;
+      ASSERT_EQ(pbb * nb, rb * 16);
+      const uint8_t flip = type == DType::Q8_0 ? 0x80 : 0;
+      for (int64_t row : {int64_t{0}, int64_t{21}, rows - 1})
+        for (size_t b : {size_t{0}, nb - 1}) {
+          const uint8_t* blk = wbytes.data() + static_cast<size_t>(row) * rb + b * bb;
+          const uint8_t* pb = panels.data() + static_cast<size_t>(row / 16) * 16 * rb + b * pbb;
+          const size_t r = static_cast<size_t>(row % 16);
+          EXPECT_EQ(pb[2 * r], blk[0]);
+          EXPECT_EQ(pb[2 * r + 1], blk[1]);
+          for (size_t q = 0; q < qb; ++q)
+            ASSERT_EQ(pb[32 + 64 * (q / 4) + 4 * r + q % 4], static_cast<uint8_t>(blk[2 + q] ^ flip))
+                << dtype_name(type) << " row " << row << " block " << b << " byte " << q;
+        }
+      Weight wp = w;
+      wp.panels = panels.data();
+      const auto scalar = kernels::tile_kernel(type, Isa::Scalar, true);
+      for (int64_t m : {int64_t{1}, int64_t{3}, int64_t{8}, int64_t{19}}) {
+        auto x = random_floats(static_cast<size_t>(m * k), 72);
+        x[5] = 0.0f;
+        auto bias = random_floats(static_cast<size_t>(rows), 73);
+        std::vector<BlockQ8> q(static_cast<size_t>(m * k / 32));
+        kernels::quantize_act_q8_scalar(x.data(), q.data(), m * k / 32);
+        std::vector<float> want(static_cast<size_t>(m * rows));
+        for (int64_t i = 0; i < m; ++i)
+          for (int64_t r = 0; r < rows; ++r) {
+            Tile t{};
+            t.w[0] = wbytes.data() + rb * static_cast<size_t>(r);
+            t.nr = 1;
+            t.x = q.data() + i * (k / 32);
+            t.x_stride = 0;
+            t.nm = 1;
+            t.k = k;
+            t.y = &want[static_cast<size_t>(i * rows + r)];
+            t.y_stride = 1;
+            scalar(t);
+            want[static_cast<size_t>(i * rows + r)] += bias[static_cast<size_t>(r)];
+          }
+        std::vector<float> got(want.size()), got3(want.size());
+        matmul(p1, wp, x.data(), m, got.data(), bias.data(), true);
+        matmul(p3, wp, x.data(), m, got3.data(), bias.data(), true);
+        EXPECT_EQ(got, want) << dtype_name(type) << " k " << k << " m " << m;
+        EXPECT_EQ(got3, want) << dtype_name(type) << " k " << k << " m " << m;
+      }
+    }
+  if (active_isa() == Isa::Avx512) {
+    EXPECT_EQ(packed_types, 4);
+  }
+}
+
+// The AVX-512 activation quantiser writes the scalar one's bytes, scales and sums, on ties of
+// the rounding (halves away from zero), zeros, huge and tiny values, infinities and NaNs.
+TEST(MatmulKernels, VectorQuantiserMatchesScalar) {
+  if (!cpu_supports(Isa::Avx512)) GTEST_SKIP() << "no AVX-512";
+  const int64_t n_blocks = 12;
+  auto x = random_floats(static_cast<size_t>(32 * n_blocks), 81);
+  // Block 0: amax 127, so the quotients are the values: halves both ways, and their neighbours.
+  const float ties[] = {127.0f, 0.5f, -0.5f, 1.5f, -1.5f, 2.5f, -126.5f, 0.49999997f, -0.49999997f, 0.50000006f};
+  for (size_t j = 0; j < std::size(ties); ++j) x[j] = ties[j];
+  for (int j = 0; j < 32; ++j) x[static_cast<size_t>(32 + j)] = 0.0f;      // block 1 all zero
+  x[64] = INFINITY;                                                        // block 2: an infinity
+  x[96 + 3] = NAN;                                                         // block 3: a NaN
+  for (int j = 0; j < 32; ++j) x[static_cast<size_t>(128 + j)] = NAN;      // block 4 all NaN
+  for (int j = 0; j < 32; ++j) x[static_cast<size_t>(160 + j)] *= 1e-40f;  // block 5 subnormal
+  x[192 + 7] = -3e38f;                                                     // block 6 huge
+  x[224 + 31] = -INFINITY;
+  std::vector<BlockQ8> a(static_cast<size_t>(n_blocks)), b(a.size());
+  kernels::quantize_act_q8_scalar(x.data(), a.data(), n_blocks);
+  kernels::quantize_act_q8_avx512(x.data(), b.data(), n_blocks);
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(std::memcmp(&a[i].d, &b[i].d, sizeof(float)), 0) << "block " << i << ": " << a[i].d << " " << b[i].d;
+    EXPECT_EQ(a[i].sum, b[i].sum) << "block " << i;
+    for (int j = 0; j < 32; ++j) EXPECT_EQ(a[i].qs[j], b[i].qs[j]) << "block " << i << " element " << j;
+  }
+  EXPECT_EQ(a[0].qs[1], 1);  // 0.5 -> 1
+  EXPECT_EQ(a[0].qs[2], -1);
+  EXPECT_EQ(a[0].qs[5], 3);  // 2.5 -> 3
+  EXPECT_EQ(a[0].qs[7], 0);  // 0.49999997 -> 0
+  EXPECT_EQ(a[4].sum, 0);    // NaNs quantise to 0
+}
+
 }  // namespace
 }  // namespace loupe

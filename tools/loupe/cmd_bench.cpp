@@ -77,6 +77,7 @@ void add_bench(CLI::App& app, Action& action) {
   cmd->callback([=, &action] {
     action = [=] {
       auto model = mf->load();
+      if (*q8_act) model->pack_panels();
       RunOptions ro = mf->run_options();
       if (ro.n_ctx == 0) ro.n_ctx = std::max<int64_t>(*n_prompt, *n_gen) + 1;
       ro.max_batch = std::max<int64_t>(*n_prompt, 1);

@@ -35,6 +35,7 @@ void add_profile(CLI::App& app, Action& action) {
   cmd->callback([=, &action] {
     action = [=] {
       auto model = mf->load();
+      if (*q8_act) model->pack_panels();
       RunOptions ro = mf->run_options();
       ro.q8_activations = *q8_act;
       std::vector<int32_t> prompt;

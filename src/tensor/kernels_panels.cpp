@@ -1,0 +1,175 @@
+// Panels (kernels_matmul.h): the layout, its packing, and the AVX-512 VNNI kernels that read it;
+// also the AVX-512 activation quantiser that feeds them.
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "tensor/kernels_matmul.h"
+#include "tensor/quant_blocks.h"
+
+namespace loupe::kernels {
+
+namespace {
+
+constexpr size_t kScaleBytes = 2 * kPanelRows;  // 16 fp16 row scales at the head of each block
+
+// Quant bytes per block and row: 32 (Q8_0) or 16 (Q4_0, two nibbles per byte).
+size_t quant_bytes(DType type) {
+  return type == DType::Q8_0 ? 32 : 16;
+}
+
+}  // namespace
+
+bool has_panels(DType type) {
+  return type == DType::Q8_0 || type == DType::Q4_0;
+}
+
+size_t panel_block_bytes(DType type) {
+  return has_panels(type) ? kScaleBytes + quant_bytes(type) * kPanelRows : 0;
+}
+
+void pack_panel(DType type, const uint8_t* rows, size_t row_stride, int64_t k, uint8_t* out) {
+  const size_t bb = dtype_traits(type).block_bytes, qb = quant_bytes(type);
+  const uint8_t flip = type == DType::Q8_0 ? 0x80 : 0x00;  // q + 128 as an unsigned byte
+  const int64_t n_blocks = k / 32;
+  for (int64_t b = 0; b < n_blocks; ++b, out += panel_block_bytes(type)) {
+    for (int r = 0; r < kPanelRows; ++r) {
+      // Both formats: fp16 d, then the quant bytes.
+      const uint8_t* blk = rows + row_stride * static_cast<size_t>(r) + bb * static_cast<size_t>(b);
+      out[2 * r] = blk[0];
+      out[2 * r + 1] = blk[1];
+      for (size_t j = 0; j < qb / 4; ++j)
+        for (size_t t = 0; t < 4; ++t)
+          out[kScaleBytes + 64 * j + 4 * static_cast<size_t>(r) + t] = static_cast<uint8_t>(blk[2 + 4 * j + t] ^ flip);
+    }
+  }
+}
+
+PanelFn panel_kernel(DType type, Isa isa) {
+  return isa == Isa::Avx512 ? panel_kernel_avx512(type) : nullptr;
+}
+
+}  // namespace loupe::kernels
+
+#pragma GCC push_options
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC bug 105593, as kernels_avx512.cpp
+#pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")
+
+namespace loupe::kernels {
+namespace {
+
+inline int32_t load_i32(const int8_t* p) {
+  int32_t v = 0;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+// NM activation rows against one panel. Each activation row's eight vpdpbusd form one chain;
+// with fewer than four rows there are not enough chains to hide its latency, so each row runs
+// two (integer sums: the order does not change the result).
+template <DType T, int NM>
+void panel_rows(const PanelTask& t) {
+  constexpr bool kQ8 = T == DType::Q8_0;
+  constexpr int32_t kOffset = kQ8 ? 128 : 8;  // stored quant = q + kOffset
+  constexpr int kChains = NM < 4 ? 2 : 1;
+  const size_t block_bytes = panel_block_bytes(T);
+  const BlockQ8* x[NM];
+  for (int i = 0; i < NM; ++i)
+    x[i] =
+        reinterpret_cast<const BlockQ8*>(reinterpret_cast<const uint8_t*>(t.x) + static_cast<size_t>(i) * t.x_stride);
+  __m512 acc[NM];
+  for (int i = 0; i < NM; ++i) acc[i] = _mm512_setzero_ps();
+  const int64_t n_blocks = t.k / 32;
+  const uint8_t* p = t.panel;
+  for (int64_t b = 0; b < n_blocks; ++b, p += block_bytes) {
+    const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    const uint8_t* q = p + kScaleBytes;
+    __m512i wv[8];
+    if constexpr (kQ8) {
+      for (int j = 0; j < 8; ++j) wv[j] = _mm512_loadu_si512(q + 64 * j);
+    } else {
+      const __m512i low = _mm512_set1_epi8(15);
+      for (int j = 0; j < 4; ++j) {
+        const __m512i v = _mm512_loadu_si512(q + 64 * j);
+        wv[j] = _mm512_and_si512(v, low);
+        wv[j + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+      }
+    }
+    for (int i = 0; i < NM; ++i) {
+      const BlockQ8& xb = x[i][b];
+      __m512i s[kChains];
+      s[0] = _mm512_set1_epi32(-kOffset * xb.sum);
+      if constexpr (kChains == 2) s[1] = _mm512_setzero_si512();
+      for (int j = 0; j < 8; ++j)
+        s[j % kChains] = _mm512_dpbusd_epi32(s[j % kChains], wv[j], _mm512_set1_epi32(load_i32(xb.qs + 4 * j)));
+      if constexpr (kChains == 2) s[0] = _mm512_add_epi32(s[0], s[1]);
+      acc[i] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(xb.d)), _mm512_cvtepi32_ps(s[0]), acc[i]);
+    }
+  }
+  for (int i = 0; i < NM; ++i) _mm512_storeu_ps(t.y + static_cast<int64_t>(i) * t.y_stride, acc[i]);
+}
+
+template <DType T>
+void panel(const PanelTask& t) {
+  switch (t.nm) {
+    case 1: panel_rows<T, 1>(t); break;
+    case 2: panel_rows<T, 2>(t); break;
+    case 3: panel_rows<T, 3>(t); break;
+    case 4: panel_rows<T, 4>(t); break;
+    case 5: panel_rows<T, 5>(t); break;
+    case 6: panel_rows<T, 6>(t); break;
+    case 7: panel_rows<T, 7>(t); break;
+    default: panel_rows<T, kPanelActRows>(t); break;
+  }
+}
+
+// std::round (halves away from zero) on 16 lanes: the truncation, one more step away from zero
+// where the dropped fraction is at least a half (x - trunc(x) is exact).
+inline __m512 round_away(__m512 v) {
+  const __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+  const __m512 frac = _mm512_abs_ps(_mm512_sub_ps(v, t));
+  const __mmask16 up = _mm512_cmp_ps_mask(frac, _mm512_set1_ps(0.5f), _CMP_GE_OQ);
+  const __m512i sign = _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(INT32_MIN));
+  const __m512 one = _mm512_castsi512_ps(_mm512_or_si512(sign, _mm512_castps_si512(_mm512_set1_ps(1.0f))));
+  return _mm512_mask_add_ps(t, up, t, one);
+}
+
+// The quantised value of 16 lanes as quantize_act_q8_scalar computes it: NaN to 0, else clamped.
+inline __m512i quant16(__m512 v, __m512 id) {
+  __m512 q = round_away(_mm512_mul_ps(v, id));
+  q = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(q, q, _CMP_ORD_Q), q);
+  q = _mm512_min_ps(_mm512_max_ps(q, _mm512_set1_ps(-127.0f)), _mm512_set1_ps(127.0f));
+  return _mm512_cvtps_epi32(q);
+}
+
+}  // namespace
+
+PanelFn panel_kernel_avx512(DType type) {
+  switch (type) {
+    case DType::Q8_0: return panel<DType::Q8_0>;
+    case DType::Q4_0: return panel<DType::Q4_0>;
+    default: return nullptr;
+  }
+}
+
+void quantize_act_q8_avx512(const float* x, BlockQ8* y, int64_t n_blocks) {
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const __m512 v0 = _mm512_loadu_ps(x + 32 * b), v1 = _mm512_loadu_ps(x + 32 * b + 16);
+    // The largest magnitude, NaNs skipped as std::fmax does (vmaxps returns its second operand
+    // when either is NaN).
+    const __m512 m = _mm512_max_ps(_mm512_abs_ps(v1), _mm512_max_ps(_mm512_abs_ps(v0), _mm512_setzero_ps()));
+    const float amax = _mm512_reduce_max_ps(m);
+    const float d = amax / 127.0f;
+    const __m512 id = _mm512_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
+    const __m512i q0 = quant16(v0, id), q1 = quant16(v1, id);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y[b].qs), _mm512_cvtepi32_epi8(q0));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y[b].qs + 16), _mm512_cvtepi32_epi8(q1));
+    y[b].d = d;
+    y[b].sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+  }
+}
+
+}  // namespace loupe::kernels
+
+#pragma GCC pop_options
