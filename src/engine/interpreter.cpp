@@ -310,23 +310,7 @@ void Interpreter::op_softmax(const Op& op) {
   const float* s = buf(op.in0);
   float* p = buf(op.out);
   pool_.parallel_for(c.n_heads * n_, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      const float* in = s + r * kv_len;
-      float* out = p + r * kv_len;
-      float mx = -std::numeric_limits<float>::infinity();
-      for (int64_t j = 0; j < kv_len; ++j) mx = std::max(mx, in[j]);
-      if (mx == -std::numeric_limits<float>::infinity()) {  // fully masked (only after an edit)
-        std::fill_n(out, kv_len, 0.0f);
-        continue;
-      }
-      // Masked (-inf) entries at the end of the row are left out of the sum, so a row sums the
-      // same elements in the same order however many positions its batch holds.
-      int64_t len = kv_len;
-      while (len > 0 && in[len - 1] == -std::numeric_limits<float>::infinity()) out[--len] = 0.0f;
-      const float sum = exp_shift_sum(in, mx, out, len);
-      const float inv = 1.0f / sum;
-      for (int64_t j = 0; j < len; ++j) out[j] *= inv;
-    }
+    for (int64_t r = begin; r < end; ++r) softmax_row(s + r * kv_len, p + r * kv_len, kv_len);
   });
 }
 

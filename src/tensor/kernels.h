@@ -29,6 +29,11 @@ void axpy_f32(float a, const float* x, float* y, int64_t n);
 // normaliser). -inf gives 0 and NaN stays NaN. The vector paths use a polynomial exp within
 // 4e-7 relative of the exact value (tested; kernels_elementwise.cpp).
 float exp_shift_sum(const float* x, float shift, float* y, int64_t n);
+// One attention row's softmax: out[j] = exp(in[j] - max) / sum for the row up to its last
+// finite entry (trailing -inf entries, the causal mask, give 0 and stay out of the sum, so a row
+// sums the same elements whatever the batch); a row with no finite entry gives zeros. NaN
+// entries are skipped by the max and propagate through the sum.
+void softmax_row(const float* in, float* out, int64_t n);
 // y[j] = silu(g[j]) * u[j] = g[j] / (1 + exp(-g[j])) * u[j]
 void silu_mul_f32(const float* g, const float* u, float* y, int64_t n);
 
@@ -50,6 +55,8 @@ float dot_f32_scalar(const float* a, const float* b, int64_t n);
 float dot_f32_avx2(const float* a, const float* b, int64_t n);
 void axpy_f32_scalar(float a, const float* x, float* y, int64_t n);
 void axpy_f32_avx2(float a, const float* x, float* y, int64_t n);
+void softmax_row_scalar(const float* in, float* out, int64_t n);
+void softmax_row_avx2(const float* in, float* out, int64_t n);
 float exp_shift_sum_scalar(const float* x, float shift, float* y, int64_t n);
 float exp_shift_sum_avx2(const float* x, float shift, float* y, int64_t n);
 void silu_mul_f32_scalar(const float* g, const float* u, float* y, int64_t n);

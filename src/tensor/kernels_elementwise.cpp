@@ -1,5 +1,5 @@
-// Element-wise kernels of the attention and MLP: softmax's exponentials and SiLU, scalar and
-// AVX2 (8 lanes) with run-time dispatch.
+// Element-wise kernels of the attention and MLP: softmax rows and their exponentials, SiLU;
+// scalar and AVX2 (8 lanes) with run-time dispatch.
 //
 // The vector exp reduces x = k ln 2 + r with |r| <= ln(2) / 2 (ln 2 split in two parts so k ln 2
 // is exact), evaluates e^r with the degree-6 minimax polynomial of the Cephes library's expf,
@@ -7,6 +7,7 @@
 // 88.37 they are clamped (e^88.37 ~ 2.4e38, still finite); NaN propagates.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "tensor/kernels.h"
@@ -28,6 +29,22 @@ void silu_mul_f32_scalar(const float* g, const float* u, float* y, int64_t n) {
 }
 
 namespace {
+
+// softmax_row on given pieces (the same steps at every level).
+template <class Max, class ExpSum, class Scale>
+void softmax_row_with(const float* in, float* out, int64_t n, Max max_of, ExpSum exp_sum, Scale scale) {
+  // Masked (-inf) entries at the end of the row are left out of the sum, so a row sums the same
+  // elements in the same order however many positions its batch holds.
+  int64_t len = n;
+  while (len > 0 && in[len - 1] == -INFINITY) out[--len] = 0.0f;
+  const float mx = max_of(in, len);
+  if (mx == -INFINITY) {  // fully masked (only after an edit)
+    std::fill_n(out, len, 0.0f);
+    return;
+  }
+  const float sum = exp_sum(in, mx, out, len);
+  scale(out, 1.0f / sum, len);
+}
 
 __attribute__((target("avx2,fma"))) inline __m256 exp_avx2(__m256 x) {
   const __m256 lo = _mm256_set1_ps(-87.33654f), hi = _mm256_set1_ps(88.3762626647949f);
@@ -94,7 +111,57 @@ __attribute__((target("avx2,fma"))) void silu_mul_f32_avx2(const float* g, const
   }
 }
 
+namespace {
+
+// The largest of x[0..n), NaNs skipped (as `m = std::max(m, x[j])` from -inf skips them): vmaxps
+// returns its second operand, the running maximum, when the element is NaN.
+__attribute__((target("avx2,fma"))) float max_f32_avx2(const float* x, int64_t n) {
+  __m256 m = _mm256_set1_ps(-INFINITY);
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) m = _mm256_max_ps(_mm256_loadu_ps(x + j), m);
+  float lanes[8];
+  _mm256_storeu_ps(lanes, m);
+  float r = -INFINITY;
+  for (float v : lanes) r = std::max(r, v);
+  for (; j < n; ++j) r = std::max(r, x[j]);
+  return r;
+}
+
+__attribute__((target("avx2,fma"))) void scale_f32_avx2(float* x, float a, int64_t n) {
+  const __m256 va = _mm256_set1_ps(a);
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) _mm256_storeu_ps(x + j, _mm256_mul_ps(_mm256_loadu_ps(x + j), va));
+  for (; j < n; ++j) x[j] *= a;
+}
+
+float max_f32_scalar(const float* x, int64_t n) {
+  float r = -INFINITY;
+  for (int64_t j = 0; j < n; ++j) r = std::max(r, x[j]);
+  return r;
+}
+
+void scale_f32_scalar(float* x, float a, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) x[j] *= a;
+}
+
+}  // namespace
+
+void softmax_row_scalar(const float* in, float* out, int64_t n) {
+  softmax_row_with(in, out, n, max_f32_scalar, exp_shift_sum_scalar, scale_f32_scalar);
+}
+
+void softmax_row_avx2(const float* in, float* out, int64_t n) {
+  softmax_row_with(in, out, n, max_f32_avx2, exp_shift_sum_avx2, scale_f32_avx2);
+}
+
 }  // namespace kernels
+
+void softmax_row(const float* in, float* out, int64_t n) {
+  if (active_isa() >= Isa::Avx2)
+    kernels::softmax_row_avx2(in, out, n);
+  else
+    kernels::softmax_row_scalar(in, out, n);
+}
 
 float exp_shift_sum(const float* x, float shift, float* y, int64_t n) {
   return active_isa() >= Isa::Avx2 ? kernels::exp_shift_sum_avx2(x, shift, y, n)

@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <random>
 
 #include "core/thread_pool.h"
@@ -134,6 +136,50 @@ TEST(Kernels, Avx2ExpShiftSumMatchesStdExp) {
   EXPECT_NEAR(out[6], std::exp(double{-87.3f}), 4e-7 * std::exp(double{-87.3f}));
   EXPECT_TRUE(std::isfinite(out[7]));
   EXPECT_NEAR(out[8], std::exp(5.0), 4e-7 * std::exp(5.0));  // the tail lane
+}
+
+// softmax_row at each level against the same steps written out with plain loops (the max, the
+// level's exp_shift_sum, one multiply): same bits, on causal rows (trailing -inf), a NaN, -inf in
+// the middle, a fully masked row, odd lengths.
+TEST(Kernels, SoftmaxRowMatchesPlainSteps) {
+  using ExpSum = float (*)(const float*, float, float*, int64_t);
+  struct Level {
+    Isa isa;
+    void (*row)(const float*, float*, int64_t);
+    ExpSum exp_sum;
+  };
+  const Level levels[] = {{Isa::Scalar, kernels::softmax_row_scalar, kernels::exp_shift_sum_scalar},
+                          {Isa::Avx2, kernels::softmax_row_avx2, kernels::exp_shift_sum_avx2}};
+  for (const Level& lv : levels) {
+    if (!cpu_supports(lv.isa)) continue;
+    for (int64_t n : {1, 7, 8, 17, 310}) {
+      for (int variant = 0; variant < 4; ++variant) {
+        auto x = random_vec(static_cast<size_t>(n), 9 + static_cast<uint32_t>(n));
+        for (auto& v : x) v *= 6.0f;
+        const int64_t live = variant == 3 ? 0 : std::max<int64_t>(1, n * 2 / 3);  // causal: the rest is -inf
+        for (int64_t j = live; j < n; ++j) x[static_cast<size_t>(j)] = -INFINITY;
+        if (variant == 1 && live > 2) x[1] = -INFINITY;
+        if (variant == 2 && live > 2) x[static_cast<size_t>(live / 2)] = NAN;
+        std::vector<float> got(x.size(), 7.0f), want(x.size(), 7.0f);
+        lv.row(x.data(), got.data(), n);
+        int64_t len = n;
+        while (len > 0 && x[static_cast<size_t>(len - 1)] == -INFINITY) want[static_cast<size_t>(--len)] = 0.0f;
+        float mx = -INFINITY;
+        for (int64_t j = 0; j < len; ++j) mx = std::max(mx, x[static_cast<size_t>(j)]);
+        if (len > 0) {
+          const float inv = 1.0f / lv.exp_sum(x.data(), mx, want.data(), len);
+          for (int64_t j = 0; j < len; ++j) want[static_cast<size_t>(j)] *= inv;
+        }
+        ASSERT_EQ(0, std::memcmp(got.data(), want.data(), got.size() * sizeof(float)))
+            << isa_name(lv.isa) << " n " << n << " variant " << variant;
+        if (variant == 0) {
+          double total = 0;
+          for (float v : got) total += v;
+          EXPECT_NEAR(total, 1.0, 1e-5);
+        }
+      }
+    }
+  }
 }
 
 TEST(Kernels, Avx2SiluMulMatchesScalar) {

@@ -1,4 +1,5 @@
-// loupe profile MODEL -p PROMPT [-n N] [--json] [--trace OUT.json] [--top K] [--no-peaks]:
+// loupe profile MODEL -p PROMPT [-n N] [--json] [--trace OUT.json] [--top K] [--no-peaks] [--q8-act]
+// [--no-warmup]:
 // time per op, by op kind, layer and phase, with a roofline against measured peaks and memory.
 #include <algorithm>
 #include <cstdio>
@@ -23,6 +24,7 @@ void add_profile(CLI::App& app, Action& action) {
   auto top = std::make_shared<int>(15);
   auto no_peaks = std::make_shared<bool>(false);
   auto q8_act = std::make_shared<bool>(false);
+  auto no_warmup = std::make_shared<bool>(false);
   mf->add(cmd);
   pf->add(cmd, true);
   cmd->add_option("-n,--n-gen", *n_gen, "tokens to generate greedily after the prompt (default 16; no EOS stop)")
@@ -32,6 +34,9 @@ void add_profile(CLI::App& app, Action& action) {
   cmd->add_option("--top", *top, "slowest ops listed per phase (default 15)")->check(CLI::Range(1, 100000));
   cmd->add_flag("--no-peaks", *no_peaks, "do not measure the machine's peaks (no roofline columns)");
   cmd->add_flag("--q8-act", *q8_act, "quantise activations to int8 for quantised weights (as loupe bench --q8-act)");
+  cmd->add_flag("--no-warmup", *no_warmup,
+                "profile the first pass over the prompt (by default one unprofiled pass runs first, as loupe bench "
+                "does, so first-touch page faults and cold caches stay out of the times)");
   cmd->callback([=, &action] {
     action = [=] {
       auto model = mf->load();
@@ -50,6 +55,10 @@ void add_profile(CLI::App& app, Action& action) {
         ro.n_ctx = std::min<int64_t>(model->config.n_ctx, static_cast<int64_t>(prompt.size()) + *n_gen);
       ro.max_batch = std::max<int64_t>(static_cast<int64_t>(prompt.size()), 1);
       Interpreter interp(*model, ro);
+      if (!*no_warmup) {
+        forward(interp, prompt, false, nullptr);
+        interp.rewind(0);
+      }
       perf::Profiler prof(interp, !trace->empty());
       prof.set_phase(perf::Phase::Prefill);
       forward(interp, prompt, false, nullptr);
