@@ -72,7 +72,7 @@ bool tile_kernel_takes_step(DType type, Isa isa, bool q8_acts = false);
 using RowFn = void (*)(const uint8_t* row, int64_t k, float* out);
 RowFn row_to_f32(DType type, Isa isa);
 
-// ---- Panels: q8 activations against Q8_0 / Q4_0 with 512-bit VNNI --------------------------
+// ---- Panels: q8 activations against Q8_0 / Q4_0 / Q4_K with 512-bit VNNI -------------------
 // A panel holds kPanelRows weight rows with, for each 32-element block, the rows' 16 fp16 scales
 // and then their quants transposed into 4-byte groups: vector j (64 bytes) holds, row after row,
 // the 4 bytes at 4 j of each row's block. One vpdpbusd then multiplies 4 quants of all 16 rows
@@ -82,17 +82,23 @@ RowFn row_to_f32(DType type, Isa isa);
 // low nibbles are elements 4 j.., its high nibbles 16 + 4 j..); the offset times the activation
 // block's sum is taken off the integer sum. A panel is as large as its rows in place.
 //
-// Arithmetic, the same on every path (the scalar q8 kernels of Q8_0 / Q4_0 do exactly this): per
+// Arithmetic, the same on every path (the scalar q8 kernels of these types do exactly this): per
 // block the exact integer dot product s of the quants, then acc = fma(dw * dx, float(s), acc)
 // block after block; float(s) is exact (|s| < 2^24).
+//
+// Q4_K: a panel block is a super-block of the 16 rows: their fp16 d and dmin, their 12 scale
+// bytes as 3 words each (transposed as the quants), then the 128 quant bytes transposed; each
+// 32-element sub-block j has scale d sc_j and min dmin mn_j and adds, after the product above,
+// acc = fma(-dmin mn_j, dx * sum(x), acc).
 inline constexpr int kPanelRows = 16;
 inline constexpr int kPanelActRows = 8;  // activation rows per kernel call
 
-// Whether a weight type has panels (Q8_0, Q4_0), and the bytes of one block of a panel.
+// Whether a weight type has panels (Q8_0, Q4_0, Q4_K), and the bytes of one storage block (32
+// or 256 elements) of a panel's 16 rows.
 bool has_panels(DType type);
 size_t panel_block_bytes(DType type);
 // Writes the panel of kPanelRows rows (row r at rows + r * row_stride, k elements) to out
-// (panel_block_bytes(type) * k / 32 bytes).
+// (16 row_bytes(type, k) bytes).
 void pack_panel(DType type, const uint8_t* rows, size_t row_stride, int64_t k, uint8_t* out);
 
 // One panel against nm <= kPanelActRows activation rows of BlockQ8 (x_stride bytes apart):

@@ -14,34 +14,53 @@ namespace {
 
 constexpr size_t kScaleBytes = 2 * kPanelRows;  // 16 fp16 row scales at the head of each block
 
-// Quant bytes per block and row: 32 (Q8_0) or 16 (Q4_0, two nibbles per byte).
+// Q4_K panel block (one super-block of 16 rows): d of each row (fp16), dmin, the 12 scale bytes
+// as three words per row (word w of row r at kK4Words + 64 w + 4 r), then the quants.
+constexpr size_t kK4Dmin = kScaleBytes, kK4Words = 2 * kScaleBytes, kK4Quants = kK4Words + 3 * 64;
+
+// Quant bytes per block and row: 32 (Q8_0), 16 (Q4_0, two nibbles per byte), 128 (Q4_K).
 size_t quant_bytes(DType type) {
-  return type == DType::Q8_0 ? 32 : 16;
+  return type == DType::Q8_0 ? 32 : type == DType::Q4_0 ? 16 : 128;
+}
+
+// The quant bytes of a row's block, 4 at a time: group j (64 bytes) of the panel gets bytes
+// 4 j .. 4 j + 3 of each row, row after row.
+void transpose_quants(const uint8_t* q, size_t n, int r, uint8_t flip, uint8_t* out) {
+  for (size_t j = 0; j < n / 4; ++j)
+    for (size_t t = 0; t < 4; ++t)
+      out[64 * j + 4 * static_cast<size_t>(r) + t] = static_cast<uint8_t>(q[4 * j + t] ^ flip);
 }
 
 }  // namespace
 
 bool has_panels(DType type) {
-  return type == DType::Q8_0 || type == DType::Q4_0;
+  return type == DType::Q8_0 || type == DType::Q4_0 || type == DType::Q4_K;
 }
 
 size_t panel_block_bytes(DType type) {
+  if (type == DType::Q4_K) return kK4Quants + quant_bytes(type) * kPanelRows;
   return has_panels(type) ? kScaleBytes + quant_bytes(type) * kPanelRows : 0;
 }
 
 void pack_panel(DType type, const uint8_t* rows, size_t row_stride, int64_t k, uint8_t* out) {
   const size_t bb = dtype_traits(type).block_bytes, qb = quant_bytes(type);
   const uint8_t flip = type == DType::Q8_0 ? 0x80 : 0x00;  // q + 128 as an unsigned byte
-  const int64_t n_blocks = k / 32;
+  const int64_t n_blocks = k / dtype_traits(type).block_elems;
   for (int64_t b = 0; b < n_blocks; ++b, out += panel_block_bytes(type)) {
     for (int r = 0; r < kPanelRows; ++r) {
-      // Both formats: fp16 d, then the quant bytes.
+      // Every format starts with its fp16 d.
       const uint8_t* blk = rows + row_stride * static_cast<size_t>(r) + bb * static_cast<size_t>(b);
       out[2 * r] = blk[0];
       out[2 * r + 1] = blk[1];
-      for (size_t j = 0; j < qb / 4; ++j)
-        for (size_t t = 0; t < 4; ++t)
-          out[kScaleBytes + 64 * j + 4 * static_cast<size_t>(r) + t] = static_cast<uint8_t>(blk[2 + 4 * j + t] ^ flip);
+      if (type == DType::Q4_K) {
+        const auto& q = *reinterpret_cast<const quant::BlockQ4_K*>(blk);
+        out[kK4Dmin + 2 * r] = q.dmin[0];
+        out[kK4Dmin + 2 * r + 1] = q.dmin[1];
+        transpose_quants(q.scales, sizeof(q.scales), r, 0, out + kK4Words);
+        transpose_quants(q.qs, qb, r, 0, out + kK4Quants);
+      } else {
+        transpose_quants(blk + 2, qb, r, flip, out + kScaleBytes);
+      }
     }
   }
 }
@@ -110,17 +129,85 @@ void panel_rows(const PanelTask& t) {
   for (int i = 0; i < NM; ++i) _mm512_storeu_ps(t.y + static_cast<int64_t>(i) * t.y_stride, acc[i]);
 }
 
+// Q4_K: per super-block the eight 6-bit scales and mins of all 16 rows are unpacked at once
+// (quant::scale_min_k4 on the three scale words, as Block32K::super in kernels_avx512.cpp does
+// for one row), then each 32-element sub-block j is a block of unsigned nibbles (the low ones of
+// quant bytes 32 (j / 2).. for even j, the high ones for odd j) with scale d sc_j and min
+// dmin mn_j: acc = fma(d sc_j dx, s, acc), then acc = fma(-dmin mn_j, dx sum(x), acc).
+template <int NM>
+void panel_rows_q4_k(const PanelTask& t) {
+  constexpr int kChains = NM < 4 ? 2 : 1;
+  const size_t block_bytes = panel_block_bytes(DType::Q4_K);
+  const BlockQ8* x[NM];
+  for (int i = 0; i < NM; ++i)
+    x[i] =
+        reinterpret_cast<const BlockQ8*>(reinterpret_cast<const uint8_t*>(t.x) + static_cast<size_t>(i) * t.x_stride);
+  __m512 acc[NM];
+  for (int i = 0; i < NM; ++i) acc[i] = _mm512_setzero_ps();
+  const int64_t n_super = t.k / 256;
+  const __m512i low = _mm512_set1_epi8(15), byte = _mm512_set1_epi32(0xff);
+  const uint8_t* p = t.panel;
+  for (int64_t sb = 0; sb < n_super; ++sb, p += block_bytes) {
+    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + kK4Dmin)));
+    const __m512i u0 = _mm512_loadu_si512(p + kK4Words), u1 = _mm512_loadu_si512(p + kK4Words + 64),
+                  u2 = _mm512_loadu_si512(p + kK4Words + 128);
+    const __m512i m6 = _mm512_set1_epi32(0x3f3f3f3f), m4 = _mm512_set1_epi32(0x0f0f0f0f),
+                  m2 = _mm512_set1_epi32(0x03030303);
+    // Bytes 0-3 of sc[0] are scales 0-3, of sc[1] scales 4-7; mn likewise for the mins.
+    const __m512i sc[2] = {_mm512_and_si512(u0, m6),
+                           _mm512_or_si512(_mm512_and_si512(u2, m4),
+                                           _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(u0, 6), m2), 4))};
+    const __m512i mn[2] = {_mm512_and_si512(u1, m6),
+                           _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(u2, 4), m4),
+                                           _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(u1, 6), m2), 4))};
+    for (int j = 0; j < 8; ++j) {
+      const unsigned shift = 8 * static_cast<unsigned>(j % 4);
+      const __m512 dsc =
+          _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(sc[j / 4], shift), byte)));
+      const __m512 dmn =
+          _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(mn[j / 4], shift), byte)));
+      const uint8_t* q = p + kK4Quants + 512 * static_cast<size_t>(j / 2);
+      __m512i wv[8];
+      for (int g = 0; g < 8; ++g) {
+        const __m512i v = _mm512_loadu_si512(q + 64 * g);
+        wv[g] = _mm512_and_si512(j % 2 == 0 ? v : _mm512_srli_epi16(v, 4), low);
+      }
+      for (int i = 0; i < NM; ++i) {
+        const BlockQ8& xb = x[i][sb * 8 + j];
+        __m512i s[kChains];
+        s[0] = _mm512_setzero_si512();
+        if constexpr (kChains == 2) s[1] = _mm512_setzero_si512();
+        for (int g = 0; g < 8; ++g)
+          s[g % kChains] = _mm512_dpbusd_epi32(s[g % kChains], wv[g], _mm512_set1_epi32(load_i32(xb.qs + 4 * g)));
+        if constexpr (kChains == 2) s[0] = _mm512_add_epi32(s[0], s[1]);
+        acc[i] = _mm512_fmadd_ps(_mm512_mul_ps(dsc, _mm512_set1_ps(xb.d)), _mm512_cvtepi32_ps(s[0]), acc[i]);
+        acc[i] = _mm512_fnmadd_ps(dmn, _mm512_set1_ps(xb.d * static_cast<float>(xb.sum)), acc[i]);
+      }
+    }
+  }
+  for (int i = 0; i < NM; ++i) _mm512_storeu_ps(t.y + static_cast<int64_t>(i) * t.y_stride, acc[i]);
+}
+
+template <DType T, int NM>
+void panel_nm(const PanelTask& t) {
+  if constexpr (T == DType::Q4_K)
+    panel_rows_q4_k<NM>(t);
+  else
+    panel_rows<T, NM>(t);
+}
+
 template <DType T>
 void panel(const PanelTask& t) {
   switch (t.nm) {
-    case 1: panel_rows<T, 1>(t); break;
-    case 2: panel_rows<T, 2>(t); break;
-    case 3: panel_rows<T, 3>(t); break;
-    case 4: panel_rows<T, 4>(t); break;
-    case 5: panel_rows<T, 5>(t); break;
-    case 6: panel_rows<T, 6>(t); break;
-    case 7: panel_rows<T, 7>(t); break;
-    default: panel_rows<T, kPanelActRows>(t); break;
+    case 1: panel_nm<T, 1>(t); break;
+    case 2: panel_nm<T, 2>(t); break;
+    case 3: panel_nm<T, 3>(t); break;
+    case 4: panel_nm<T, 4>(t); break;
+    case 5: panel_nm<T, 5>(t); break;
+    case 6: panel_nm<T, 6>(t); break;
+    case 7: panel_nm<T, 7>(t); break;
+    default: panel_nm<T, kPanelActRows>(t); break;
   }
 }
 
@@ -149,6 +236,7 @@ PanelFn panel_kernel_avx512(DType type) {
   switch (type) {
     case DType::Q8_0: return panel<DType::Q8_0>;
     case DType::Q4_0: return panel<DType::Q4_0>;
+    case DType::Q4_K: return panel<DType::Q4_K>;
     default: return nullptr;
   }
 }

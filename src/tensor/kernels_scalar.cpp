@@ -151,9 +151,10 @@ void unpack_q6_k(const uint8_t* row, int64_t b, Unpacked& u) {
   u.min = 0.0f;
 }
 
-// kWholeBlock (Q8_0, Q4_0: one scale, no min): the panel arithmetic (kernels_matmul.h), one
-// exact integer sum per block and one fma; else a sum per half with its scale, then the min.
-template <void (*Unpack)(const uint8_t*, int64_t, Unpacked&), bool kWholeBlock = false>
+// kWholeBlock (Q8_0, Q4_0, Q4_K: one scale per 32 elements): the panel arithmetic
+// (kernels_matmul.h), one exact integer sum per block and one fma, then (kWithMin, Q4_K) one for
+// the min; else a sum per half with its scale, then the min.
+template <void (*Unpack)(const uint8_t*, int64_t, Unpacked&), bool kWholeBlock = false, bool kWithMin = false>
 void tile_q8(const Tile& t) {
   const int64_t n_blocks = t.k / 32;
   for (int r = 0; r < t.nr; ++r)
@@ -167,6 +168,7 @@ void tile_q8(const Tile& t) {
           int32_t sum = 0;
           for (int j = 0; j < 32; ++j) sum += u.q[j] * x[b].qs[j];
           acc = std::fma(u.scale[0] * x[b].d, static_cast<float>(sum), acc);
+          if constexpr (kWithMin) acc = std::fma(-u.min, x[b].d * static_cast<float>(x[b].sum), acc);
           continue;
         }
         int32_t half_sum[2] = {0, 0};
@@ -254,7 +256,7 @@ TileFn tile_kernel_scalar(DType type, bool q8_acts) {
     case DType::BF16: return tile_float<load_bf16>;
     case DType::Q8_0: return tile_q8<unpack_q8_0, true>;
     case DType::Q4_0: return tile_q8<unpack_q4_0, true>;
-    case DType::Q4_K: return tile_q8<unpack_q4_k>;
+    case DType::Q4_K: return tile_q8<unpack_q4_k, true, true>;
     case DType::Q5_K: return tile_q8<unpack_q5_k>;
     case DType::Q6_K: return tile_q8<unpack_q6_k>;
     case DType::Q4_1:

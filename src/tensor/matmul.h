@@ -33,8 +33,8 @@ bool packs_tiles(const Weight& w);
 std::vector<uint8_t> pack_tiles(const Weight& w);
 
 // Panels (Weight::panels) for products with q8 activations: whether a weight would use them on
-// this machine (Rows storage without a row map, rows a multiple of kernels::kPanelRows, Q8_0 or
-// Q4_0, AVX-512 VNNI), and the copy: panel after panel, row_bytes(type, cols) * rows bytes.
+// this machine (Rows storage without a row map, rows a multiple of kernels::kPanelRows, Q8_0,
+// Q4_0 or Q4_K, AVX-512 VNNI), and the copy: panel after panel, row_bytes(type, cols) * rows bytes.
 bool packs_panels(const Weight& w);
 std::vector<uint8_t> pack_panels(const Weight& w);
 

@@ -3,6 +3,7 @@
 // driver's determinism across batching and threads.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -326,18 +327,20 @@ TEST(Matmul, PanelsGiveTheScalarTwinsBits) {
   const int64_t rows = 48;
   ThreadPool p1(1), p3(3);
   int packed_types = 0;
-  for (DType type : {DType::Q8_0, DType::Q4_0})
-    for (int64_t k : {int64_t{32}, int64_t{288}}) {
+  for (DType type : {DType::Q8_0, DType::Q4_0, DType::Q4_K})
+    for (int64_t k : lengths(type)) {
       auto wbytes = random_weights(type, rows, k, 71);
       const Weight w = rows_weight(type, rows, k, wbytes);
       if (!packs_panels(w)) continue;
       ++packed_types;
       const std::vector<uint8_t> panels = pack_panels(w);
       ASSERT_EQ(panels.size(), wbytes.size());
-      // Block b of panel p: 16 fp16 scales, then vector j, row r, byte t = quant byte 4 j + t.
+      // Block b of panel p: 16 fp16 d, then vector j, row r, byte t = quant byte 4 j + t. Q4_K:
+      // 16 d, 16 dmin, the 12 scale bytes so transposed, then the 128 quant bytes.
       const size_t rb = row_bytes(type, k), bb = dtype_traits(type).block_bytes, nb = rb / bb;
-      const size_t pbb = kernels::panel_block_bytes(type), qb = bb - 2;
+      const size_t pbb = kernels::panel_block_bytes(type);
       ASSERT_EQ(pbb * nb, rb * 16);
+      const bool k4 = type == DType::Q4_K;
       const uint8_t flip = type == DType::Q8_0 ? 0x80 : 0;
       for (int64_t row : {int64_t{0}, int64_t{21}, rows - 1})
         for (size_t b : {size_t{0}, nb - 1}) {
@@ -346,9 +349,17 @@ TEST(Matmul, PanelsGiveTheScalarTwinsBits) {
           const size_t r = static_cast<size_t>(row % 16);
           EXPECT_EQ(pb[2 * r], blk[0]);
           EXPECT_EQ(pb[2 * r + 1], blk[1]);
-          for (size_t q = 0; q < qb; ++q)
-            ASSERT_EQ(pb[32 + 64 * (q / 4) + 4 * r + q % 4], static_cast<uint8_t>(blk[2 + q] ^ flip))
-                << dtype_name(type) << " row " << row << " block " << b << " byte " << q;
+          // (source offset in the block, panel offset of its 4-byte groups, bytes)
+          std::vector<std::array<size_t, 3>> runs = {{2, 32, bb - 2}};
+          if (k4) {
+            EXPECT_EQ(pb[32 + 2 * r], blk[2]);
+            EXPECT_EQ(pb[32 + 2 * r + 1], blk[3]);
+            runs = {{4, 64, 12}, {16, 256, 128}};
+          }
+          for (const auto& [src, dst, n] : runs)
+            for (size_t q = 0; q < n; ++q)
+              ASSERT_EQ(pb[dst + 64 * (q / 4) + 4 * r + q % 4], static_cast<uint8_t>(blk[src + q] ^ flip))
+                  << dtype_name(type) << " row " << row << " block " << b << " byte " << src + q;
         }
       Weight wp = w;
       wp.panels = panels.data();
@@ -382,7 +393,7 @@ TEST(Matmul, PanelsGiveTheScalarTwinsBits) {
       }
     }
   if (active_isa() == Isa::Avx512) {
-    EXPECT_EQ(packed_types, 4);
+    EXPECT_EQ(packed_types, 8);  // Q8_0 and Q4_0 at 3 lengths, Q4_K at 2
   }
 }
 
