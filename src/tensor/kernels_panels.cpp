@@ -84,21 +84,48 @@ inline int32_t load_i32(const int8_t* p) {
   return v;
 }
 
+// The activation rows of a kernel call and their accumulators (16 rows each).
+template <int NM>
+struct Outputs {
+  const BlockQ8* x[NM];
+  __m512 acc[NM];
+  explicit Outputs(const PanelTask& t) {
+    for (int i = 0; i < NM; ++i) {
+      x[i] =
+          reinterpret_cast<const BlockQ8*>(reinterpret_cast<const uint8_t*>(t.x) + static_cast<size_t>(i) * t.x_stride);
+      acc[i] = _mm512_setzero_ps();
+    }
+  }
+  void store(const PanelTask& t) const {
+    for (int i = 0; i < NM; ++i) _mm512_storeu_ps(t.y + static_cast<int64_t>(i) * t.y_stride, acc[i]);
+  }
+};
+
+// init + the 16 rows' integer dot products with one activation block: eight vpdpbusd, in one
+// chain or two (integer sums: the order does not change the result).
+template <int kChains>
+inline __m512i block_dot(__m512i init, const __m512i (&wv)[8], const BlockQ8& xb) {
+  __m512i s[kChains];
+  s[0] = init;
+  if constexpr (kChains == 2) s[1] = _mm512_setzero_si512();
+  for (int j = 0; j < 8; ++j)
+    s[j % kChains] = _mm512_dpbusd_epi32(s[j % kChains], wv[j], _mm512_set1_epi32(load_i32(xb.qs + 4 * j)));
+  if constexpr (kChains == 2) s[0] = _mm512_add_epi32(s[0], s[1]);
+  return s[0];
+}
+
 // NM activation rows against one panel. Each activation row's eight vpdpbusd form one chain;
 // with fewer than four rows there are not enough chains to hide its latency, so each row runs
-// two (integer sums: the order does not change the result).
+// two.
 template <DType T, int NM>
 void panel_rows(const PanelTask& t) {
   constexpr bool kQ8 = T == DType::Q8_0;
   constexpr int32_t kOffset = kQ8 ? 128 : 8;  // stored quant = q + kOffset
   constexpr int kChains = NM < 4 ? 2 : 1;
   const size_t block_bytes = panel_block_bytes(T);
-  const BlockQ8* x[NM];
-  for (int i = 0; i < NM; ++i)
-    x[i] =
-        reinterpret_cast<const BlockQ8*>(reinterpret_cast<const uint8_t*>(t.x) + static_cast<size_t>(i) * t.x_stride);
-  __m512 acc[NM];
-  for (int i = 0; i < NM; ++i) acc[i] = _mm512_setzero_ps();
+  Outputs<NM> out(t);
+  const BlockQ8* const* x = out.x;
+  __m512* acc = out.acc;
   const int64_t n_blocks = t.k / 32;
   const uint8_t* p = t.panel;
   for (int64_t b = 0; b < n_blocks; ++b, p += block_bytes) {
@@ -117,16 +144,11 @@ void panel_rows(const PanelTask& t) {
     }
     for (int i = 0; i < NM; ++i) {
       const BlockQ8& xb = x[i][b];
-      __m512i s[kChains];
-      s[0] = _mm512_set1_epi32(-kOffset * xb.sum);
-      if constexpr (kChains == 2) s[1] = _mm512_setzero_si512();
-      for (int j = 0; j < 8; ++j)
-        s[j % kChains] = _mm512_dpbusd_epi32(s[j % kChains], wv[j], _mm512_set1_epi32(load_i32(xb.qs + 4 * j)));
-      if constexpr (kChains == 2) s[0] = _mm512_add_epi32(s[0], s[1]);
-      acc[i] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(xb.d)), _mm512_cvtepi32_ps(s[0]), acc[i]);
+      const __m512i s = block_dot<kChains>(_mm512_set1_epi32(-kOffset * xb.sum), wv, xb);
+      acc[i] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(xb.d)), _mm512_cvtepi32_ps(s), acc[i]);
     }
   }
-  for (int i = 0; i < NM; ++i) _mm512_storeu_ps(t.y + static_cast<int64_t>(i) * t.y_stride, acc[i]);
+  out.store(t);
 }
 
 // Q4_K: per super-block the eight 6-bit scales and mins of all 16 rows are unpacked at once
@@ -138,12 +160,9 @@ template <int NM>
 void panel_rows_q4_k(const PanelTask& t) {
   constexpr int kChains = NM < 4 ? 2 : 1;
   const size_t block_bytes = panel_block_bytes(DType::Q4_K);
-  const BlockQ8* x[NM];
-  for (int i = 0; i < NM; ++i)
-    x[i] =
-        reinterpret_cast<const BlockQ8*>(reinterpret_cast<const uint8_t*>(t.x) + static_cast<size_t>(i) * t.x_stride);
-  __m512 acc[NM];
-  for (int i = 0; i < NM; ++i) acc[i] = _mm512_setzero_ps();
+  Outputs<NM> out(t);
+  const BlockQ8* const* x = out.x;
+  __m512* acc = out.acc;
   const int64_t n_super = t.k / 256;
   const __m512i low = _mm512_set1_epi8(15), byte = _mm512_set1_epi32(0xff);
   const uint8_t* p = t.panel;
@@ -175,18 +194,13 @@ void panel_rows_q4_k(const PanelTask& t) {
       }
       for (int i = 0; i < NM; ++i) {
         const BlockQ8& xb = x[i][sb * 8 + j];
-        __m512i s[kChains];
-        s[0] = _mm512_setzero_si512();
-        if constexpr (kChains == 2) s[1] = _mm512_setzero_si512();
-        for (int g = 0; g < 8; ++g)
-          s[g % kChains] = _mm512_dpbusd_epi32(s[g % kChains], wv[g], _mm512_set1_epi32(load_i32(xb.qs + 4 * g)));
-        if constexpr (kChains == 2) s[0] = _mm512_add_epi32(s[0], s[1]);
-        acc[i] = _mm512_fmadd_ps(_mm512_mul_ps(dsc, _mm512_set1_ps(xb.d)), _mm512_cvtepi32_ps(s[0]), acc[i]);
+        const __m512i s = block_dot<kChains>(_mm512_setzero_si512(), wv, xb);
+        acc[i] = _mm512_fmadd_ps(_mm512_mul_ps(dsc, _mm512_set1_ps(xb.d)), _mm512_cvtepi32_ps(s), acc[i]);
         acc[i] = _mm512_fnmadd_ps(dmn, _mm512_set1_ps(xb.d * static_cast<float>(xb.sum)), acc[i]);
       }
     }
   }
-  for (int i = 0; i < NM; ++i) _mm512_storeu_ps(t.y + static_cast<int64_t>(i) * t.y_stride, acc[i]);
+  out.store(t);
 }
 
 template <DType T, int NM>
