@@ -196,14 +196,16 @@ DiffResult run_diff(const Model& reference, const Model& candidate, const std::s
     fail("the models have different vocabularies (", V, " vs ", candidate.config.d_vocab,
          " tokens); diff needs the same tokens for both");
   Interpreter ref(reference, options.run);
-  Interpreter cand(candidate, options.run);
+  RunOptions cand_run = options.run;
+  cand_run.q8_activations = cand_run.q8_activations || options.candidate_q8;
+  Interpreter cand(candidate, cand_run);
   const int64_t n_ctx = std::min(ref.n_ctx(), cand.n_ctx());
   if (options.seq.chunk > n_ctx)
     fail("--chunk ", options.seq.chunk, " is longer than the context of ", n_ctx, " positions (raise --ctx)");
 
   DiffResult result;
-  result.reference = reference.path;
-  result.candidate = candidate.path;
+  result.reference = reference.path + (options.run.q8_activations ? " (q8 activations)" : "");
+  result.candidate = candidate.path + (cand_run.q8_activations ? " (q8 activations)" : "");
 
   ThreadPool pool(options.run.n_threads);
   std::unique_ptr<LockstepComparer> cmp;

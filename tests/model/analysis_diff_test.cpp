@@ -43,8 +43,10 @@ std::string write_data(const std::string& dir, const std::vector<std::string>& d
   return path;
 }
 
-std::vector<float> logits_of(const Model& m, const std::vector<int32_t>& tokens) {
-  Interpreter interp(m, RunOptions{2, 0, 256});
+std::vector<float> logits_of(const Model& m, const std::vector<int32_t>& tokens, bool q8_activations = false) {
+  RunOptions o{2, 0, 256};
+  o.q8_activations = q8_activations;
+  Interpreter interp(m, o);
   const int64_t V = m.config.d_vocab;
   std::vector<float> out(tokens.size() * static_cast<size_t>(V));
   forward(interp, tokens, true,
@@ -189,6 +191,40 @@ TEST_F(DiffTest, PerDocumentStatisticsMatchIndependentComputation) {
   // Q8_0 is close but not equal to F32.
   EXPECT_GT(j["kld"]["mean"].get<double>(), 0.0);
   EXPECT_LT(j["kld"]["mean"].get<double>(), 0.05);
+}
+
+// --candidate-q8-act: the Q8_0 model against itself, the candidate with llama.cpp's activation
+// quantisation (and the VNNI panels the CLI gives it where the CPU has them), every statistic
+// against the two runs' logits computed here the same way.
+TEST_F(DiffTest, CandidateWithQ8ActivationsAgainstItsExactSelf) {
+  nlohmann::json j =
+      diff_json(test::shared(kQ8) + " " + test::shared(kQ8) + " --candidate-q8-act --data " + data_ + " --max-docs 6");
+  auto q8_panels = load_model(test::shared(kQ8));
+  q8_panels->pack_panels();
+  Reference ref;
+  const int64_t V = q8_->config.d_vocab;
+  for (const auto& d : std::vector<std::string>(docs_.begin(), docs_.begin() + 6)) {
+    std::vector<int32_t> toks = q8_->tokenizer->encode(d, true);
+    auto lb = logits_of(*q8_, toks);
+    auto lq = logits_of(*q8_panels, toks, true);
+    for (size_t i = 0; i + 1 < toks.size(); ++i) ref.add(lb.data() + i * V, lq.data() + i * V, V, toks[i + 1]);
+  }
+  check_against(j, ref);
+  EXPECT_NE(j["candidate"].get<std::string>().find("(q8 activations)"), std::string::npos) << j["candidate"];
+  EXPECT_EQ(j["reference"].get<std::string>().find("(q8 activations)"), std::string::npos) << j["reference"];
+  EXPECT_GT(j["kld"]["mean"].get<double>(), 0.0);
+  EXPECT_LT(j["kld"]["mean"].get<double>(), 0.05);
+  // The embedding is not a product: identical; the first attention products already differ.
+  bool embed_seen = false, differs = false;
+  for (const auto& l : j["layers"]) {
+    if (l["hook"] == "hook_embed") {
+      embed_seen = true;
+      EXPECT_EQ(l["nmse"].get<double>(), 0.0);
+    }
+    if (l["nmse"].get<double>() > 0) differs = true;
+  }
+  EXPECT_TRUE(embed_seen);
+  EXPECT_TRUE(differs);
 }
 
 TEST_F(DiffTest, ChunkModeFollowsLlamaPerplexity) {

@@ -57,7 +57,6 @@ void add_bench(CLI::App& app, Action& action) {
   auto n_gen = std::make_shared<int64_t>(64);
   auto repeat = std::make_shared<int>(3);
   auto json_out = std::make_shared<bool>(false);
-  auto q8_act = std::make_shared<bool>(false);
   auto observe = std::make_shared<std::string>("none");
   auto bandwidth = std::make_shared<bool>(false);
   mf->add(cmd);
@@ -67,8 +66,6 @@ void add_bench(CLI::App& app, Action& action) {
       ->check(CLI::Range(int64_t(0), int64_t(1) << 20));
   cmd->add_option("-r,--repeat", *repeat, "repetitions (default 3)")->check(CLI::Range(1, 1000));
   cmd->add_flag("--json", *json_out, "print a JSON array like llama-bench -o json");
-  cmd->add_flag("--q8-act", *q8_act,
-                "quantise activations to int8 for quantised weights, as llama.cpp (faster, less exact)");
   cmd->add_option("--observe", *observe,
                   "observers while timing: none, resid (trace every resid hook), nan (check every hook)")
       ->check(CLI::IsMember({"none", "resid", "nan"}));
@@ -77,11 +74,9 @@ void add_bench(CLI::App& app, Action& action) {
   cmd->callback([=, &action] {
     action = [=] {
       auto model = mf->load();
-      if (*q8_act) model->pack_panels();
       RunOptions ro = mf->run_options();
       if (ro.n_ctx == 0) ro.n_ctx = std::max<int64_t>(*n_prompt, *n_gen) + 1;
       ro.max_batch = std::max<int64_t>(*n_prompt, 1);
-      ro.q8_activations = *q8_act;
       Interpreter interp(*model, ro);
       perf::CopyTracer tracer;
       perf::NanCheck nan;
@@ -146,7 +141,7 @@ void add_bench(CLI::App& app, Action& action) {
                          {"type_k", "f32"},
                          {"type_v", "f32"},
                          {"observe", *observe},
-                         {"q8_activations", *q8_act},
+                         {"q8_activations", mf->q8_act},
                          {"build", "loupe 0.1.0"}});
         } else {
           std::printf("| %-28s | %6.2f MiB | %7d | %8s | %7.2f ± %4.2f |\n", desc.c_str(),

@@ -131,6 +131,7 @@ void add_diff(CLI::App& app, Action& action) {
   auto all_hooks = std::make_shared<bool>(false);
   auto worst = std::make_shared<size_t>(10);
   auto jump = std::make_shared<double>(10.0);
+  auto cand_q8 = std::make_shared<bool>(false);
   ref->add(cmd);
   cmd->add_option("CANDIDATE", *cand, "the model to compare (same vocabulary)")->required();
   df->add(cmd);
@@ -140,6 +141,9 @@ void add_diff(CLI::App& app, Action& action) {
   cmd->add_flag("--no-lens", *no_lens, "skip the logit-lens KL at residual hooks");
   cmd->add_flag("--all-hooks", *all_hooks, "print every hook, not only the residual stream");
   cmd->add_option("--worst", *worst, "worst tokens to list (default 10)")->check(CLI::Range(0, 100000));
+  cmd->add_flag("--candidate-q8-act", *cand_q8,
+                "run the candidate with q8 activations (llama.cpp's arithmetic) and the reference exactly; the "
+                "candidate may be the reference's own file");
   cmd->add_option("--jump", *jump, "NMSE ratio over every earlier hook that counts as a jump (default 10)")
       ->check(CLI::Range(1.0, 1e12));
   cmd->callback([=, &action] {
@@ -148,9 +152,11 @@ void add_diff(CLI::App& app, Action& action) {
       LoadOptions lo;
       lo.tokenizer_path = ref->tokenizer;
       auto candidate = load_model(*cand, lo);
+      if (*cand_q8 || ref->q8_act) candidate->pack_panels();
       analysis::DiffOptions o;
       o.seq = df->sequencer();
       o.run = ref->run_options();
+      o.candidate_q8 = *cand_q8;
       o.layers = !*no_layers;
       o.lens = !*no_lens;
       o.n_worst = *worst;

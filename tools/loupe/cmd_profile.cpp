@@ -23,7 +23,6 @@ void add_profile(CLI::App& app, Action& action) {
   auto trace = std::make_shared<std::string>();
   auto top = std::make_shared<int>(15);
   auto no_peaks = std::make_shared<bool>(false);
-  auto q8_act = std::make_shared<bool>(false);
   auto no_warmup = std::make_shared<bool>(false);
   mf->add(cmd);
   pf->add(cmd, true);
@@ -33,16 +32,13 @@ void add_profile(CLI::App& app, Action& action) {
   cmd->add_option("--trace", *trace, "write Chrome trace-event JSON (open in Perfetto or chrome://tracing)");
   cmd->add_option("--top", *top, "slowest ops listed per phase (default 15)")->check(CLI::Range(1, 100000));
   cmd->add_flag("--no-peaks", *no_peaks, "do not measure the machine's peaks (no roofline columns)");
-  cmd->add_flag("--q8-act", *q8_act, "quantise activations to int8 for quantised weights (as loupe bench --q8-act)");
   cmd->add_flag("--no-warmup", *no_warmup,
                 "profile the first pass over the prompt (by default one unprofiled pass runs first, as loupe bench "
                 "does, so first-touch page faults and cold caches stay out of the times)");
   cmd->callback([=, &action] {
     action = [=] {
       auto model = mf->load();
-      if (*q8_act) model->pack_panels();
       RunOptions ro = mf->run_options();
-      ro.q8_activations = *q8_act;
       std::vector<int32_t> prompt;
       {
         const Interpreter probe(*model, ro);

@@ -18,18 +18,24 @@ void ModelFlags::add(CLI::App* cmd) {
   cmd->add_option("-t,--threads", threads, "threads (default: all cores)")->check(CLI::Range(0, 1024));
   cmd->add_option("-c,--ctx", ctx, "context length (default: the model's, at most 4096)")
       ->check(CLI::Range(0, 1 << 20));
+  cmd->add_flag("--q8-act", q8_act,
+                "quantise activations to int8 blocks before products with q8_0, q4_0, q4_k, q5_k and q6_k weights, "
+                "as llama.cpp does (faster prompts; logits move by about 1e-2 relative)");
 }
 
 std::unique_ptr<Model> ModelFlags::load() const {
   LoadOptions o;
   o.tokenizer_path = tokenizer;
-  return load_model(model, o);
+  auto m = load_model(model, o);
+  if (q8_act) m->pack_panels();
+  return m;
 }
 
 RunOptions ModelFlags::run_options() const {
   RunOptions o;
   o.n_threads = threads > 0 ? threads : default_threads();
   o.n_ctx = ctx;
+  o.q8_activations = q8_act;
   return o;
 }
 

@@ -16,6 +16,7 @@ struct ModelFlags {
   std::string tokenizer;
   int threads = 0;  // 0 = all cores
   int64_t ctx = 0;
+  bool q8_act = false;  // llama.cpp's arithmetic: activations quantised to int8 blocks
 
   void add(CLI::App* cmd);
   std::unique_ptr<Model> load() const;
