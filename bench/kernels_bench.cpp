@@ -70,11 +70,13 @@ BENCHMARK(BM_Matmul)->Apply(args);
 // 2048, 32000-token unembedding), one activation row, on range(1) threads: the weights stream
 // from memory as in `loupe bench`, without attention or norms. bytes/s against the read
 // bandwidth says how close the kernels and the pool's hand-offs come to the limit.
-void BM_DecodeStep(benchmark::State& state) {
+// range(3): the weights' copy: 0 rows in place, 1 interleaved tiles (what load_model gives the
+// block-quantised types), 2 VNNI panels (what --q8-act gives Q8_0, Q4_0 and Q4_K).
+void model_step(benchmark::State& state, int64_t m) {
   const auto type = static_cast<DType>(state.range(0));
   const int threads = static_cast<int>(state.range(1));
   const bool q8 = state.range(2) != 0;
-  const bool tiles = state.range(3) != 0;
+  const int copy = static_cast<int>(state.range(3));
   struct Shape {
     int64_t rows, cols;
   };
@@ -104,34 +106,52 @@ void BM_DecodeStep(benchmark::State& state) {
     w.rows = shapes[i].rows;
     w.cols = shapes[i].cols;
     w.data = data[i].data();
-    if (tiles && packs_tiles(w)) {
+    if (copy == 1 && packs_tiles(w)) {
       copies.push_back(pack_tiles(w));
       w.tiles = copies.back().data();
+    } else if (copy == 2 && packs_panels(w)) {
+      copies.push_back(pack_panels(w));
+      w.panels = copies.back().data();
     }
     ws.push_back(w);
   }
-  std::vector<float> x(2048), y(32000);
+  std::vector<float> x(static_cast<size_t>(m * 2048)), y(static_cast<size_t>(m * 32000));
   for (auto& v : x) v = d(rng);
   ThreadPool pool(threads);
   for (auto _ : state) {
-    for (const Weight& w : ws) matmul(pool, w, x.data(), 1, y.data(), nullptr, q8);
+    for (const Weight& w : ws) matmul(pool, w, x.data(), m, y.data(), nullptr, q8);
     benchmark::DoNotOptimize(y.data());
   }
-  state.SetLabel(std::string(dtype_name(type)) + (q8 ? " q8-act " : " ") + (copies.empty() ? "" : "tiles ") +
+  const char* copy_name[] = {"", "tiles ", "panels "};
+  state.SetLabel(std::string(dtype_name(type)) + (q8 ? " q8-act " : " ") + (copies.empty() ? "" : copy_name[copy]) +
                  isa_name(active_isa()));
   state.counters["bytes/s"] =
       benchmark::Counter(static_cast<double>(total), benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["tok/s"] = benchmark::Counter(1.0, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["tok/s"] = benchmark::Counter(static_cast<double>(m), benchmark::Counter::kIsIterationInvariantRate);
 }
 
-void decode_args(benchmark::internal::Benchmark* b) {
+void BM_DecodeStep(benchmark::State& state) {
+  model_step(state, 1);
+}
+
+// The same matmuls for 256 activation rows (all of them through the unembedding too, which a
+// prompt computes for its last row only).
+void BM_PrefillStep(benchmark::State& state) {
+  model_step(state, 256);
+}
+
+void step_args(benchmark::internal::Benchmark* b) {
   for (DType t : {DType::F32, DType::F16, DType::Q8_0, DType::Q4_0, DType::Q4_K})
     for (int q8 : {0, 1})
       if (q8 == 0 || (t != DType::F32 && t != DType::F16))
         for (int th : {1, 2})
-          for (int tiles : {0, 1})
-            if (tiles == 0 || (q8 == 0 && t != DType::F32 && t != DType::F16))
-              b->Args({static_cast<int64_t>(t), th, q8, tiles});
+          for (int copy : {0, 1, 2}) {
+            const bool quant = t != DType::F32 && t != DType::F16;
+            const bool tiles_used = q8 == 0 && quant;
+            const bool panels_used = q8 == 1 && quant;
+            if (copy == 0 || (copy == 1 && tiles_used) || (copy == 2 && panels_used))
+              b->Args({static_cast<int64_t>(t), th, q8, copy});
+          }
 }
 
 // Attention of one layer of the 134M llama (12 heads of 64, keys 768 floats apart in the cache)
@@ -172,7 +192,8 @@ void BM_Attention(benchmark::State& state) {
 
 BENCHMARK(BM_Attention)->ArgsProduct({{64, 256}, {0, 1}});
 
-BENCHMARK(BM_DecodeStep)->Apply(decode_args)->UseRealTime();
+BENCHMARK(BM_DecodeStep)->Apply(step_args)->UseRealTime();
+BENCHMARK(BM_PrefillStep)->Apply(step_args)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace loupe
