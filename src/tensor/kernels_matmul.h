@@ -23,11 +23,13 @@
 
 namespace loupe::kernels {
 
-// 32 activations quantised symmetrically: x[j] ~ d * qs[j], |qs| <= 127; sum = sum of qs.
+// 32 activations quantised symmetrically: x[j] ~ d * qs[j], |qs| <= 127; half_sum[h] = sum of
+// qs[16 h .. 16 h + 15].
 struct BlockQ8 {
   float d;
-  int32_t sum;
+  int16_t half_sum[2];
   int8_t qs[32];
+  int32_t sum() const { return half_sum[0] + half_sum[1]; }
 };
 static_assert(sizeof(BlockQ8) == 40);
 

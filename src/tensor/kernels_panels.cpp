@@ -18,6 +18,11 @@ constexpr size_t kScaleBytes = 2 * kPanelRows;  // 16 fp16 row scales at the hea
 // as three words per row (word w of row r at kK4Words + 64 w + 4 r), then the quants.
 constexpr size_t kK4Dmin = kScaleBytes, kK4Words = 2 * kScaleBytes, kK4Quants = kK4Words + 3 * 64;
 
+// Q6_K panel block: d of each row, the 16 signed scale bytes, the 128 ql bytes and the 64 qh
+// bytes of each row, each transposed into 4-byte groups.
+constexpr size_t kK6Scales = kScaleBytes, kK6Ql = kK6Scales + 4 * 64, kK6Qh = kK6Ql + 32 * 64,
+                 kK6Bytes = kK6Qh + 16 * 64;
+
 // Quant bytes per block and row: 32 (Q8_0), 16 (Q4_0, two nibbles per byte), 128 (Q4_K).
 size_t quant_bytes(DType type) {
   return type == DType::Q8_0 ? 32 : type == DType::Q4_0 ? 16 : 128;
@@ -34,11 +39,12 @@ void transpose_quants(const uint8_t* q, size_t n, int r, uint8_t flip, uint8_t* 
 }  // namespace
 
 bool has_panels(DType type) {
-  return type == DType::Q8_0 || type == DType::Q4_0 || type == DType::Q4_K;
+  return type == DType::Q8_0 || type == DType::Q4_0 || type == DType::Q4_K || type == DType::Q6_K;
 }
 
 size_t panel_block_bytes(DType type) {
   if (type == DType::Q4_K) return kK4Quants + quant_bytes(type) * kPanelRows;
+  if (type == DType::Q6_K) return kK6Bytes;
   return has_panels(type) ? kScaleBytes + quant_bytes(type) * kPanelRows : 0;
 }
 
@@ -48,8 +54,17 @@ void pack_panel(DType type, const uint8_t* rows, size_t row_stride, int64_t k, u
   const int64_t n_blocks = k / dtype_traits(type).block_elems;
   for (int64_t b = 0; b < n_blocks; ++b, out += panel_block_bytes(type)) {
     for (int r = 0; r < kPanelRows; ++r) {
-      // Every format starts with its fp16 d.
       const uint8_t* blk = rows + row_stride * static_cast<size_t>(r) + bb * static_cast<size_t>(b);
+      if (type == DType::Q6_K) {
+        const auto& q = *reinterpret_cast<const quant::BlockQ6_K*>(blk);
+        out[2 * r] = q.d[0];
+        out[2 * r + 1] = q.d[1];
+        transpose_quants(reinterpret_cast<const uint8_t*>(q.scales), sizeof(q.scales), r, 0, out + kK6Scales);
+        transpose_quants(q.ql, sizeof(q.ql), r, 0, out + kK6Ql);
+        transpose_quants(q.qh, sizeof(q.qh), r, 0, out + kK6Qh);
+        continue;
+      }
+      // The other formats start with their fp16 d.
       out[2 * r] = blk[0];
       out[2 * r + 1] = blk[1];
       if (type == DType::Q4_K) {
@@ -82,6 +97,11 @@ inline int32_t load_i32(const int8_t* p) {
   int32_t v = 0;
   std::memcpy(&v, p, sizeof(v));
   return v;
+}
+
+// The 16 rows' fp16 values at p (scales) as floats.
+inline __m512 halves16(const uint8_t* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
 }
 
 // The activation rows of a kernel call and their accumulators (16 rows each).
@@ -129,7 +149,7 @@ void panel_rows(const PanelTask& t) {
   const int64_t n_blocks = t.k / 32;
   const uint8_t* p = t.panel;
   for (int64_t b = 0; b < n_blocks; ++b, p += block_bytes) {
-    const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    const __m512 dw = halves16(p);
     const uint8_t* q = p + kScaleBytes;
     __m512i wv[8];
     if constexpr (kQ8) {
@@ -144,7 +164,7 @@ void panel_rows(const PanelTask& t) {
     }
     for (int i = 0; i < NM; ++i) {
       const BlockQ8& xb = x[i][b];
-      const __m512i s = block_dot<kChains>(_mm512_set1_epi32(-kOffset * xb.sum), wv, xb);
+      const __m512i s = block_dot<kChains>(_mm512_set1_epi32(-kOffset * xb.sum()), wv, xb);
       acc[i] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(xb.d)), _mm512_cvtepi32_ps(s), acc[i]);
     }
   }
@@ -167,8 +187,8 @@ void panel_rows_q4_k(const PanelTask& t) {
   const __m512i low = _mm512_set1_epi8(15), byte = _mm512_set1_epi32(0xff);
   const uint8_t* p = t.panel;
   for (int64_t sb = 0; sb < n_super; ++sb, p += block_bytes) {
-    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-    const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + kK4Dmin)));
+    const __m512 d = halves16(p);
+    const __m512 dmin = halves16(p + kK4Dmin);
     const __m512i u0 = _mm512_loadu_si512(p + kK4Words), u1 = _mm512_loadu_si512(p + kK4Words + 64),
                   u2 = _mm512_loadu_si512(p + kK4Words + 128);
     const __m512i m6 = _mm512_set1_epi32(0x3f3f3f3f), m4 = _mm512_set1_epi32(0x0f0f0f0f),
@@ -196,7 +216,55 @@ void panel_rows_q4_k(const PanelTask& t) {
         const BlockQ8& xb = x[i][sb * 8 + j];
         const __m512i s = block_dot<kChains>(_mm512_setzero_si512(), wv, xb);
         acc[i] = _mm512_fmadd_ps(_mm512_mul_ps(dsc, _mm512_set1_ps(xb.d)), _mm512_cvtepi32_ps(s), acc[i]);
-        acc[i] = _mm512_fnmadd_ps(dmn, _mm512_set1_ps(xb.d * static_cast<float>(xb.sum)), acc[i]);
+        acc[i] = _mm512_fnmadd_ps(dmn, _mm512_set1_ps(xb.d * static_cast<float>(xb.sum())), acc[i]);
+      }
+    }
+  }
+  out.store(t);
+}
+
+// Q6_K: sub-block j (32 elements) of a super-block is quarter j % 4 of half j / 4: its quants
+// are the low (quarters 0, 1) or high (2, 3) nibbles of ql bytes 64 (j / 4) + 32 (j % 2).. and
+// bits 2 (j % 4) of qh bytes 32 (j / 4).., unsigned 6-bit values q + 32; its two 16-element
+// halves have their own signed scale (scales 2 j, 2 j + 1). Per half: the exact integer sum
+// (32 times the activations' half sum taken off), then acc = fma(d sc dx, s, acc).
+template <int NM>
+void panel_rows_q6_k(const PanelTask& t) {
+  Outputs<NM> out(t);
+  const __m512i low = _mm512_set1_epi8(15), two = _mm512_set1_epi8(3);
+  for (int64_t sb = 0; sb < t.k / 256; ++sb) {
+    const uint8_t* p = t.panel + kK6Bytes * static_cast<size_t>(sb);
+    const __m512 d = halves16(p);
+    for (int j = 0; j < 8; ++j) {
+      const int half = j / 4, quarter = j % 4;
+      // Scales 2 j and 2 j + 1: bytes 2 (j % 2) and 2 (j % 2) + 1 of the words of vector j / 2.
+      const __m512i sw = _mm512_loadu_si512(p + kK6Scales + 64 * static_cast<size_t>(j / 2));
+      const unsigned b0 = 2 * static_cast<unsigned>(j % 2);
+      const __m512 dsc0 =
+          _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(sw, 24 - 8 * b0), 24)));
+      const __m512 dsc1 =
+          _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(sw, 16 - 8 * b0), 24)));
+      const uint8_t* ql = p + kK6Ql + 64 * static_cast<size_t>(16 * half + 8 * (quarter % 2));
+      const uint8_t* qh = p + kK6Qh + 64 * static_cast<size_t>(8 * half);
+      __m512i wv[8];
+      for (int g = 0; g < 8; ++g) {
+        const __m512i l4 = _mm512_loadu_si512(ql + 64 * g);
+        const __m512i lo = _mm512_and_si512(quarter < 2 ? l4 : _mm512_srli_epi16(l4, 4), low);
+        const __m512i h2 = _mm512_loadu_si512(qh + 64 * g);
+        const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(h2, static_cast<unsigned>(2 * quarter)), two);
+        wv[g] = _mm512_or_si512(lo, _mm512_slli_epi16(hi, 4));
+      }
+      for (int i = 0; i < NM; ++i) {
+        const BlockQ8& xb = out.x[i][sb * 8 + j];
+        __m512i s0 = _mm512_set1_epi32(-32 * xb.half_sum[0]), s1 = _mm512_set1_epi32(-32 * xb.half_sum[1]);
+        for (int g = 0; g < 4; ++g) {
+          s0 = _mm512_dpbusd_epi32(s0, wv[g], _mm512_set1_epi32(load_i32(xb.qs + 4 * g)));
+          s1 = _mm512_dpbusd_epi32(s1, wv[g + 4], _mm512_set1_epi32(load_i32(xb.qs + 16 + 4 * g)));
+        }
+        const __m512 dx = _mm512_set1_ps(xb.d);
+        __m512& acc = out.acc[i];
+        acc = _mm512_fmadd_ps(_mm512_mul_ps(dsc0, dx), _mm512_cvtepi32_ps(s0), acc);
+        acc = _mm512_fmadd_ps(_mm512_mul_ps(dsc1, dx), _mm512_cvtepi32_ps(s1), acc);
       }
     }
   }
@@ -207,6 +275,8 @@ template <DType T, int NM>
 void panel_nm(const PanelTask& t) {
   if constexpr (T == DType::Q4_K)
     panel_rows_q4_k<NM>(t);
+  else if constexpr (T == DType::Q6_K)
+    panel_rows_q6_k<NM>(t);
   else
     panel_rows<T, NM>(t);
 }
@@ -251,6 +321,7 @@ PanelFn panel_kernel_avx512(DType type) {
     case DType::Q8_0: return panel<DType::Q8_0>;
     case DType::Q4_0: return panel<DType::Q4_0>;
     case DType::Q4_K: return panel<DType::Q4_K>;
+    case DType::Q6_K: return panel<DType::Q6_K>;
     default: return nullptr;
   }
 }
@@ -268,7 +339,8 @@ void quantize_act_q8_avx512(const float* x, BlockQ8* y, int64_t n_blocks) {
     _mm_storeu_si128(reinterpret_cast<__m128i*>(y[b].qs), _mm512_cvtepi32_epi8(q0));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(y[b].qs + 16), _mm512_cvtepi32_epi8(q1));
     y[b].d = d;
-    y[b].sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+    y[b].half_sum[0] = static_cast<int16_t>(_mm512_reduce_add_epi32(q0));
+    y[b].half_sum[1] = static_cast<int16_t>(_mm512_reduce_add_epi32(q1));
   }
 }
 

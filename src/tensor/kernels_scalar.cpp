@@ -22,17 +22,18 @@ void quantize_act_q8_scalar(const float* x, BlockQ8* y, int64_t n_blocks) {
     for (int j = 0; j < 32; ++j) amax = std::fmax(amax, std::fabs(xb[j]));
     const float d = amax / 127.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    int32_t sum = 0;
+    int32_t sum[2] = {0, 0};
     for (int j = 0; j < 32; ++j) {
       // Non-finite inputs give d = inf or nan: NaN quotients become 0, the rest is clamped, so
       // the bytes stay defined.
       const float v = std::round(xb[j] * id);
       const int8_t q = std::isnan(v) ? 0 : static_cast<int8_t>(std::fmin(std::fmax(v, -127.0f), 127.0f));
       y[b].qs[j] = q;
-      sum += q;
+      sum[j / 16] += q;
     }
     y[b].d = d;
-    y[b].sum = sum;
+    y[b].half_sum[0] = static_cast<int16_t>(sum[0]);
+    y[b].half_sum[1] = static_cast<int16_t>(sum[1]);
   }
 }
 
@@ -151,10 +152,15 @@ void unpack_q6_k(const uint8_t* row, int64_t b, Unpacked& u) {
   u.min = 0.0f;
 }
 
-// kWholeBlock (Q8_0, Q4_0, Q4_K: one scale per 32 elements): the panel arithmetic
-// (kernels_matmul.h), one exact integer sum per block and one fma, then (kWithMin, Q4_K) one for
-// the min; else a sum per half with its scale, then the min.
-template <void (*Unpack)(const uint8_t*, int64_t, Unpacked&), bool kWholeBlock = false, bool kWithMin = false>
+// How a q8 kernel scales and adds a block's integer sums.
+enum class Q8Sum {
+  Block,     // Q8_0, Q4_0: the panel arithmetic (kernels_matmul.h), one exact sum, one fma
+  BlockMin,  // Q4_K: the same, then one fma for the min
+  Halves,    // Q6_K: one exact sum and one fma per 16-element half (its own scale)
+  Legacy,    // Q5_K: a sum per half times its scale, added, then the min
+};
+
+template <void (*Unpack)(const uint8_t*, int64_t, Unpacked&), Q8Sum kSum>
 void tile_q8(const Tile& t) {
   const int64_t n_blocks = t.k / 32;
   for (int r = 0; r < t.nr; ++r)
@@ -164,18 +170,25 @@ void tile_q8(const Tile& t) {
       Unpacked u;
       for (int64_t b = 0; b < n_blocks; ++b) {
         Unpack(t.w[r], b, u);
-        if constexpr (kWholeBlock) {
-          int32_t sum = 0;
-          for (int j = 0; j < 32; ++j) sum += u.q[j] * x[b].qs[j];
-          acc = std::fma(u.scale[0] * x[b].d, static_cast<float>(sum), acc);
-          if constexpr (kWithMin) acc = std::fma(-u.min, x[b].d * static_cast<float>(x[b].sum), acc);
-          continue;
-        }
         int32_t half_sum[2] = {0, 0};
         for (int j = 0; j < 32; ++j) half_sum[j / 16] += u.q[j] * x[b].qs[j];
-        acc += u.scale[0] * x[b].d * static_cast<float>(half_sum[0]);
-        acc += u.scale[1] * x[b].d * static_cast<float>(half_sum[1]);
-        acc -= u.min * x[b].d * static_cast<float>(x[b].sum);
+        const float dx = x[b].d;
+        switch (kSum) {
+          case Q8Sum::Block:
+          case Q8Sum::BlockMin:
+            acc = std::fma(u.scale[0] * dx, static_cast<float>(half_sum[0] + half_sum[1]), acc);
+            if (kSum == Q8Sum::BlockMin) acc = std::fma(-u.min, dx * static_cast<float>(x[b].sum()), acc);
+            break;
+          case Q8Sum::Halves:
+            acc = std::fma(u.scale[0] * dx, static_cast<float>(half_sum[0]), acc);
+            acc = std::fma(u.scale[1] * dx, static_cast<float>(half_sum[1]), acc);
+            break;
+          case Q8Sum::Legacy:
+            acc += u.scale[0] * dx * static_cast<float>(half_sum[0]);
+            acc += u.scale[1] * dx * static_cast<float>(half_sum[1]);
+            acc -= u.min * dx * static_cast<float>(x[b].sum());
+            break;
+        }
       }
       t.y[i * t.y_stride + r] = acc;
     }
@@ -254,11 +267,11 @@ TileFn tile_kernel_scalar(DType type, bool q8_acts) {
     case DType::F32: return tile_float<load_f32>;
     case DType::F16: return tile_float<load_f16>;
     case DType::BF16: return tile_float<load_bf16>;
-    case DType::Q8_0: return tile_q8<unpack_q8_0, true>;
-    case DType::Q4_0: return tile_q8<unpack_q4_0, true>;
-    case DType::Q4_K: return tile_q8<unpack_q4_k, true, true>;
-    case DType::Q5_K: return tile_q8<unpack_q5_k>;
-    case DType::Q6_K: return tile_q8<unpack_q6_k>;
+    case DType::Q8_0: return tile_q8<unpack_q8_0, Q8Sum::Block>;
+    case DType::Q4_0: return tile_q8<unpack_q4_0, Q8Sum::Block>;
+    case DType::Q4_K: return tile_q8<unpack_q4_k, Q8Sum::BlockMin>;
+    case DType::Q5_K: return tile_q8<unpack_q5_k, Q8Sum::Legacy>;
+    case DType::Q6_K: return tile_q8<unpack_q6_k, Q8Sum::Halves>;
     case DType::Q4_1:
     case DType::Q5_0:
     case DType::Q5_1:

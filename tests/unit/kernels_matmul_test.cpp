@@ -218,7 +218,10 @@ TEST(MatmulKernels, ActivationQuantiserRoundsToNearest) {
       EXPECT_LE(std::fabs(x[static_cast<size_t>(b * 32 + j)] - q[static_cast<size_t>(b)].d * v),
                 0.5f * q[static_cast<size_t>(b)].d * 1.0001f);
     }
-    EXPECT_EQ(q[static_cast<size_t>(b)].sum, sum);
+    EXPECT_EQ(q[static_cast<size_t>(b)].sum(), sum);
+    int first_half = 0;
+    for (int j = 0; j < 16; ++j) first_half += q[static_cast<size_t>(b)].qs[j];
+    EXPECT_EQ(q[static_cast<size_t>(b)].half_sum[0], first_half);
   }
   EXPECT_EQ(q[2].d, 0.0f);
 }
@@ -327,7 +330,7 @@ TEST(Matmul, PanelsGiveTheScalarTwinsBits) {
   const int64_t rows = 48;
   ThreadPool p1(1), p3(3);
   int packed_types = 0;
-  for (DType type : {DType::Q8_0, DType::Q4_0, DType::Q4_K})
+  for (DType type : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K})
     for (int64_t k : lengths(type)) {
       auto wbytes = random_weights(type, rows, k, 71);
       const Weight w = rows_weight(type, rows, k, wbytes);
@@ -347,8 +350,9 @@ TEST(Matmul, PanelsGiveTheScalarTwinsBits) {
           const uint8_t* blk = wbytes.data() + static_cast<size_t>(row) * rb + b * bb;
           const uint8_t* pb = panels.data() + static_cast<size_t>(row / 16) * 16 * rb + b * pbb;
           const size_t r = static_cast<size_t>(row % 16);
-          EXPECT_EQ(pb[2 * r], blk[0]);
-          EXPECT_EQ(pb[2 * r + 1], blk[1]);
+          const size_t d_at = type == DType::Q6_K ? 208 : 0;  // Q6_K's d comes last
+          EXPECT_EQ(pb[2 * r], blk[d_at]);
+          EXPECT_EQ(pb[2 * r + 1], blk[d_at + 1]);
           // (source offset in the block, panel offset of its 4-byte groups, bytes)
           std::vector<std::array<size_t, 3>> runs = {{2, 32, bb - 2}};
           if (k4) {
@@ -356,6 +360,7 @@ TEST(Matmul, PanelsGiveTheScalarTwinsBits) {
             EXPECT_EQ(pb[32 + 2 * r + 1], blk[3]);
             runs = {{4, 64, 12}, {16, 256, 128}};
           }
+          if (type == DType::Q6_K) runs = {{192, 32, 16}, {0, 288, 128}, {128, 2336, 64}};  // scales, ql, qh
           for (const auto& [src, dst, n] : runs)
             for (size_t q = 0; q < n; ++q)
               ASSERT_EQ(pb[dst + 64 * (q / 4) + 4 * r + q % 4], static_cast<uint8_t>(blk[src + q] ^ flip))
@@ -393,7 +398,7 @@ TEST(Matmul, PanelsGiveTheScalarTwinsBits) {
       }
     }
   if (active_isa() == Isa::Avx512) {
-    EXPECT_EQ(packed_types, 8);  // Q8_0 and Q4_0 at 3 lengths, Q4_K at 2
+    EXPECT_EQ(packed_types, 10);  // Q8_0 and Q4_0 at 3 lengths, Q4_K and Q6_K at 2
   }
 }
 
@@ -418,14 +423,15 @@ TEST(MatmulKernels, VectorQuantiserMatchesScalar) {
   kernels::quantize_act_q8_avx512(x.data(), b.data(), n_blocks);
   for (size_t i = 0; i < a.size(); ++i) {
     EXPECT_EQ(std::memcmp(&a[i].d, &b[i].d, sizeof(float)), 0) << "block " << i << ": " << a[i].d << " " << b[i].d;
-    EXPECT_EQ(a[i].sum, b[i].sum) << "block " << i;
+    EXPECT_EQ(a[i].half_sum[0], b[i].half_sum[0]) << "block " << i;
+    EXPECT_EQ(a[i].half_sum[1], b[i].half_sum[1]) << "block " << i;
     for (int j = 0; j < 32; ++j) EXPECT_EQ(a[i].qs[j], b[i].qs[j]) << "block " << i << " element " << j;
   }
   EXPECT_EQ(a[0].qs[1], 1);  // 0.5 -> 1
   EXPECT_EQ(a[0].qs[2], -1);
   EXPECT_EQ(a[0].qs[5], 3);  // 2.5 -> 3
   EXPECT_EQ(a[0].qs[7], 0);  // 0.49999997 -> 0
-  EXPECT_EQ(a[4].sum, 0);    // NaNs quantise to 0
+  EXPECT_EQ(a[4].sum(), 0);  // NaNs quantise to 0
 }
 
 }  // namespace
