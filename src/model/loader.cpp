@@ -65,6 +65,9 @@ std::unique_ptr<Model> load_model(const std::string& path, const LoadOptions& op
     if (m->tokenizer->bos_id() >= 0) m->config.bos_id = m->tokenizer->bos_id();
     if (m->tokenizer->eos_id() >= 0) m->config.eos_id = m->tokenizer->eos_id();
   }
+  // Panels first: the tiles then skip the weights that have them, and each weight's file pages
+  // are read once.
+  if (options.q8_panels) m->pack_panels();
   m->pack_tiles();
   return m;
 }

@@ -82,6 +82,7 @@ struct Model {
 
 struct LoadOptions {
   std::string tokenizer_path;  // overrides the tokenizer found with the model
+  bool q8_panels = false;      // pack_panels() at load, for runs with q8 activations
 };
 
 // Loads a GGUF file, a Hugging Face folder (or its config.json / .safetensors) or a llama2.c

@@ -31,9 +31,13 @@ size_t quant_bytes(DType type) {
 // The quant bytes of a row's block, 4 at a time: group j (64 bytes) of the panel gets bytes
 // 4 j .. 4 j + 3 of each row, row after row.
 void transpose_quants(const uint8_t* q, size_t n, int r, uint8_t flip, uint8_t* out) {
-  for (size_t j = 0; j < n / 4; ++j)
-    for (size_t t = 0; t < 4; ++t)
-      out[64 * j + 4 * static_cast<size_t>(r) + t] = static_cast<uint8_t>(q[4 * j + t] ^ flip);
+  const uint32_t f = flip * 0x01010101u;
+  for (size_t j = 0; j < n / 4; ++j) {
+    uint32_t v = 0;
+    std::memcpy(&v, q + 4 * j, sizeof(v));
+    v ^= f;
+    std::memcpy(out + 64 * j + 4 * static_cast<size_t>(r), &v, sizeof(v));
+  }
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 // loupe profile on stories260K: the profiler sees every op of every pass, leaves the logits
 // bit-identical, its work figures follow the shapes, the groupings add up, and the Chrome trace
-// carries layer, op, shape and type on every event.
+// carries layer, op, shape and type on every event. loupe bench's JSON and text.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -11,12 +11,14 @@
 #include "engine/driver.h"
 #include "model/weights.h"
 #include "perf/profile.h"
+#include "tensor/kernels.h"
 #include "test_support.h"
 
 namespace loupe {
 namespace {
 
 const std::string kF32 = "models/stories260K-gguf/stories260K-f32.gguf";
+const std::string kQ8 = "models/stories260K-gguf/stories260K-q8_0.gguf";
 const std::vector<int32_t> kPrompt = {1, 403, 407, 261, 378, 429};
 
 // The last logits row after the prompt and 3 decode steps.
@@ -138,6 +140,53 @@ TEST(Profile, CommandWritesReportAndTrace) {
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find(dir + "/missing/trace.json"), std::string::npos) << r.err;
   std::filesystem::remove_all(dir);
+}
+
+// loupe bench: llama-bench's JSON fields for a prompt test and a generation test, in the exact
+// mode and with --q8-act (which the JSON and the text say); bad arguments fail with the name.
+TEST(Bench, JsonHasLlamaBenchFieldsInBothModes) {
+  const std::string model = test::shared(kQ8);
+  for (bool q8 : {false, true}) {
+    auto r = test::run_loupe("bench " + model + " -p 8 -n 4 -r 2 -t 2 --json" + (q8 ? " --q8-act" : ""));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    ASSERT_EQ(j.size(), 2u);
+    EXPECT_EQ(j[0]["n_prompt"], 8);
+    EXPECT_EQ(j[0]["n_gen"], 0);
+    EXPECT_EQ(j[1]["n_prompt"], 0);
+    EXPECT_EQ(j[1]["n_gen"], 4);
+    for (const auto& t : j) {
+      EXPECT_EQ(t["n_threads"], 2);
+      EXPECT_GT(t["avg_ts"].get<double>(), 0.0);
+      EXPECT_GE(t["stddev_ts"].get<double>(), 0.0);
+      EXPECT_GT(t["model_size"].get<int64_t>(), 0);
+      EXPECT_NE(t["model_type"].get<std::string>().find("q8_0"), std::string::npos) << t["model_type"];
+      EXPECT_EQ(t["q8_activations"], q8);
+    }
+    r = test::run_loupe("bench " + model + " -p 8 -n 2 -r 1 -t 2" + (q8 ? " --q8-act" : ""));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    for (const char* s : {"pp8", "tg2", q8 ? "activations: int8 blocks (--q8-act)" : "activations: float (exact"})
+      EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
+  }
+  auto r = test::run_loupe("bench " + model + " -r 0");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--repeat"), std::string::npos) << r.err;
+  r = test::run_loupe("bench " + test::shared("models/missing.gguf") + " -p 4 -n 0");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("missing.gguf"), std::string::npos) << r.err;
+}
+
+// With --q8-act the profile's memory report counts the VNNI panels (AVX-512 machines).
+TEST(Profile, Q8ActivationsReportPanels) {
+  auto r =
+      test::run_loupe("profile " + test::shared(kQ8) + " -p 'Once upon a time' -n 2 --json --no-peaks --q8-act -t 2");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  if (active_isa() == Isa::Avx512) {
+    EXPECT_GT(j["memory"]["weights_panels"].get<int64_t>(), 0);
+  } else {
+    EXPECT_EQ(j["memory"]["weights_panels"].get<int64_t>(), 0);
+  }
 }
 
 }  // namespace

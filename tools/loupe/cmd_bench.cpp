@@ -13,6 +13,7 @@
 #include "perf/bandwidth.h"
 #include "perf/observers.h"
 #include "tensor/kernels.h"
+#include "tensor/kernels_matmul.h"
 
 namespace loupe::cli {
 
@@ -163,6 +164,15 @@ void add_bench(CLI::App& app, Action& action) {
               "generation bound: %.1f MB per token / %.1f GB/s read bandwidth = %.1f t/s; measured %.1f t/s (%.0f%%)\n",
               bytes / 1e6, bw / 1e9, bound, tg.mean, 100.0 * tg.mean / bound);
         }
+      }
+      if (!*json_out) {
+        bool quantised = false;
+        model->for_each_matmul_weight(
+            [&](Weight& w) { quantised = quantised || kernels::takes_q8_activations(w.type); });
+        if (quantised)
+          std::printf(mf->q8_act ? "activations: int8 blocks (--q8-act), llama.cpp's arithmetic\n"
+                                 : "activations: float (exact, the default); --q8-act quantises them to int8 "
+                                   "blocks as llama.cpp does, the like-for-like comparison with llama-bench\n");
       }
       if (*observe == "nan" && nan.non_finite() > 0)
         std::fprintf(stderr, "note: %lld non-finite values, first at %s\n", static_cast<long long>(nan.non_finite()),

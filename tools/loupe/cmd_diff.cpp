@@ -151,8 +151,8 @@ void add_diff(CLI::App& app, Action& action) {
       auto reference = ref->load();
       LoadOptions lo;
       lo.tokenizer_path = ref->tokenizer;
+      lo.q8_panels = *cand_q8 || ref->q8_act;
       auto candidate = load_model(*cand, lo);
-      if (*cand_q8 || ref->q8_act) candidate->pack_panels();
       analysis::DiffOptions o;
       o.seq = df->sequencer();
       o.run = ref->run_options();

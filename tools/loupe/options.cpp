@@ -26,9 +26,8 @@ void ModelFlags::add(CLI::App* cmd) {
 std::unique_ptr<Model> ModelFlags::load() const {
   LoadOptions o;
   o.tokenizer_path = tokenizer;
-  auto m = load_model(model, o);
-  if (q8_act) m->pack_panels();
-  return m;
+  o.q8_panels = q8_act;
+  return load_model(model, o);
 }
 
 RunOptions ModelFlags::run_options() const {
