@@ -15,15 +15,18 @@ namespace {
 constexpr size_t kScaleBytes = 2 * kPanelRows;  // 16 fp16 row scales at the head of each block
 
 // Q4_K panel block (one super-block of 16 rows): d of each row (fp16), dmin, the 12 scale bytes
-// as three words per row (word w of row r at kK4Words + 64 w + 4 r), then the quants.
+// as three words per row (word w of row r at kK4Words + 64 w + 4 r), then the quants. Q5_K: the
+// same with the 32 qh bytes of each row transposed before the quants.
 constexpr size_t kK4Dmin = kScaleBytes, kK4Words = 2 * kScaleBytes, kK4Quants = kK4Words + 3 * 64;
+constexpr size_t kK5Qh = kK4Quants, kK5Quants = kK5Qh + 8 * 64;
 
 // Q6_K panel block: d of each row, the 16 signed scale bytes, the 128 ql bytes and the 64 qh
 // bytes of each row, each transposed into 4-byte groups.
 constexpr size_t kK6Scales = kScaleBytes, kK6Ql = kK6Scales + 4 * 64, kK6Qh = kK6Ql + 32 * 64,
                  kK6Bytes = kK6Qh + 16 * 64;
 
-// Quant bytes per block and row: 32 (Q8_0), 16 (Q4_0, two nibbles per byte), 128 (Q4_K).
+// Quant bytes per block and row: 32 (Q8_0), 16 (Q4_0, two nibbles per byte), 128 (Q4_K, Q5_K
+// low nibbles).
 size_t quant_bytes(DType type) {
   return type == DType::Q8_0 ? 32 : type == DType::Q4_0 ? 16 : 128;
 }
@@ -43,11 +46,13 @@ void transpose_quants(const uint8_t* q, size_t n, int r, uint8_t flip, uint8_t* 
 }  // namespace
 
 bool has_panels(DType type) {
-  return type == DType::Q8_0 || type == DType::Q4_0 || type == DType::Q4_K || type == DType::Q6_K;
+  return type == DType::Q8_0 || type == DType::Q4_0 || type == DType::Q4_K || type == DType::Q5_K ||
+         type == DType::Q6_K;
 }
 
 size_t panel_block_bytes(DType type) {
   if (type == DType::Q4_K) return kK4Quants + quant_bytes(type) * kPanelRows;
+  if (type == DType::Q5_K) return kK5Quants + quant_bytes(type) * kPanelRows;
   if (type == DType::Q6_K) return kK6Bytes;
   return has_panels(type) ? kScaleBytes + quant_bytes(type) * kPanelRows : 0;
 }
@@ -77,6 +82,13 @@ void pack_panel(DType type, const uint8_t* rows, size_t row_stride, int64_t k, u
         out[kK4Dmin + 2 * r + 1] = q.dmin[1];
         transpose_quants(q.scales, sizeof(q.scales), r, 0, out + kK4Words);
         transpose_quants(q.qs, qb, r, 0, out + kK4Quants);
+      } else if (type == DType::Q5_K) {
+        const auto& q = *reinterpret_cast<const quant::BlockQ5_K*>(blk);
+        out[kK4Dmin + 2 * r] = q.dmin[0];
+        out[kK4Dmin + 2 * r + 1] = q.dmin[1];
+        transpose_quants(q.scales, sizeof(q.scales), r, 0, out + kK4Words);
+        transpose_quants(q.qh, sizeof(q.qh), r, 0, out + kK5Qh);
+        transpose_quants(q.qs, qb, r, 0, out + kK5Quants);
       } else {
         transpose_quants(blk + 2, qb, r, flip, out + kScaleBytes);
       }
@@ -179,16 +191,18 @@ void panel_rows(const PanelTask& t) {
 // (quant::scale_min_k4 on the three scale words, as Block32K::super in kernels_avx512.cpp does
 // for one row), then each 32-element sub-block j is a block of unsigned nibbles (the low ones of
 // quant bytes 32 (j / 2).. for even j, the high ones for odd j) with scale d sc_j and min
-// dmin mn_j: acc = fma(d sc_j dx, s, acc), then acc = fma(-dmin mn_j, dx sum(x), acc).
-template <int NM>
-void panel_rows_q4_k(const PanelTask& t) {
+// dmin mn_j: acc = fma(d sc_j dx, s, acc), then acc = fma(-dmin mn_j, dx sum(x), acc). Q5_K
+// (kFifthBit): bit j of qh byte l is bit 4 of element l of sub-block j.
+template <bool kFifthBit, int NM>
+void panel_rows_k(const PanelTask& t) {
   constexpr int kChains = NM < 4 ? 2 : 1;
-  const size_t block_bytes = panel_block_bytes(DType::Q4_K);
+  constexpr size_t kQuants = kFifthBit ? kK5Quants : kK4Quants;
+  const size_t block_bytes = panel_block_bytes(kFifthBit ? DType::Q5_K : DType::Q4_K);
   Outputs<NM> out(t);
   const BlockQ8* const* x = out.x;
   __m512* acc = out.acc;
   const int64_t n_super = t.k / 256;
-  const __m512i low = _mm512_set1_epi8(15), byte = _mm512_set1_epi32(0xff);
+  const __m512i low = _mm512_set1_epi8(15), one = _mm512_set1_epi8(1), byte = _mm512_set1_epi32(0xff);
   const uint8_t* p = t.panel;
   for (int64_t sb = 0; sb < n_super; ++sb, p += block_bytes) {
     const __m512 d = halves16(p);
@@ -210,11 +224,16 @@ void panel_rows_q4_k(const PanelTask& t) {
           _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(sc[j / 4], shift), byte)));
       const __m512 dmn =
           _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(mn[j / 4], shift), byte)));
-      const uint8_t* q = p + kK4Quants + 512 * static_cast<size_t>(j / 2);
+      const uint8_t* q = p + kQuants + 512 * static_cast<size_t>(j / 2);
       __m512i wv[8];
       for (int g = 0; g < 8; ++g) {
         const __m512i v = _mm512_loadu_si512(q + 64 * g);
         wv[g] = _mm512_and_si512(j % 2 == 0 ? v : _mm512_srli_epi16(v, 4), low);
+        if constexpr (kFifthBit) {
+          const __m512i h = _mm512_loadu_si512(p + kK5Qh + 64 * g);
+          const __m512i bit = _mm512_and_si512(_mm512_srli_epi16(h, static_cast<unsigned>(j)), one);
+          wv[g] = _mm512_or_si512(wv[g], _mm512_slli_epi16(bit, 4));
+        }
       }
       for (int i = 0; i < NM; ++i) {
         const BlockQ8& xb = x[i][sb * 8 + j];
@@ -277,8 +296,8 @@ void panel_rows_q6_k(const PanelTask& t) {
 
 template <DType T, int NM>
 void panel_nm(const PanelTask& t) {
-  if constexpr (T == DType::Q4_K)
-    panel_rows_q4_k<NM>(t);
+  if constexpr (T == DType::Q4_K || T == DType::Q5_K)
+    panel_rows_k<T == DType::Q5_K, NM>(t);
   else if constexpr (T == DType::Q6_K)
     panel_rows_q6_k<NM>(t);
   else
@@ -325,6 +344,7 @@ PanelFn panel_kernel_avx512(DType type) {
     case DType::Q8_0: return panel<DType::Q8_0>;
     case DType::Q4_0: return panel<DType::Q4_0>;
     case DType::Q4_K: return panel<DType::Q4_K>;
+    case DType::Q5_K: return panel<DType::Q5_K>;
     case DType::Q6_K: return panel<DType::Q6_K>;
     default: return nullptr;
   }

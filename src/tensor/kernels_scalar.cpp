@@ -155,9 +155,8 @@ void unpack_q6_k(const uint8_t* row, int64_t b, Unpacked& u) {
 // How a q8 kernel scales and adds a block's integer sums.
 enum class Q8Sum {
   Block,     // Q8_0, Q4_0: the panel arithmetic (kernels_matmul.h), one exact sum, one fma
-  BlockMin,  // Q4_K: the same, then one fma for the min
+  BlockMin,  // Q4_K, Q5_K: the same, then one fma for the min
   Halves,    // Q6_K: one exact sum and one fma per 16-element half (its own scale)
-  Legacy,    // Q5_K: a sum per half times its scale, added, then the min
 };
 
 template <void (*Unpack)(const uint8_t*, int64_t, Unpacked&), Q8Sum kSum>
@@ -182,11 +181,6 @@ void tile_q8(const Tile& t) {
           case Q8Sum::Halves:
             acc = std::fma(u.scale[0] * dx, static_cast<float>(half_sum[0]), acc);
             acc = std::fma(u.scale[1] * dx, static_cast<float>(half_sum[1]), acc);
-            break;
-          case Q8Sum::Legacy:
-            acc += u.scale[0] * dx * static_cast<float>(half_sum[0]);
-            acc += u.scale[1] * dx * static_cast<float>(half_sum[1]);
-            acc -= u.min * dx * static_cast<float>(x[b].sum());
             break;
         }
       }
@@ -270,7 +264,7 @@ TileFn tile_kernel_scalar(DType type, bool q8_acts) {
     case DType::Q8_0: return tile_q8<unpack_q8_0, Q8Sum::Block>;
     case DType::Q4_0: return tile_q8<unpack_q4_0, Q8Sum::Block>;
     case DType::Q4_K: return tile_q8<unpack_q4_k, Q8Sum::BlockMin>;
-    case DType::Q5_K: return tile_q8<unpack_q5_k, Q8Sum::Legacy>;
+    case DType::Q5_K: return tile_q8<unpack_q5_k, Q8Sum::BlockMin>;
     case DType::Q6_K: return tile_q8<unpack_q6_k, Q8Sum::Halves>;
     case DType::Q4_1:
     case DType::Q5_0:

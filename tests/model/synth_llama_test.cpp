@@ -520,7 +520,7 @@ TEST(SynthLlama, BitIdenticalAcrossThreadsAndBatching) {
   }
 }
 
-// q8 activations (llama.cpp's arithmetic) on Q8_0, Q4_0, Q4_K and Q6_K models: close to the exact
+// q8 activations (llama.cpp's arithmetic) on Q8_0, Q4_0, Q4_K, Q5_K and Q6_K models: close to the exact
 // logits; with VNNI panels (Model::pack_panels) bit-identical across threads and batching, and
 // close to the row kernels' q8 results (the same integer sums, scaled and added in another
 // order). The exact path keeps its bits once the panels have replaced the interleaved tiles.
@@ -528,7 +528,7 @@ TEST(SynthLlama, Q8ActivationsWithPanels) {
   SynthSpec spec = wide_spec();
   const SynthModel m = sharp_model(spec);
   TempDir dir("llama-q8");
-  for (DType type : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
+  for (DType type : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
     SCOPED_TRACE(std::string(dtype_name(type)));
     spec.type = type;
     const std::string path = dir / (std::string(dtype_name(type)) + ".gguf");

@@ -330,7 +330,7 @@ TEST(Matmul, PanelsGiveTheScalarTwinsBits) {
   const int64_t rows = 48;
   ThreadPool p1(1), p3(3);
   int packed_types = 0;
-  for (DType type : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K})
+  for (DType type : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::Q6_K})
     for (int64_t k : lengths(type)) {
       auto wbytes = random_weights(type, rows, k, 71);
       const Weight w = rows_weight(type, rows, k, wbytes);
@@ -343,7 +343,7 @@ TEST(Matmul, PanelsGiveTheScalarTwinsBits) {
       const size_t rb = row_bytes(type, k), bb = dtype_traits(type).block_bytes, nb = rb / bb;
       const size_t pbb = kernels::panel_block_bytes(type);
       ASSERT_EQ(pbb * nb, rb * 16);
-      const bool k4 = type == DType::Q4_K;
+      const bool k4 = type == DType::Q4_K || type == DType::Q5_K;
       const uint8_t flip = type == DType::Q8_0 ? 0x80 : 0;
       for (int64_t row : {int64_t{0}, int64_t{21}, rows - 1})
         for (size_t b : {size_t{0}, nb - 1}) {
@@ -359,6 +359,7 @@ TEST(Matmul, PanelsGiveTheScalarTwinsBits) {
             EXPECT_EQ(pb[32 + 2 * r], blk[2]);
             EXPECT_EQ(pb[32 + 2 * r + 1], blk[3]);
             runs = {{4, 64, 12}, {16, 256, 128}};
+            if (type == DType::Q5_K) runs = {{4, 64, 12}, {16, 256, 32}, {48, 768, 128}};  // scales, qh, qs
           }
           if (type == DType::Q6_K) runs = {{192, 32, 16}, {0, 288, 128}, {128, 2336, 64}};  // scales, ql, qh
           for (const auto& [src, dst, n] : runs)
@@ -398,7 +399,7 @@ TEST(Matmul, PanelsGiveTheScalarTwinsBits) {
       }
     }
   if (active_isa() == Isa::Avx512) {
-    EXPECT_EQ(packed_types, 10);  // Q8_0 and Q4_0 at 3 lengths, Q4_K and Q6_K at 2
+    EXPECT_EQ(packed_types, 12);  // Q8_0 and Q4_0 at 3 lengths, Q4_K, Q5_K and Q6_K at 2
   }
 }
 
