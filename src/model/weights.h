@@ -70,10 +70,11 @@ struct Model {
   // memory stays about the same (they are read back from the file if anything else reads them).
   // LOUPE_PACK=0 turns it off. Returns the bytes copied.
   size_t pack_tiles();
-  // For runs with q8 activations (the llama.cpp arithmetic): gives each Q8_0 / Q4_0 / Q4_K matmul weight
-  // VNNI panels (Weight::panels), which serve its products from then on, and drops its
-  // interleaved tiles, so resident memory stays about the same. Exact runs on the same model
-  // then read those weights in place. LOUPE_PACK=0 turns it off. Returns the bytes copied.
+  // For runs with q8 activations (the llama.cpp arithmetic): gives each Q8_0, Q4_0, Q4_K, Q5_K
+  // and Q6_K matmul weight VNNI panels (Weight::panels), which serve its products from then on,
+  // and drops its interleaved tiles, so resident memory stays about the same. Exact runs on the
+  // same model then read those weights in place (same bits). load_model does this first when
+  // LoadOptions::q8_panels is set. LOUPE_PACK=0 turns it off. Returns the bytes copied.
   size_t pack_panels();
   void for_each_matmul_weight(const std::function<void(Weight&)>& f);
   // Releases the file pages under a weight that has a copy (madvise; read back on demand).

@@ -74,7 +74,7 @@ bool tile_kernel_takes_step(DType type, Isa isa, bool q8_acts = false);
 using RowFn = void (*)(const uint8_t* row, int64_t k, float* out);
 RowFn row_to_f32(DType type, Isa isa);
 
-// ---- Panels: q8 activations against Q8_0 / Q4_0 / Q4_K with 512-bit VNNI -------------------
+// ---- Panels: q8 activations against Q8_0, Q4_0 and the K-quants with 512-bit VNNI ----------
 // A panel holds kPanelRows weight rows with, for each 32-element block, the rows' 16 fp16 scales
 // and then their quants transposed into 4-byte groups: vector j (64 bytes) holds, row after row,
 // the 4 bytes at 4 j of each row's block. One vpdpbusd then multiplies 4 quants of all 16 rows
@@ -88,15 +88,17 @@ RowFn row_to_f32(DType type, Isa isa);
 // block the exact integer dot product s of the quants, then acc = fma(dw * dx, float(s), acc)
 // block after block; float(s) is exact (|s| < 2^24).
 //
-// Q4_K: a panel block is a super-block of the 16 rows: their fp16 d and dmin, their 12 scale
-// bytes as 3 words each (transposed as the quants), then the 128 quant bytes transposed; each
-// 32-element sub-block j has scale d sc_j and min dmin mn_j and adds, after the product above,
-// acc = fma(-dmin mn_j, dx * sum(x), acc).
+// Q4_K / Q5_K: a panel block is a super-block of the 16 rows: their fp16 d and dmin, their 12
+// scale bytes as 3 words each (transposed as the quants), (Q5_K) the 32 qh bytes, then the 128
+// quant bytes, all transposed; each 32-element sub-block j has scale d sc_j and min dmin mn_j and
+// adds, after the product above, acc = fma(-dmin mn_j, dx * sum(x), acc). Q6_K: fp16 d, the 16
+// signed scales, ql and qh transposed; each 16-element half has its own scale and integer sum
+// (the offset 32 times the activations' half sum taken off), acc = fma(d sc dx, s, acc) per half.
 inline constexpr int kPanelRows = 16;
 inline constexpr int kPanelActRows = 8;  // activation rows per kernel call
 
-// Whether a weight type has panels (Q8_0, Q4_0, Q4_K), and the bytes of one storage block (32
-// or 256 elements) of a panel's 16 rows.
+// Whether a weight type has panels (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K), and the bytes of one storage
+// block (32 or 256 elements) of a panel's 16 rows.
 bool has_panels(DType type);
 size_t panel_block_bytes(DType type);
 // Writes the panel of kPanelRows rows (row r at rows + r * row_stride, k elements) to out
