@@ -155,8 +155,9 @@ void step_args(benchmark::internal::Benchmark* b) {
 }
 
 // Attention of one layer of the 134M llama (12 heads of 64, keys 768 floats apart in the cache)
-// for a causal prompt of range(0) tokens, one thread: scores and value mix per query row, with
-// the attention kernels (range(1) = 1) or one key at a time through dot_f32 / axpy_f32.
+// for a causal prompt of range(0) tokens, one thread: scores and value mix of all query rows
+// with the attention kernels (range(1) = 1, as the interpreter runs a head) or one query row and
+// one key at a time through dot_f32 / axpy_f32.
 void BM_Attention(benchmark::State& state) {
   const int64_t n = state.range(0);
   const bool kernel = state.range(1) != 0;
@@ -166,23 +167,26 @@ void BM_Attention(benchmark::State& state) {
   std::vector<float> q(static_cast<size_t>(n * kStride)), k(q.size()), v(q.size()), z(q.size());
   for (auto* a : {&q, &k, &v})
     for (auto& x : *a) x = d(rng);
-  std::vector<float> row(static_cast<size_t>(n));
+  std::vector<float> row(static_cast<size_t>(n)), rows(static_cast<size_t>(n * n));
   for (auto _ : state) {
-    for (int64_t h = 0; h < kHeads; ++h)
+    for (int64_t h = 0; h < kHeads; ++h) {
+      if (kernel) {  // as the interpreter runs a head: all its query rows at once
+        const float* kh = k.data() + h * kHead;
+        attn_scores_rows(q.data() + h * kHead, kStride, n, kh, kStride, 1, kHead, 0.125f, rows.data(), n);
+        for (int64_t i = 0; i < n; ++i) std::fill(rows.begin() + i * n + i + 1, rows.begin() + (i + 1) * n, 0.0f);
+        attn_mix_rows(rows.data(), n, n, n, v.data() + h * kHead, kStride, kHead, z.data() + h * kHead, kStride);
+        continue;
+      }
       for (int64_t i = 0; i < n; ++i) {
         const float* qi = q.data() + i * kStride + h * kHead;
         const float* kh = k.data() + h * kHead;
         const float* vh = v.data() + h * kHead;
         float* zi = z.data() + i * kStride + h * kHead;
-        if (kernel) {
-          attn_scores(qi, kh, kStride, i + 1, kHead, 0.125f, row.data());
-          attn_mix(row.data(), i + 1, vh, kStride, kHead, zi);
-        } else {
-          for (int64_t j = 0; j <= i; ++j) row[static_cast<size_t>(j)] = dot_f32(qi, kh + j * kStride, kHead) * 0.125f;
-          std::fill_n(zi, kHead, 0.0f);
-          for (int64_t j = 0; j <= i; ++j) axpy_f32(row[static_cast<size_t>(j)], vh + j * kStride, zi, kHead);
-        }
+        for (int64_t j = 0; j <= i; ++j) row[static_cast<size_t>(j)] = dot_f32(qi, kh + j * kStride, kHead) * 0.125f;
+        std::fill_n(zi, kHead, 0.0f);
+        for (int64_t j = 0; j <= i; ++j) axpy_f32(row[static_cast<size_t>(j)], vh + j * kStride, zi, kHead);
       }
+    }
     benchmark::DoNotOptimize(z.data());
   }
   state.SetLabel(kernel ? "kernels" : "one key at a time");

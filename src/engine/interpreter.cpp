@@ -292,14 +292,18 @@ void Interpreter::op_attn_scores(const Op& op) {
   float* s = buf(op.out);
   const int64_t n = n_;
   pool_.parallel_for(c.n_heads * n, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
+    // Runs of query rows of one head (rows h n + i, consecutive in r); row i sees positions
+    // [0, pos0 + i], the rest is masked.
+    for (int64_t r = begin; r < end;) {
       const int64_t h = r / n, i = r % n;
-      const float* qi = q + i * c.d_q() + h * c.d_head;
-      const float* kh = kc + (h / group) * c.d_head;
-      float* row = s + (h * n + i) * kv_len;
-      const int64_t last = pos0_ + i;
-      attn_scores(qi, kh, dkv, last + 1, c.d_head, scale, row);
-      for (int64_t j = last + 1; j < kv_len; ++j) row[j] = -std::numeric_limits<float>::infinity();
+      const int64_t rows = std::min(end - r, n - i);
+      float* first = s + (h * n + i) * kv_len;
+      attn_scores_rows(q + i * c.d_q() + h * c.d_head, c.d_q(), rows, kc + (h / group) * c.d_head, dkv, pos0_ + i + 1,
+                       c.d_head, scale, first, kv_len);
+      for (int64_t t = 0; t < rows; ++t)
+        std::fill(first + t * kv_len + pos0_ + i + t + 1, first + (t + 1) * kv_len,
+                  -std::numeric_limits<float>::infinity());
+      r += rows;
     }
   });
 }
@@ -324,12 +328,14 @@ void Interpreter::op_attn_mix(const Op& op) {
   float* z = buf(op.out);
   const int64_t n = n_;
   pool_.parallel_for(c.n_heads * n, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
+    // Runs of query rows of one head (rows h n + i, consecutive in r).
+    for (int64_t r = begin; r < end;) {
       const int64_t h = r / n, i = r % n;
-      const float* row = p + (h * n + i) * kv_len;
+      const int64_t rows = std::min(end - r, n - i);
       const float* vh = vc + (h / group) * c.d_head;
-      float* zi = z + i * c.d_q() + h * c.d_head;
-      attn_mix(row, kv_len, vh, dkv, c.d_head, zi);
+      attn_mix_rows(p + (h * n + i) * kv_len, kv_len, rows, kv_len, vh, dkv, c.d_head, z + i * c.d_q() + h * c.d_head,
+                    c.d_q());
+      r += rows;
     }
   });
 }

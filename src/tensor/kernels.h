@@ -42,6 +42,15 @@ void silu_mul_f32(const float* g, const float* u, float* y, int64_t n);
 // accumulated as axpy_f32 does. Same bits as those loops (kernels_attention.cpp).
 void attn_scores(const float* q, const float* k, int64_t k_stride, int64_t n_keys, int64_t d, float scale, float* out);
 void attn_mix(const float* p, int64_t n, const float* v, int64_t v_stride, int64_t d, float* z);
+// attn_scores for n_rows causal query rows (queries q_stride apart, scores out_stride apart):
+// row t sees keys [0, first_keys + t). The bits of attn_scores row by row, two rows at a time
+// where the level allows.
+void attn_scores_rows(const float* q, int64_t q_stride, int64_t n_rows, const float* k, int64_t k_stride,
+                      int64_t first_keys, int64_t d, float scale, float* out, int64_t out_stride);
+// attn_mix for n_rows query rows (weights p_stride apart, outputs z_stride apart) over the same
+// positions: the bits of attn_mix row by row, several rows at a time where the level allows.
+void attn_mix_rows(const float* p, int64_t p_stride, int64_t n_rows, int64_t n, const float* v, int64_t v_stride,
+                   int64_t d, float* z, int64_t z_stride);
 
 namespace kernels {
 void attn_scores_scalar(const float* q, const float* k, int64_t k_stride, int64_t n_keys, int64_t d, float scale,

@@ -4,7 +4,7 @@
 //  - scores: eight keys per step, their sums reduced together by a transpose that pairs lanes as
 //    dot_f32_avx2's horizontal sum does;
 //  - mix: the output row stays in registers across all positions instead of a load and a store
-//    per position (a chain through memory).
+//    per position (a chain through memory); four query rows share each value row's loads.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -149,7 +149,95 @@ __attribute__((target("avx2,fma,avx512f"))) void attn_mix_avx512(const float* p,
   for (; c < d; c += 16) mix_chunk_avx512<1>(p, n, v + c, v_stride, z + c);
 }
 
+// Two query rows of 64-wide heads against keys [0, n) (n a multiple of 8), 8 keys per step,
+// with 512-bit FMAs: lanes 0-7 of a key's accumulator take elements 0-7, 16-23, 32-39, 48-55 in
+// that order and lanes 8-15 the others, exactly dot_f32_avx2's two 8-lane accumulators, which
+// are then added and reduced by hsum8x8 as there (same bits). Each key chunk is loaded once for
+// both rows.
+__attribute__((target("avx2,fma,avx512f"))) void scores2_d64_avx512(const float* q, int64_t q_stride, const float* k,
+                                                                    int64_t k_stride, int64_t n, float scale,
+                                                                    float* out, int64_t out_stride) {
+  __m512 qv[2][4];
+  for (int t = 0; t < 2; ++t)
+    for (int c = 0; c < 4; ++c) qv[t][c] = _mm512_loadu_ps(q + t * q_stride + 16 * c);
+  const __m256 vs = _mm256_set1_ps(scale);
+  for (int64_t j = 0; j < n; j += 8) {
+    __m512 acc[2][8];
+    for (int u = 0; u < 8; ++u) {
+      const float* kj = k + (j + u) * k_stride;
+      acc[0][u] = _mm512_setzero_ps();
+      acc[1][u] = _mm512_setzero_ps();
+      for (int c = 0; c < 4; ++c) {
+        const __m512 kv = _mm512_loadu_ps(kj + 16 * c);
+        acc[0][u] = _mm512_fmadd_ps(qv[0][c], kv, acc[0][u]);
+        acc[1][u] = _mm512_fmadd_ps(qv[1][c], kv, acc[1][u]);
+      }
+    }
+    for (int t = 0; t < 2; ++t) {
+      __m256 halves[8];
+      for (int u = 0; u < 8; ++u)
+        halves[u] = _mm256_add_ps(_mm512_castps512_ps256(acc[t][u]),
+                                  _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[t][u]), 1)));
+      _mm256_storeu_ps(out + t * out_stride + j, _mm256_mul_ps(hsum8x8(halves), vs));
+    }
+  }
+}
+
+// Four query rows of 64-wide heads at once: each position's value row is loaded once for the
+// four, and each query's FMA runs under a mask that is empty where its weight is 0, which leaves
+// its accumulator exactly as the skip in attn_mix does (same bits).
+__attribute__((target("avx2,fma,avx512f"))) void attn_mix4_d64_avx512(const float* p, int64_t p_stride, int64_t n,
+                                                                      const float* v, int64_t v_stride, float* z,
+                                                                      int64_t z_stride) {
+  __m512 acc[4][4];
+  for (auto& a : acc)
+    for (auto& c : a) c = _mm512_setzero_ps();
+  for (int64_t j = 0; j < n; ++j) {
+    __mmask16 m[4];
+    float pj[4];
+    for (int t = 0; t < 4; ++t) {
+      pj[t] = p[t * p_stride + j];
+      m[t] = pj[t] != 0.0f ? 0xffff : 0;
+    }
+    if ((m[0] | m[1] | m[2] | m[3]) == 0) continue;
+    const float* vj = v + j * v_stride;
+    __m512 vv[4];
+    for (int c = 0; c < 4; ++c) vv[c] = _mm512_loadu_ps(vj + 16 * c);
+    for (int t = 0; t < 4; ++t) {
+      const __m512 pb = _mm512_set1_ps(pj[t]);
+      for (int c = 0; c < 4; ++c) acc[t][c] = _mm512_mask3_fmadd_ps(pb, vv[c], acc[t][c], m[t]);
+    }
+  }
+  for (int t = 0; t < 4; ++t)
+    for (int c = 0; c < 4; ++c) _mm512_storeu_ps(z + t * z_stride + 16 * c, acc[t][c]);
+}
+
 }  // namespace kernels
+
+void attn_scores_rows(const float* q, int64_t q_stride, int64_t n_rows, const float* k, int64_t k_stride,
+                      int64_t first_keys, int64_t d, float scale, float* out, int64_t out_stride) {
+  int64_t t = 0;
+  if (active_isa() == Isa::Avx512 && d == 64)
+    for (; t + 2 <= n_rows; t += 2) {
+      // Keys both rows see, 8 at a time, then each row's own rest.
+      const int64_t common = (first_keys + t) / 8 * 8;
+      kernels::scores2_d64_avx512(q + t * q_stride, q_stride, k, k_stride, common, scale, out + t * out_stride,
+                                  out_stride);
+      for (int64_t u = t; u < t + 2; ++u)
+        attn_scores(q + u * q_stride, k + common * k_stride, k_stride, first_keys + u - common, d, scale,
+                    out + u * out_stride + common);
+    }
+  for (; t < n_rows; ++t) attn_scores(q + t * q_stride, k, k_stride, first_keys + t, d, scale, out + t * out_stride);
+}
+
+void attn_mix_rows(const float* p, int64_t p_stride, int64_t n_rows, int64_t n, const float* v, int64_t v_stride,
+                   int64_t d, float* z, int64_t z_stride) {
+  int64_t t = 0;
+  if (active_isa() == Isa::Avx512 && d == 64)
+    for (; t + 4 <= n_rows; t += 4)
+      kernels::attn_mix4_d64_avx512(p + t * p_stride, p_stride, n, v, v_stride, z + t * z_stride, z_stride);
+  for (; t < n_rows; ++t) attn_mix(p + t * p_stride, n, v, v_stride, d, z + t * z_stride);
+}
 
 void attn_scores(const float* q, const float* k, int64_t k_stride, int64_t n_keys, int64_t d, float scale, float* out) {
   if (active_isa() >= Isa::Avx2)

@@ -98,6 +98,49 @@ TEST(Kernels, AttentionKernelsMatchOneKeyLoops) {
 
 // The vector exp against std::exp in double: within a few ulp over the whole finite range, 0 for
 // -inf and below the normal range, NaN kept; the returned sum is the sum of the outputs.
+// Four query rows at a time (attn_mix_rows, the AVX-512 path for 64-wide heads) give each row
+// the bits of attn_mix: causal rows (zeros after the diagonal), zeros inside, -0.0, a NaN
+// weight, row counts around the group of four, positions with every weight zero.
+TEST(Kernels, AttentionMixRowsMatchesOneRow) {
+  const int64_t stride = 200, d = 64, n = 37;
+  const auto v = random_vec(static_cast<size_t>(n * stride), 8);
+  for (int64_t rows : {1, 3, 4, 5, 9}) {
+    auto p = random_vec(static_cast<size_t>(rows * n), 9);
+    for (int64_t t = 0; t < rows; ++t)
+      for (int64_t j = 0; j < n; ++j) {
+        float& w = p[static_cast<size_t>(t * n + j)];
+        if (j > 20 + t || j % 5 == 0) w = 0.0f;
+        if (j == 7) w = -0.0f;
+      }
+    if (rows > 2) p[static_cast<size_t>(2 * n + 3)] = NAN;
+    std::vector<float> want(static_cast<size_t>(rows * d)), got(want.size(), 5.0f);
+    for (int64_t t = 0; t < rows; ++t) attn_mix(p.data() + t * n, n, v.data(), stride, d, want.data() + t * d);
+    attn_mix_rows(p.data(), n, rows, n, v.data(), stride, d, got.data(), d);
+    ASSERT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float))) << "rows " << rows;
+    if (rows > 2) EXPECT_TRUE(std::isnan(got[static_cast<size_t>(2 * d)]));
+  }
+}
+
+// Causal query rows two at a time (attn_scores_rows, the AVX-512 path for 64-wide heads) give
+// each row the bits of attn_scores, for first rows seeing 1 to 17 keys (shared keys in steps of
+// 8 and each row's rest), odd row counts, and a head size without the fast path.
+TEST(Kernels, AttentionScoresRowsMatchesOneRow) {
+  const int64_t stride = 200;
+  for (int64_t d : {64, 48})
+    for (int64_t rows : {1, 2, 3, 6})
+      for (int64_t first : {1, 7, 8, 9, 17}) {
+        const int64_t n_keys = first + rows - 1, out_stride = n_keys + 3;
+        const auto q = random_vec(static_cast<size_t>(rows * stride), 10);
+        const auto k = random_vec(static_cast<size_t>(n_keys * stride), 11);
+        std::vector<float> want(static_cast<size_t>(rows * out_stride), 3.0f), got(want);
+        for (int64_t t = 0; t < rows; ++t)
+          attn_scores(q.data() + t * stride, k.data(), stride, first + t, d, 0.125f, want.data() + t * out_stride);
+        attn_scores_rows(q.data(), stride, rows, k.data(), stride, first, d, 0.125f, got.data(), out_stride);
+        ASSERT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float)))
+            << "d " << d << " rows " << rows << " first " << first;
+      }
+}
+
 TEST(Kernels, Avx2ExpShiftSumMatchesStdExp) {
   if (!cpu_supports(Isa::Avx2)) GTEST_SKIP() << "no AVX2 on this CPU";
   std::mt19937 rng(5);
