@@ -18,6 +18,23 @@ int64_t Shape::numel() const {
   return n;
 }
 
+namespace {
+
+// f(i) for rows i in [0, rows) of `width` elements each, on the pool when there is enough work;
+// each row is computed by one thread, so results do not depend on the split.
+template <class F>
+void rows_in_parallel(ThreadPool& pool, int64_t rows, int64_t width, const F& f) {
+  if (rows * width < (int64_t{1} << 16)) {  // too little work to be worth waking the pool
+    for (int64_t i = 0; i < rows; ++i) f(i);
+    return;
+  }
+  pool.parallel_for(rows, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) f(i);
+  });
+}
+
+}  // namespace
+
 Interpreter::Interpreter(const Model& model, const RunOptions& options)
     : model_(model), program_(lower(model)), pool_(options.n_threads) {
   const ModelConfig& c = model.config;
@@ -235,7 +252,7 @@ void Interpreter::op_norm_scale(const Op& op) {
   const int64_t d = c.d_model;
   const float* x = buf(op.in0) + (op.final_rows ? (n_ - rows) * d : 0);
   float* s = buf(op.out);
-  for (int64_t i = 0; i < rows; ++i) s[i] = norm_scale(x + i * d, d, c.norm, c.norm_eps);
+  rows_in_parallel(pool_, rows, d, [&](int64_t i) { s[i] = norm_scale(x + i * d, d, c.norm, c.norm_eps); });
 }
 
 void Interpreter::op_norm_apply(const Op& op) {
@@ -245,7 +262,8 @@ void Interpreter::op_norm_apply(const Op& op) {
   const float* x = buf(op.in0) + (op.final_rows ? (n_ - rows) * d : 0);
   const float* s = buf(op.in1);
   float* y = buf(op.out);
-  for (int64_t i = 0; i < rows; ++i) norm_apply(x + i * d, d, c.norm, s[i], op.gamma, op.beta, y + i * d);
+  rows_in_parallel(pool_, rows, d,
+                   [&](int64_t i) { norm_apply(x + i * d, d, c.norm, s[i], op.gamma, op.beta, y + i * d); });
 }
 
 void Interpreter::op_rope(const Op& op) {
@@ -255,21 +273,13 @@ void Interpreter::op_rope(const Op& op) {
   const int64_t half = c.d_head / 2;
   const float* x = buf(op.in0);
   float* y = buf(op.out);
-  for (int64_t i = 0; i < n_; ++i) {
+  rows_in_parallel(pool_, n_, width_, [&](int64_t i) {
     const float* cs = rope_cos_.data() + (pos0_ + i) * half;
     const float* sn = rope_sin_.data() + (pos0_ + i) * half;
-    for (int64_t h = 0; h < heads; ++h) {
-      const float* xh = x + i * width_ + h * c.d_head;
-      float* yh = y + i * width_ + h * c.d_head;
-      for (int64_t k = 0; k < half; ++k) {
-        const int64_t a = c.rope == RopeStyle::Adjacent ? 2 * k : k;
-        const int64_t b = c.rope == RopeStyle::Adjacent ? 2 * k + 1 : k + half;
-        const float x0 = xh[a], x1 = xh[b];
-        yh[a] = x0 * cs[k] - x1 * sn[k];
-        yh[b] = x0 * sn[k] + x1 * cs[k];
-      }
-    }
-  }
+    for (int64_t h = 0; h < heads; ++h)
+      rope_f32(x + i * width_ + h * c.d_head, y + i * width_ + h * c.d_head, cs, sn, half,
+               c.rope == RopeStyle::Adjacent);
+  });
 }
 
 void Interpreter::op_kv_store(const Op& op) {

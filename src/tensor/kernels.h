@@ -34,6 +34,15 @@ float exp_shift_sum(const float* x, float shift, float* y, int64_t n);
 // sums the same elements whatever the batch); a row with no finite entry gives zeros. NaN
 // entries are skipped by the max and propagate through the sum.
 void softmax_row(const float* in, float* out, int64_t n);
+// The norms' arithmetic (engine/norm.cpp): the sum of x, and of (x - mean)^2, in double (the
+// vector paths add in another order: equal to ~1e-16 relative); y = (x - mean) * inv * gamma +
+// beta (beta may be null: + 0), the same operations on every path.
+double sum_f64(const float* x, int64_t n);
+double sum_sq_dev_f64(const float* x, int64_t n, double mean);
+void norm_apply_f32(const float* x, int64_t n, float mean, float inv, const float* gamma, const float* beta, float* y);
+// RoPE of one head: pairs (2k, 2k + 1) when adjacent, else (k, k + half), rotated by cs[k], sn[k]:
+// y_a = x_a cs - x_b sn, y_b = x_a sn + x_b cs (same operations on every path). y may be x.
+void rope_f32(const float* x, float* y, const float* cs, const float* sn, int64_t half, bool adjacent);
 // y[j] = silu(g[j]) * u[j] = g[j] / (1 + exp(-g[j])) * u[j]
 void silu_mul_f32(const float* g, const float* u, float* y, int64_t n);
 
@@ -66,6 +75,16 @@ void axpy_f32_scalar(float a, const float* x, float* y, int64_t n);
 void axpy_f32_avx2(float a, const float* x, float* y, int64_t n);
 void softmax_row_scalar(const float* in, float* out, int64_t n);
 void softmax_row_avx2(const float* in, float* out, int64_t n);
+double sum_f64_scalar(const float* x, int64_t n);
+double sum_f64_avx2(const float* x, int64_t n);
+double sum_sq_dev_f64_scalar(const float* x, int64_t n, double mean);
+double sum_sq_dev_f64_avx2(const float* x, int64_t n, double mean);
+void norm_apply_f32_scalar(const float* x, int64_t n, float mean, float inv, const float* gamma, const float* beta,
+                           float* y);
+void norm_apply_f32_avx2(const float* x, int64_t n, float mean, float inv, const float* gamma, const float* beta,
+                         float* y);
+void rope_f32_scalar(const float* x, float* y, const float* cs, const float* sn, int64_t half, bool adjacent);
+void rope_f32_avx2(const float* x, float* y, const float* cs, const float* sn, int64_t half, bool adjacent);
 float exp_shift_sum_scalar(const float* x, float shift, float* y, int64_t n);
 float exp_shift_sum_avx2(const float* x, float shift, float* y, int64_t n);
 void silu_mul_f32_scalar(const float* g, const float* u, float* y, int64_t n);

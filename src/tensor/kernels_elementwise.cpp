@@ -1,5 +1,5 @@
-// Element-wise kernels of the attention and MLP: softmax rows and their exponentials, SiLU;
-// scalar and AVX2 (8 lanes) with run-time dispatch.
+// Element-wise kernels: softmax rows and their exponentials, SiLU, the norms' sums and scaling,
+// RoPE; scalar and AVX2 (8 lanes) with run-time dispatch.
 //
 // The vector exp reduces x = k ln 2 + r with |r| <= ln(2) / 2 (ln 2 split in two parts so k ln 2
 // is exact), evaluates e^r with the degree-6 minimax polynomial of the Cephes library's expf,
@@ -154,7 +154,149 @@ void softmax_row_avx2(const float* in, float* out, int64_t n) {
   softmax_row_with(in, out, n, max_f32_avx2, exp_shift_sum_avx2, scale_f32_avx2);
 }
 
+double sum_f64_scalar(const float* x, int64_t n) {
+  double s = 0.0;
+  for (int64_t k = 0; k < n; ++k) s += x[k];
+  return s;
+}
+
+double sum_sq_dev_f64_scalar(const float* x, int64_t n, double mean) {
+  double s = 0.0;
+  for (int64_t k = 0; k < n; ++k) {
+    const double v = x[k] - mean;
+    s += v * v;
+  }
+  return s;
+}
+
+void norm_apply_f32_scalar(const float* x, int64_t n, float mean, float inv, const float* gamma, const float* beta,
+                           float* y) {
+  for (int64_t k = 0; k < n; ++k) y[k] = (x[k] - mean) * inv * gamma[k] + (beta ? beta[k] : 0.0f);
+}
+
+void rope_f32_scalar(const float* x, float* y, const float* cs, const float* sn, int64_t half, bool adjacent) {
+  for (int64_t k = 0; k < half; ++k) {
+    const int64_t a = adjacent ? 2 * k : k;
+    const int64_t b = adjacent ? 2 * k + 1 : k + half;
+    const float x0 = x[a], x1 = x[b];
+    y[a] = x0 * cs[k] - x1 * sn[k];
+    y[b] = x0 * sn[k] + x1 * cs[k];
+  }
+}
+
+namespace {
+
+__attribute__((target("avx2,fma"))) double hsum_pd(__m256d v) {
+  const __m128d s2 = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+  return _mm_cvtsd_f64(_mm_add_sd(s2, _mm_unpackhi_pd(s2, s2)));
+}
+
+}  // namespace
+
+// Four double lanes twice over (8 floats per step), then the tail in order: the same sums as the
+// scalar loops up to the order of the additions.
+__attribute__((target("avx2,fma"))) double sum_f64_avx2(const float* x, int64_t n) {
+  __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
+  int64_t k = 0;
+  for (; k + 8 <= n; k += 8) {
+    a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm_loadu_ps(x + k)));
+    a1 = _mm256_add_pd(a1, _mm256_cvtps_pd(_mm_loadu_ps(x + k + 4)));
+  }
+  double s = hsum_pd(_mm256_add_pd(a0, a1));
+  for (; k < n; ++k) s += x[k];
+  return s;
+}
+
+__attribute__((target("avx2,fma"))) double sum_sq_dev_f64_avx2(const float* x, int64_t n, double mean) {
+  const __m256d m = _mm256_set1_pd(mean);
+  __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
+  int64_t k = 0;
+  for (; k + 8 <= n; k += 8) {
+    const __m256d v0 = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(x + k)), m);
+    const __m256d v1 = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(x + k + 4)), m);
+    a0 = _mm256_fmadd_pd(v0, v0, a0);
+    a1 = _mm256_fmadd_pd(v1, v1, a1);
+  }
+  double s = hsum_pd(_mm256_add_pd(a0, a1));
+  for (; k < n; ++k) {
+    const double v = x[k] - mean;
+    s += v * v;
+  }
+  return s;
+}
+
+// The scalar loop's operations in the same order, 8 lanes at a time (same bits). Compiled
+// without FMA, so that no multiply and add are fused (the scalar code has none either).
+__attribute__((target("avx2"))) void norm_apply_f32_avx2(const float* x, int64_t n, float mean, float inv,
+                                                         const float* gamma, const float* beta, float* y) {
+  const __m256 vm = _mm256_set1_ps(mean), vi = _mm256_set1_ps(inv);
+  int64_t k = 0;
+  for (; k + 8 <= n; k += 8) {
+    const __m256 t =
+        _mm256_mul_ps(_mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + k), vm), vi), _mm256_loadu_ps(gamma + k));
+    _mm256_storeu_ps(y + k, _mm256_add_ps(t, beta ? _mm256_loadu_ps(beta + k) : _mm256_setzero_ps()));
+  }
+  norm_apply_f32_scalar(x + k, n - k, mean, inv, gamma + k, beta ? beta + k : nullptr, y + k);
+}
+
+// The scalar rotation's products and sums, 4 pairs at a time (same bits; compiled without FMA,
+// as norm_apply_f32_avx2). Adjacent pairs: the pair-swapped vector times the sines, then addsub
+// (even lanes a c - b s, odd lanes b c + a s).
+__attribute__((target("avx2"))) void rope_f32_avx2(const float* x, float* y, const float* cs, const float* sn,
+                                                   int64_t half, bool adjacent) {
+  int64_t k = 0;
+  if (adjacent) {
+    for (; k + 4 <= half; k += 4) {
+      const __m128 c4 = _mm_loadu_ps(cs + k), s4 = _mm_loadu_ps(sn + k);
+      const __m256 c = _mm256_set_m128(_mm_unpackhi_ps(c4, c4), _mm_unpacklo_ps(c4, c4));
+      const __m256 s = _mm256_set_m128(_mm_unpackhi_ps(s4, s4), _mm_unpacklo_ps(s4, s4));
+      const __m256 v = _mm256_loadu_ps(x + 2 * k);
+      const __m256 swapped = _mm256_permute_ps(v, 0xb1);
+      _mm256_storeu_ps(y + 2 * k, _mm256_addsub_ps(_mm256_mul_ps(v, c), _mm256_mul_ps(swapped, s)));
+    }
+  } else {
+    for (; k + 8 <= half; k += 8) {
+      const __m256 c = _mm256_loadu_ps(cs + k), s = _mm256_loadu_ps(sn + k);
+      const __m256 x0 = _mm256_loadu_ps(x + k), x1 = _mm256_loadu_ps(x + k + half);
+      const __m256 y0 = _mm256_sub_ps(_mm256_mul_ps(x0, c), _mm256_mul_ps(x1, s));
+      const __m256 y1 = _mm256_add_ps(_mm256_mul_ps(x0, s), _mm256_mul_ps(x1, c));
+      _mm256_storeu_ps(y + k, y0);
+      _mm256_storeu_ps(y + k + half, y1);
+    }
+  }
+  for (; k < half; ++k) {
+    const int64_t a = adjacent ? 2 * k : k;
+    const int64_t b = adjacent ? 2 * k + 1 : k + half;
+    const float x0 = x[a], x1 = x[b];
+    y[a] = x0 * cs[k] - x1 * sn[k];
+    y[b] = x0 * sn[k] + x1 * cs[k];
+  }
+}
+
 }  // namespace kernels
+
+double sum_f64(const float* x, int64_t n) {
+  return active_isa() >= Isa::Avx2 ? kernels::sum_f64_avx2(x, n) : kernels::sum_f64_scalar(x, n);
+}
+
+double sum_sq_dev_f64(const float* x, int64_t n, double mean) {
+  return active_isa() >= Isa::Avx2 ? kernels::sum_sq_dev_f64_avx2(x, n, mean)
+                                   : kernels::sum_sq_dev_f64_scalar(x, n, mean);
+}
+
+void norm_apply_f32(const float* x, int64_t n, float mean, float inv, const float* gamma, const float* beta, float* y) {
+  if (active_isa() >= Isa::Avx2)
+    kernels::norm_apply_f32_avx2(x, n, mean, inv, gamma, beta, y);
+  else
+    kernels::norm_apply_f32_scalar(x, n, mean, inv, gamma, beta, y);
+}
+
+void rope_f32(const float* x, float* y, const float* cs, const float* sn, int64_t half, bool adjacent) {
+  if (active_isa() >= Isa::Avx2)
+    kernels::rope_f32_avx2(x, y, cs, sn, half, adjacent);
+  else
+    kernels::rope_f32_scalar(x, y, cs, sn, half, adjacent);
+}
 
 void softmax_row(const float* in, float* out, int64_t n) {
   if (active_isa() >= Isa::Avx2)

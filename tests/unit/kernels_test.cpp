@@ -117,7 +117,9 @@ TEST(Kernels, AttentionMixRowsMatchesOneRow) {
     for (int64_t t = 0; t < rows; ++t) attn_mix(p.data() + t * n, n, v.data(), stride, d, want.data() + t * d);
     attn_mix_rows(p.data(), n, rows, n, v.data(), stride, d, got.data(), d);
     ASSERT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float))) << "rows " << rows;
-    if (rows > 2) EXPECT_TRUE(std::isnan(got[static_cast<size_t>(2 * d)]));
+    if (rows > 2) {
+      EXPECT_TRUE(std::isnan(got[static_cast<size_t>(2 * d)]));
+    }
   }
 }
 
@@ -221,6 +223,37 @@ TEST(Kernels, SoftmaxRowMatchesPlainSteps) {
           EXPECT_NEAR(total, 1.0, 1e-5);
         }
       }
+    }
+  }
+}
+
+// Norms and RoPE: the AVX2 paths give the scalar bits for the element-wise steps (norm scaling
+// with and without beta, both RoPE pair layouts, head sizes around the vector width, in place
+// too) and the scalar double sums to 1e-12 relative.
+TEST(Kernels, Avx2NormsAndRopeMatchScalar) {
+  if (!cpu_supports(Isa::Avx2)) GTEST_SKIP() << "no AVX2 on this CPU";
+  for (int64_t n : {1, 7, 8, 13, 64, 768, 1001}) {
+    const auto x = random_vec(static_cast<size_t>(2 * n), 12), gamma = random_vec(static_cast<size_t>(n), 13),
+               beta = random_vec(static_cast<size_t>(n), 14);
+    const double s = kernels::sum_f64_scalar(x.data(), n), mean = s / static_cast<double>(n);
+    EXPECT_NEAR(kernels::sum_f64_avx2(x.data(), n), s, 1e-12 * std::max(1.0, std::fabs(s)));
+    const double ss = kernels::sum_sq_dev_f64_scalar(x.data(), n, mean);
+    EXPECT_NEAR(kernels::sum_sq_dev_f64_avx2(x.data(), n, mean), ss, 1e-12 * ss);
+    for (const float* b : {beta.data(), static_cast<const float*>(nullptr)}) {
+      std::vector<float> want(static_cast<size_t>(n)), got(want.size());
+      kernels::norm_apply_f32_scalar(x.data(), n, 0.25f, 1.5f, gamma.data(), b, want.data());
+      kernels::norm_apply_f32_avx2(x.data(), n, 0.25f, 1.5f, gamma.data(), b, got.data());
+      ASSERT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float))) << "norm n " << n;
+    }
+    const int64_t half = n;  // a head of 2 n
+    const auto cs = random_vec(static_cast<size_t>(half), 15), sn = random_vec(static_cast<size_t>(half), 16);
+    for (bool adjacent : {true, false}) {
+      std::vector<float> want(x.size()), got(x.size()), in_place = x;
+      kernels::rope_f32_scalar(x.data(), want.data(), cs.data(), sn.data(), half, adjacent);
+      kernels::rope_f32_avx2(x.data(), got.data(), cs.data(), sn.data(), half, adjacent);
+      kernels::rope_f32_avx2(in_place.data(), in_place.data(), cs.data(), sn.data(), half, adjacent);
+      ASSERT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float))) << "rope half " << half;
+      ASSERT_EQ(0, std::memcmp(want.data(), in_place.data(), want.size() * sizeof(float))) << "in place " << half;
     }
   }
 }
