@@ -33,7 +33,9 @@ class NanCheck : public Observer {
   int first_hook_ = -1;
 };
 
-// Number of non-finite floats in x[0, n) (exponent bits all ones), a loop compilers vectorise.
+// Number of non-finite floats in x[0, n) (exponent bits all ones); AVX2 with a scalar twin.
 int64_t count_non_finite(const float* x, int64_t n);
+int64_t count_non_finite_scalar(const float* x, int64_t n);
+int64_t count_non_finite_avx2(const float* x, int64_t n);
 
 }  // namespace loupe::perf

@@ -5,9 +5,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 
 #include "core/thread_pool.h"
+#include "perf/observers.h"
 #include "tensor/matmul.h"
 
 namespace loupe {
@@ -255,6 +257,24 @@ TEST(Kernels, Avx2NormsAndRopeMatchScalar) {
       ASSERT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float))) << "rope half " << half;
       ASSERT_EQ(0, std::memcmp(want.data(), in_place.data(), want.size() * sizeof(float))) << "in place " << half;
     }
+  }
+}
+
+// The NaN watch's count (perf::NanCheck): AVX2 and scalar agree with a direct count, on NaNs and
+// infinities at the ends, inside and in the tail, and on none.
+TEST(Kernels, Avx2NonFiniteCountMatchesScalar) {
+  if (!cpu_supports(Isa::Avx2)) GTEST_SKIP() << "no AVX2 on this CPU";
+  for (int64_t n : {0, 1, 7, 8, 9, 100, 1027}) {
+    auto x = random_vec(static_cast<size_t>(n), 17);
+    int64_t want = 0;
+    for (int64_t i = 0; i < n; i += 5) {
+      x[static_cast<size_t>(i)] = i % 3 == 0 ? NAN : (i % 3 == 1 ? INFINITY : -INFINITY);
+      ++want;
+    }
+    if (n > 0) x.back() = std::numeric_limits<float>::max();  // finite, exponent not all ones
+    if (n > 0 && (n - 1) % 5 == 0) --want;
+    EXPECT_EQ(perf::count_non_finite_scalar(x.data(), n), want) << n;
+    EXPECT_EQ(perf::count_non_finite_avx2(x.data(), n), want) << n;
   }
 }
 
