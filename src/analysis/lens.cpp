@@ -1,5 +1,7 @@
 #include "analysis/lens.h"
 
+#include <cmath>
+
 #include "engine/norm.h"
 #include "model/weights.h"
 #include "tensor/matmul.h"
@@ -22,6 +24,11 @@ void LogitLens::apply(const float* resid, int64_t rows, float* logits) {
   normed_.resize(static_cast<size_t>(rows * model_.config.d_model));
   normalize(resid, rows, normed_.data());
   matmul(pool_, model_.unembed, normed_.data(), rows, logits, nullptr);
+  // The model's own final soft-cap (Gemma 2), as the program applies it to the logits.
+  if (const float cap = model_.config.final_softcap; cap > 0.0f) {
+    const float inv = 1.0f / cap;
+    for (int64_t i = 0; i < rows * model_.config.d_vocab; ++i) logits[i] = cap * std::tanh(logits[i] * inv);
+  }
 }
 
 }  // namespace loupe::analysis

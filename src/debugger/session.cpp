@@ -20,19 +20,22 @@ void count_bad(const float* x, int64_t n, int64_t& n_nan, int64_t& n_inf) {
   }
 }
 
-// Whether element `off` of an op's output is the causal mask: attn_scores writes -inf for keys
-// after the query ([head, query_pos, key_pos]); that is by design, not a bad value.
-bool masked(const Op& op, const HookEvent& e, int64_t off) {
-  if (op.kind != OpKind::AttnScores) return false;
+// Whether element `off` of an op's output is the mask: attn_scores writes -inf for keys after
+// the query and, in sliding-window layers, before its window ([head, query_pos, key_pos]); that
+// is by design, not a bad value.
+bool masked(const Op& op, const HookEvent& e, int64_t off, const ModelConfig& c) {
+  if (!op_info(op.kind).masks_with_inf) return false;
   const int64_t n = e.shape.dims[1], kv = e.shape.dims[2];
-  return off % kv > e.pos0 + (off / kv) % n;
+  const int64_t p = e.pos0 + (off / kv) % n, j = off % kv;
+  const int64_t w = op.layer >= 0 ? c.layers[static_cast<size_t>(op.layer)].window : 0;
+  return j > p || (w > 0 && j <= p - w);
 }
 
-// NaN / Inf counts of a whole op output, leaving out the causal mask.
-void count_bad_output(const Op& op, const HookEvent& e, int64_t& n_nan, int64_t& n_inf) {
-  if (op.kind != OpKind::AttnScores) return count_bad(e.data, e.shape.numel(), n_nan, n_inf);
+// NaN / Inf counts of a whole op output, leaving out the mask.
+void count_bad_output(const Op& op, const HookEvent& e, const ModelConfig& c, int64_t& n_nan, int64_t& n_inf) {
+  if (!op_info(op.kind).masks_with_inf) return count_bad(e.data, e.shape.numel(), n_nan, n_inf);
   for (int64_t off = 0; off < e.shape.numel(); ++off)
-    if (!masked(op, e, off)) count_bad(e.data + off, 1, n_nan, n_inf);
+    if (!masked(op, e, off, c)) count_bad(e.data + off, 1, n_nan, n_inf);
 }
 
 bool is_attention_map(HookKind k) {
@@ -227,7 +230,7 @@ Breakpoint Session::make_breakpoint(const std::vector<std::string>& location,
     const std::string& k = arg("an op kind");
     bool found = false;
     std::string kinds;
-    for (int v = 0; v <= static_cast<int>(OpKind::SiluMul); ++v) {
+    for (int v = 0; v < kOpKindCount; ++v) {
       const auto kind = static_cast<OpKind>(v);
       kinds += (v ? ", " : "") + std::string(op_kind_name(kind));
       if (op_kind_name(kind) == k) {
@@ -397,7 +400,7 @@ bool Session::condition_holds(const Breakpoint& bp, int op, std::string* detail)
   values.reserve(static_cast<size_t>(sel.numel()));
   const Op& o = program().ops[static_cast<size_t>(op)];
   for (int64_t off : sel.offsets(shape))
-    if (!masked(o, e, off)) values.push_back(e.data[off]);
+    if (!masked(o, e, off, model_.config)) values.push_back(e.data[off]);
   double v = 0;
   switch (c.metric) {
     case Metric::Nan:
@@ -457,20 +460,20 @@ std::vector<InputHealth> Session::input_health(int op_index) {
     h.name = p.hook >= 0 ? interp_->hooks()[p.hook].name : p.label;
     h.what = what;
     h.shape = e.shape.vec();
-    count_bad_output(p, e, h.n_nan, h.n_inf);
+    count_bad_output(p, e, model_.config, h.n_nan, h.n_inf);
     out.push_back(std::move(h));
   };
   if (op.in0 != Buf::None) activation(producer(op.in0), "input");
   if (op.in1 != Buf::None) activation(producer(op.in1), "input");
-  if (op.kind == OpKind::AttnScores || op.kind == OpKind::AttnMix) {
+  if (op_info(op.kind).reads_keys || op_info(op.kind).reads_values) {
     // Keys and values come from the KV cache; this pass's part was stored by the kv_store op.
     for (int k = op_index - 1; k >= 0; --k) {
       const Op& s = ops[static_cast<size_t>(k)];
       if (s.kind != OpKind::KvStore) continue;
-      const Buf b = op.kind == OpKind::AttnScores ? s.in0 : s.in1;
+      const Buf b = op_info(op.kind).reads_keys ? s.in0 : s.in1;
       for (int j = k - 1; j >= 0; --j)
         if (ops[static_cast<size_t>(j)].out == b) {
-          activation(j, op.kind == OpKind::AttnScores ? "keys (KV cache)" : "values (KV cache)");
+          activation(j, op_info(op.kind).reads_keys ? "keys (KV cache)" : "values (KV cache)");
           break;
         }
       break;
@@ -484,7 +487,7 @@ BadOpReport Session::health(int op_index) {
   BadOpReport r;
   r.op = op_index;
   HookEvent e = interp_->view(op_index);
-  count_bad_output(op, e, r.n_nan, r.n_inf);
+  count_bad_output(op, e, model_.config, r.n_nan, r.n_inf);
   auto pre = pre_health_.find(op_index);
   r.inputs = pre != pre_health_.end() ? pre->second : input_health(op_index);
   auto vec = [&](const float* p, int64_t n, const std::string& name, const char* what) {

@@ -16,7 +16,7 @@ struct KindInfo {
 };
 
 // The one table of hook points, in program order within a block.
-constexpr std::array<KindInfo, 25> kKinds = {{
+constexpr std::array<KindInfo, kHookKindCount> kKinds = {{
     {HookKind::Embed, "hook_embed", "embed", false},
     {HookKind::PosEmbed, "hook_pos_embed", "pos_embed", false},
     {HookKind::ResidPre, "hook_resid_pre", "resid_pre", true},
@@ -25,11 +25,14 @@ constexpr std::array<KindInfo, 25> kKinds = {{
     {HookKind::Q, "attn.hook_q", "q", true},
     {HookKind::K, "attn.hook_k", "k", true},
     {HookKind::V, "attn.hook_v", "v", true},
+    {HookKind::QNormed, "attn.hook_q_normed", "q_normed", true},
+    {HookKind::KNormed, "attn.hook_k_normed", "k_normed", true},
     {HookKind::RotQ, "attn.hook_rot_q", "rot_q", true},
     {HookKind::RotK, "attn.hook_rot_k", "rot_k", true},
     {HookKind::AttnScores, "attn.hook_attn_scores", "attn_scores", true},
     {HookKind::Pattern, "attn.hook_pattern", "pattern", true},
     {HookKind::Z, "attn.hook_z", "z", true},
+    {HookKind::Ln1PostScale, "ln1_post.hook_scale", "scaleln1_post", true},
     {HookKind::AttnOut, "hook_attn_out", "attn_out", true},
     {HookKind::ResidMid, "hook_resid_mid", "resid_mid", true},
     {HookKind::Ln2Scale, "ln2.hook_scale", "scaleln2", true},
@@ -37,6 +40,11 @@ constexpr std::array<KindInfo, 25> kKinds = {{
     {HookKind::MlpPre, "mlp.hook_pre", "pre", true},
     {HookKind::MlpPreLinear, "mlp.hook_pre_linear", "pre_linear", true},
     {HookKind::MlpPost, "mlp.hook_post", "post", true},
+    {HookKind::RouterLogits, "mlp.hook_router_logits", "router_logits", true},
+    {HookKind::ExpertIds, "mlp.hook_expert_ids", "expert_ids", true},
+    {HookKind::ExpertWeights, "mlp.hook_expert_weights", "expert_weights", true},
+    {HookKind::ExpertOut, "mlp.hook_expert_out", "expert_out", true},
+    {HookKind::Ln2PostScale, "ln2_post.hook_scale", "scaleln2_post", true},
     {HookKind::MlpOut, "hook_mlp_out", "mlp_out", true},
     {HookKind::ResidPost, "hook_resid_post", "resid_post", true},
     {HookKind::LnFinalScale, "ln_final.hook_scale", "scale_final", false},
@@ -48,17 +56,37 @@ const KindInfo& info(HookKind k) {
   return kKinds[static_cast<size_t>(k)];
 }
 
-bool present(const ModelConfig& c, HookKind k) {
+constexpr bool table_in_enum_order() {
+  for (size_t i = 0; i < kKinds.size(); ++i)
+    if (static_cast<size_t>(kKinds[i].kind) != i) return false;
+  return true;
+}
+static_assert(table_in_enum_order());
+
+}  // namespace
+
+bool hook_present(const ModelConfig& c, HookKind k, int layer) {
+  const bool rope_here =
+      c.rope != RopeStyle::None && (layer < 0 || static_cast<size_t>(layer) >= c.layers.size() ||
+                                    c.layers[static_cast<size_t>(layer)].rope);
   switch (k) {
     case HookKind::PosEmbed: return c.arch == Arch::Gpt2;
     case HookKind::RotQ:
-    case HookKind::RotK: return c.rope != RopeStyle::None;
-    case HookKind::MlpPreLinear: return c.mlp == MlpKind::GatedSilu;
+    case HookKind::RotK: return rope_here;
+    case HookKind::QNormed:
+    case HookKind::KNormed: return c.qk_norm;
+    case HookKind::Ln1PostScale:
+    case HookKind::Ln2PostScale: return c.post_norms;
+    case HookKind::MlpPre:
+    case HookKind::MlpPost: return !c.moe();
+    case HookKind::MlpPreLinear: return c.gated() && !c.moe();
+    case HookKind::RouterLogits:
+    case HookKind::ExpertIds:
+    case HookKind::ExpertWeights:
+    case HookKind::ExpertOut: return c.moe();
     default: return true;
   }
 }
-
-}  // namespace
 
 std::string_view hook_suffix(HookKind kind) {
   return info(kind).suffix;
@@ -72,7 +100,7 @@ bool hook_is_per_layer(HookKind kind) {
 
 HookTable::HookTable(const ModelConfig& c) : n_layers_(static_cast<int>(c.n_layers)) {
   auto add = [&](HookKind k, int layer) {
-    if (!present(c, k)) return;
+    if (!hook_present(c, k, layer)) return;
     std::string name = layer < 0 ? std::string(info(k).suffix) : cat("blocks.", layer, ".", info(k).suffix);
     points_.push_back({std::move(name), k, layer});
   };
@@ -138,13 +166,15 @@ std::vector<int> HookTable::resolve(std::string_view pattern) const {
     return out;
   }
   // Short form: stem with an optional layer number ("pattern3", "resid_post", "logits"); the
-  // layer norms as TransformerLens writes them, the sublayer last ("normalized3ln1", "scaleln2").
+  // layer norms as TransformerLens writes them, the sublayer last ("normalized3ln1", "scaleln2",
+  // "scale3ln1_post").
   std::string_view body = pattern;
   std::string_view sublayer;
-  if (body.size() > 3 && (body.ends_with("ln1") || body.ends_with("ln2"))) {
-    sublayer = body.substr(body.size() - 3);
-    body.remove_suffix(3);
-  }
+  for (std::string_view sub : {"ln1_post", "ln2_post", "ln1", "ln2"})
+    if (sublayer.empty() && body.size() > sub.size() && body.ends_with(sub)) {
+      sublayer = body.substr(body.size() - sub.size());
+      body.remove_suffix(sub.size());
+    }
   size_t digits = body.size();
   while (digits > 0 && std::isdigit(static_cast<unsigned char>(body[digits - 1]))) --digits;
   const std::string stem = cat(body.substr(0, digits), sublayer);

@@ -21,11 +21,14 @@ enum class HookKind : uint8_t {
   Q,
   K,
   V,
+  QNormed,
+  KNormed,
   RotQ,
   RotK,
   AttnScores,
   Pattern,
   Z,
+  Ln1PostScale,
   AttnOut,
   ResidMid,
   Ln2Scale,
@@ -33,6 +36,11 @@ enum class HookKind : uint8_t {
   MlpPre,
   MlpPreLinear,
   MlpPost,
+  RouterLogits,
+  ExpertIds,
+  ExpertWeights,
+  ExpertOut,
+  Ln2PostScale,
   MlpOut,
   ResidPost,
   LnFinalScale,
@@ -45,7 +53,10 @@ struct HookPoint {
   HookKind kind;
   int layer;  // -1 outside the blocks
 };
+constexpr int kHookKindCount = static_cast<int>(HookKind::Logits) + 1;
 
+// Whether a model of this config has the hook in that layer (layer ignored for top-level kinds).
+bool hook_present(const ModelConfig& config, HookKind kind, int layer);
 // The name of a hook kind inside its block ("attn.hook_pattern") or at top level ("hook_embed").
 std::string_view hook_suffix(HookKind kind);
 // The short form's stem: "pattern", "resid_post", "q", ... ("pattern3" names layer 3).

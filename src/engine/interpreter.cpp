@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "engine/norm.h"
+#include "engine/activations.h"
 #include "engine/rope.h"
 #include "tensor/kernels.h"
 #include "tensor/matmul.h"
@@ -49,21 +50,49 @@ Interpreter::Interpreter(const Model& model, const RunOptions& options)
                                                                  : static_cast<size_t>(width(buf_id) * max_batch_);
     bufs_[static_cast<size_t>(b)].assign(n, 0.0f);
   }
-  k_cache_.assign(static_cast<size_t>(c.n_layers * n_ctx_ * c.d_kv()), 0.0f);
-  v_cache_.assign(k_cache_.size(), 0.0f);
+  size_t kv_total = 0;
+  for (int64_t l = 0; l < c.n_layers; ++l) {
+    const int64_t w = c.layers[static_cast<size_t>(l)].window;
+    const int64_t cap = w > 0 ? std::min(n_ctx_, w + max_batch_ - 1) : n_ctx_;
+    kv_cap_.push_back(cap);
+    kv_offset_.push_back(kv_total);
+    kv_total += static_cast<size_t>(cap * c.d_kv());
+  }
+  k_cache_.assign(kv_total, 0.0f);
+  v_cache_.assign(kv_total, 0.0f);
   if (c.rope != RopeStyle::None) {
-    const int64_t half = c.d_head / 2;
-    rope_cos_.resize(static_cast<size_t>(n_ctx_ * half));
-    rope_sin_.resize(rope_cos_.size());
-    const std::vector<double> freqs = rope_frequencies(c, model.rope_freq_factors);
-    for (int64_t i = 0; i < half; ++i) {
-      const double f = freqs[static_cast<size_t>(i)];
-      for (int64_t p = 0; p < n_ctx_; ++p) {
-        const double a = static_cast<double>(p) * f;
-        rope_cos_[static_cast<size_t>(p * half + i)] = static_cast<float>(std::cos(a));
-        rope_sin_[static_cast<size_t>(p * half + i)] = static_cast<float>(std::sin(a));
+    const int64_t half = c.n_rot() / 2;
+    std::vector<std::pair<float, bool>> keys;
+    for (const LayerSpec& spec : c.layers) {
+      const std::pair<float, bool> key{spec.rope_theta, spec.rope_scaled};
+      auto it = std::find(keys.begin(), keys.end(), key);
+      if (it == keys.end() && spec.rope) {
+        const std::vector<double> freqs =
+            rope_frequencies(c, model.rope_freq_factors, spec.rope_theta, spec.rope_scaled);
+        const double mag = rope_magnitude(c, spec.rope_scaled);
+        std::vector<float> cs(static_cast<size_t>(n_ctx_ * half)), sn(cs.size());
+        for (int64_t i = 0; i < half; ++i) {
+          const double f = freqs[static_cast<size_t>(i)];
+          for (int64_t p = 0; p < n_ctx_; ++p) {
+            const double a = static_cast<double>(p) * f;
+            cs[static_cast<size_t>(p * half + i)] = static_cast<float>(std::cos(a) * mag);
+            sn[static_cast<size_t>(p * half + i)] = static_cast<float>(std::sin(a) * mag);
+          }
+        }
+        rope_cos_.push_back(std::move(cs));
+        rope_sin_.push_back(std::move(sn));
+        keys.push_back(key);
+        it = keys.end() - 1;
       }
+      rope_table_.push_back(spec.rope ? static_cast<int>(it - keys.begin()) : -1);
     }
+  }
+  if (c.moe()) {
+    moe_x_.resize(static_cast<size_t>(max_batch_ * c.d_model));
+    moe_g_.resize(static_cast<size_t>(max_batch_ * c.d_mlp));
+    moe_u_.resize(moe_g_.size());
+    moe_y_.resize(moe_x_.size());
+    moe_rows_.reserve(static_cast<size_t>(max_batch_ * c.n_experts_used));
   }
   q8_activations_ = options.q8_activations;
   subs_.resize(static_cast<size_t>(program_.hooks.size()));
@@ -79,15 +108,23 @@ int64_t Interpreter::width(Buf b) const {
     case Buf::Embed:
     case Buf::PosEmbed:
     case Buf::Normed:
+    case Buf::AttnRaw:
     case Buf::AttnOut:
+    case Buf::MlpRaw:
     case Buf::MlpOut: return c.d_model;
     case Buf::Scale: return 1;
     case Buf::Q:
+    case Buf::QNorm:
     case Buf::RotQ:
     case Buf::Z: return c.d_q();
     case Buf::K:
     case Buf::V:
+    case Buf::KNorm:
     case Buf::RotK: return c.d_kv();
+    case Buf::Router: return c.n_experts;
+    case Buf::ExpertIds:
+    case Buf::ExpertWeights: return c.n_experts_used;
+    case Buf::ExpertOut: return c.n_experts_used * c.d_model;
     case Buf::Scores:
     case Buf::Pattern: return n_ctx_ * c.n_heads;
     case Buf::MlpPre:
@@ -132,7 +169,15 @@ void Interpreter::finish() {
 
 void Interpreter::rewind(int64_t n) {
   LOUPE_ASSERT(pc_ < 0, "rewind() during a pass");
-  n_past_ = std::clamp<int64_t>(n, 0, n_past_);
+  n = std::clamp<int64_t>(n, 0, n_past_);
+  // A ring keeps positions n_past - kv_cap .. n_past - 1; continuing at n needs n - window + 1 .. n - 1.
+  for (int64_t l = 0; l < model_.config.n_layers && n > 0; ++l) {
+    const int64_t w = model_.config.layers[static_cast<size_t>(l)].window;
+    if (w > 0 && std::max<int64_t>(0, n - w + 1) < n_past_ - kv_cap_[static_cast<size_t>(l)])
+      fail("cannot go back to position ", n, ": layer ", l, "'s sliding-window cache (", kv_cap_[static_cast<size_t>(l)],
+           " positions) no longer holds the keys before it; start again from position 0");
+  }
+  n_past_ = n;
 }
 
 HookEvent Interpreter::view(int op_index) {
@@ -149,11 +194,14 @@ HookEvent Interpreter::view(int op_index) {
   e.data = buf(out);
   switch (out) {
     case Buf::Q:
+    case Buf::QNorm:
     case Buf::RotQ:
     case Buf::Z: e.shape = {3, {rows, c.n_heads, c.d_head, 0}}; break;
     case Buf::K:
     case Buf::V:
+    case Buf::KNorm:
     case Buf::RotK: e.shape = {3, {rows, c.n_kv_heads, c.d_head, 0}}; break;
+    case Buf::ExpertOut: e.shape = {3, {rows, c.n_experts_used, c.d_model, 0}}; break;
     case Buf::Scores:
     case Buf::Pattern: e.shape = {3, {c.n_heads, rows, pos0_ + n_, 0}}; break;
     default: e.shape = {2, {rows, width(out), 0, 0}}; break;
@@ -192,9 +240,13 @@ void Interpreter::run_op(const Op& op) {
   const ModelConfig& c = model_.config;
   const int64_t rows = rows_of(op);
   switch (op.kind) {
-    case OpKind::Embed:
-      for (int64_t i = 0; i < n_; ++i) op.w->row(tokens_[static_cast<size_t>(i)], buf(op.out) + i * c.d_model);
+    case OpKind::Embed: {
+      float* out = buf(op.out);
+      for (int64_t i = 0; i < n_; ++i) op.w->row(tokens_[static_cast<size_t>(i)], out + i * c.d_model);
+      if (op.scalar != 0.0f)
+        for (int64_t i = 0; i < n_ * c.d_model; ++i) out[i] *= op.scalar;
       return;
+    }
     case OpKind::PosEmbed:
       for (int64_t i = 0; i < n_; ++i) op.w->row(pos0_ + i, buf(op.out) + i * c.d_model);
       return;
@@ -223,10 +275,32 @@ void Interpreter::run_op(const Op& op) {
       const float* x = buf(op.in0);
       float* y = buf(op.out);
       const int64_t n = rows * c.d_mlp;
-      for (int64_t i = 0; i < n; ++i) {
-        const float v = x[i];
-        y[i] = 0.5f * v * (1.0f + std::tanh(0.7978845608028654f * (v + 0.044715f * v * v * v)));
-      }
+      for (int64_t i = 0; i < n; ++i) y[i] = gelu_tanh(x[i]);
+      return;
+    }
+    case OpKind::HeadNorm: op_head_norm(op); return;
+    case OpKind::GeluMul:
+    case OpKind::SwigluOai: {
+      const float* g = buf(op.in0);
+      const float* u = buf(op.in1);
+      float* y = buf(op.out);
+      const int64_t w = c.d_mlp;
+      const bool gelu = op.kind == OpKind::GeluMul;
+      rows_in_parallel(pool_, rows, w, [&](int64_t i) {
+        for (int64_t j = i * w; j < (i + 1) * w; ++j) y[j] = gelu ? gelu_mul(g[j], u[j]) : swiglu_oai(g[j], u[j]);
+      });
+      return;
+    }
+    case OpKind::MoeSelect: op_moe_select(op); return;
+    case OpKind::MoeWeights: op_moe_weights(op); return;
+    case OpKind::MoeExperts: op_moe_experts(op); return;
+    case OpKind::MoeCombine: op_moe_combine(op); return;
+    case OpKind::SoftCap: {
+      float* y = buf(op.out);
+      const float* x = buf(op.in0);
+      const int64_t n = rows * width(op.out);
+      const float cap = op.scalar, inv = 1.0f / op.scalar;
+      for (int64_t i = 0; i < n; ++i) y[i] = cap * std::tanh(x[i] * inv);
       return;
     }
     case OpKind::SiluMul: {
@@ -270,50 +344,123 @@ void Interpreter::op_rope(const Op& op) {
   const ModelConfig& c = model_.config;
   const int64_t width_ = width(op.out);
   const int64_t heads = width_ / c.d_head;
-  const int64_t half = c.d_head / 2;
+  const int64_t n_rot = c.n_rot();
+  const int64_t half = n_rot / 2;
+  const int table = rope_table_[static_cast<size_t>(op.layer)];
+  LOUPE_ASSERT(table >= 0, "rope op in a layer without RoPE");
+  const std::vector<float>& cos_t = rope_cos_[static_cast<size_t>(table)];
+  const std::vector<float>& sin_t = rope_sin_[static_cast<size_t>(table)];
   const float* x = buf(op.in0);
   float* y = buf(op.out);
   rows_in_parallel(pool_, n_, width_, [&](int64_t i) {
-    const float* cs = rope_cos_.data() + (pos0_ + i) * half;
-    const float* sn = rope_sin_.data() + (pos0_ + i) * half;
-    for (int64_t h = 0; h < heads; ++h)
-      rope_f32(x + i * width_ + h * c.d_head, y + i * width_ + h * c.d_head, cs, sn, half,
-               c.rope == RopeStyle::Adjacent);
+    const float* cs = cos_t.data() + (pos0_ + i) * half;
+    const float* sn = sin_t.data() + (pos0_ + i) * half;
+    for (int64_t h = 0; h < heads; ++h) {
+      const float* xh = x + i * width_ + h * c.d_head;
+      float* yh = y + i * width_ + h * c.d_head;
+      rope_f32(xh, yh, cs, sn, half, c.rope == RopeStyle::Adjacent);
+      std::copy(xh + n_rot, xh + c.d_head, yh + n_rot);  // partial RoPE: the rest passes through
+    }
   });
 }
 
-void Interpreter::op_kv_store(const Op& op) {
+void Interpreter::op_head_norm(const Op& op) {
   const ModelConfig& c = model_.config;
-  const int64_t dkv = c.d_kv();
-  float* kc = k_cache_.data() + (op.layer * n_ctx_ + pos0_) * dkv;
-  float* vc = v_cache_.data() + (op.layer * n_ctx_ + pos0_) * dkv;
-  std::copy_n(buf(op.in0), n_ * dkv, kc);
-  std::copy_n(buf(op.in1), n_ * dkv, vc);
+  const int64_t w = width(op.out);
+  const int64_t heads = w / c.d_head;
+  const float* x = buf(op.in0);
+  float* y = buf(op.out);
+  rows_in_parallel(pool_, n_ * heads, c.d_head, [&](int64_t r) {
+    const float* xr = x + r * c.d_head;
+    norm_apply(xr, c.d_head, NormKind::RmsNorm, norm_scale(xr, c.d_head, NormKind::RmsNorm, c.norm_eps), op.gamma,
+               nullptr, y + r * c.d_head);
+  });
 }
+
+int64_t Interpreter::window_start(int layer, int64_t p) const {
+  const int64_t w = model_.config.layers[static_cast<size_t>(layer)].window;
+  return w > 0 ? std::max<int64_t>(0, p - w + 1) : 0;
+}
+
+void Interpreter::op_kv_store(const Op& op) {
+  const int64_t dkv = model_.config.d_kv();
+  float* kc = k_cache_.data() + kv_offset_[static_cast<size_t>(op.layer)];
+  float* vc = v_cache_.data() + kv_offset_[static_cast<size_t>(op.layer)];
+  for (int64_t i = 0; i < n_; ++i) {
+    const int64_t s = slot(op.layer, pos0_ + i);
+    std::copy_n(buf(op.in0) + i * dkv, dkv, kc + s * dkv);
+    std::copy_n(buf(op.in1) + i * dkv, dkv, vc + s * dkv);
+  }
+}
+
+namespace {
+
+// Keys [lo, hi] of a layer's cache as at most two runs of slots (a ring wraps once).
+struct KeyRuns {
+  int64_t slot[2] = {0, 0};
+  int64_t len[2] = {0, 0};
+};
+KeyRuns key_runs(int64_t lo, int64_t hi, int64_t cap) {
+  KeyRuns r;
+  const int64_t n = hi - lo + 1;
+  r.slot[0] = lo % cap;
+  r.len[0] = std::min(n, cap - r.slot[0]);
+  r.len[1] = n - r.len[0];
+  return r;
+}
+
+}  // namespace
 
 void Interpreter::op_attn_scores(const Op& op) {
   const ModelConfig& c = model_.config;
   const int64_t kv_len = pos0_ + n_;
   const int64_t dkv = c.d_kv();
   const int64_t group = c.n_heads / c.n_kv_heads;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(c.d_head));
+  const float scale = c.attn_scale > 0.0f ? c.attn_scale : 1.0f / std::sqrt(static_cast<float>(c.d_head));
   const float* q = buf(op.in0);
-  const float* kc = k_cache_.data() + op.layer * n_ctx_ * dkv;
+  const float* kc = k_at(op.layer);
   float* s = buf(op.out);
   const int64_t n = n_;
+  const bool windowed = c.layers[static_cast<size_t>(op.layer)].window > 0;
+  const int64_t cap = kv_cap_[static_cast<size_t>(op.layer)];
+  constexpr float neg_inf = -std::numeric_limits<float>::infinity();
   pool_.parallel_for(c.n_heads * n, [&](int64_t begin, int64_t end) {
-    // Runs of query rows of one head (rows h n + i, consecutive in r); row i sees positions
-    // [0, pos0 + i], the rest is masked.
-    for (int64_t r = begin; r < end;) {
-      const int64_t h = r / n, i = r % n;
-      const int64_t rows = std::min(end - r, n - i);
-      float* first = s + (h * n + i) * kv_len;
-      attn_scores_rows(q + i * c.d_q() + h * c.d_head, c.d_q(), rows, kc + (h / group) * c.d_head, dkv, pos0_ + i + 1,
-                       c.d_head, scale, first, kv_len);
-      for (int64_t t = 0; t < rows; ++t)
-        std::fill(first + t * kv_len + pos0_ + i + t + 1, first + (t + 1) * kv_len,
-                  -std::numeric_limits<float>::infinity());
-      r += rows;
+    if (!windowed) {
+      // Runs of query rows of one head (rows h n + i, consecutive in r); row i sees positions
+      // [0, pos0 + i], the rest is masked.
+      for (int64_t r = begin; r < end;) {
+        const int64_t h = r / n, i = r % n;
+        const int64_t rows = std::min(end - r, n - i);
+        float* first = s + (h * n + i) * kv_len;
+        attn_scores_rows(q + i * c.d_q() + h * c.d_head, c.d_q(), rows, kc + (h / group) * c.d_head, dkv,
+                         pos0_ + i + 1, c.d_head, scale, first, kv_len);
+        for (int64_t t = 0; t < rows; ++t) std::fill(first + t * kv_len + pos0_ + i + t + 1, first + (t + 1) * kv_len, neg_inf);
+        r += rows;
+      }
+    } else {
+      // A query at p sees keys [p - window + 1, p], one or two runs of the ring.
+      for (int64_t r = begin; r < end; ++r) {
+        const int64_t h = r / n, i = r % n, p = pos0_ + i;
+        const int64_t lo = window_start(op.layer, p);
+        float* row = s + r * kv_len;
+        std::fill(row, row + lo, neg_inf);
+        std::fill(row + p + 1, row + kv_len, neg_inf);
+        const KeyRuns runs = key_runs(lo, p, cap);
+        float* out = row + lo;
+        for (int t = 0; t < 2 && runs.len[t] > 0; ++t) {
+          attn_scores_rows(q + i * c.d_q() + h * c.d_head, c.d_q(), 1, kc + runs.slot[t] * dkv + (h / group) * c.d_head,
+                           dkv, runs.len[t], c.d_head, scale, out, kv_len);
+          out += runs.len[t];
+        }
+      }
+    }
+    if (c.attn_softcap > 0.0f) {
+      const float cap_v = c.attn_softcap, inv = 1.0f / c.attn_softcap;
+      for (int64_t r = begin; r < end; ++r) {
+        const int64_t p = pos0_ + r % n;
+        float* row = s + r * kv_len;
+        for (int64_t j = window_start(op.layer, p); j <= p; ++j) row[j] = cap_v * std::tanh(row[j] * inv);
+      }
     }
   });
 }
@@ -323,8 +470,32 @@ void Interpreter::op_softmax(const Op& op) {
   const int64_t kv_len = pos0_ + n_;
   const float* s = buf(op.in0);
   float* p = buf(op.out);
-  pool_.parallel_for(c.n_heads * n_, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) softmax_row(s + r * kv_len, p + r * kv_len, kv_len);
+  const int64_t n = n_;
+  pool_.parallel_for(c.n_heads * n, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      // Only keys [lo, pos] can have weight; the rest of the row is exactly zero.
+      const int64_t pos = pos0_ + r % n;
+      const int64_t lo = window_start(op.layer, pos);
+      const float* in = s + r * kv_len;
+      float* out = p + r * kv_len;
+      std::fill(out, out + lo, 0.0f);
+      std::fill(out + pos + 1, out + kv_len, 0.0f);
+      if (op.aux == nullptr) {
+        softmax_row(in + lo, out + lo, pos - lo + 1);
+        continue;
+      }
+      // With a sink: exp(s_j - m) / (sum_j exp(s_j - m) + exp(sink - m)), m over scores and sink.
+      const float sink = op.aux[r / n];
+      float m = sink;
+      for (int64_t j = lo; j <= pos; ++j) m = std::max(m, in[j]);
+      double sum = std::exp(static_cast<double>(sink - m));
+      for (int64_t j = lo; j <= pos; ++j) {
+        out[j] = std::exp(in[j] - m);
+        sum += out[j];
+      }
+      const auto inv = static_cast<float>(1.0 / sum);
+      for (int64_t j = lo; j <= pos; ++j) out[j] *= inv;
+    }
   });
 }
 
@@ -334,20 +505,185 @@ void Interpreter::op_attn_mix(const Op& op) {
   const int64_t dkv = c.d_kv();
   const int64_t group = c.n_heads / c.n_kv_heads;
   const float* p = buf(op.in0);
-  const float* vc = v_cache_.data() + op.layer * n_ctx_ * dkv;
+  const float* vc = v_at(op.layer);
   float* z = buf(op.out);
   const int64_t n = n_;
+  const bool windowed = c.layers[static_cast<size_t>(op.layer)].window > 0;
+  const int64_t cap = kv_cap_[static_cast<size_t>(op.layer)];
   pool_.parallel_for(c.n_heads * n, [&](int64_t begin, int64_t end) {
-    // Runs of query rows of one head (rows h n + i, consecutive in r).
-    for (int64_t r = begin; r < end;) {
-      const int64_t h = r / n, i = r % n;
-      const int64_t rows = std::min(end - r, n - i);
+    if (!windowed) {
+      // Runs of query rows of one head (rows h n + i, consecutive in r).
+      for (int64_t r = begin; r < end;) {
+        const int64_t h = r / n, i = r % n;
+        const int64_t rows = std::min(end - r, n - i);
+        const float* vh = vc + (h / group) * c.d_head;
+        attn_mix_rows(p + (h * n + i) * kv_len, kv_len, rows, kv_len, vh, dkv, c.d_head,
+                      z + i * c.d_q() + h * c.d_head, c.d_q());
+        r += rows;
+      }
+      return;
+    }
+    std::vector<float> part(static_cast<size_t>(c.d_head));
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t h = r / n, i = r % n, pos = pos0_ + i;
+      const int64_t lo = window_start(op.layer, pos);
+      const KeyRuns runs = key_runs(lo, pos, cap);
+      float* zr = z + i * c.d_q() + h * c.d_head;
+      const float* pr = p + r * kv_len + lo;
       const float* vh = vc + (h / group) * c.d_head;
-      attn_mix_rows(p + (h * n + i) * kv_len, kv_len, rows, kv_len, vh, dkv, c.d_head, z + i * c.d_q() + h * c.d_head,
-                    c.d_q());
-      r += rows;
+      attn_mix_rows(pr, kv_len, 1, runs.len[0], vh + runs.slot[0] * dkv, dkv, c.d_head, zr, c.d_q());
+      if (runs.len[1] > 0) {
+        attn_mix_rows(pr + runs.len[0], kv_len, 1, runs.len[1], vh, dkv, c.d_head, part.data(), c.d_head);
+        for (int64_t d = 0; d < c.d_head; ++d) zr[d] += part[static_cast<size_t>(d)];
+      }
     }
   });
+}
+
+namespace {
+
+// Indices of the k largest values (ties: the lower index first, as a stable sort gives).
+void top_k(const float* v, int64_t n, int64_t k, float* ids) {
+  thread_local std::vector<int32_t> order;
+  order.resize(static_cast<size_t>(n));
+  for (int64_t e = 0; e < n; ++e) order[static_cast<size_t>(e)] = static_cast<int32_t>(e);
+  std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](int32_t a, int32_t b) {
+    return v[a] > v[b] || (v[a] == v[b] && a < b);
+  });
+  for (int64_t j = 0; j < k; ++j) ids[j] = static_cast<float>(order[static_cast<size_t>(j)]);
+}
+
+// softmax of n values into out (float, max subtracted; the sum in double).
+void softmax_plain(const float* x, int64_t n, float* out) {
+  float m = x[0];
+  for (int64_t i = 1; i < n; ++i) m = std::max(m, x[i]);
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    out[i] = std::exp(x[i] - m);
+    sum += out[i];
+  }
+  const auto inv = static_cast<float>(1.0 / sum);
+  for (int64_t i = 0; i < n; ++i) out[i] *= inv;
+}
+
+// Expert ids come from a hook an observer may have edited: checked before use.
+void check_expert_ids(const ModelConfig& c, int layer, const float* ids, int64_t n, int64_t pos0) {
+  const int64_t k = c.n_experts_used;
+  for (int64_t t = 0; t < n * k; ++t) {
+    const float id = ids[t];
+    if (!(id >= 0.0f && id < static_cast<float>(c.n_experts)) || id != std::floor(id))
+      fail("blocks.", layer, ".mlp.hook_expert_ids: expert id ", id, " at position ", pos0 + t / k,
+           " is not an expert of this model (0..", c.n_experts - 1, ")");
+  }
+}
+
+}  // namespace
+
+void Interpreter::op_moe_select(const Op& op) {
+  const ModelConfig& c = model_.config;
+  const int64_t e = c.n_experts, k = c.n_experts_used;
+  const float* r = buf(op.in0);
+  float* ids = buf(op.out);
+  std::vector<float> probs(static_cast<size_t>(e));
+  for (int64_t i = 0; i < n_; ++i) {
+    const float* ri = r + i * e;
+    if (c.moe_gating == MoeGating::SoftmaxTopK) {  // chosen by probability, as llama.cpp does
+      softmax_plain(ri, e, probs.data());
+      ri = probs.data();
+    }
+    top_k(ri, e, k, ids + i * k);
+  }
+}
+
+void Interpreter::op_moe_weights(const Op& op) {
+  const ModelConfig& c = model_.config;
+  const int64_t e = c.n_experts, k = c.n_experts_used;
+  const float* r = buf(op.in0);
+  const float* ids = buf(op.in1);
+  float* w = buf(op.out);
+  check_expert_ids(c, op.layer, ids, n_, pos0_);
+  std::vector<float> probs(static_cast<size_t>(e)), sel(static_cast<size_t>(k));
+  for (int64_t i = 0; i < n_; ++i) {
+    const float* ri = r + i * e;
+    float* wi = w + i * k;
+    if (c.moe_gating == MoeGating::SoftmaxTopK) {
+      softmax_plain(ri, e, probs.data());
+      float sum = 0.0f;
+      for (int64_t j = 0; j < k; ++j) {
+        wi[j] = probs[static_cast<size_t>(ids[i * k + j])];
+        sum += wi[j];
+      }
+      if (c.moe_norm_topk)
+        for (int64_t j = 0; j < k; ++j) wi[j] /= sum;
+    } else {
+      for (int64_t j = 0; j < k; ++j) sel[static_cast<size_t>(j)] = ri[static_cast<int64_t>(ids[i * k + j])];
+      softmax_plain(sel.data(), k, wi);
+    }
+  }
+}
+
+void Interpreter::op_moe_experts(const Op& op) {
+  const ModelConfig& c = model_.config;
+  const LayerWeights& L = model_.layers[static_cast<size_t>(op.layer)];
+  const int64_t k = c.n_experts_used, d = c.d_model, f = c.d_mlp;
+  const float* x = buf(op.in0);
+  const float* ids = buf(op.in1);
+  float* out = buf(op.out);
+  check_expert_ids(c, op.layer, ids, n_, pos0_);
+  const size_t need = static_cast<size_t>(n_ * k);
+  if (moe_x_.size() < need * static_cast<size_t>(d)) {
+    moe_x_.resize(need * static_cast<size_t>(d));
+    moe_y_.resize(moe_x_.size());
+    moe_g_.resize(need * static_cast<size_t>(f));
+    moe_u_.resize(moe_g_.size());
+  }
+  for (int64_t e = 0; e < c.n_experts; ++e) {
+    moe_rows_.clear();
+    for (int64_t t = 0; t < n_ * k; ++t)
+      if (static_cast<int64_t>(ids[t]) == e) moe_rows_.push_back(t);
+    const auto m = static_cast<int64_t>(moe_rows_.size());
+    if (m == 0) continue;
+    for (int64_t r = 0; r < m; ++r)
+      std::copy_n(x + (moe_rows_[static_cast<size_t>(r)] / k) * d, d, moe_x_.data() + r * d);
+    const auto eu = static_cast<size_t>(e);
+    const float* bg = L.expert_gate_bias ? L.expert_gate_bias + e * f : nullptr;
+    const float* bu = L.expert_up_bias ? L.expert_up_bias + e * f : nullptr;
+    const float* bd = L.expert_down_bias ? L.expert_down_bias + e * d : nullptr;
+    matmul(pool_, L.expert_gate[eu], moe_x_.data(), m, moe_g_.data(), bg, q8_activations_);
+    matmul(pool_, L.expert_up[eu], moe_x_.data(), m, moe_u_.data(), bu, q8_activations_);
+    float* g = moe_g_.data();
+    const float* u = moe_u_.data();
+    switch (c.mlp) {
+      case MlpKind::GatedSilu: silu_mul_f32(g, u, g, m * f); break;
+      case MlpKind::GatedGelu:
+        for (int64_t j = 0; j < m * f; ++j) g[j] = gelu_mul(g[j], u[j]);
+        break;
+      case MlpKind::SwigluOai:
+        for (int64_t j = 0; j < m * f; ++j) g[j] = swiglu_oai(g[j], u[j]);
+        break;
+      case MlpKind::Gelu: LOUPE_ASSERT(false, "experts are gated");
+    }
+    matmul(pool_, L.expert_down[eu], g, m, moe_y_.data(), bd, q8_activations_);
+    for (int64_t r = 0; r < m; ++r)
+      std::copy_n(moe_y_.data() + r * d, d, out + moe_rows_[static_cast<size_t>(r)] * d);
+  }
+}
+
+void Interpreter::op_moe_combine(const Op& op) {
+  const ModelConfig& c = model_.config;
+  const int64_t k = c.n_experts_used, d = c.d_model;
+  const float* y = buf(op.in0);
+  const float* w = buf(op.in1);
+  float* out = buf(op.out);
+  for (int64_t i = 0; i < n_; ++i) {
+    float* oi = out + i * d;
+    for (int64_t j = 0; j < d; ++j) oi[j] = 0.0f;
+    for (int64_t s = 0; s < k; ++s) {
+      const float ws = w[i * k + s];
+      const float* ys = y + (i * k + s) * d;
+      for (int64_t j = 0; j < d; ++j) oi[j] += ws * ys[j];
+    }
+  }
 }
 
 }  // namespace loupe

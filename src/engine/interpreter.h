@@ -94,7 +94,8 @@ class Interpreter {
 
   // Positions held in the KV cache.
   int64_t n_past() const { return n_past_; }
-  // Forgets cached positions >= n (n = 0 clears the cache).
+  // Forgets cached positions >= n (n = 0 clears the cache). Throws Error when a sliding-window
+  // layer's cache no longer holds the window before n (its ring overwrote it).
   void rewind(int64_t n);
 
   // Batch of the current (or last) pass.
@@ -122,6 +123,17 @@ class Interpreter {
   void op_attn_scores(const Op& op);
   void op_softmax(const Op& op);
   void op_attn_mix(const Op& op);
+  void op_head_norm(const Op& op);
+  void op_moe_select(const Op& op);
+  void op_moe_weights(const Op& op);
+  void op_moe_experts(const Op& op);
+  void op_moe_combine(const Op& op);
+  // Keys [lo, hi] a query at position p attends to in layer l.
+  int64_t window_start(int layer, int64_t p) const;
+  // The cache slot of position p in layer l (a ring for sliding-window layers).
+  int64_t slot(int layer, int64_t p) const { return p % kv_cap_[static_cast<size_t>(layer)]; }
+  const float* k_at(int layer) const { return k_cache_.data() + kv_offset_[static_cast<size_t>(layer)]; }
+  const float* v_at(int layer) const { return v_cache_.data() + kv_offset_[static_cast<size_t>(layer)]; }
 
   const Model& model_;
   Program program_;
@@ -129,10 +141,19 @@ class Interpreter {
   int64_t n_ctx_;
   int64_t max_batch_;
   std::array<std::vector<float>, kBufCount> bufs_;
-  std::vector<float> k_cache_;                // [n_layers, n_ctx, d_kv]
-  std::vector<float> v_cache_;                // [n_layers, n_ctx, d_kv]
-  std::vector<float> rope_cos_;               // [n_ctx, d_head / 2]
-  std::vector<float> rope_sin_;               // [n_ctx, d_head / 2]
+  // Per layer: [kv_cap, d_kv] at kv_offset; kv_cap = n_ctx, or for a sliding-window layer the
+  // window plus one batch (a ring: position p in slot p mod kv_cap), so it never grows past that.
+  std::vector<float> k_cache_;
+  std::vector<float> v_cache_;
+  std::vector<int64_t> kv_cap_;
+  std::vector<size_t> kv_offset_;
+  // RoPE tables, one per distinct (base, scaling) of the layers: [n_ctx, n_rot / 2] each.
+  std::vector<std::vector<float>> rope_cos_;
+  std::vector<std::vector<float>> rope_sin_;
+  std::vector<int> rope_table_;  // per layer
+  // MoE scratch: the rows routed to one expert, gathered.
+  std::vector<float> moe_x_, moe_g_, moe_u_, moe_y_;
+  std::vector<int64_t> moe_rows_;
   std::vector<std::vector<Observer*>> subs_;  // per hook id
   OpListener* op_listener_ = nullptr;
   bool q8_activations_ = false;

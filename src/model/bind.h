@@ -1,6 +1,7 @@
-// Binds a tensor table with GGUF tensor names ("token_embd.weight", "blk.0.attn_q.weight", ...)
-// to a Model of the configured architecture. The HF and llama2.c loaders rename their tensors
-// to these names so that one table of names serves every format.
+// Binds a tensor table with GGUF tensor names ("token_embd.weight", "blk.0.attn_q.weight", ...,
+// from the one weight-name table, model/weight_names.h) to a Model of the configured family.
+// The HF and llama2.c loaders rename their tensors to these names so that one table of names
+// serves every format. Which tensors are needed follows from the config's features.
 #pragma once
 
 #include "model/loader_common.h"
@@ -12,6 +13,8 @@ struct BindOptions {
   bool transposed_linear = false;
   // Q/K rows in HF rotate-half order, to be read back in adjacent-pair order.
   bool unpermute_qk = false;
+  // Norm gains stored as w for a (1 + w) scale (HF Gemma); GGUF files hold 1 + w.
+  bool norm_plus_one = false;
 };
 
 void bind_weights(Model& model, const TensorTable& table, const BindOptions& options);

@@ -44,6 +44,8 @@ class TensorTable {
   // A vector of n elements.
   Weight vector(const std::string& name, int64_t n) const;
   Weight vector_or_empty(const std::string& name, int64_t n) const;
+  // A tensor of the table (or a reshaped copy of its entry) bound as [rows, cols].
+  Weight bind_raw(const RawTensor& t, int64_t rows, int64_t cols) const { return bind(t, rows, cols); }
 
  private:
   Weight bind(const RawTensor& t, int64_t rows, int64_t cols) const;

@@ -1,20 +1,14 @@
-// GGUF models: llama-family ("llama", "mistral"), "qwen2" and "gpt2" architectures.
+// GGUF models of every family in model/arch/: the keys all share are read here, the rest by the family.
 #include <cmath>
 
 #include "core/error.h"
 #include "formats/gguf.h"
+#include "model/arch/family.h"
 #include "model/bind.h"
 #include "tokenizer/tokenizer.h"
 
 namespace loupe::detail {
 namespace {
-
-Arch arch_from_gguf(const GgufFile& g, const std::string& name) {
-  if (name == "llama" || name == "mistral") return Arch::Llama;
-  if (name == "qwen2") return Arch::Qwen2;
-  if (name == "gpt2") return Arch::Gpt2;
-  fail(g.path(), ": unsupported architecture '", name, "' (general.architecture); loupe runs ", supported_archs());
-}
 
 std::string file_type_of(const GgufFile& g) {
   std::map<DType, size_t> bytes;
@@ -38,50 +32,39 @@ std::unique_ptr<Model> load_gguf(const std::string& path) {
   ModelConfig& c = m->config;
   c.format = "gguf";
   c.arch_label = g.get_string("general.architecture");
-  c.arch = arch_from_gguf(g, c.arch_label);
-  const std::string a = c.arch_label + ".";
-  c.d_model = static_cast<int64_t>(g.get_uint(a + "embedding_length"));
-  c.n_layers = static_cast<int64_t>(g.get_uint(a + "block_count"));
-  c.n_heads = static_cast<int64_t>(g.get_uint(a + "attention.head_count"));
-  c.n_kv_heads = static_cast<int64_t>(g.get_uint_or(a + "attention.head_count_kv", static_cast<uint64_t>(c.n_heads)));
-  c.d_mlp = static_cast<int64_t>(g.get_uint(a + "feed_forward_length"));
-  c.n_ctx = static_cast<int64_t>(g.get_uint(a + "context_length"));
-  if (c.n_heads <= 0 || c.n_heads > 4096) fail(path, ": ", a, "attention.head_count is ", c.n_heads);
-  c.d_head =
-      static_cast<int64_t>(g.get_uint_or(a + "attention.key_length", static_cast<uint64_t>(c.d_model / c.n_heads)));
+  const arch::Family* fam = arch::family_by_gguf_name(c.arch_label);
+  if (fam == nullptr)
+    fail(path, ": unsupported architecture '", c.arch_label, "' (general.architecture); loupe runs ",
+         supported_archs());
+  c.arch = fam->arch;
+  const arch::GgufMeta meta(g, c.arch_label + ".");
+  c.d_model = meta.positive("embedding_length");
+  c.n_layers = meta.positive("block_count");
+  c.n_heads = meta.uniform_count("attention.head_count", 0);
+  if (c.n_heads <= 0 || c.n_heads > 4096) fail(path, ": ", meta.key("attention.head_count"), " is ", c.n_heads);
+  c.n_kv_heads = meta.uniform_count("attention.head_count_kv", c.n_heads);
+  c.d_mlp = meta.uniform_count("feed_forward_length", 0);
+  c.n_ctx = meta.positive("context_length");
+  c.d_head = meta.count_or("attention.key_length", c.d_model / c.n_heads);
+  if (meta.count_or("attention.value_length", c.d_head) != c.d_head)
+    fail(path, ": ", meta.key("attention.value_length"), " ", meta.count("attention.value_length"),
+         " differs from the key length ", c.d_head, " (not supported)");
   const GgufTensorInfo* embd = g.find_tensor("token_embd.weight");
   if (embd == nullptr) fail(path, ": tensor 'token_embd.weight' is missing");
   c.d_vocab = embd->ne.size() >= 2 ? embd->ne[1] : 0;
-  if (g.has(a + "vocab_size") && static_cast<int64_t>(g.get_uint(a + "vocab_size")) != c.d_vocab)
-    fail(path, ": ", a, "vocab_size is ", g.get_uint(a + "vocab_size"), " but token_embd.weight has ", c.d_vocab,
-         " rows");
-
-  if (c.arch == Arch::Gpt2) {
-    c.norm = NormKind::LayerNorm;
-    c.mlp = MlpKind::Gelu;
-    c.rope = RopeStyle::None;
-    c.qkv_bias = true;
-    c.out_bias = true;
-    c.norm_eps = static_cast<float>(g.get_float(a + "attention.layer_norm_epsilon"));
-  } else {
-    c.norm_eps = static_cast<float>(g.get_float(a + "attention.layer_norm_rms_epsilon"));
-    c.rope = c.arch == Arch::Qwen2 ? RopeStyle::Halves : RopeStyle::Adjacent;
-    c.qkv_bias = c.arch == Arch::Qwen2;
-    c.rope_theta = static_cast<float>(g.get_float_or(a + "rope.freq_base", 10000.0));
-    uint64_t rope_dims = g.get_uint_or(a + "rope.dimension_count", static_cast<uint64_t>(c.d_head));
-    if (static_cast<int64_t>(rope_dims) != c.d_head)
-      fail(path, ": ", a, "rope.dimension_count ", rope_dims, " differs from d_head ", c.d_head,
-           " (partial RoPE is not supported)");
-    std::string scaling = g.get_string_or(a + "rope.scaling.type", "none");
-    if (scaling == "linear") {
-      c.rope_scaling = RopeScaling::Linear;
-      c.rope_factor = static_cast<float>(g.get_float(a + "rope.scaling.factor"));
-      if (!(c.rope_factor > 0.0f) || !std::isfinite(c.rope_factor))
-        fail(path, ": metadata '", a, "rope.scaling.factor' is ", c.rope_factor, " (must be a positive number)");
-    } else if (scaling != "none") {
-      fail(path, ": ", a, "rope.scaling.type '", scaling, "' is not supported (none, linear)");
-    }
-  }
+  if (meta.has("vocab_size") && meta.count("vocab_size") != c.d_vocab)
+    fail(path, ": ", meta.key("vocab_size"), " is ", meta.count("vocab_size"), " but token_embd.weight has ",
+         c.d_vocab, " rows");
+  if (meta.has("attention.layer_norm_rms_epsilon")) c.norm_eps = meta.number("attention.layer_norm_rms_epsilon");
+  c.rope_theta = meta.number_or("rope.freq_base", 10000.0f);
+  if (!(c.rope_theta > 0.0f)) fail(path, ": ", meta.key("rope.freq_base"), " is ", c.rope_theta, " (must be positive)");
+  c.rope_dims = meta.count_or("rope.dimension_count", c.d_head);
+  if (c.rope_dims == c.d_head) c.rope_dims = 0;
+  arch::read_gguf_rope_scaling(meta, c);
+  fam->read_gguf(meta, c);
+  if (c.d_mlp <= 0) fail(path, ": metadata '", meta.key("feed_forward_length"), "' is missing or 0");
+  c.fill_layers();
+  if (c.rope == RopeStyle::None) c.rope_dims = 0;
   c.validate(path);
 
   TensorTable table(path);
@@ -101,6 +84,7 @@ std::unique_ptr<Model> load_gguf(const std::string& path) {
     m->tokenizer = tokenizer_from_gguf(g);
     m->tokenizer_source = path;
   }
+  m->chat_template = g.get_string_or("tokenizer.chat_template", "");
   // A special token id outside the vocabulary would index past the embedding.
   auto special = [&](const char* key, uint64_t fallback) -> int32_t {
     if (!g.has(key)) return fallback < static_cast<uint64_t>(c.d_vocab) ? static_cast<int32_t>(fallback) : -1;

@@ -1,12 +1,16 @@
 // Hugging Face folders: config.json + model.safetensors (or sharded with an index), F32/F16/BF16.
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "core/byte_reader.h"
 #include "core/error.h"
+#include "model/arch/family.h"
 #include "model/bind.h"
+#include "model/weight_names.h"
+#include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
 namespace loupe::detail {
@@ -93,112 +97,66 @@ void read_safetensors(const std::string& path, TensorTable& table, Model& m,
   }
 }
 
-// How a Hugging Face architecture names its tensors: whole-model names and per-layer suffixes,
-// each with its GGUF name. Used both ways: file -> table when reading, table -> file in messages.
-struct NameScheme {
-  std::string strip;                                           // optional leading prefix of every name ("transformer.")
-  std::string layer_prefix;                                    // "model.layers." / "h."
-  std::vector<std::pair<std::string, std::string>> globals;    // {file name, GGUF name}
-  std::vector<std::pair<std::string, std::string>> per_layer;  // {suffix, GGUF suffix}
-
+// A family's HF tensor names <-> the table's GGUF names, from the one weight-name table and
+// the family's HfLayout; both ways: file -> table when reading, table -> file in messages.
+class HfNames {
+ public:
+  HfNames(const arch::HfLayout& layout, int64_t n_layers) : layout_(layout) {
+    for (int i = 0; i < kWeightIdCount; ++i) {
+      const auto id = static_cast<WeightId>(i);
+      const bool per_layer = weight_name(id).per_layer;
+      for (int64_t l = per_layer ? 0 : -1; l < (per_layer ? n_layers : 0); ++l)
+        for (const char* suffix : {"weight", "bias"}) {
+          const std::string hf = layout.name(id, l, suffix);
+          if (hf.empty()) continue;
+          const std::string gguf = gguf_tensor_name(id, l, suffix);
+          to_table_.emplace(hf, gguf);
+          to_file_.emplace(gguf, hf);
+        }
+    }
+  }
   // The table name of a file tensor; "" for tensors loupe does not use.
   std::string to_table(const std::string& full) const {
-    for (const auto& [file, gguf] : globals)
-      if (full == file) return gguf;
-    const std::string n = !strip.empty() && full.rfind(strip, 0) == 0 ? full.substr(strip.size()) : full;
-    for (const auto& [file, gguf] : globals)
-      if (n == file) return gguf;
-    if (n.rfind(layer_prefix, 0) != 0) return "";
-    const size_t dot = n.find('.', layer_prefix.size());
-    if (dot == std::string::npos || dot == layer_prefix.size()) return "";
-    const std::string layer = n.substr(layer_prefix.size(), dot - layer_prefix.size());
-    if (layer.find_first_not_of("0123456789") != std::string::npos) return "";
-    for (const auto& [suffix, gguf] : per_layer)
-      if (n.compare(dot + 1, std::string::npos, suffix) == 0) return cat("blk.", layer, ".", gguf);
-    return "";
+    std::string n = full;
+    const std::string opt(layout_.optional_prefix);
+    if (!opt.empty() && n.rfind(opt, 0) != 0 && !to_table_.count(n)) n = opt + n;
+    if (auto it = to_table_.find(n); it != to_table_.end()) return it->second;
+    return expert_name(n);
   }
-  // The file's name for a table name (as this architecture writes it), for messages.
   std::string to_file(const std::string& table) const {
-    for (const auto& [file, gguf] : globals)
-      if (table == gguf) return file;
-    if (table.rfind("blk.", 0) != 0) return "";
-    const size_t dot = table.find('.', 4);
-    if (dot == std::string::npos) return "";
-    for (const auto& [suffix, gguf] : per_layer)
-      if (table.compare(dot + 1, std::string::npos, gguf) == 0)
-        return cat(layer_prefix, table.substr(4, dot - 4), ".", suffix);
+    auto it = to_file_.find(table);
+    return it == to_file_.end() ? "" : it->second;
+  }
+
+ private:
+  // model.layers.L.mlp.experts.E.{gate,up,down}_proj.weight -> blk.L.ffn_{gate,up,down}_exps.E.weight:
+  // HF MoE checkpoints store each expert alone; bind stacks them.
+  std::string expert_name(const std::string& n) const {
+    const std::string lp(layout_.layer_prefix);
+    if (n.rfind(lp, 0) != 0) return "";
+    size_t p = lp.size();
+    auto number = [&](std::string& out) {
+      const size_t e = n.find('.', p);
+      if (e == std::string::npos || e == p) return false;
+      out = n.substr(p, e - p);
+      if (out.find_first_not_of("0123456789") != std::string::npos) return false;
+      p = e + 1;
+      return true;
+    };
+    std::string layer, expert;
+    if (!number(layer) || n.compare(p, 12, "mlp.experts.") != 0) return "";
+    p += 12;
+    if (!number(expert)) return "";
+    const std::string rest = n.substr(p);
+    for (const auto& [proj, gguf] : {std::pair{"gate_proj.weight", "ffn_gate_exps"}, std::pair{"up_proj.weight", "ffn_up_exps"},
+                                     std::pair{"down_proj.weight", "ffn_down_exps"}})
+      if (rest == proj) return cat("blk.", layer, ".", gguf, ".", expert, ".weight");
     return "";
   }
+
+  const arch::HfLayout& layout_;
+  std::map<std::string, std::string> to_table_, to_file_;
 };
-
-const NameScheme& llama_names() {
-  static const NameScheme s{"",
-                            "model.layers.",
-                            {{"model.embed_tokens.weight", "token_embd.weight"},
-                             {"model.norm.weight", "output_norm.weight"},
-                             {"lm_head.weight", "output.weight"}},
-                            {{"input_layernorm.weight", "attn_norm.weight"},
-                             {"post_attention_layernorm.weight", "ffn_norm.weight"},
-                             {"self_attn.q_proj.weight", "attn_q.weight"},
-                             {"self_attn.q_proj.bias", "attn_q.bias"},
-                             {"self_attn.k_proj.weight", "attn_k.weight"},
-                             {"self_attn.k_proj.bias", "attn_k.bias"},
-                             {"self_attn.v_proj.weight", "attn_v.weight"},
-                             {"self_attn.v_proj.bias", "attn_v.bias"},
-                             {"self_attn.o_proj.weight", "attn_output.weight"},
-                             {"self_attn.o_proj.bias", "attn_output.bias"},
-                             {"mlp.gate_proj.weight", "ffn_gate.weight"},
-                             {"mlp.up_proj.weight", "ffn_up.weight"},
-                             {"mlp.down_proj.weight", "ffn_down.weight"}}};
-  return s;
-}
-
-const NameScheme& gpt2_names() {
-  // lm_head.weight is matched before "transformer." is stripped (it never carries the prefix).
-  static const NameScheme s{"transformer.",
-                            "h.",
-                            {{"lm_head.weight", "output.weight"},
-                             {"wte.weight", "token_embd.weight"},
-                             {"wpe.weight", "position_embd.weight"},
-                             {"ln_f.weight", "output_norm.weight"},
-                             {"ln_f.bias", "output_norm.bias"}},
-                            {{"ln_1.weight", "attn_norm.weight"},
-                             {"ln_1.bias", "attn_norm.bias"},
-                             {"attn.c_attn.weight", "attn_qkv.weight"},
-                             {"attn.c_attn.bias", "attn_qkv.bias"},
-                             {"attn.c_proj.weight", "attn_output.weight"},
-                             {"attn.c_proj.bias", "attn_output.bias"},
-                             {"ln_2.weight", "ffn_norm.weight"},
-                             {"ln_2.bias", "ffn_norm.bias"},
-                             {"mlp.c_fc.weight", "ffn_up.weight"},
-                             {"mlp.c_fc.bias", "ffn_up.bias"},
-                             {"mlp.c_proj.weight", "ffn_down.weight"},
-                             {"mlp.c_proj.bias", "ffn_down.bias"}}};
-  return s;
-}
-
-int64_t need_int(const json& cfg, const std::string& path, const char* key) {
-  if (!cfg.contains(key) || !cfg[key].is_number_integer())
-    fail(path, ": field '", key, "' is missing or not an integer");
-  return cfg[key].get<int64_t>();
-}
-
-int64_t int_or(const json& cfg, const std::string& path, const char* key, int64_t fallback) {
-  if (!cfg.contains(key) || cfg[key].is_null()) return fallback;
-  return need_int(cfg, path, key);
-}
-
-double num_or(const json& cfg, const std::string& path, const char* key, double fallback) {
-  if (!cfg.contains(key) || cfg[key].is_null()) return fallback;
-  if (!cfg[key].is_number()) fail(path, ": field '", key, "' is not a number");
-  return cfg[key].get<double>();
-}
-
-std::string str_or(const json& cfg, const std::string& path, const char* key, const char* fallback) {
-  if (!cfg.contains(key) || cfg[key].is_null()) return fallback;
-  if (!cfg[key].is_string()) fail(path, ": field '", key, "' is not a string");
-  return cfg[key].get<std::string>();
-}
 
 }  // namespace
 
@@ -213,74 +171,40 @@ std::unique_ptr<Model> load_hf(const std::string& where) {
   m->path = dir.string();
   ModelConfig& c = m->config;
   c.format = "hf";
-  c.arch_label = cfg.value("model_type", std::string());
-  BindOptions bind;
-  const NameScheme* names = nullptr;
-  if (c.arch_label == "llama" || c.arch_label == "mistral" || c.arch_label == "qwen2") {
-    c.arch = c.arch_label == "qwen2" ? Arch::Qwen2 : Arch::Llama;
-    c.d_model = need_int(cfg, cfg_path, "hidden_size");
-    c.n_layers = need_int(cfg, cfg_path, "num_hidden_layers");
-    c.n_heads = need_int(cfg, cfg_path, "num_attention_heads");
-    c.n_kv_heads = int_or(cfg, cfg_path, "num_key_value_heads", c.n_heads);
-    c.d_mlp = need_int(cfg, cfg_path, "intermediate_size");
-    c.d_vocab = need_int(cfg, cfg_path, "vocab_size");
-    c.n_ctx = int_or(cfg, cfg_path, "max_position_embeddings", 2048);
-    if (c.n_heads <= 0) fail(cfg_path, ": num_attention_heads is ", c.n_heads);
-    c.d_head = int_or(cfg, cfg_path, "head_dim", c.d_model / c.n_heads);
-    c.norm_eps = static_cast<float>(num_or(cfg, cfg_path, "rms_norm_eps", 1e-6));
-    c.rope_theta = static_cast<float>(num_or(cfg, cfg_path, "rope_theta", 10000.0));
-    c.qkv_bias = c.arch == Arch::Qwen2 || cfg.value("attention_bias", false);
-    c.rope = c.arch == Arch::Qwen2 ? RopeStyle::Halves : RopeStyle::Adjacent;
-    bind.unpermute_qk = c.arch == Arch::Llama;
-    const std::string act = str_or(cfg, cfg_path, "hidden_act", "silu");
-    if (act != "silu") fail(cfg_path, ": hidden_act '", act, "' is not supported (silu)");
-    if (cfg.contains("rope_scaling") && cfg["rope_scaling"].is_object()) {
-      const json& rs = cfg["rope_scaling"];
-      std::string type = rs.value("rope_type", rs.value("type", std::string()));
-      if (type == "llama3") {
-        c.rope_scaling = RopeScaling::Llama3;
-        c.rope_factor = static_cast<float>(num_or(rs, cfg_path, "factor", 8.0));
-        c.rope_low_freq_factor = static_cast<float>(num_or(rs, cfg_path, "low_freq_factor", 1.0));
-        c.rope_high_freq_factor = static_cast<float>(num_or(rs, cfg_path, "high_freq_factor", 4.0));
-        c.rope_original_ctx = int_or(rs, cfg_path, "original_max_position_embeddings", 8192);
-      } else if (type == "linear") {
-        c.rope_scaling = RopeScaling::Linear;
-        c.rope_factor = static_cast<float>(num_or(rs, cfg_path, "factor", 1.0));
-      } else if (!type.empty() && type != "default") {
-        fail(cfg_path, ": rope_scaling type '", type, "' is not supported (llama3, linear)");
-      }
-    }
-    names = &llama_names();
-  } else if (c.arch_label == "gpt2") {
-    c.arch = Arch::Gpt2;
-    c.d_model = need_int(cfg, cfg_path, "n_embd");
-    c.n_layers = need_int(cfg, cfg_path, "n_layer");
-    c.n_heads = need_int(cfg, cfg_path, "n_head");
-    c.n_kv_heads = c.n_heads;
-    c.d_mlp = int_or(cfg, cfg_path, "n_inner", 4 * c.d_model);
-    c.d_vocab = need_int(cfg, cfg_path, "vocab_size");
-    c.n_ctx = int_or(cfg, cfg_path, "n_positions", 1024);
-    if (c.n_heads <= 0) fail(cfg_path, ": n_head is ", c.n_heads);
-    c.d_head = c.d_model / c.n_heads;
-    c.norm_eps = static_cast<float>(num_or(cfg, cfg_path, "layer_norm_epsilon", 1e-5));
-    c.norm = NormKind::LayerNorm;
-    c.mlp = MlpKind::Gelu;
-    // The engine's GELU is the tanh approximation; exact "gelu" or "relu" would run silently wrong.
-    const std::string act = str_or(cfg, cfg_path, "activation_function", "gelu_new");
-    if (act != "gelu_new" && act != "gelu_pytorch_tanh" && act != "gelu_fast")
-      fail(cfg_path, ": activation_function '", act, "' is not supported (gelu_new, the tanh approximation)");
-    c.rope = RopeStyle::None;
-    c.qkv_bias = true;
-    c.out_bias = true;
-    bind.transposed_linear = true;
-    names = &gpt2_names();
-  } else {
-    fail(cfg_path, ": unsupported model_type '", c.arch_label, "'; loupe runs ", supported_archs());
+  arch::HfMeta top(cfg, cfg_path);
+  c.arch_label = top.text_or("model_type", "");
+  // Multimodal wrappers (Gemma 3) keep the language model's settings in text_config.
+  const json* text = &cfg;
+  if (cfg.contains("text_config") && cfg["text_config"].is_object()) {
+    text = &cfg["text_config"];
+    arch::HfMeta inner(*text, cfg_path + " (text_config)");
+    c.arch_label = inner.text_or("model_type", c.arch_label);
   }
-  c.bos_id = static_cast<int32_t>(int_or(cfg, cfg_path, "bos_token_id", c.arch == Arch::Gpt2 ? 50256 : 1));
-  c.eos_id = cfg.contains("eos_token_id") && cfg["eos_token_id"].is_array() && !cfg["eos_token_id"].empty()
-                 ? cfg["eos_token_id"][0].get<int32_t>()
-                 : static_cast<int32_t>(int_or(cfg, cfg_path, "eos_token_id", c.arch == Arch::Gpt2 ? 50256 : 2));
+  const arch::Family* fam = arch::family_by_hf_type(c.arch_label);
+  if (fam == nullptr)
+    fail(cfg_path, ": unsupported model_type '", c.arch_label, "'; loupe reads HF folders of ", arch::hf_family_list());
+  c.arch = fam->arch;
+  const arch::HfMeta meta(*text, text == &cfg ? cfg_path : cfg_path + " (text_config)");
+  fam->read_hf(meta, c);
+  c.fill_layers();
+  BindOptions bind;
+  bind.unpermute_qk = fam->hf.unpermute_qk;
+  bind.norm_plus_one = fam->hf.norm_plus_one;
+  bind.transposed_linear = fam->hf.transposed_linear;
+  const HfNames hf_names(fam->hf, c.n_layers);
+  const HfNames* names = &hf_names;
+  const int64_t default_special = c.arch == Arch::Gpt2 ? 50256 : 1;
+  c.bos_id = static_cast<int32_t>(top.count_or("bos_token_id", default_special));
+  if (cfg.contains("eos_token_id") && cfg["eos_token_id"].is_array()) {
+    const json& e = cfg["eos_token_id"];
+    if (e.empty() || !e[0].is_number_integer() || e[0].get<int64_t>() < 0)
+      fail(cfg_path, ": field 'eos_token_id' must be a token id or a non-empty list of them");
+    c.eos_id = static_cast<int32_t>(e[0].get<int64_t>());
+  } else {
+    c.eos_id = static_cast<int32_t>(top.count_or("eos_token_id", c.arch == Arch::Gpt2 ? 50256 : 2));
+  }
+  if (c.bos_id >= c.d_vocab || c.eos_id >= c.d_vocab)
+    fail(cfg_path, ": bos_token_id ", c.bos_id, " / eos_token_id ", c.eos_id, " past the vocabulary of ", c.d_vocab);
   c.validate(cfg_path);
 
   TensorTable table(dir.string());
@@ -306,13 +230,14 @@ std::unique_ptr<Model> load_hf(const std::string& where) {
     fail(dir.string(), ": no model.safetensors or model.safetensors.index.json");
   }
   bind_weights(*m, table, bind);
-  c.file_type = std::string(dtype_name(m->layers.front().w_up.type));
+  c.file_type = std::string(dtype_name(m->layers.front().wq.type));
 
   if (fs::exists(dir / "tokenizer.json")) {
     m->tokenizer_source = (dir / "tokenizer.json").string();
   } else if (fs::exists(dir / "tokenizer.model")) {
     m->tokenizer_source = (dir / "tokenizer.model").string();
   }
+  m->chat_template = hf_chat_template(dir.string());
   return m;
 }
 

@@ -18,9 +18,12 @@ Model::~Model() = default;
 size_t Model::weight_bytes() const {
   size_t total = tok_embed.nbytes() + pos_embed.nbytes();
   if (unembed.data != tok_embed.data) total += unembed.nbytes();
-  for (const auto& l : layers)
+  for (const auto& l : layers) {
     total += l.wq.nbytes() + l.wk.nbytes() + l.wv.nbytes() + l.wo.nbytes() + l.w_gate.nbytes() + l.w_up.nbytes() +
-             l.w_down.nbytes();
+             l.w_down.nbytes() + l.router.nbytes();
+    for (const auto* ex : {&l.expert_gate, &l.expert_up, &l.expert_down})
+      for (const Weight& w : *ex) total += w.nbytes();
+  }
   return total;
 }
 
@@ -57,8 +60,11 @@ void Model::release_pages(const Weight& w) const {
 }
 
 void Model::for_each_matmul_weight(const std::function<void(Weight&)>& f) {
-  for (auto& l : layers)
-    for (Weight* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) f(*w);
+  for (auto& l : layers) {
+    for (Weight* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down, &l.router}) f(*w);
+    for (auto* ex : {&l.expert_gate, &l.expert_up, &l.expert_down})
+      for (Weight& w : *ex) f(w);
+  }
   f(unembed);
 }
 

@@ -31,6 +31,23 @@ struct LayerWeights {
   Weight w_down;                  // [d_model, d_mlp]
   const float* b_up = nullptr;    // [d_mlp]
   const float* b_down = nullptr;  // [d_model]
+
+  const float* q_norm = nullptr;          // [d_head] per-head RMSNorm gains (qk_norm)
+  const float* k_norm = nullptr;          // [d_head]
+  const float* post_attn_norm = nullptr;  // [d_model] (post_norms)
+  const float* post_ffn_norm = nullptr;   // [d_model]
+  const float* sinks = nullptr;           // [n_heads] (attn_sinks)
+
+  // Mixture of experts: a router and n_experts SwiGLU experts, each a slice of the file's
+  // [n_experts, rows, cols] tensors (used in place).
+  Weight router;                    // [n_experts, d_model]
+  const float* router_bias = nullptr;  // [n_experts]
+  std::vector<Weight> expert_gate;  // each [d_mlp, d_model]
+  std::vector<Weight> expert_up;    // each [d_mlp, d_model]
+  std::vector<Weight> expert_down;  // each [d_model, d_mlp]
+  const float* expert_gate_bias = nullptr;  // [n_experts, d_mlp]
+  const float* expert_up_bias = nullptr;    // [n_experts, d_mlp]
+  const float* expert_down_bias = nullptr;  // [n_experts, d_model]
 };
 
 // A tensor of the file, for `loupe info`.
@@ -54,6 +71,7 @@ struct Model {
   std::vector<TensorSummary> tensors;        // every tensor of the file(s), in file order
   std::unique_ptr<Tokenizer> tokenizer;      // may be null (no tokenizer found)
   std::string tokenizer_source;
+  std::string chat_template;  // GGUF tokenizer.chat_template or an HF folder's (hf_chat_template); "" if none
 
   std::vector<std::shared_ptr<MappedFile>> files;  // keep the maps alive
   std::deque<std::vector<float>> owned;            // small vectors converted to f32 at load

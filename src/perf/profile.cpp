@@ -31,7 +31,12 @@ OpWork op_work(const Model& model, const Op& op, int64_t rows, int64_t n, int64_
   const auto dmlp = static_cast<double>(c.d_mlp);
   const double kv = static_cast<double>(pos0 + n);
   // Key positions attended by all rows: sum over i of (pos0 + i + 1).
-  const int64_t exact_pairs = n * pos0 + n * (n + 1) / 2;  // an integer: n (n + 1) is even
+  int64_t exact_pairs = n * pos0 + n * (n + 1) / 2;  // an integer: n (n + 1) is even
+  const int64_t window = op.layer >= 0 ? c.layers[static_cast<size_t>(op.layer)].window : 0;
+  if (window > 0) {  // a sliding window: min(pos + 1, window) keys per row
+    exact_pairs = 0;
+    for (int64_t i = 0; i < n; ++i) exact_pairs += std::min(pos0 + i + 1, window);
+  }
   const auto pairs = static_cast<double>(exact_pairs);
   constexpr double f = sizeof(float);
   OpWork w;
@@ -84,9 +89,46 @@ OpWork op_work(const Model& model, const Op& op, int64_t rows, int64_t n, int64_
       w.bytes = 2 * r * dmlp * f;
       break;
     case OpKind::SiluMul:
-      w.flops = 5 * r * dmlp;
+    case OpKind::GeluMul:
+    case OpKind::SwigluOai:
+      w.flops = (op.kind == OpKind::GeluMul ? 10 : 6) * r * dmlp;
       w.bytes = 3 * r * dmlp * f;
       break;
+    case OpKind::HeadNorm: {
+      const double width = op.out == Buf::QNorm ? static_cast<double>(c.d_q()) : dkv;
+      w.flops = 4 * r * width;
+      w.bytes = 2 * r * width * f + dh * f;
+      break;
+    }
+    case OpKind::MoeSelect:
+    case OpKind::MoeWeights: {
+      const auto e = static_cast<double>(c.n_experts);
+      w.flops = 4 * r * e;
+      w.bytes = r * e * f + r * static_cast<double>(c.n_experts_used) * f;
+      break;
+    }
+    case OpKind::MoeExperts: {
+      // The k chosen experts of each row: three matmuls and the activation; bytes count each
+      // expert's weights once per pass (an upper bound when rows share experts).
+      const double k = static_cast<double>(c.n_experts_used);
+      w.flops = r * k * (6 * d * dmlp + 6 * dmlp);
+      const Weight& g = model.layers[static_cast<size_t>(op.layer)].expert_gate.front();
+      const double per_expert = 3 * static_cast<double>(g.nbytes());
+      w.bytes = std::min(r * k, static_cast<double>(c.n_experts)) * per_expert + r * (d + k * d) * f;
+      break;
+    }
+    case OpKind::MoeCombine: {
+      const double k = static_cast<double>(c.n_experts_used);
+      w.flops = 2 * r * k * d;
+      w.bytes = r * (k * d + d + k) * f;
+      break;
+    }
+    case OpKind::SoftCap: {
+      const double width = static_cast<double>(c.d_vocab);
+      w.flops = 3 * r * width;
+      w.bytes = 2 * r * width * f;
+      break;
+    }
   }
   return w;
 }

@@ -24,6 +24,18 @@ enum class DType : uint8_t {
   Q4_K,
   Q5_K,
   Q6_K,
+  IQ2_XXS,
+  IQ2_XS,
+  IQ3_XXS,
+  IQ1_S,
+  IQ4_NL,
+  IQ3_S,
+  IQ2_S,
+  IQ4_XS,
+  IQ1_M,
+  TQ1_0,
+  TQ2_0,
+  MXFP4,
 };
 
 struct DTypeTraits {
@@ -57,7 +69,10 @@ inline size_t row_bytes(DType type, int64_t n) {
 void dequantize_row(DType type, const void* src, float* dst, int64_t n);
 
 // Converts n floats to a row of the given type (round-to-nearest as ggml's reference quantisers).
-// Supported for every DType.
+// Supported for every DType except the grid i-quants IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S,
+// IQ1_S and IQ1_M, whose quantisers search their grids with an importance matrix: for those it
+// throws loupe::Error saying so (can_quantize tells beforehand).
 void quantize_row(DType type, const float* src, void* dst, int64_t n);
+bool can_quantize(DType type);
 
 }  // namespace loupe

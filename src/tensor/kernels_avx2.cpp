@@ -7,6 +7,7 @@
 #include "tensor/half.h"
 #include "tensor/kernels_matmul.h"
 #include "tensor/quant_blocks.h"
+#include "tensor/quant_iq_grids.h"
 
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c")

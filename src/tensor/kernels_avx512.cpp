@@ -8,6 +8,7 @@
 #include "tensor/half.h"
 #include "tensor/kernels_matmul.h"
 #include "tensor/quant_blocks.h"
+#include "tensor/quant_iq_grids.h"
 
 #pragma GCC push_options
 // GCC 12's AVX-512 intrinsics pass an undefined vector as the unused merge source and then warn
@@ -186,6 +187,65 @@ struct Block32Q6_K {
   }
 };
 
+// IQ4_NL, IQ4_XS and MXFP4: the 16 values of a block are table value * scale (the products
+// LoadIQ4_NL, LoadIQ4_XS and LoadMXFP4 take), picked by vpermps as for Q4_0.
+inline __m512 values16(const int8_t (&table)[16]) {
+  return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(table))));
+}
+inline __m512 pick16(__m512 table, const uint8_t* qs, int h) {
+  const __m512i v = bytes16(qs);
+  return _mm512_permutexvar_ps(h == 0 ? v : _mm512_srli_epi32(v, 4), table);
+}
+
+struct Block32IQ4_NL {
+  static constexpr int64_t kBlockBytes = sizeof(quant::BlockIQ4_NL), kSub = 1;
+  struct Super {};  // nothing shared across blocks
+  static Super super(const uint8_t*) { return {}; }
+  using State = __m512;  // table: kIq4nlValues[n] d
+  static State state(const Super&, const uint8_t* blk, int) {
+    return _mm512_mul_ps(values16(quant::kIq4nlValues),
+                         _mm512_set1_ps(h2f(reinterpret_cast<const quant::BlockIQ4_NL*>(blk)->d)));
+  }
+  static __m512 weights(const State& table, const uint8_t* blk, int, int h) {
+    return pick16(table, reinterpret_cast<const quant::BlockIQ4_NL*>(blk)->qs, h);
+  }
+};
+
+struct Block32MXFP4 {
+  static constexpr int64_t kBlockBytes = sizeof(quant::BlockMXFP4), kSub = 1;
+  struct Super {};  // nothing shared across blocks
+  static Super super(const uint8_t*) { return {}; }
+  using State = __m512;  // table: kFp4Values[n] 2^(e - 128)
+  static State state(const Super&, const uint8_t* blk, int) {
+    return _mm512_mul_ps(values16(quant::kFp4Values),
+                         _mm512_set1_ps(quant::e8m0_half(reinterpret_cast<const quant::BlockMXFP4*>(blk)->e)));
+  }
+  static __m512 weights(const State& table, const uint8_t* blk, int, int h) {
+    return pick16(table, reinterpret_cast<const quant::BlockMXFP4*>(blk)->qs, h);
+  }
+};
+
+// IQ4_XS group j of a super-block: ordered as an IQ4_NL block at qs + 16 j, scale d (ls_j - 32).
+struct Block32IQ4_XS {
+  static constexpr int64_t kBlockBytes = sizeof(quant::BlockIQ4_XS), kSub = 8;
+  struct Super {
+    float dl[8];  // the group scales, as LoadIQ4_XS computes them
+  };
+  static Super super(const uint8_t* blk) {
+    const auto& b = *reinterpret_cast<const quant::BlockIQ4_XS*>(blk);
+    Super sup;
+    for (int g = 0; g < 8; ++g) sup.dl[g] = LoadIQ4_XS::scale(b, g);
+    return sup;
+  }
+  using State = __m512;  // table: kIq4nlValues[n] dl_j
+  static State state(const Super& sup, const uint8_t*, int j) {
+    return _mm512_mul_ps(values16(quant::kIq4nlValues), _mm512_set1_ps(sup.dl[j]));
+  }
+  static __m512 weights(const State& table, const uint8_t* blk, int j, int h) {
+    return pick16(table, reinterpret_cast<const quant::BlockIQ4_XS*>(blk)->qs + 16 * j, h);
+  }
+};
+
 template <class Fmt, int NM, int NR>
 void tile_block32_rows(const Tile& t, const uint8_t* const* w, const float* const* x, float* y) {
   // Rows in place: a prefetch every kEvery sub-blocks touches every 64-byte line ahead. Tiles
@@ -262,7 +322,10 @@ bool tile_kernel_takes_step_avx512(DType type, bool q8_acts) {
     case DType::Q4_0:
     case DType::Q4_K:
     case DType::Q5_K:
-    case DType::Q6_K: return !q8_acts;
+    case DType::Q6_K:
+    case DType::IQ4_NL:
+    case DType::IQ4_XS:
+    case DType::MXFP4: return !q8_acts;
     default: return false;
   }
 }
@@ -274,6 +337,9 @@ TileFn tile_kernel_avx512(DType type, bool q8_acts) {
       case DType::Q4_K: return avx512::tile_block32<avx512::Block32K<false>>;
       case DType::Q5_K: return avx512::tile_block32<avx512::Block32K<true>>;
       case DType::Q6_K: return avx512::tile_block32<avx512::Block32Q6_K>;
+      case DType::IQ4_NL: return avx512::tile_block32<avx512::Block32IQ4_NL>;
+      case DType::IQ4_XS: return avx512::tile_block32<avx512::Block32IQ4_XS>;
+      case DType::MXFP4: return avx512::tile_block32<avx512::Block32MXFP4>;
       default: break;
     }
   return q8_acts ? avx512::table(type) : avx512::table_float_acts(type);

@@ -51,7 +51,20 @@ bool takes_q8_activations(DType type) {
     case DType::Q5_0:
     case DType::Q5_1:
     case DType::Q2_K:
-    case DType::Q3_K: return false;
+    case DType::Q3_K:
+    // No int8 pairing for these yet: with --q8-act they keep float activations.
+    case DType::IQ2_XXS:
+    case DType::IQ2_XS:
+    case DType::IQ3_XXS:
+    case DType::IQ1_S:
+    case DType::IQ4_NL:
+    case DType::IQ3_S:
+    case DType::IQ2_S:
+    case DType::IQ4_XS:
+    case DType::IQ1_M:
+    case DType::TQ1_0:
+    case DType::TQ2_0:
+    case DType::MXFP4: return false;
   }
   return false;
 }
@@ -244,6 +257,9 @@ RowFn row_to_f32_scalar(DType type) {
     case DType::Q4_K: return row_quant<DType::Q4_K>;
     case DType::Q5_K: return row_quant<DType::Q5_K>;
     case DType::Q6_K: return row_quant<DType::Q6_K>;
+    case DType::IQ4_NL: return row_quant<DType::IQ4_NL>;
+    case DType::IQ4_XS: return row_quant<DType::IQ4_XS>;
+    case DType::MXFP4: return row_quant<DType::MXFP4>;
     default: return nullptr;
   }
 }
@@ -255,6 +271,9 @@ TileFn tile_kernel_scalar(DType type, bool q8_acts) {
       case DType::Q4_K: return tile_float<load_quant<DType::Q4_K>>;
       case DType::Q5_K: return tile_float<load_quant<DType::Q5_K>>;
       case DType::Q6_K: return tile_float<load_quant<DType::Q6_K>>;
+      case DType::IQ4_NL: return tile_float<load_quant<DType::IQ4_NL>>;
+      case DType::IQ4_XS: return tile_float<load_quant<DType::IQ4_XS>>;
+      case DType::MXFP4: return tile_float<load_quant<DType::MXFP4>>;
       default: break;
     }
   switch (type) {
@@ -270,7 +289,21 @@ TileFn tile_kernel_scalar(DType type, bool q8_acts) {
     case DType::Q5_0:
     case DType::Q5_1:
     case DType::Q2_K:
-    case DType::Q3_K: return nullptr;
+    case DType::Q3_K:
+    // No q8-activation kernel; with float activations, the types not handled above are
+    // dequantised to F32 rows by the matmul (its converting path).
+    case DType::IQ2_XXS:
+    case DType::IQ2_XS:
+    case DType::IQ3_XXS:
+    case DType::IQ1_S:
+    case DType::IQ4_NL:
+    case DType::IQ3_S:
+    case DType::IQ2_S:
+    case DType::IQ4_XS:
+    case DType::IQ1_M:
+    case DType::TQ1_0:
+    case DType::TQ2_0:
+    case DType::MXFP4: return nullptr;
   }
   return nullptr;
 }

@@ -221,7 +221,7 @@ void matmul(ThreadPool& pool, const Weight& w, const float* x, int64_t m, float*
   const TileFn f32 = kernels::tile_kernel(DType::F32, active_isa());
   // Block-quantised types only: F16 / BF16 convert in one instruction per vector, and reading
   // them at half the bytes beats converting the rows first.
-  const bool block_quantised = kernels::takes_q8_activations(w.type);
+  const bool block_quantised = dtype_traits(w.type).block_elems > 1;
   const kernels::RowFn convert = fn != nullptr && block_quantised && !q8_acts && m >= kConvertMinRows
                                      ? kernels::row_to_f32(w.type, active_isa())
                                      : nullptr;

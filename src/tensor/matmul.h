@@ -3,11 +3,13 @@
 // operations whatever the thread count and the number of activation rows, so results do not
 // depend on timing or batching.
 //
-// Weights with a tile kernel (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K in row storage) are
-// read in place, converted in registers; with q8_acts the block-quantised ones instead meet
-// activations quantised to 32-element int8 blocks, as llama.cpp does (kernels_matmul.h), read
-// from VNNI panels when the weight has them. Other
-// types and storages are dequantised a few rows at a time and go through the F32 kernel.
+// Weights with a tile kernel (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS,
+// MXFP4 in row storage) are read in place, converted in registers; with q8_acts the ones with an
+// int8 pairing (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K) instead meet activations quantised to 32-element
+// int8 blocks, as llama.cpp does (kernels_matmul.h), read from VNNI panels when the weight has
+// them; the others keep float activations. Other types (Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, the grid
+// i-quants, TQ1_0, TQ2_0) and storages are dequantised a few rows at a time and go through the
+// F32 kernel.
 #pragma once
 
 #include <cstdint>

@@ -32,10 +32,22 @@ const std::vector<Expected> kExpected = {
     {DType::Q4_K, "q4_k", 256, 4 + 12 + 128, 12},
     {DType::Q5_K, "q5_k", 256, 4 + 12 + 32 + 128, 13},
     {DType::Q6_K, "q6_k", 256, 128 + 64 + 16 + 2, 14},
+    {DType::IQ2_XXS, "iq2_xxs", 256, 2 + 64, 16},
+    {DType::IQ2_XS, "iq2_xs", 256, 2 + 64 + 8, 17},
+    {DType::IQ3_XXS, "iq3_xxs", 256, 2 + 96, 18},
+    {DType::IQ1_S, "iq1_s", 256, 2 + 32 + 16, 19},
+    {DType::IQ4_NL, "iq4_nl", 32, 2 + 16, 20},
+    {DType::IQ3_S, "iq3_s", 256, 2 + 64 + 8 + 32 + 4, 21},
+    {DType::IQ2_S, "iq2_s", 256, 2 + 64 + 8 + 8, 22},
+    {DType::IQ4_XS, "iq4_xs", 256, 2 + 2 + 4 + 128, 23},
+    {DType::IQ1_M, "iq1_m", 256, 32 + 16 + 8, 29},
+    {DType::TQ1_0, "tq1_0", 256, 48 + 4 + 2, 34},
+    {DType::TQ2_0, "tq2_0", 256, 64 + 2, 35},
+    {DType::MXFP4, "mxfp4", 32, 1 + 16, 39},
 };
 
 TEST(DTypeTraits, TableMatchesGgml) {
-  ASSERT_EQ(kExpected.size(), 13u);
+  ASSERT_EQ(kExpected.size(), 25u);
   for (const Expected& e : kExpected) {
     const DTypeTraits& t = dtype_traits(e.type);
     EXPECT_EQ(t.name, e.name);
@@ -53,8 +65,9 @@ TEST(DTypeTraits, FromGgml) {
     EXPECT_EQ(*t, e.type) << e.name;
   }
   // Types ggml has but loupe does not load: removed Q4_2/Q4_3 (4, 5), Q8_1 (9), Q8_K (15),
-  // IQ* (16..23, 29), I8..F64 (24..28), TQ1_0 (34).
-  for (uint32_t id : {4u, 5u, 9u, 15u, 16u, 23u, 24u, 28u, 29u, 31u, 34u, 39u, 1000u, 0xffffffffu}) {
+  // I8..F64 (24..28), the removed repacked Q4_0 / IQ4_NL ids (31..33, 36..38), NVFP4 (40),
+  // Q1_0 (41), Q2_0 (42).
+  for (uint32_t id : {4u, 5u, 9u, 15u, 24u, 28u, 31u, 33u, 36u, 38u, 40u, 41u, 42u, 1000u, 0xffffffffu}) {
     EXPECT_FALSE(dtype_from_ggml(id).has_value()) << id;
   }
 }
@@ -68,7 +81,8 @@ TEST(DTypeTraits, FromNameIsCaseInsensitive) {
   }
   EXPECT_EQ(dtype_from_name("Q4_k"), DType::Q4_K);
   EXPECT_EQ(dtype_from_name("bF16"), DType::BF16);
-  for (const char* bad : {"", "q4", "q4_kk", "q4_k ", " f32", "f64", "iq2_xxs", "q8_1", "fp16", "q4-k"}) {
+  for (const char* bad :
+       {"", "q4", "q4_kk", "q4_k ", " f32", "f64", "iq2_xx", "iq3_xs", "nvfp4", "q8_1", "fp16", "q4-k"}) {
     EXPECT_FALSE(dtype_from_name(bad).has_value()) << '"' << bad << '"';
   }
 }

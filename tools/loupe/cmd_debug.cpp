@@ -13,7 +13,9 @@
 #include "commands.h"
 #include "core/error.h"
 #include "debugger/commands.h"
+#include "engine/driver.h"
 #include "options.h"
+#include "tokenizer/tokenizer.h"
 
 namespace loupe::cli {
 namespace {
@@ -104,10 +106,13 @@ void add_debug(CLI::App& app, Action& action) {
   auto* cmd = app.add_subcommand("debug", "a gdb-like debugger over a forward pass: breakpoints, stepping, edits");
   auto mf = std::make_shared<ModelFlags>();
   auto prompt = std::make_shared<std::string>();
+  auto chat = std::make_shared<std::string>();
   auto script = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);
   mf->add(cmd);
   cmd->add_option("-p,--prompt", *prompt, "the prompt a bare 'run' runs");
+  cmd->add_option("--chat", *chat,
+                  "one user message, put through the model's chat template: the prompt a bare 'run' runs");
   cmd->add_option("-x,--script", *script, "run the commands in FILE (then read standard input when it is a terminal)");
   cmd->add_flag("--json", *json, "print one JSON object per command");
   cmd->callback([=, &action] {
@@ -117,9 +122,17 @@ void add_debug(CLI::App& app, Action& action) {
         file.open(*script);
         if (!file) fail(*script, ": cannot open script");
       }
+      if (!chat->empty() && !prompt->empty()) fail("give either -p PROMPT or --chat TEXT, not both");
       auto model = mf->load();
+      std::string default_prompt = *prompt;
+      if (!chat->empty()) {
+        default_prompt = chat_prompt_text(*model, *chat);
+        // The debugger's encoder adds the BOS the model wants; the template's own then goes.
+        if (default_add_bos(*model) && starts_with_bos_text(*model, default_prompt))
+          default_prompt.erase(0, model->tokenizer->token_text(model->tokenizer->bos_id()).size());
+      }
       dbg::Session session(*model, mf->run_options());
-      dbg::Debugger debugger(session, *prompt);
+      dbg::Debugger debugger(session, default_prompt);
       const bool tty = isatty(STDIN_FILENO) != 0;
       Shell shell{debugger, *json, !tty || !script->empty(), 0};
       if (!script->empty()) shell.run_stream(file);

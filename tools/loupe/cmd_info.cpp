@@ -56,6 +56,30 @@ void add_info(CLI::App& app, Action& action) {
       j["rope"] = rope_name(c.rope);
       j["rope_theta"] = c.rope_theta;
       j["tied_embeddings"] = c.tied_embeddings;
+      nlohmann::ordered_json fj = nlohmann::ordered_json::object();
+      if (c.n_rot() != c.d_head && c.rope != RopeStyle::None) fj["rope_dims"] = c.n_rot();
+      if (c.qk_norm) fj["qk_norm"] = true;
+      if (c.post_norms) fj["post_norms"] = true;
+      if (c.embed_scale > 0) fj["embed_scale"] = c.embed_scale;
+      if (c.attn_scale > 0) fj["attn_scale"] = c.attn_scale;
+      if (c.attn_softcap > 0) fj["attn_softcap"] = c.attn_softcap;
+      if (c.final_softcap > 0) fj["final_softcap"] = c.final_softcap;
+      if (c.attn_sinks) fj["attn_sinks"] = true;
+      if (c.moe()) {
+        fj["n_experts"] = c.n_experts;
+        fj["n_experts_used"] = c.n_experts_used;
+        fj["moe_gating"] = c.moe_gating == MoeGating::SoftmaxTopK
+                               ? (c.moe_norm_topk ? "softmax, top-k, renormalised" : "softmax, top-k")
+                               : "top-k, softmax over the k";
+      }
+      nlohmann::ordered_json lj = nlohmann::ordered_json::array();
+      bool uniform = true;
+      for (const LayerSpec& s : c.layers) {
+        lj.push_back({{"window", s.window}, {"rope", s.rope}, {"rope_theta", s.rope_theta}});
+        uniform = uniform && s.window == 0 && s.rope && s.rope_theta == c.rope_theta;
+      }
+      if (!uniform) fj["layers"] = lj;
+      j["features"] = fj;
       j["n_params"] = [&] {
         int64_t n = 0;
         for (const auto& t : m->tensors) {
@@ -96,6 +120,23 @@ void add_info(CLI::App& app, Action& action) {
       std::printf("d_vocab %lld  n_ctx %lld  norm %s (eps %g)  rope %s (theta %g)  tied embeddings %s\n",
                   (long long)c.d_vocab, (long long)c.n_ctx, j["norm"].get<std::string>().c_str(), c.norm_eps,
                   rope_name(c.rope), c.rope_theta, c.tied_embeddings ? "yes" : "no");
+      if (!fj.empty()) {
+        std::string f;
+        for (auto it = fj.begin(); it != fj.end(); ++it) {
+          if (it.key() == "layers") continue;
+          f += (f.empty() ? "" : "  ") + it.key() + " " + (it->is_string() ? it->get<std::string>() : it->dump());
+        }
+        if (!f.empty()) std::printf("%s\n", f.c_str());
+        if (fj.contains("layers")) {
+          std::string w;
+          for (int64_t l = 0; l < c.n_layers; ++l) {
+            const LayerSpec& s = c.layers[static_cast<size_t>(l)];
+            w += cat(l ? " " : "", l, ":", s.window > 0 ? cat("window ", s.window) : std::string("global"),
+                     s.rope ? cat("/rope ", s.rope_theta) : std::string("/nope"));
+          }
+          std::printf("layers %s\n", w.c_str());
+        }
+      }
       std::printf("parameters %lld  weights %.2f MiB\n", (long long)j["n_params"].get<int64_t>(),
                   static_cast<double>(m->weight_bytes()) / (1024.0 * 1024.0));
       if (m->tokenizer)

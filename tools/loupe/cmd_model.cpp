@@ -33,7 +33,9 @@ void add_model(CLI::App& app, Action& action) {
   cmd->add_flag("--tied", spec->tied, "tie the unembedding to the embedding");
   cmd->add_option("--seed", spec->seed, "weight seed (default 1)");
   cmd->add_option("--vocab-from", spec->vocab_path, "GGUF file whose tokenizer is copied")->required();
-  cmd->add_option("--type", *type, "f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k");
+  cmd->add_option("--type", *type,
+                  "f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k, iq4_nl, iq4_xs, tq1_0, "
+                  "tq2_0, mxfp4");
   cmd->add_option("--format", *format, "gguf (default) or hf (a folder, f32 only)")
       ->check(CLI::IsMember({"gguf", "hf"}));
   cmd->add_option("-o,--output", *out, "output file (gguf) or folder (hf)")->required();
@@ -43,6 +45,8 @@ void add_model(CLI::App& app, Action& action) {
       s.arch = *arch == "gpt2" ? Arch::Gpt2 : Arch::Llama;
       auto t = dtype_from_name(*type);
       if (!t) fail("--type: unknown type '", *type, "'");
+      if (!can_quantize(*t))
+        fail("--type: loupe cannot write ", dtype_name(*t), " weights (grid i-quants need llama-quantize)");
       s.type = *t;
       SynthModel m = make_synth_model(s);
       if (*format == "hf") {

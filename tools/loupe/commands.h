@@ -27,5 +27,6 @@ void add_attention(CLI::App& app, Action& action);
 void add_activations(CLI::App& app, Action& action);
 void add_attribute(CLI::App& app, Action& action);
 void add_profile(CLI::App& app, Action& action);
+void add_tensor(CLI::App& app, Action& action);
 
 }  // namespace loupe::cli

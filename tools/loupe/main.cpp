@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "loupe 0.1.0");
   loupe::cli::Action action;
   loupe::cli::add_info(app, action);
+  loupe::cli::add_tensor(app, action);
   loupe::cli::add_tokenize(app, action);
   loupe::cli::add_generate(app, action);
   loupe::cli::add_logits(app, action);

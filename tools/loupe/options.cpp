@@ -1,9 +1,12 @@
 #include "options.h"
 
+#include <filesystem>
 #include <thread>
 
 #include "core/error.h"
 #include "engine/driver.h"
+#include "tokenizer/chat_template.h"
+#include "tokenizer/tokenizer.h"
 
 namespace loupe::cli {
 
@@ -40,6 +43,9 @@ RunOptions ModelFlags::run_options() const {
 
 void PromptFlags::add(CLI::App* cmd, bool allow_tokens) {
   cmd->add_option("-p,--prompt", prompt, "prompt text (UTF-8)");
+  cmd->add_option("--chat", chat,
+                  "one user message, put through the model's chat template (with the assistant's turn opened) as the "
+                  "prompt");
   if (allow_tokens) cmd->add_option("--tokens", tokens, "token ids instead of a prompt: 1,2,3");
   cmd->add_flag("--bos", bos, "start the prompt with BOS");
   cmd->add_flag("--no-bos", no_bos, "do not start the prompt with BOS");
@@ -47,6 +53,19 @@ void PromptFlags::add(CLI::App* cmd, bool allow_tokens) {
 
 std::vector<int32_t> PromptFlags::resolve(const Model& model, int64_t n_ctx) const {
   if (bos && no_bos) fail("--bos and --no-bos contradict each other");
+  if (!chat.empty()) {
+    if (!prompt.empty()) fail("give either -p PROMPT or --chat TEXT, not both");
+    if (!tokens.empty()) fail("give either --tokens or --chat TEXT, not both");
+    std::string text = chat_prompt_text(model, chat);
+    // The template's own BOS (parsed as the special token it is) stands for the one the encoder
+    // would add; --no-bos drops it.
+    bool add_bos = bos || (!no_bos && default_add_bos(model));
+    if (starts_with_bos_text(model, text)) {
+      if (no_bos) text.erase(0, model.tokenizer->token_text(model.tokenizer->bos_id()).size());
+      add_bos = false;
+    }
+    return prompt_tokens(model, text, add_bos, n_ctx);
+  }
   if (!tokens.empty()) {
     if (!prompt.empty()) fail("give either -p PROMPT or --tokens, not both");
     auto ids = parse_token_list(tokens, model.config.d_vocab);
@@ -56,6 +75,33 @@ std::vector<int32_t> PromptFlags::resolve(const Model& model, int64_t n_ctx) con
   }
   const bool add_bos = bos || (!no_bos && default_add_bos(model));
   return prompt_tokens(model, prompt, add_bos, n_ctx);
+}
+
+std::string chat_prompt_text(const Model& model, const std::string& user) {
+  const int64_t bad = find_invalid_utf8(user);
+  if (bad >= 0) fail("--chat: invalid UTF-8 at byte ", bad);
+  if (model.chat_template.empty()) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(model.path, ec))
+      fail(model.path, ": no chat_template in tokenizer_config.json (nor a chat_template.jinja); use -p");
+    fail(model.path, ": no tokenizer.chat_template in the file; use -p");
+  }
+  if (!model.tokenizer)
+    fail(model.path, ": no tokenizer found for this model; pass --tokenizer FILE or --tokens 1,2,3");
+  const Tokenizer& tok = *model.tokenizer;
+  const std::string bos = tok.bos_id() >= 0 ? std::string(tok.token_text(tok.bos_id())) : "";
+  const std::string eos = tok.eos_id() >= 0 ? std::string(tok.token_text(tok.eos_id())) : "";
+  try {
+    return render_chat(model.chat_template, {ChatMessage{"user", user}}, true, bos, eos);
+  } catch (const Error& e) {
+    fail(model.path, ": ", e.what());
+  }
+}
+
+bool starts_with_bos_text(const Model& model, const std::string& text) {
+  if (!model.tokenizer || model.tokenizer->bos_id() < 0) return false;
+  const std::string_view bos = model.tokenizer->token_text(model.tokenizer->bos_id());
+  return !bos.empty() && text.compare(0, bos.size(), bos) == 0;
 }
 
 std::string json_escape_shape(const std::vector<int64_t>& shape) {

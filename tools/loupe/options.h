@@ -23,9 +23,11 @@ struct ModelFlags {
   RunOptions run_options() const;
 };
 
-// Prompt input: -p TEXT or --tokens 1,2,3, with BOS control.
+// Prompt input: -p TEXT, --chat TEXT (one user turn through the model's chat template) or
+// --tokens 1,2,3, with BOS control.
 struct PromptFlags {
   std::string prompt;
+  std::string chat;
   std::string tokens;
   bool bos = false;
   bool no_bos = false;
@@ -33,6 +35,14 @@ struct PromptFlags {
   void add(CLI::App* cmd, bool allow_tokens);
   std::vector<int32_t> resolve(const Model& model, int64_t n_ctx) const;
 };
+
+// The prompt text of --chat TEXT: the model's chat template (GGUF tokenizer.chat_template, or the
+// HF folder's) rendered for one user message with add_generation_prompt = true and the
+// tokenizer's BOS / EOS strings. Errors name the model: no template, or the template's error.
+std::string chat_prompt_text(const Model& model, const std::string& user);
+
+// Whether `text` starts with the BOS token's text (as Llama 3, Gemma and Mistral templates write it).
+bool starts_with_bos_text(const Model& model, const std::string& text);
 
 int default_threads();
 std::string json_escape_shape(const std::vector<int64_t>& shape);

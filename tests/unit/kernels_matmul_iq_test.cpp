@@ -1,0 +1,251 @@
+// Matmul with the i-quant, ternary and MXFP4 weights. IQ4_NL, IQ4_XS and MXFP4 have tile kernels
+// (value tables: pshufb on AVX2, vpermps on AVX-512, a scalar twin); the other nine go through
+// the converting path (rows dequantised to F32, then the F32 kernel). Every type: the product
+// equals a float64 product of the dequantised weights, for one activation row (decode) and 37
+// (prompt), on one thread and three, with the same bits for every batch and split; --q8-act
+// falls back to float activations (no int8 pairing). The vector kernels: their row conversion
+// gives dequantize_row's bits on every level, and a tile on the rows in place gives the bits of
+// the F32 kernel on the converted rows (so the direct and converting paths agree).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "tensor/half.h"
+#include "tensor/kernels_matmul.h"
+#include "tensor/matmul.h"
+
+namespace loupe {
+namespace {
+
+using kernels::Tile;
+
+const DType kNewTypes[] = {DType::IQ2_XXS, DType::IQ2_XS, DType::IQ3_XXS, DType::IQ1_S, DType::IQ4_NL, DType::IQ3_S,
+                           DType::IQ2_S,   DType::IQ4_XS, DType::IQ1_M,   DType::TQ1_0, DType::TQ2_0,  DType::MXFP4};
+const DType kVectorTypes[] = {DType::IQ4_NL, DType::IQ4_XS, DType::MXFP4};
+const Isa kIsas[] = {Isa::Scalar, Isa::Avx2, Isa::Avx512};
+
+bool has_vector_kernel(DType type) {
+  return type == DType::IQ4_NL || type == DType::IQ4_XS || type == DType::MXFP4;
+}
+
+std::vector<float> random_floats(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+// rows x k weights of random bytes (every bit pattern of quants, grid indices, signs and group
+// scales), with the super-block scale set to a small finite value.
+std::vector<uint8_t> random_weights(DType type, int64_t rows, int64_t k, uint32_t seed) {
+  const size_t bytes = row_bytes(type, k) * static_cast<size_t>(rows);
+  const size_t block = dtype_traits(type).block_bytes;
+  std::vector<uint8_t> w(bytes);
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> byte(0, 255);
+  for (auto& b : w) b = static_cast<uint8_t>(byte(rng));
+  std::uniform_real_distribution<float> scale(-0.05f, 0.05f);
+  for (size_t off = 0; off < bytes; off += block) {
+    uint8_t* blk = w.data() + off;
+    const uint16_t h = f32_to_f16(scale(rng));
+    switch (type) {
+      case DType::MXFP4: blk[0] = static_cast<uint8_t>(120 + byte(rng) % 16); break;  // 2^-8 .. 2^7
+      case DType::IQ1_M:
+        // The fp16 scale is the top nibbles of the four scale words (bytes 48 .. 55).
+        for (int n = 0; n < 4; ++n)
+          blk[48 + 2 * n + 1] = static_cast<uint8_t>((blk[49 + 2 * n] & 0x0f) | ((h >> (4 * n)) & 0xf) << 4);
+        break;
+      case DType::TQ1_0:
+      case DType::TQ2_0: {
+        const size_t at = block - 2;  // d comes last
+        blk[at] = static_cast<uint8_t>(h & 0xff);
+        blk[at + 1] = static_cast<uint8_t>(h >> 8);
+        break;
+      }
+      default:
+        blk[0] = static_cast<uint8_t>(h & 0xff);
+        blk[1] = static_cast<uint8_t>(h >> 8);
+        break;
+    }
+  }
+  return w;
+}
+
+std::vector<int64_t> lengths(DType type) {
+  if (dtype_traits(type).block_elems == 32) return {32, 96, 288};
+  return {256, 768};
+}
+
+Weight rows_weight(DType type, int64_t rows, int64_t k, const std::vector<uint8_t>& bytes) {
+  Weight w;
+  w.name = "w";
+  w.type = type;
+  w.rows = rows;
+  w.cols = k;
+  w.data = bytes.data();
+  return w;
+}
+
+// One tile over rows `w` (row r at w + r * row_stride) and float activations x [nm, k].
+std::vector<float> run_tile(kernels::TileFn fn, const uint8_t* w, size_t row_stride, int nr, const float* x, int nm,
+                            int64_t k) {
+  Tile t{};
+  for (int r = 0; r < nr; ++r) t.w[r] = w + row_stride * static_cast<size_t>(r);
+  t.nr = nr;
+  t.x = x;
+  t.x_stride = static_cast<size_t>(k) * sizeof(float);
+  t.nm = nm;
+  t.k = k;
+  std::vector<float> y(static_cast<size_t>(nm * nr), NAN);
+  t.y = y.data();
+  t.y_stride = nr;
+  fn(t);
+  return y;
+}
+
+TEST(MatmulIq, EveryNewTypeMatchesFloat64Reference) {
+  const int64_t rows = 37;
+  ThreadPool p1(1), p3(3);
+  for (DType type : kNewTypes) {
+    const int64_t k = lengths(type).back();
+    auto wbytes = random_weights(type, rows, k, 51);
+    const Weight w = rows_weight(type, rows, k, wbytes);
+    EXPECT_EQ(matmul_has_kernel(w), has_vector_kernel(type)) << dtype_name(type);
+    std::vector<float> wf(static_cast<size_t>(rows * k));
+    dequantize_row(type, wbytes.data(), wf.data(), rows * k);
+    for (float v : wf) ASSERT_TRUE(std::isfinite(v)) << dtype_name(type);
+    const int64_t m = 37;
+    auto x = random_floats(static_cast<size_t>(m * k), 52);
+    auto bias = random_floats(static_cast<size_t>(rows), 53);
+    std::vector<float> many(static_cast<size_t>(m * rows)), many3(many.size()), q8(many.size());
+    matmul(p1, w, x.data(), m, many.data(), bias.data());
+    matmul(p3, w, x.data(), m, many3.data(), bias.data());
+    matmul(p3, w, x.data(), m, q8.data(), bias.data(), /*q8_acts=*/true);
+    EXPECT_EQ(many, many3) << dtype_name(type);
+    EXPECT_EQ(many, q8) << dtype_name(type) << ": --q8-act must keep float activations";
+    std::vector<float> one(static_cast<size_t>(rows)), one3(one.size());
+    for (int64_t i = 0; i < m; ++i) {
+      matmul(p1, w, x.data() + i * k, 1, one.data(), bias.data());
+      matmul(p3, w, x.data() + i * k, 1, one3.data(), bias.data(), true);
+      for (int64_t r = 0; r < rows; ++r) {
+        ASSERT_EQ(one[static_cast<size_t>(r)], many[static_cast<size_t>(i * rows + r)]) << dtype_name(type);
+        ASSERT_EQ(one3[static_cast<size_t>(r)], many[static_cast<size_t>(i * rows + r)]) << dtype_name(type);
+      }
+    }
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t r = 0; r < rows; ++r) {
+        double want = bias[static_cast<size_t>(r)], mag = std::fabs(want);
+        for (int64_t j = 0; j < k; ++j) {
+          const double p = static_cast<double>(x[static_cast<size_t>(i * k + j)]) * wf[static_cast<size_t>(r * k + j)];
+          want += p;
+          mag += std::fabs(p);
+        }
+        EXPECT_NEAR(many[static_cast<size_t>(i * rows + r)], want, 2e-6 * mag) << dtype_name(type);
+      }
+  }
+}
+
+// No new type has q8 kernels or panels; only the three vector types have tile kernels.
+TEST(MatmulIq, KernelTables) {
+  for (DType type : kNewTypes) {
+    EXPECT_FALSE(kernels::takes_q8_activations(type)) << dtype_name(type);
+    EXPECT_FALSE(kernels::has_panels(type)) << dtype_name(type);
+    for (Isa isa : kIsas) {
+      if (!cpu_supports(isa)) continue;
+      EXPECT_EQ(kernels::panel_kernel(type, isa), nullptr) << dtype_name(type);
+      EXPECT_EQ(kernels::tile_kernel(type, isa) != nullptr, has_vector_kernel(type)) << dtype_name(type);
+      EXPECT_EQ(kernels::row_to_f32(type, isa) != nullptr, has_vector_kernel(type)) << dtype_name(type);
+      // Asked for q8 activations, a type without them gets its float kernel (or none).
+      EXPECT_EQ(kernels::tile_kernel(type, isa, true), kernels::tile_kernel(type, isa, false)) << dtype_name(type);
+    }
+    std::vector<uint8_t> bytes(row_bytes(type, 256) * 16);
+    EXPECT_FALSE(packs_panels(rows_weight(type, 16, 256, bytes))) << dtype_name(type);
+  }
+}
+
+// Row conversion on every level: the bits of dequantize_row.
+TEST(MatmulIq, VectorRowConversionIsExact) {
+  for (DType type : kVectorTypes)
+    for (int64_t k : lengths(type)) {
+      auto w = random_weights(type, 1, k, 61);
+      std::vector<float> want(static_cast<size_t>(k));
+      dequantize_row(type, w.data(), want.data(), k);
+      for (Isa isa : kIsas) {
+        if (!cpu_supports(isa)) continue;
+        std::vector<float> got(static_cast<size_t>(k), NAN);
+        kernels::row_to_f32(type, isa)(w.data(), k, got.data());
+        EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0)
+            << dtype_name(type) << " " << isa_name(isa) << " k=" << k;
+      }
+    }
+}
+
+// The tile kernel on rows in place against the F32 kernel of the same level on the converted
+// rows: the same bits for every tile shape. And against the scalar twin within rounding.
+TEST(MatmulIq, VectorKernelsMatchConvertedRowsAndScalarTwin) {
+  for (DType type : kVectorTypes)
+    for (int64_t k : lengths(type)) {
+      const int R = kernels::kTileRows, M = kernels::kTileActRows;
+      auto w = random_weights(type, R, k, 71);
+      auto x = random_floats(static_cast<size_t>(M * k), 72);
+      const size_t rb = row_bytes(type, k);
+      std::vector<float> wf(static_cast<size_t>(R * k));
+      dequantize_row(type, w.data(), wf.data(), R * k);
+      for (int nr = 1; nr <= R; ++nr)
+        for (int nm = 1; nm <= M; ++nm) {
+          const auto scalar = run_tile(kernels::tile_kernel(type, Isa::Scalar), w.data(), rb, nr, x.data(), nm, k);
+          for (Isa isa : kIsas) {
+            if (!cpu_supports(isa)) continue;
+            const auto fn = kernels::tile_kernel(type, isa);
+            ASSERT_NE(fn, nullptr) << dtype_name(type) << " " << isa_name(isa);
+            const auto direct = run_tile(fn, w.data(), rb, nr, x.data(), nm, k);
+            const auto converted =
+                run_tile(kernels::tile_kernel(DType::F32, isa), reinterpret_cast<const uint8_t*>(wf.data()),
+                         k * sizeof(float), nr, x.data(), nm, k);
+            EXPECT_EQ(direct, converted) << dtype_name(type) << " " << isa_name(isa) << " nr=" << nr << " nm=" << nm;
+            for (int i = 0; i < nm; ++i)
+              for (int r = 0; r < nr; ++r) {
+                double mag = 0;
+                for (int64_t j = 0; j < k; ++j)
+                  mag += std::fabs(static_cast<double>(x[static_cast<size_t>(i * k + j)]) *
+                                   wf[static_cast<size_t>(r * k + j)]);
+                const size_t at = static_cast<size_t>(i * nr + r);
+                EXPECT_NEAR(direct[at], scalar[at], 2e-6 * mag) << dtype_name(type) << " " << isa_name(isa);
+              }
+          }
+        }
+    }
+}
+
+// Interleaved tiles (AVX-512): the same bits as the rows in place, for decode and prompt shapes.
+TEST(MatmulIq, InterleavedTilesGiveTheSameBits) {
+  const int64_t rows = 40;
+  ThreadPool p1(1), p3(3);
+  for (DType type : kNewTypes) {
+    const int64_t k = lengths(type).back();
+    auto wbytes = random_weights(type, rows, k, 81);
+    const Weight w = rows_weight(type, rows, k, wbytes);
+    EXPECT_EQ(packs_tiles(w), has_vector_kernel(type) && active_isa() == Isa::Avx512) << dtype_name(type);
+    if (!packs_tiles(w)) continue;
+    const std::vector<uint8_t> tiles = pack_tiles(w);
+    Weight wt = w;
+    wt.tiles = tiles.data();
+    for (int64_t m : {int64_t{1}, int64_t{3}, int64_t{19}}) {
+      auto x = random_floats(static_cast<size_t>(m * k), 82);
+      std::vector<float> plain(static_cast<size_t>(m * rows)), tiled(plain.size()), tiled3(plain.size());
+      matmul(p1, w, x.data(), m, plain.data(), nullptr);
+      matmul(p1, wt, x.data(), m, tiled.data(), nullptr);
+      matmul(p3, wt, x.data(), m, tiled3.data(), nullptr);
+      EXPECT_EQ(plain, tiled) << dtype_name(type) << " m " << m;
+      EXPECT_EQ(plain, tiled3) << dtype_name(type) << " m " << m;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace loupe
