@@ -1,5 +1,6 @@
-// Random-weight models of real shapes, written as GGUF (loadable by llama.cpp) or as a
-// Hugging Face folder with the same weights, for tests and benchmarks.
+// Random-weight models of real shapes of every family, written as GGUF with llama.cpp's keys
+// and tensor names or as a Hugging Face folder with the same weights (the family's HF names and
+// layout), for tests and benchmarks.
 #pragma once
 
 #include <cstdint>
@@ -17,11 +18,15 @@ struct SynthSpec {
   int64_t n_layers = 2;
   int64_t n_heads = 4;
   int64_t n_kv_heads = 0;  // 0 = n_heads
+  int64_t d_head = 0;      // 0 = d_model / n_heads
   int64_t d_mlp = 0;       // 0 = 4 d_model (gpt2) or 8/3 d_model rounded to 32 (llama)
   int64_t n_ctx = 256;
   float rope_theta = 10000.0f;
   bool tied = false;
   uint64_t seed = 1;
+  int64_t n_experts = 0;       // MoE families: 0 = 8
+  int64_t n_experts_used = 0;  // 0 = 2
+  int64_t window = 0;          // sliding window of the families that have one (0 = 8); llama: all layers
   std::string vocab_path;  // a GGUF file whose tokenizer.* metadata is copied
   DType type = DType::F32;
 };

@@ -3,9 +3,11 @@
 // tokens, one BOS; and the errors through the binary (exit 1 and the message).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <vector>
 

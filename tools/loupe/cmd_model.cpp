@@ -3,6 +3,7 @@
 
 #include "commands.h"
 #include "core/error.h"
+#include "model/arch/family.h"
 #include "model/synth.h"
 
 namespace loupe::cli {
@@ -16,7 +17,9 @@ void add_model(CLI::App& app, Action& action) {
   auto type = std::make_shared<std::string>("f32");
   auto format = std::make_shared<std::string>("gguf");
   auto out = std::make_shared<std::string>();
-  cmd->add_option("--arch", *arch, "llama or gpt2")->required()->check(CLI::IsMember({"llama", "gpt2"}));
+  cmd->add_option("--arch", *arch,
+                  "llama, qwen2, gpt2, qwen3, qwen3moe, gemma2, gemma3, phi3, smollm3 or gpt-oss")
+      ->required();
   cmd->add_option("--d-model", spec->d_model, "residual width")
       ->required()
       ->check(CLI::Range(int64_t(2), int64_t(1) << 16));
@@ -25,6 +28,15 @@ void add_model(CLI::App& app, Action& action) {
       ->check(CLI::Range(int64_t(1), int64_t(1024)));
   cmd->add_option("--n-kv-heads", spec->n_kv_heads, "key/value heads (default n_heads)")
       ->check(CLI::Range(int64_t(0), int64_t(1024)));
+  cmd->add_option("--d-head", spec->d_head, "head width (default d_model / n_heads)")
+      ->check(CLI::Range(int64_t(0), int64_t(1) << 12));
+  cmd->add_option("--n-experts", spec->n_experts, "experts (qwen3moe, gpt-oss; default 8)")
+      ->check(CLI::Range(int64_t(1), int64_t(4096)));
+  cmd->add_option("--n-experts-used", spec->n_experts_used, "experts per token (default 2)")
+      ->check(CLI::Range(int64_t(1), int64_t(4096)));
+  cmd->add_option("--window", spec->window,
+                  "sliding window of the local layers (gemma2, gemma3, gpt-oss; default 8); llama: every layer")
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 20));
   cmd->add_option("--d-mlp", spec->d_mlp, "MLP width (default 4 d_model for gpt2, ~8/3 d_model for llama)")
       ->check(CLI::Range(int64_t(0), int64_t(1) << 20));
   cmd->add_option("--n-ctx", spec->n_ctx, "context length (default 256)")
@@ -42,7 +54,9 @@ void add_model(CLI::App& app, Action& action) {
   cmd->callback([=, &action] {
     action = [=] {
       SynthSpec s = *spec;
-      s.arch = *arch == "gpt2" ? Arch::Gpt2 : Arch::Llama;
+      const arch::Family* fam = arch::family_by_gguf_name(*arch);
+      if (fam == nullptr) fail("--arch: unknown architecture '", *arch, "' (", arch::family_list(), ")");
+      s.arch = fam->arch;
       auto t = dtype_from_name(*type);
       if (!t) fail("--type: unknown type '", *type, "'");
       if (!can_quantize(*t))
