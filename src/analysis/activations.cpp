@@ -89,6 +89,26 @@ class ActivationObserver : public Observer {
   std::map<int, Accumulator> acc;
 };
 
+// Counts the experts chosen at every position of every MoE layer.
+class ExpertLoadObserver : public Observer {
+ public:
+  explicit ExpertLoadObserver(const ModelConfig& c) : n_experts_(c.n_experts) {}
+  void on_hook(const HookEvent& e) override {
+    ExpertLoad& l = load[e.point->layer];
+    l.layer = e.point->layer;
+    if (l.counts.empty()) l.counts.assign(static_cast<size_t>(n_experts_), 0);
+    for (int64_t i = 0; i < e.shape.numel(); ++i) {
+      const auto id = static_cast<int64_t>(e.data[i]);
+      if (id >= 0 && id < n_experts_) ++l.counts[static_cast<size_t>(id)];
+    }
+    l.positions += e.shape.dims[0];
+  }
+  std::map<int, ExpertLoad> load;
+
+ private:
+  int64_t n_experts_;
+};
+
 }  // namespace
 
 ActivationsResult run_activations(const Model& model, const std::string& data_path, const std::string& field,
@@ -107,6 +127,9 @@ ActivationsResult run_activations(const Model& model, const std::string& data_pa
   }
   ActivationObserver obs;
   for (int id : ids) interp.observe(id, &obs);
+  ExpertLoadObserver experts(model.config);
+  for (int h = 0; h < hooks.size(); ++h)
+    if (hooks[h].kind == HookKind::ExpertIds) interp.observe(h, &experts);
 
   DocumentReader reader(data_path, field);
   SequencerOptions so = options.seq;
@@ -158,6 +181,7 @@ ActivationsResult run_activations(const Model& model, const std::string& data_pa
     }
     r.hooks.push_back(std::move(h));
   }
+  for (auto& [layer, l] : experts.load) r.expert_load.push_back(std::move(l));
   return r;
 }
 
@@ -199,6 +223,23 @@ nlohmann::ordered_json to_json(const ActivationsResult& r) {
     hooks.push_back(std::move(e));
   }
   j["hooks"] = hooks;
+  if (!r.expert_load.empty()) {
+    nlohmann::ordered_json el = nlohmann::ordered_json::array();
+    for (const ExpertLoad& l : r.expert_load) {
+      int64_t total = 0, top = 0, unused = 0;
+      for (int64_t n : l.counts) {
+        total += n;
+        top = std::max(top, n);
+        unused += n == 0;
+      }
+      el.push_back({{"layer", l.layer},
+                    {"positions", l.positions},
+                    {"counts", l.counts},
+                    {"max_share", total > 0 ? static_cast<double>(top) / static_cast<double>(total) : 0.0},
+                    {"unused_experts", unused}});
+    }
+    j["expert_load"] = el;
+  }
   return j;
 }
 

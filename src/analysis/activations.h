@@ -68,11 +68,20 @@ struct ActivationsOptions {
   std::function<void(int64_t docs, int64_t tokens)> progress;
 };
 
+// Mixture-of-experts models: how often each expert of a layer was chosen (from
+// mlp.hook_expert_ids), the routing balance a MoE debugger looks at first.
+struct ExpertLoad {
+  int layer = -1;
+  std::vector<int64_t> counts;  // [n_experts] selections over all positions
+  int64_t positions = 0;
+};
+
 struct ActivationsResult {
   std::string model;
   int64_t n_docs = 0;
   int64_t n_tokens = 0;
   std::vector<HookActivations> hooks;  // program order
+  std::vector<ExpertLoad> expert_load;  // MoE models: one per layer
 };
 
 ActivationsResult run_activations(const Model& model, const std::string& data_path, const std::string& field,

@@ -11,9 +11,6 @@ namespace loupe {
 inline float gelu_tanh(float v) {
   return 0.5f * v * (1.0f + std::tanh(0.7978845608028654f * (v + 0.044715f * v * v * v)));
 }
-inline float gelu_mul(float g, float u) {
-  return gelu_tanh(g) * u;
-}
 // gpt-oss's SwiGLU: the gate clamped above at 7, the linear part to [-7, 7] and shifted by one.
 inline float swiglu_oai(float g, float u) {
   constexpr float limit = 7.0f, alpha = 1.702f;

@@ -287,7 +287,11 @@ void Interpreter::run_op(const Op& op) {
       const int64_t w = c.d_mlp;
       const bool gelu = op.kind == OpKind::GeluMul;
       rows_in_parallel(pool_, rows, w, [&](int64_t i) {
-        for (int64_t j = i * w; j < (i + 1) * w; ++j) y[j] = gelu ? gelu_mul(g[j], u[j]) : swiglu_oai(g[j], u[j]);
+        if (gelu) {
+          gelu_mul_f32(g + i * w, u + i * w, y + i * w, w);
+        } else {
+          for (int64_t j = i * w; j < (i + 1) * w; ++j) y[j] = swiglu_oai(g[j], u[j]);
+        }
       });
       return;
     }
@@ -382,6 +386,13 @@ int64_t Interpreter::window_start(int layer, int64_t p) const {
   return w > 0 ? std::max<int64_t>(0, p - w + 1) : 0;
 }
 
+bool Interpreter::window_binds(int layer) const {
+  // Until the pass reaches past the window, every query sees all keys from position 0 and the
+  // ring has not wrapped (slot = position): the causal kernels apply as they are.
+  const int64_t w = model_.config.layers[static_cast<size_t>(layer)].window;
+  return w > 0 && pos0_ + n_ > w;
+}
+
 void Interpreter::op_kv_store(const Op& op) {
   const int64_t dkv = model_.config.d_kv();
   float* kc = k_cache_.data() + kv_offset_[static_cast<size_t>(op.layer)];
@@ -421,7 +432,7 @@ void Interpreter::op_attn_scores(const Op& op) {
   const float* kc = k_at(op.layer);
   float* s = buf(op.out);
   const int64_t n = n_;
-  const bool windowed = c.layers[static_cast<size_t>(op.layer)].window > 0;
+  const bool windowed = window_binds(op.layer);
   const int64_t cap = kv_cap_[static_cast<size_t>(op.layer)];
   constexpr float neg_inf = -std::numeric_limits<float>::infinity();
   pool_.parallel_for(c.n_heads * n, [&](int64_t begin, int64_t end) {
@@ -508,7 +519,7 @@ void Interpreter::op_attn_mix(const Op& op) {
   const float* vc = v_at(op.layer);
   float* z = buf(op.out);
   const int64_t n = n_;
-  const bool windowed = c.layers[static_cast<size_t>(op.layer)].window > 0;
+  const bool windowed = window_binds(op.layer);
   const int64_t cap = kv_cap_[static_cast<size_t>(op.layer)];
   pool_.parallel_for(c.n_heads * n, [&](int64_t begin, int64_t end) {
     if (!windowed) {
@@ -655,9 +666,7 @@ void Interpreter::op_moe_experts(const Op& op) {
     const float* u = moe_u_.data();
     switch (c.mlp) {
       case MlpKind::GatedSilu: silu_mul_f32(g, u, g, m * f); break;
-      case MlpKind::GatedGelu:
-        for (int64_t j = 0; j < m * f; ++j) g[j] = gelu_mul(g[j], u[j]);
-        break;
+      case MlpKind::GatedGelu: gelu_mul_f32(g, u, g, m * f); break;
       case MlpKind::SwigluOai:
         for (int64_t j = 0; j < m * f; ++j) g[j] = swiglu_oai(g[j], u[j]);
         break;

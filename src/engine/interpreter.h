@@ -130,6 +130,8 @@ class Interpreter {
   void op_moe_combine(const Op& op);
   // Keys [lo, hi] a query at position p attends to in layer l.
   int64_t window_start(int layer, int64_t p) const;
+  // Whether this pass has queries whose window leaves out earlier keys.
+  bool window_binds(int layer) const;
   // The cache slot of position p in layer l (a ring for sliding-window layers).
   int64_t slot(int layer, int64_t p) const { return p % kv_cap_[static_cast<size_t>(layer)]; }
   const float* k_at(int layer) const { return k_cache_.data() + kv_offset_[static_cast<size_t>(layer)]; }

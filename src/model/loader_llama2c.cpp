@@ -118,6 +118,7 @@ std::unique_ptr<Model> load_llama2c(const std::string& path) {
     if (shared > 1) fail(path, ": header field shared_classifier is ", int(shared), " (must be 0 or 1)");
     m->config = config_from(h);
     ModelConfig& c = m->config;
+    c.fill_layers();
     c.validate(path);
     const int64_t dkv = c.d_kv();
     if (file->size() < kExportHeaderBytes)
@@ -189,6 +190,7 @@ std::unique_ptr<Model> load_llama2c(const std::string& path) {
     check_header(path, h, true);
     m->config = config_from(h);
     ModelConfig& c = m->config;
+    c.fill_layers();
     c.validate(path);
     const int64_t dkv = c.d_kv();
     const int L = h.n_layers;

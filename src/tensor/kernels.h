@@ -45,6 +45,9 @@ void norm_apply_f32(const float* x, int64_t n, float mean, float inv, const floa
 void rope_f32(const float* x, float* y, const float* cs, const float* sn, int64_t half, bool adjacent);
 // y[j] = silu(g[j]) * u[j] = g[j] / (1 + exp(-g[j])) * u[j]
 void silu_mul_f32(const float* g, const float* u, float* y, int64_t n);
+// y[j] = gelu_tanh(g[j]) * u[j] (u null: * 1), computed as g / (1 + exp(-2 t)), t = sqrt(2/pi)
+// (g + 0.044715 g^3), equal to 0.5 g (1 + tanh t); the vector path's exp is within 2 ulp of std::exp.
+void gelu_mul_f32(const float* g, const float* u, float* y, int64_t n);
 
 // Attention for one query row. out[j] = dot_f32(q, k + j k_stride, d) * scale for j < n_keys;
 // z = sum over j < n of p[j] (v + j v_stride), positions with p[j] == 0 skipped, each element
@@ -89,6 +92,8 @@ float exp_shift_sum_scalar(const float* x, float shift, float* y, int64_t n);
 float exp_shift_sum_avx2(const float* x, float shift, float* y, int64_t n);
 void silu_mul_f32_scalar(const float* g, const float* u, float* y, int64_t n);
 void silu_mul_f32_avx2(const float* g, const float* u, float* y, int64_t n);
+void gelu_mul_f32_scalar(const float* g, const float* u, float* y, int64_t n);
+void gelu_mul_f32_avx2(const float* g, const float* u, float* y, int64_t n);
 }  // namespace kernels
 
 }  // namespace loupe

@@ -28,6 +28,16 @@ void silu_mul_f32_scalar(const float* g, const float* u, float* y, int64_t n) {
   for (int64_t j = 0; j < n; ++j) y[j] = g[j] / (1.0f + std::exp(-g[j])) * u[j];
 }
 
+// GELU (tanh form) as x sigmoid(2 t), t = sqrt(2/pi) (x + 0.044715 x^3): the identity
+// 0.5 (1 + tanh t) = 1 / (1 + e^-2t) lets it share the vector exp.
+void gelu_mul_f32_scalar(const float* g, const float* u, float* y, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) {
+    const float x = g[j];
+    const float t2 = 1.5957691216057308f * (x + 0.044715f * x * x * x);
+    y[j] = x / (1.0f + std::exp(-t2)) * (u != nullptr ? u[j] : 1.0f);
+  }
+}
+
 namespace {
 
 // softmax_row on given pieces (the same steps at every level).
@@ -107,6 +117,25 @@ __attribute__((target("avx2,fma"))) void silu_mul_f32_avx2(const float* g, const
     float gi[8] = {}, ui[8] = {}, out[8];
     for (int l = 0; j + l < n; ++l) gi[l] = g[j + l], ui[l] = u[j + l];
     silu_mul_f32_avx2(gi, ui, out, 8);
+    for (int l = 0; j + l < n; ++l) y[j + l] = out[l];
+  }
+}
+
+__attribute__((target("avx2,fma"))) void gelu_mul_f32_avx2(const float* g, const float* u, float* y, int64_t n) {
+  const __m256 one = _mm256_set1_ps(1.0f), k = _mm256_set1_ps(-1.5957691216057308f), c = _mm256_set1_ps(0.044715f);
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    const __m256 x = _mm256_loadu_ps(g + j);
+    // -2 t = -2 sqrt(2/pi) (x + 0.044715 x^3), the scalar path's operations
+    const __m256 x3 = _mm256_mul_ps(_mm256_mul_ps(x, x), x);
+    const __m256 e = exp_avx2(_mm256_mul_ps(k, _mm256_add_ps(x, _mm256_mul_ps(c, x3))));
+    const __m256 v = _mm256_div_ps(x, _mm256_add_ps(one, e));
+    _mm256_storeu_ps(y + j, u != nullptr ? _mm256_mul_ps(v, _mm256_loadu_ps(u + j)) : v);
+  }
+  if (j < n) {
+    float gi[8] = {}, ui[8] = {}, out[8];
+    for (int l = 0; j + l < n; ++l) gi[l] = g[j + l], ui[l] = u != nullptr ? u[j + l] : 1.0f;
+    gelu_mul_f32_avx2(gi, ui, out, 8);
     for (int l = 0; j + l < n; ++l) y[j + l] = out[l];
   }
 }
@@ -308,6 +337,13 @@ void softmax_row(const float* in, float* out, int64_t n) {
 float exp_shift_sum(const float* x, float shift, float* y, int64_t n) {
   return active_isa() >= Isa::Avx2 ? kernels::exp_shift_sum_avx2(x, shift, y, n)
                                    : kernels::exp_shift_sum_scalar(x, shift, y, n);
+}
+
+void gelu_mul_f32(const float* g, const float* u, float* y, int64_t n) {
+  if (active_isa() >= Isa::Avx2)
+    kernels::gelu_mul_f32_avx2(g, u, y, n);
+  else
+    kernels::gelu_mul_f32_scalar(g, u, y, n);
 }
 
 void silu_mul_f32(const float* g, const float* u, float* y, int64_t n) {

@@ -65,11 +65,7 @@ std::string normalise_newlines(const std::string& source) {
 
 class Lexer {
  public:
-  explicit Lexer(const std::string& src) : src_(src), n_(src.size()) {
-    line_starts_.push_back(0);
-    for (size_t i = 0; i < n_; ++i)
-      if (src_[i] == '\n') line_starts_.push_back(i + 1);
-  }
+  explicit Lexer(const std::string& src) : src_(src), n_(src.size()) {}
 
   std::vector<Token> run() {
     size_t p = 0;
@@ -108,23 +104,23 @@ class Lexer {
   }
 
  private:
+  // Line and column (in code points) of an offset. Offsets are asked for in increasing order
+  // but for an error's, so the walk goes on from the last one.
   Pos pos_of(size_t offset) const {
-    size_t lo = 0, hi = line_starts_.size();
-    while (hi - lo > 1) {
-      size_t mid = (lo + hi) / 2;
-      if (line_starts_[mid] <= offset) {
-        lo = mid;
-      } else {
-        hi = mid;
+    if (offset < cursor_offset_) {
+      cursor_offset_ = 0;
+      cursor_ = Pos{};
+    }
+    for (; cursor_offset_ < offset && cursor_offset_ < n_; ++cursor_offset_) {
+      const char c = src_[cursor_offset_];
+      if (c == '\n') {
+        ++cursor_.line;
+        cursor_.col = 1;
+      } else if ((static_cast<unsigned char>(c) & 0xC0) != 0x80) {
+        ++cursor_.col;
       }
     }
-    Pos p;
-    p.line = static_cast<int>(lo + 1);
-    int col = 1;
-    for (size_t i = line_starts_[lo]; i < offset && i < n_; ++i)
-      if ((static_cast<unsigned char>(src_[i]) & 0xC0) != 0x80) ++col;  // count code points
-    p.col = col;
-    return p;
+    return cursor_;
   }
 
   size_t find_tag(size_t from) const {
@@ -328,8 +324,9 @@ class Lexer {
             const char h = i + d < n_ ? src_[i + d] : '\0';
             if (!std::isxdigit(static_cast<unsigned char>(h)))
               fail_at(pos_of(i - 2), "truncated \\" + std::string(1, e) + " escape");
-            cp = cp * 16 + static_cast<uint32_t>(
-                               std::isdigit(static_cast<unsigned char>(h)) ? h - '0' : (std::tolower(static_cast<unsigned char>(h)) - 'a' + 10));
+            cp = cp * 16 + static_cast<uint32_t>(std::isdigit(static_cast<unsigned char>(h))
+                                                     ? h - '0'
+                                                     : (std::tolower(static_cast<unsigned char>(h)) - 'a' + 10));
           }
           if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) fail_at(pos_of(i - 2), "invalid code point in escape");
           append_utf8(s, cp);
@@ -439,8 +436,9 @@ class Lexer {
 
   const std::string& src_;
   size_t n_;
-  std::vector<size_t> line_starts_;
   std::vector<Token> out_;
+  mutable size_t cursor_offset_ = 0;  // pos_of's walk
+  mutable Pos cursor_;
 };
 
 // ---- parser -------------------------------------------------------------------------------

@@ -268,7 +268,7 @@ TEST_F(BadInput, ConfigJson) {
     json c = cfg;
     c["num_hidden_layers"] = "five";
     const std::string d = hf_copy("string-layers", st, &c);
-    expect_cli_error("info " + d, {d + "/config.json: field 'num_hidden_layers' is missing or not an integer"});
+    expect_cli_error("info " + d, {d + "/config.json: field 'num_hidden_layers' is not an integer (string)"});
   }
   {
     json c = cfg;
@@ -337,7 +337,7 @@ TEST_F(BadInput, GgufForeignArchitectureAndBadMetadata) {
   {
     const std::string path = dir_ + "/layers.gguf";
     rewrite_gguf(path, [](GgufWriter& w) { w.set_string("llama.block_count", "5"); });
-    expect_cli_error("info " + path, {path + ": metadata 'llama.block_count' is string, expected an integer"});
+    expect_cli_error("info " + path, {path + ": metadata 'llama.block_count' is not an integer (string)"});
   }
   {
     const std::string path = dir_ + "/rope-factor.gguf";

@@ -196,14 +196,14 @@ TEST_F(ChatTest, ErrorsThroughTheBinary) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(
       r.err.find("error: " + raising +
-                 ": chat template line 1, column 18: raise_exception: Only user and assistant roles are supported!"),
+                 ": chat template line 1, column 19: raise_exception: Only user and assistant roles are supported!"),
       std::string::npos)
       << r.err;
 
   const std::string unsupported = model_with("{{ messages[0].content | wordwrap(10) }}", "wordwrap");
   r = test::run_loupe("attention " + unsupported + " --chat Hi");
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find(": chat template line 1, column 27: unsupported filter 'wordwrap'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(": chat template line 1, column 26: unsupported filter 'wordwrap'"), std::string::npos) << r.err;
 }
 
 }  // namespace

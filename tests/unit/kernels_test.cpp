@@ -300,6 +300,35 @@ TEST(Kernels, Avx2SiluMulMatchesScalar) {
   EXPECT_NEAR(y[2], 0.0f, 1e-30);
 }
 
+// GeGLU's GELU (Gemma): x sigmoid(2t) on both paths against 0.5 x (1 + tanh t) in double.
+TEST(Kernels, Avx2GeluMulMatchesScalarAndTanhForm) {
+  for (int64_t n : {1, 8, 13, 2048}) {
+    auto g = random_vec(static_cast<size_t>(n), 8), u = random_vec(static_cast<size_t>(n), 9);
+    for (auto& v : g) v *= 6.0f;
+    std::vector<float> y(g.size()), ys(g.size());
+    kernels::gelu_mul_f32_scalar(g.data(), u.data(), ys.data(), n);
+    if (cpu_supports(Isa::Avx2)) kernels::gelu_mul_f32_avx2(g.data(), u.data(), y.data(), n);
+    for (size_t j = 0; j < g.size(); ++j) {
+      const double x = g[j];
+      const double want = 0.5 * x * (1.0 + std::tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))) * u[j];
+      const double tol = 1e-6 * std::fabs(want) + 1e-7 * std::fabs(x * u[j]) + 1e-30;
+      EXPECT_NEAR(ys[j], want, tol) << x;
+      if (cpu_supports(Isa::Avx2)) EXPECT_NEAR(y[j], want, tol) << x;
+    }
+  }
+  const float g[3] = {NAN, 30.0f, -30.0f}, u[3] = {1.0f, 2.0f, 2.0f};
+  float y[3];
+  kernels::gelu_mul_f32_scalar(g, u, y, 3);
+  EXPECT_TRUE(std::isnan(y[0]));
+  EXPECT_EQ(y[1], 60.0f);
+  EXPECT_NEAR(y[2], 0.0f, 1e-30);
+  if (!cpu_supports(Isa::Avx2)) return;
+  kernels::gelu_mul_f32_avx2(g, u, y, 3);
+  EXPECT_TRUE(std::isnan(y[0]));
+  EXPECT_EQ(y[1], 60.0f);
+  EXPECT_NEAR(y[2], 0.0f, 1e-30);
+}
+
 TEST(ThreadPool, FixedSplitCoversEveryIndexOnce) {
   for (int threads : {1, 2, 3, 8}) {
     ThreadPool pool(threads);

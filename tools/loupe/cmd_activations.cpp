@@ -104,6 +104,17 @@ void add_activations(CLI::App& app, Action& action) {
         std::printf("  layer %d: %zu of %lld dead (never positive), %zu always on\n", h.layer, h.dead.size(),
                     static_cast<long long>(h.width), h.always_on.size());
       }
+      if (!r.expert_load.empty()) std::printf("\nexpert load (share of selections per expert, per layer):\n");
+      for (const auto& l : r.expert_load) {
+        int64_t total = 0;
+        for (int64_t n : l.counts) total += n;
+        std::string row;
+        for (int64_t n : l.counts)
+          row += cat(row.empty() ? "" : " ", static_cast<int>(100.0 * static_cast<double>(n) /
+                                                              static_cast<double>(std::max<int64_t>(1, total)) +
+                                                          0.5), "%");
+        std::printf("  layer %d: %s\n", l.layer, row.c_str());
+      }
     };
   });
 }
