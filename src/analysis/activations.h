@@ -80,7 +80,7 @@ struct ActivationsResult {
   std::string model;
   int64_t n_docs = 0;
   int64_t n_tokens = 0;
-  std::vector<HookActivations> hooks;  // program order
+  std::vector<HookActivations> hooks;   // program order
   std::vector<ExpertLoad> expert_load;  // MoE models: one per layer
 };
 

@@ -66,9 +66,8 @@ static_assert(table_in_enum_order());
 }  // namespace
 
 bool hook_present(const ModelConfig& c, HookKind k, int layer) {
-  const bool rope_here =
-      c.rope != RopeStyle::None && (layer < 0 || static_cast<size_t>(layer) >= c.layers.size() ||
-                                    c.layers[static_cast<size_t>(layer)].rope);
+  const bool rope_here = c.rope != RopeStyle::None && (layer < 0 || static_cast<size_t>(layer) >= c.layers.size() ||
+                                                       c.layers[static_cast<size_t>(layer)].rope);
   switch (k) {
     case HookKind::PosEmbed: return c.arch == Arch::Gpt2;
     case HookKind::RotQ:

@@ -5,8 +5,8 @@
 #include <limits>
 
 #include "core/error.h"
-#include "engine/norm.h"
 #include "engine/activations.h"
+#include "engine/norm.h"
 #include "engine/rope.h"
 #include "tensor/kernels.h"
 #include "tensor/matmul.h"
@@ -174,7 +174,8 @@ void Interpreter::rewind(int64_t n) {
   for (int64_t l = 0; l < model_.config.n_layers && n > 0; ++l) {
     const int64_t w = model_.config.layers[static_cast<size_t>(l)].window;
     if (w > 0 && std::max<int64_t>(0, n - w + 1) < n_past_ - kv_cap_[static_cast<size_t>(l)])
-      fail("cannot go back to position ", n, ": layer ", l, "'s sliding-window cache (", kv_cap_[static_cast<size_t>(l)],
+      fail("cannot go back to position ", n, ": layer ", l, "'s sliding-window cache (",
+           kv_cap_[static_cast<size_t>(l)],
            " positions) no longer holds the keys before it; start again from position 0");
   }
   n_past_ = n;
@@ -443,9 +444,10 @@ void Interpreter::op_attn_scores(const Op& op) {
         const int64_t h = r / n, i = r % n;
         const int64_t rows = std::min(end - r, n - i);
         float* first = s + (h * n + i) * kv_len;
-        attn_scores_rows(q + i * c.d_q() + h * c.d_head, c.d_q(), rows, kc + (h / group) * c.d_head, dkv,
-                         pos0_ + i + 1, c.d_head, scale, first, kv_len);
-        for (int64_t t = 0; t < rows; ++t) std::fill(first + t * kv_len + pos0_ + i + t + 1, first + (t + 1) * kv_len, neg_inf);
+        attn_scores_rows(q + i * c.d_q() + h * c.d_head, c.d_q(), rows, kc + (h / group) * c.d_head, dkv, pos0_ + i + 1,
+                         c.d_head, scale, first, kv_len);
+        for (int64_t t = 0; t < rows; ++t)
+          std::fill(first + t * kv_len + pos0_ + i + t + 1, first + (t + 1) * kv_len, neg_inf);
         r += rows;
       }
     } else {
@@ -528,8 +530,8 @@ void Interpreter::op_attn_mix(const Op& op) {
         const int64_t h = r / n, i = r % n;
         const int64_t rows = std::min(end - r, n - i);
         const float* vh = vc + (h / group) * c.d_head;
-        attn_mix_rows(p + (h * n + i) * kv_len, kv_len, rows, kv_len, vh, dkv, c.d_head,
-                      z + i * c.d_q() + h * c.d_head, c.d_q());
+        attn_mix_rows(p + (h * n + i) * kv_len, kv_len, rows, kv_len, vh, dkv, c.d_head, z + i * c.d_q() + h * c.d_head,
+                      c.d_q());
         r += rows;
       }
       return;
@@ -558,9 +560,8 @@ void top_k(const float* v, int64_t n, int64_t k, float* ids) {
   thread_local std::vector<int32_t> order;
   order.resize(static_cast<size_t>(n));
   for (int64_t e = 0; e < n; ++e) order[static_cast<size_t>(e)] = static_cast<int32_t>(e);
-  std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](int32_t a, int32_t b) {
-    return v[a] > v[b] || (v[a] == v[b] && a < b);
-  });
+  std::partial_sort(order.begin(), order.begin() + k, order.end(),
+                    [&](int32_t a, int32_t b) { return v[a] > v[b] || (v[a] == v[b] && a < b); });
   for (int64_t j = 0; j < k; ++j) ids[j] = static_cast<float>(order[static_cast<size_t>(j)]);
 }
 
@@ -673,8 +674,7 @@ void Interpreter::op_moe_experts(const Op& op) {
       case MlpKind::Gelu: LOUPE_ASSERT(false, "experts are gated");
     }
     matmul(pool_, L.expert_down[eu], g, m, moe_y_.data(), bd, q8_activations_);
-    for (int64_t r = 0; r < m; ++r)
-      std::copy_n(moe_y_.data() + r * d, d, out + moe_rows_[static_cast<size_t>(r)] * d);
+    for (int64_t r = 0; r < m; ++r) std::copy_n(moe_y_.data() + r * d, d, out + moe_rows_[static_cast<size_t>(r)] * d);
   }
 }
 

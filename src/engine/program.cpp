@@ -191,8 +191,8 @@ Program lower(const Model& m) {
   }
   {
     Builder top(p, -1, "");
-    top.norm(HookKind::LnFinalScale, HookKind::LnFinalNormalized, Buf::Resid, Buf::Normed, m.ln_final_w,
-             m.ln_final_b, "ln_final");
+    top.norm(HookKind::LnFinalScale, HookKind::LnFinalNormalized, Buf::Resid, Buf::Normed, m.ln_final_w, m.ln_final_b,
+             "ln_final");
     p.ops[p.ops.size() - 2].final_rows = true;
     p.ops.back().final_rows = true;
     if (c.final_softcap > 0.0f) {

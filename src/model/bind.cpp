@@ -70,7 +70,8 @@ class Binder {
       std::vector<Weight> out;
       for (int64_t e = 0; e < n; ++e) out.push_back(lin(expert_name(name, e), rows, cols));
       if (t_.find(expert_name(name, n)) != nullptr)
-        fail(t_.source(), ": tensor ", t_.quoted(expert_name(name, n)), ": more experts than the ", n, " the config says");
+        fail(t_.source(), ": tensor ", t_.quoted(expert_name(name, n)), ": more experts than the ", n,
+             " the config says");
       return out;
     }
     const RawTensor& raw = t_.need(name);
@@ -121,8 +122,8 @@ void bind_attention(Binder& b, Model& m, const TensorTable& t, const BindOptions
     L.bv = b.vec_opt(nm(WeightId::AttnV, l, "bias"), c.d_kv());
   }
   if (c.qkv_bias && (L.bq == nullptr || L.bk == nullptr || L.bv == nullptr))
-    fail(t.source(), ": tensor ", t.quoted(nm(WeightId::AttnQ, l, "bias")), " (or k/v bias) is missing; ",
-         c.arch_label, " needs q/k/v biases");
+    fail(t.source(), ": tensor ", t.quoted(nm(WeightId::AttnQ, l, "bias")), " (or k/v bias) is missing; ", c.arch_label,
+         " needs q/k/v biases");
   if (o.unpermute_qk) {
     L.wq.row_map = unpermute_rotate_half(c.n_heads, c.d_head);
     L.wk.row_map = unpermute_rotate_half(c.n_kv_heads, c.d_head);

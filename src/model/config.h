@@ -56,7 +56,7 @@ struct ModelConfig {
   NormKind norm = NormKind::RmsNorm;
   MlpKind mlp = MlpKind::GatedSilu;
   RopeStyle rope = RopeStyle::Adjacent;
-  int64_t rope_dims = 0;  // leading dimensions of each head that RoPE rotates; 0 = all (d_head)
+  int64_t rope_dims = 0;          // leading dimensions of each head that RoPE rotates; 0 = all (d_head)
   float rope_attn_factor = 1.0f;  // cos and sin multiplied by this (YaRN / LongRoPE magnitude scaling)
   float rope_theta = 10000.0f;
   RopeScaling rope_scaling = RopeScaling::None;
@@ -73,11 +73,11 @@ struct ModelConfig {
   int32_t eos_id = 2;
 
   // Family features (all off for llama).
-  bool qk_norm = false;       // RMSNorm over each head of q and k before RoPE (Qwen3, Gemma 3)
-  bool post_norms = false;    // norms on the attention and MLP outputs before the residual add (Gemma 2/3)
-  float embed_scale = 0.0f;   // embedding multiplied by this (Gemma: sqrt(d_model)); 0 = none
-  float attn_scale = 0.0f;    // score scale; 0 = 1 / sqrt(d_head)
-  float attn_softcap = 0.0f;  // scores -> cap * tanh(scores / cap) before the mask (Gemma 2); 0 = none
+  bool qk_norm = false;        // RMSNorm over each head of q and k before RoPE (Qwen3, Gemma 3)
+  bool post_norms = false;     // norms on the attention and MLP outputs before the residual add (Gemma 2/3)
+  float embed_scale = 0.0f;    // embedding multiplied by this (Gemma: sqrt(d_model)); 0 = none
+  float attn_scale = 0.0f;     // score scale; 0 = 1 / sqrt(d_head)
+  float attn_softcap = 0.0f;   // scores -> cap * tanh(scores / cap) before the mask (Gemma 2); 0 = none
   float final_softcap = 0.0f;  // logits likewise (Gemma 2); 0 = none
   bool attn_sinks = false;     // one learned logit per head joins the softmax denominator (gpt-oss)
 

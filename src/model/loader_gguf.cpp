@@ -53,8 +53,8 @@ std::unique_ptr<Model> load_gguf(const std::string& path) {
   if (embd == nullptr) fail(path, ": tensor 'token_embd.weight' is missing");
   c.d_vocab = embd->ne.size() >= 2 ? embd->ne[1] : 0;
   if (meta.has("vocab_size") && meta.count("vocab_size") != c.d_vocab)
-    fail(path, ": ", meta.key("vocab_size"), " is ", meta.count("vocab_size"), " but token_embd.weight has ",
-         c.d_vocab, " rows");
+    fail(path, ": ", meta.key("vocab_size"), " is ", meta.count("vocab_size"), " but token_embd.weight has ", c.d_vocab,
+         " rows");
   if (meta.has("attention.layer_norm_rms_epsilon")) c.norm_eps = meta.number("attention.layer_norm_rms_epsilon");
   c.rope_theta = meta.number_or("rope.freq_base", 10000.0f);
   if (!(c.rope_theta > 0.0f)) fail(path, ": ", meta.key("rope.freq_base"), " is ", c.rope_theta, " (must be positive)");

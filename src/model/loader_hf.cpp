@@ -148,8 +148,9 @@ class HfNames {
     p += 12;
     if (!number(expert)) return "";
     const std::string rest = n.substr(p);
-    for (const auto& [proj, gguf] : {std::pair{"gate_proj.weight", "ffn_gate_exps"}, std::pair{"up_proj.weight", "ffn_up_exps"},
-                                     std::pair{"down_proj.weight", "ffn_down_exps"}})
+    for (const auto& [proj, gguf] :
+         {std::pair{"gate_proj.weight", "ffn_gate_exps"}, std::pair{"up_proj.weight", "ffn_up_exps"},
+          std::pair{"down_proj.weight", "ffn_down_exps"}})
       if (rest == proj) return cat("blk.", layer, ".", gguf, ".", expert, ".weight");
     return "";
   }

@@ -86,19 +86,21 @@ SynthModel make_synth_model(const SynthSpec& s) {
       fail("--d-head: gpt2 needs d_head * n_heads = d_model");
     c.d_head = s.d_head;
   } else {
-    if (s.d_model % s.n_heads != 0) fail("--n-heads ", s.n_heads, " must divide --d-model ", s.d_model, " (or give --d-head)");
+    if (s.d_model % s.n_heads != 0)
+      fail("--n-heads ", s.n_heads, " must divide --d-model ", s.d_model, " (or give --d-head)");
     c.d_head = s.d_model / s.n_heads;
   }
   c.d_mlp = s.d_mlp > 0 ? s.d_mlp : (s.arch == Arch::Gpt2 ? 4 * s.d_model : (8 * s.d_model / 3 + 31) / 32 * 32);
   c.n_ctx = s.n_ctx;
   c.rope_theta = s.rope_theta;
-  c.norm_eps = s.arch == Arch::Gpt2 || s.arch == Arch::Llama || s.arch == Arch::Phi3 || s.arch == Arch::GptOss ? 1e-5f
-                                                                                                             : 1e-6f;
+  c.norm_eps =
+      s.arch == Arch::Gpt2 || s.arch == Arch::Llama || s.arch == Arch::Phi3 || s.arch == Arch::GptOss ? 1e-5f : 1e-6f;
   const bool moe_family = s.arch == Arch::Qwen3Moe || s.arch == Arch::GptOss;
   if (moe_family) {
     c.n_experts = s.n_experts > 0 ? s.n_experts : 8;
     c.n_experts_used = s.n_experts_used > 0 ? s.n_experts_used : 2;
-    if (c.n_experts_used > c.n_experts) fail("--n-experts-used ", c.n_experts_used, " exceeds --n-experts ", c.n_experts);
+    if (c.n_experts_used > c.n_experts)
+      fail("--n-experts-used ", c.n_experts_used, " exceeds --n-experts ", c.n_experts);
   } else if (s.n_experts > 0) {
     fail("--n-experts: ", arch_name(s.arch), " is not a mixture-of-experts family (qwen3moe, gpt-oss)");
   }
@@ -334,9 +336,10 @@ void write_synth_hf(const SynthModel& m, const std::string& dir) {
            {"tie_word_embeddings", c.tied_embeddings}};
   } else {
     static const std::pair<Arch, const char*> kClasses[] = {
-        {Arch::Llama, "LlamaForCausalLM"},     {Arch::Qwen2, "Qwen2ForCausalLM"},     {Arch::Qwen3, "Qwen3ForCausalLM"},
-        {Arch::Qwen3Moe, "Qwen3MoeForCausalLM"}, {Arch::Gemma2, "Gemma2ForCausalLM"}, {Arch::Gemma3, "Gemma3ForCausalLM"},
-        {Arch::Phi3, "Phi3ForCausalLM"},       {Arch::SmolLM3, "SmolLM3ForCausalLM"}};
+        {Arch::Llama, "LlamaForCausalLM"},   {Arch::Qwen2, "Qwen2ForCausalLM"},
+        {Arch::Qwen3, "Qwen3ForCausalLM"},   {Arch::Qwen3Moe, "Qwen3MoeForCausalLM"},
+        {Arch::Gemma2, "Gemma2ForCausalLM"}, {Arch::Gemma3, "Gemma3ForCausalLM"},
+        {Arch::Phi3, "Phi3ForCausalLM"},     {Arch::SmolLM3, "SmolLM3ForCausalLM"}};
     std::string cls;
     for (const auto& [a, n] : kClasses)
       if (a == c.arch) cls = n;

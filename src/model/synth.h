@@ -27,7 +27,7 @@ struct SynthSpec {
   int64_t n_experts = 0;       // MoE families: 0 = 8
   int64_t n_experts_used = 0;  // 0 = 2
   int64_t window = 0;          // sliding window of the families that have one (0 = 8); llama: all layers
-  std::string vocab_path;  // a GGUF file whose tokenizer.* metadata is copied
+  std::string vocab_path;      // a GGUF file whose tokenizer.* metadata is copied
   DType type = DType::F32;
 };
 

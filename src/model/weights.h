@@ -40,11 +40,11 @@ struct LayerWeights {
 
   // Mixture of experts: a router and n_experts SwiGLU experts, each a slice of the file's
   // [n_experts, rows, cols] tensors (used in place).
-  Weight router;                    // [n_experts, d_model]
-  const float* router_bias = nullptr;  // [n_experts]
-  std::vector<Weight> expert_gate;  // each [d_mlp, d_model]
-  std::vector<Weight> expert_up;    // each [d_mlp, d_model]
-  std::vector<Weight> expert_down;  // each [d_model, d_mlp]
+  Weight router;                            // [n_experts, d_model]
+  const float* router_bias = nullptr;       // [n_experts]
+  std::vector<Weight> expert_gate;          // each [d_mlp, d_model]
+  std::vector<Weight> expert_up;            // each [d_mlp, d_model]
+  std::vector<Weight> expert_down;          // each [d_model, d_mlp]
   const float* expert_gate_bias = nullptr;  // [n_experts, d_mlp]
   const float* expert_up_bias = nullptr;    // [n_experts, d_mlp]
   const float* expert_down_bias = nullptr;  // [n_experts, d_model]

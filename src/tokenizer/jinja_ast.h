@@ -3,6 +3,7 @@
 // and dicts shared by reference (dicts keep insertion order and have string keys).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -32,6 +33,7 @@ struct Value {
   Kind kind = Kind::Undefined;
   bool b = false;
   bool tuple = false;  // a List that Python would hold as a tuple (printed "(a, b)")
+  uint32_t nest = 0;   // List: nesting depth, 1 + its deepest item's
   int64_t i = 0;
   double f = 0;
   std::string s;  // String; for Undefined, what was undefined ("'x' is undefined")
@@ -73,17 +75,8 @@ struct Value {
     v.s = std::move(x);
     return v;
   }
-  static Value make_list(List items = {}) {
-    Value v;
-    v.kind = Kind::List;
-    v.list = std::make_shared<List>(std::move(items));
-    return v;
-  }
-  static Value make_tuple(List items) {
-    Value v = make_list(std::move(items));
-    v.tuple = true;
-    return v;
-  }
+  static Value make_list(List items = {});
+  static Value make_tuple(List items);
   static Value make_dict();
   static Value function(std::string name, std::function<Value(CallArgs&, const Pos&)> call);
 
@@ -95,9 +88,17 @@ struct Value {
   bool is_number() const { return kind == Kind::Int || kind == Kind::Float || kind == Kind::Bool; }
 };
 
+// Lists and dicts nest at most this deep (deeper ones would overflow the stack when printed,
+// compared or freed); building a deeper one throws Error.
+constexpr uint32_t kMaxNesting = 512;
+[[noreturn]] void fail_nesting();
+
+inline uint32_t nesting(const Value& v);
+
 struct Dict {
   std::vector<std::pair<std::string, Value>> items;  // insertion order
   bool is_namespace = false;                         // namespace(): attributes may be assigned
+  uint32_t nest = 1;                                 // 1 + the deepest value's nesting (may grow)
 
   const Value* find(std::string_view key) const {
     for (const auto& kv : items)
@@ -105,6 +106,8 @@ struct Dict {
     return nullptr;
   }
   void set(const std::string& key, Value v) {
+    nest = std::max(nest, nesting(v) + 1);
+    if (nest > kMaxNesting) fail_nesting();
     for (auto& kv : items)
       if (kv.first == key) {
         kv.second = std::move(v);
@@ -113,6 +116,29 @@ struct Dict {
     items.emplace_back(key, std::move(v));
   }
 };
+
+inline uint32_t nesting(const Value& v) {
+  if (v.kind == Value::Kind::List) return v.nest;
+  if (v.kind == Value::Kind::Dict) return v.dict->nest;
+  return 0;
+}
+
+inline Value Value::make_list(List items) {
+  Value v;
+  v.kind = Kind::List;
+  uint32_t deepest = 0;
+  for (const Value& x : items) deepest = std::max(deepest, nesting(x));
+  if (deepest + 1 > kMaxNesting) fail_nesting();
+  v.nest = deepest + 1;
+  v.list = std::make_shared<List>(std::move(items));
+  return v;
+}
+
+inline Value Value::make_tuple(List items) {
+  Value v = make_list(std::move(items));
+  v.tuple = true;
+  return v;
+}
 
 inline Value Value::make_dict() {
   Value v;

@@ -19,7 +19,7 @@ namespace loupe {
 namespace jinja {
 namespace {
 
-constexpr int kMaxNesting = 1000;      // nested evaluation (macro recursion), as Python's limit
+constexpr int kMaxEvalDepth = 250;     // nested evaluation (macro recursion); deeper would risk the stack
 constexpr int64_t kMaxRange = 100000;  // the sandbox's MAX_RANGE
 
 // ---- strings ------------------------------------------------------------------------------
@@ -331,7 +331,7 @@ const char* type_name(const Value& v) {
   return "?";
 }
 
-std::string repr(const Value& v);
+std::string repr(const Value& v, int depth = 0);
 
 std::string py_quote(const std::string& s) {
   const char q = (s.find('\'') != std::string::npos && s.find('"') == std::string::npos) ? '"' : '\'';
@@ -361,19 +361,21 @@ std::string py_quote(const std::string& s) {
   return out + q;
 }
 
-std::string dict_repr(const Dict& d) {
+std::string dict_repr(const Dict& d, int depth) {
   std::string out = "{";
   bool first = true;
   for (const auto& [k, v] : d.items) {
     if (!first) out += ", ";
     first = false;
-    out += py_quote(k) + ": " + repr(v);
+    out += py_quote(k) + ": " + repr(v, depth + 1);
   }
   return out + "}";
 }
 
-// Python's str() of a value; undefined prints as nothing.
-std::string to_str(const Value& v) {
+// Python's str() of a value; undefined prints as nothing. `depth` guards against a namespace
+// that holds itself.
+std::string to_str(const Value& v, int depth = 0) {
+  if (depth > static_cast<int>(kMaxNesting)) fail_nesting();
   switch (v.kind) {
     case Value::Kind::Undefined: return "";
     case Value::Kind::None: return "None";
@@ -383,20 +385,21 @@ std::string to_str(const Value& v) {
     case Value::Kind::String: return v.s;
     case Value::Kind::List: {
       std::string out = v.tuple ? "(" : "[";
-      for (size_t k = 0; k < v.list->size(); ++k) out += (k ? ", " : "") + repr((*v.list)[k]);
+      for (size_t k = 0; k < v.list->size(); ++k) out += (k ? ", " : "") + repr((*v.list)[k], depth + 1);
       if (v.tuple && v.list->size() == 1) out += ",";
       return out + (v.tuple ? ")" : "]");
     }
-    case Value::Kind::Dict: return v.dict->is_namespace ? "<Namespace " + dict_repr(*v.dict) + ">" : dict_repr(*v.dict);
+    case Value::Kind::Dict:
+      return v.dict->is_namespace ? "<Namespace " + dict_repr(*v.dict, depth) + ">" : dict_repr(*v.dict, depth);
     case Value::Kind::Function: return "<function " + v.fn->name + ">";
   }
   return "";
 }
 
-std::string repr(const Value& v) {
+std::string repr(const Value& v, int depth) {
   if (v.is_string()) return py_quote(v.s);
   if (v.is_undefined()) return "Undefined";
-  return to_str(v);
+  return to_str(v, depth);
 }
 
 bool truthy(const Value& v) {
@@ -414,7 +417,8 @@ bool truthy(const Value& v) {
   return false;
 }
 
-bool equal(const Value& a, const Value& b) {
+bool equal(const Value& a, const Value& b, int depth = 0) {
+  if (depth > static_cast<int>(kMaxNesting)) fail_nesting();
   if (a.is_number() && b.is_number()) {
     if (is_intlike(a) && is_intlike(b)) return as_int(a) == as_int(b);
     return as_double(a) == as_double(b);
@@ -427,14 +431,14 @@ bool equal(const Value& a, const Value& b) {
     case Value::Kind::List:
       if (a.tuple != b.tuple || a.list->size() != b.list->size()) return false;
       for (size_t k = 0; k < a.list->size(); ++k)
-        if (!equal((*a.list)[k], (*b.list)[k])) return false;
+        if (!equal((*a.list)[k], (*b.list)[k], depth + 1)) return false;
       return true;
     case Value::Kind::Dict:
       if (a.dict->is_namespace || b.dict->is_namespace) return a.dict == b.dict;
       if (a.dict->items.size() != b.dict->items.size()) return false;
       for (const auto& [k, v] : a.dict->items) {
         const Value* o = b.dict->find(k);
-        if (o == nullptr || !equal(v, *o)) return false;
+        if (o == nullptr || !equal(v, *o, depth + 1)) return false;
       }
       return true;
     case Value::Kind::Function: return a.fn == b.fn;
@@ -447,7 +451,8 @@ bool equal(const Value& a, const Value& b) {
 }
 
 // -1, 0, 1 for the ordering comparisons (<, >, <=, >=).
-int order(const Value& a, const Value& b, const Pos& pos, const std::string& op) {
+int order(const Value& a, const Value& b, const Pos& pos, const std::string& op, int depth = 0) {
+  if (depth > static_cast<int>(kMaxNesting)) fail_nesting();
   if (a.is_undefined()) fail_undefined(pos, a);
   if (b.is_undefined()) fail_undefined(pos, b);
   if (a.is_number() && b.is_number()) {
@@ -459,7 +464,7 @@ int order(const Value& a, const Value& b, const Pos& pos, const std::string& op)
   if (a.is_list() && b.is_list()) {
     const size_t n = std::min(a.list->size(), b.list->size());
     for (size_t k = 0; k < n; ++k)
-      if (!equal((*a.list)[k], (*b.list)[k])) return order((*a.list)[k], (*b.list)[k], pos, op);
+      if (!equal((*a.list)[k], (*b.list)[k])) return order((*a.list)[k], (*b.list)[k], pos, op, depth + 1);
     return a.list->size() < b.list->size() ? -1 : a.list->size() > b.list->size() ? 1 : 0;
   }
   fail_at(pos, cat("'", op, "' not supported between '", type_name(a), "' and '", type_name(b), "'"));
@@ -543,7 +548,7 @@ void json_quote(const std::string& s, bool ensure_ascii, std::string& out) {
 
 void dump_json(const Value& v, const JsonStyle& st, int level, std::string& out, const Pos& pos, size_t limit) {
   if (out.size() > limit) fail_at(pos, cat("output larger than ", limit, " bytes"));
-  if (level > kMaxNesting) fail_at(pos, "tojson: value nested too deeply");
+  if (level > static_cast<int>(kMaxNesting)) fail_nesting();
   auto newline = [&](int lvl) {
     if (!st.indent) return;
     out += '\n';
@@ -604,7 +609,8 @@ void dump_json(const Value& v, const JsonStyle& st, int level, std::string& out,
   fail_at(pos, cat("tojson: object of type '", type_name(v), "' is not JSON serializable"));
 }
 
-Value from_json(const nlohmann::ordered_json& j) {
+Value from_json(const nlohmann::ordered_json& j, int depth = 0) {
+  if (depth > static_cast<int>(kMaxNesting)) fail_nesting();
   switch (j.type()) {
     case nlohmann::ordered_json::value_t::boolean: return Value::boolean(j.get<bool>());
     case nlohmann::ordered_json::value_t::number_integer: return Value::integer(j.get<int64_t>());
@@ -618,12 +624,12 @@ Value from_json(const nlohmann::ordered_json& j) {
     case nlohmann::ordered_json::value_t::string: return Value::string(j.get<std::string>());
     case nlohmann::ordered_json::value_t::array: {
       List items;
-      for (const auto& x : j) items.push_back(from_json(x));
+      for (const auto& x : j) items.push_back(from_json(x, depth + 1));
       return Value::make_list(std::move(items));
     }
     case nlohmann::ordered_json::value_t::object: {
       Value d = Value::make_dict();
-      for (auto it = j.begin(); it != j.end(); ++it) d.dict->set(it.key(), from_json(it.value()));
+      for (auto it = j.begin(); it != j.end(); ++it) d.dict->set(it.key(), from_json(it.value(), depth + 1));
       return d;
     }
     default: return Value::none();
@@ -730,7 +736,7 @@ class Interp {
 
   struct Depth {
     Depth(Interp& in, const Pos& pos) : in_(in) {
-      if (++in_.depth_ > kMaxNesting) fail_at(pos, "template recursion too deep");
+      if (++in_.depth_ > kMaxEvalDepth) fail_at(pos, "template recursion too deep");
     }
     ~Depth() { --in_.depth_; }
     Depth(const Depth&) = delete;
@@ -2094,7 +2100,11 @@ const TestFn* find_test(std::string_view name) {
 
 // ---- globals ------------------------------------------------------------------------------
 
-void add_globals(Scope& g, const JinjaOptions& opt) {
+// Namespaces are the only mutable values, so the only way to a reference cycle; render_jinja
+// empties them all when it is done.
+using NamespaceList = std::vector<std::weak_ptr<Dict>>;
+
+void add_globals(Scope& g, const JinjaOptions& opt, const std::shared_ptr<NamespaceList>& namespaces) {
   g.set("range", Value::function("range", [](CallArgs& a, const Pos& pos) {
           if (a.pos.empty() || a.pos.size() > 3 || !a.kw.empty())
             fail_at(pos, "range() takes 1 to 3 integer arguments");
@@ -2112,9 +2122,10 @@ void add_globals(Scope& g, const JinjaOptions& opt) {
           for (int64_t k = start; step > 0 ? k < stop : k > stop; k += step) items.push_back(Value::integer(k));
           return Value::make_list(std::move(items));
         }));
-  auto make_dict = [](CallArgs& a, const Pos& pos, bool ns) {
+  auto make_dict = [namespaces](CallArgs& a, const Pos& pos, bool ns) {
     Value d = Value::make_dict();
     d.dict->is_namespace = ns;
+    if (ns) namespaces->push_back(d.dict);
     for (const Value& v : a.pos) {
       if (!v.is_dict()) fail_at(pos, cat(ns ? "namespace" : "dict", "() positional arguments must be mappings"));
       for (const auto& [k, x] : v.dict->items) d.dict->set(k, x);
@@ -2173,8 +2184,16 @@ std::string render_jinja(const std::string& source, const nlohmann::ordered_json
                          const JinjaOptions& options) {
   using namespace jinja;
   const Body body = parse_template(source);
+  auto namespaces = std::make_shared<NamespaceList>();
+  struct CycleBreaker {
+    std::shared_ptr<NamespaceList> list;
+    ~CycleBreaker() {
+      for (const auto& w : *list)
+        if (auto d = w.lock()) d->items.clear();
+    }
+  } breaker{namespaces};
   Scope globals(nullptr);
-  add_globals(globals, options);
+  add_globals(globals, options, namespaces);
   if (!context.is_null()) {
     if (!context.is_object()) fail("chat template: the context must be a JSON object");
     for (auto it = context.begin(); it != context.end(); ++it) globals.set(it.key(), from_json(it.value()));

@@ -18,6 +18,10 @@ void fail_at(const Pos& pos, const std::string& message) {
   fail("chat template line ", pos.line, ", column ", pos.col, ": ", message);
 }
 
+void fail_nesting() {
+  fail("chat template: lists and dicts nested more than ", kMaxNesting, " deep");
+}
+
 namespace {
 
 constexpr int kMaxDepth = 400;  // nesting of expressions and of blocks

@@ -20,7 +20,7 @@ namespace {
 namespace fs = std::filesystem;
 
 struct Edit {
-  std::function<bool(const std::string& key, GgufValue& v)> meta;  // false drops the key
+  std::function<bool(const std::string& key, GgufValue& v)> meta;                 // false drops the key
   std::function<bool(const std::string& name, std::vector<int64_t>& ne)> tensor;  // false drops the tensor
 };
 
@@ -86,14 +86,12 @@ TEST_F(FamilyBadInput, GoodFilesLoad) {
 }
 
 TEST_F(FamilyBadInput, MissingTensorIsNamed) {
-  const std::string e = error_of(Arch::Gemma3, {nullptr, [](const std::string& n, auto&) {
-                                                  return n != "blk.1.post_ffw_norm.weight";
-                                                }});
+  const std::string e =
+      error_of(Arch::Gemma3, {nullptr, [](const std::string& n, auto&) { return n != "blk.1.post_ffw_norm.weight"; }});
   EXPECT_NE(e.find("blk.1.post_ffw_norm.weight"), std::string::npos) << e;
   EXPECT_NE(e.find("missing"), std::string::npos) << e;
-  const std::string q = error_of(Arch::Gemma3, {nullptr, [](const std::string& n, auto&) {
-                                                  return n != "blk.0.attn_k_norm.weight";
-                                                }});
+  const std::string q =
+      error_of(Arch::Gemma3, {nullptr, [](const std::string& n, auto&) { return n != "blk.0.attn_k_norm.weight"; }});
   EXPECT_NE(q.find("blk.0.attn_k_norm.weight"), std::string::npos) << q;
 }
 
@@ -129,10 +127,8 @@ TEST_F(FamilyBadInput, WindowLargerThanContextIsNamed) {
                                                 nullptr});
   EXPECT_NE(e.find("sliding window of 4096"), std::string::npos) << e;
   EXPECT_NE(e.find("context length 32"), std::string::npos) << e;
-  const std::string m = error_of(Arch::Gemma3, {[](const std::string& k, GgufValue&) {
-                                                  return k != "gemma3.attention.sliding_window";
-                                                },
-                                                nullptr});
+  const std::string m = error_of(
+      Arch::Gemma3, {[](const std::string& k, GgufValue&) { return k != "gemma3.attention.sliding_window"; }, nullptr});
   EXPECT_NE(m.find("gemma3.attention.sliding_window"), std::string::npos) << m;
 }
 

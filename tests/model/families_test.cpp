@@ -10,9 +10,9 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "core/error.h"
 #include "engine/driver.h"
 #include "engine/interpreter.h"
-#include "core/error.h"
 #include "model/arch/family.h"
 #include "model/synth.h"
 #include "model/weights.h"
@@ -32,9 +32,8 @@ struct Family {
   bool hf;  // loupe writes and reads its HF folders
 };
 
-const Family kFamilies[] = {{"llama", true},   {"qwen2", true},  {"qwen3", true},   {"qwen3moe", true},
-                            {"gemma2", true},  {"gemma3", true}, {"phi3", true},    {"smollm3", true},
-                            {"gpt-oss", false}};
+const Family kFamilies[] = {{"llama", true},  {"qwen2", true}, {"qwen3", true},   {"qwen3moe", true}, {"gemma2", true},
+                            {"gemma3", true}, {"phi3", true},  {"smollm3", true}, {"gpt-oss", false}};
 
 SynthSpec spec_for(const std::string& arch) {
   SynthSpec s;
@@ -85,7 +84,8 @@ std::vector<float> logits(const Model& m, const std::vector<int32_t>& tokens, in
 double max_diff(const std::vector<float>& a, const std::vector<float>& b) {
   EXPECT_EQ(a.size(), b.size());
   double d = 0;
-  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) d = std::max(d, static_cast<double>(std::fabs(a[i] - b[i])));
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i)
+    d = std::max(d, static_cast<double>(std::fabs(a[i] - b[i])));
   return d;
 }
 
@@ -120,8 +120,10 @@ TEST_P(FamilyTest, FormatsBatchesAndThreadsAgree) {
   EXPECT_GT(sd, 0.5) << "logits should be O(1) for the comparisons to mean anything";
   double peak = 0;
   for (float v : ref) peak = std::max(peak, static_cast<double>(std::fabs(v)));
-  // Float rounding only: the scaled-up weights make logits reach tens.
-  const double tol = 2e-5 + 2e-6 * peak;
+  // Float rounding only. Sliding-window layers are not bit-identical across batch splits: a
+  // window that binds runs its keys through the one-row kernels, one that does not (yet) the
+  // causal multi-row ones, and gpt-oss's sinks and router make the small differences visible.
+  const double tol = 1e-4 + 2e-6 * peak;
   EXPECT_LE(max_diff(logits(*g, kTokens, 1, 1), ref), tol) << "one token at a time (peak " << peak << ")";
   EXPECT_LE(max_diff(logits(*g, kTokens, 3, 3), ref), tol) << "batches of 3 (window rings wrap inside a batch)";
   if (GetParam().hf) {

@@ -17,8 +17,7 @@ void add_model(CLI::App& app, Action& action) {
   auto type = std::make_shared<std::string>("f32");
   auto format = std::make_shared<std::string>("gguf");
   auto out = std::make_shared<std::string>();
-  cmd->add_option("--arch", *arch,
-                  "llama, qwen2, gpt2, qwen3, qwen3moe, gemma2, gemma3, phi3, smollm3 or gpt-oss")
+  cmd->add_option("--arch", *arch, "llama, qwen2, gpt2, qwen3, qwen3moe, gemma2, gemma3, phi3, smollm3 or gpt-oss")
       ->required();
   cmd->add_option("--d-model", spec->d_model, "residual width")
       ->required()

@@ -12,7 +12,7 @@ extern const Family kLlama, kQwen2, kGpt2, kQwen3, kQwen3Moe, kGemma2, kGemma3, 
 
 namespace {
 
-const Family* const kFamilies[] = {&kLlama, &kQwen2, &kGpt2, &kQwen3, &kQwen3Moe,
+const Family* const kFamilies[] = {&kLlama,  &kQwen2,  &kGpt2, &kQwen3,   &kQwen3Moe,
                                    &kGemma2, &kGemma3, &kPhi3, &kSmolLM3, &kGptOss};
 
 }  // namespace

@@ -31,10 +31,10 @@ class GgufMeta {
   const std::string& path() const;
   std::string key(std::string_view k) const { return prefix_ + std::string(k); }
   bool has(std::string_view k) const;
-  int64_t count(std::string_view k) const;                  // a required non-negative integer
+  int64_t count(std::string_view k) const;  // a required non-negative integer
   int64_t count_or(std::string_view k, int64_t fallback) const;
-  int64_t positive(std::string_view k) const;               // a required integer > 0
-  float number(std::string_view k) const;                   // a required finite number
+  int64_t positive(std::string_view k) const;  // a required integer > 0
+  float number(std::string_view k) const;      // a required finite number
   float number_or(std::string_view k, float fallback) const;
   bool flag_or(std::string_view k, bool fallback) const;
   std::string text_or(std::string_view k, const std::string& fallback) const;
@@ -69,8 +69,8 @@ class HfMeta {
 // How a family's HF checkpoint differs from the llama layout the loader assumes.
 struct HfLayout {
   std::vector<std::pair<WeightId, std::string_view>> names;  // HF names that differ from the table's column
-  bool unpermute_qk = false;     // Q/K rows in rotate-half order while the family rotates adjacent pairs
-  bool norm_plus_one = false;    // norm gains stored as w for a (1 + w) scale (Gemma)
+  bool unpermute_qk = false;       // Q/K rows in rotate-half order while the family rotates adjacent pairs
+  bool norm_plus_one = false;      // norm gains stored as w for a (1 + w) scale (Gemma)
   bool transposed_linear = false;  // [in, out] linear weights (GPT-2 Conv1D)
   std::string_view layer_prefix = "model.layers.";  // before the layer number
   // Checkpoints that store names without this prefix get it added before the lookup (GPT-2's

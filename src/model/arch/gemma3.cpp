@@ -45,8 +45,10 @@ void read_hf(const HfMeta& m, ModelConfig& c) {
   if (!(qs > 0.0f)) fail(m.path(), ": query_pre_attn_scalar ", qs, " must be positive");
   c.attn_scale = 1.0f / std::sqrt(qs);
   const std::string act = m.text_or("hidden_activation", "gelu_pytorch_tanh");
-  if (act != "gelu_pytorch_tanh") fail(m.path(), ": hidden_activation '", act, "' is not supported (gelu_pytorch_tanh)");
-  if (m.number_or("final_logit_softcapping", 0.0f) > 0.0f) fail(m.path(), ": final_logit_softcapping is not supported for gemma3");
+  if (act != "gelu_pytorch_tanh")
+    fail(m.path(), ": hidden_activation '", act, "' is not supported (gelu_pytorch_tanh)");
+  if (m.number_or("final_logit_softcapping", 0.0f) > 0.0f)
+    fail(m.path(), ": final_logit_softcapping is not supported for gemma3");
   const int64_t period = m.count_or("sliding_window_pattern", 6);
   if (period != 6) fail(m.path(), ": sliding_window_pattern ", period, " is not supported (6)");
   set_windows(c, m.positive("sliding_window"), local);

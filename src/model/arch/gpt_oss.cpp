@@ -29,7 +29,7 @@ void read_gguf(const GgufMeta& m, ModelConfig& c) {
 
 }  // namespace
 
-extern const Family kGptOss{Arch::GptOss,           "gpt-oss", {"gpt-oss", "gpt_oss"}, {"gpt_oss"}, read_gguf,
-                            nullptr,                HfLayout{}, WeightId::AttnPostNorm};
+extern const Family kGptOss{Arch::GptOss, "gpt-oss",  {"gpt-oss", "gpt_oss"}, {"gpt_oss"}, read_gguf,
+                            nullptr,      HfLayout{}, WeightId::AttnPostNorm};
 
 }  // namespace loupe::arch

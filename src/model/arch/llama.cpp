@@ -28,7 +28,7 @@ void read_hf(const HfMeta& m, ModelConfig& c) {
 
 }  // namespace
 
-extern const Family kLlama{Arch::Llama, "llama", {"llama", "mistral"}, {"llama", "mistral"}, read_gguf, read_hf,
-                           HfLayout{{}, true}};
+extern const Family kLlama{Arch::Llama, "llama", {"llama", "mistral"}, {"llama", "mistral"},
+                           read_gguf,   read_hf, HfLayout{{}, true}};
 
 }  // namespace loupe::arch

@@ -36,6 +36,7 @@ void read_hf(const HfMeta& m, ModelConfig& c) {
 
 }  // namespace
 
-extern const Family kSmolLM3{Arch::SmolLM3, "smollm3", {"smollm3"}, {"smollm3"}, read_gguf, read_hf, HfLayout{{}, true}};
+extern const Family kSmolLM3{Arch::SmolLM3, "smollm3", {"smollm3"},       {"smollm3"},
+                             read_gguf,     read_hf,   HfLayout{{}, true}};
 
 }  // namespace loupe::arch
