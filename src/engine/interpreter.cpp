@@ -70,7 +70,8 @@ Interpreter::Interpreter(const Model& model, const RunOptions& options)
         const std::vector<double> freqs =
             rope_frequencies(c, model.rope_freq_factors, spec.rope_theta, spec.rope_scaled);
         const double mag = rope_magnitude(c, spec.rope_scaled);
-        std::vector<float> cs(static_cast<size_t>(n_ctx_ * half)), sn(cs.size());
+        const auto table_size = static_cast<size_t>(n_ctx_ * half);
+        std::vector<float> cs(table_size), sn(table_size);
         for (int64_t i = 0; i < half; ++i) {
           const double f = freqs[static_cast<size_t>(i)];
           for (int64_t p = 0; p < n_ctx_; ++p) {

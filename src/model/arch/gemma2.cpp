@@ -28,7 +28,10 @@ void read_gguf(const GgufMeta& m, ModelConfig& c) {
   gemma_block(c);
   c.attn_softcap = m.number_or("attn_logit_softcapping", 50.0f);
   c.final_softcap = m.number_or("final_logit_softcapping", 30.0f);
-  if (c.n_layers == 46) c.attn_scale = 1.0f / std::sqrt(static_cast<float>(c.d_model / c.n_heads));
+  if (c.n_layers == 46) {
+    const int64_t per_head = c.d_model / c.n_heads;  // llama.cpp's integer n_embd / n_head
+    c.attn_scale = 1.0f / std::sqrt(static_cast<float>(per_head));
+  }
   set_windows(c, m.positive("attention.sliding_window"), even);
 }
 

@@ -33,7 +33,10 @@ void local_rope(ModelConfig& c, float base) {
 
 void read_gguf(const GgufMeta& m, ModelConfig& c) {
   gemma3_block(c);
-  if (c.n_layers == 62) c.attn_scale = 1.0f / std::sqrt(static_cast<float>(c.d_model / c.n_heads));
+  if (c.n_layers == 62) {
+    const int64_t per_head = c.d_model / c.n_heads;  // llama.cpp's integer n_embd / n_head
+    c.attn_scale = 1.0f / std::sqrt(static_cast<float>(per_head));
+  }
   set_windows(c, m.positive("attention.sliding_window"), local);
   local_rope(c, m.number_or("rope.freq_base_swa", 10000.0f));
 }
