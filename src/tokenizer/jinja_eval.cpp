@@ -837,27 +837,37 @@ class Interp {
       return;
     }
     const auto n = static_cast<int64_t>(items.size());
+    // One loop object for the whole loop, updated in place (as Jinja's LoopContext is).
+    auto index = std::make_shared<int64_t>(0);
+    Value loop = Value::make_dict();
+    Dict& l = *loop.dict;
+    for (const char* key : {"index", "index0", "revindex", "revindex0", "first", "last", "length", "depth", "depth0",
+                            "previtem", "nextitem"})
+      l.items.emplace_back(key, Value());
+    l.set("cycle", Value::function("loop.cycle", [index](CallArgs& a, const Pos& pos) {
+            if (a.pos.empty()) fail_at(pos, "loop.cycle() needs at least one argument");
+            return a.pos[static_cast<size_t>(*index) % a.pos.size()];
+          }));
+    for (const Value& x : items) l.nest = std::max(l.nest, nesting(x) + 1);
     for (int64_t k = 0; k < n; ++k) {
       tick(st.pos);
+      *index = k;
+      auto& slot = l.items;
+      slot[0].second = Value::integer(k + 1);
+      slot[1].second = Value::integer(k);
+      slot[2].second = Value::integer(n - k);
+      slot[3].second = Value::integer(n - k - 1);
+      slot[4].second = Value::boolean(k == 0);
+      slot[5].second = Value::boolean(k == n - 1);
+      slot[6].second = Value::integer(n);
+      slot[7].second = Value::integer(1);
+      slot[8].second = Value::integer(0);
+      slot[9].second =
+          k > 0 ? items[static_cast<size_t>(k - 1)] : Value::undefined("no loop.previtem at the first item");
+      slot[10].second =
+          k + 1 < n ? items[static_cast<size_t>(k + 1)] : Value::undefined("no loop.nextitem at the last item");
       Scope it(&scope);
       bind(st.targets, items[static_cast<size_t>(k)], it, st.pos);
-      Value loop = Value::make_dict();
-      Dict& l = *loop.dict;
-      l.set("index", Value::integer(k + 1));
-      l.set("index0", Value::integer(k));
-      l.set("revindex", Value::integer(n - k));
-      l.set("revindex0", Value::integer(n - k - 1));
-      l.set("first", Value::boolean(k == 0));
-      l.set("last", Value::boolean(k == n - 1));
-      l.set("length", Value::integer(n));
-      l.set("depth", Value::integer(1));
-      l.set("depth0", Value::integer(0));
-      if (k > 0) l.set("previtem", items[static_cast<size_t>(k - 1)]);
-      if (k + 1 < n) l.set("nextitem", items[static_cast<size_t>(k + 1)]);
-      l.set("cycle", Value::function("loop.cycle", [k](CallArgs& a, const Pos& pos) {
-              if (a.pos.empty()) fail_at(pos, "loop.cycle() needs at least one argument");
-              return a.pos[static_cast<size_t>(k) % a.pos.size()];
-            }));
       it.set("loop", loop);
       if (exec(st.body, it, out) == Flow::Break) break;
     }
