@@ -1,4 +1,5 @@
 // loupe activations MODEL --data FILE: streamed statistics of hook tensors over a data file.
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 
@@ -110,10 +111,9 @@ void add_activations(CLI::App& app, Action& action) {
         for (int64_t n : l.counts) total += n;
         std::string row;
         for (int64_t n : l.counts)
-          row += cat(
-              row.empty() ? "" : " ",
-              static_cast<int>(100.0 * static_cast<double>(n) / static_cast<double>(std::max<int64_t>(1, total)) + 0.5),
-              "%");
+          row +=
+              cat(row.empty() ? "" : " ",
+                  std::lround(100.0 * static_cast<double>(n) / static_cast<double>(std::max<int64_t>(1, total))), "%");
         std::printf("  layer %d: %s\n", l.layer, row.c_str());
       }
     };
