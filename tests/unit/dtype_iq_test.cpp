@@ -182,7 +182,9 @@ TEST(DTypeIq, QuantiseRoundTripErrorBound) {
       for (int64_t j = 0; j < kCols; ++j) {
         err += std::pow(back[static_cast<size_t>(j)] - x[j], 2.0);
         norm += std::pow(x[j], 2.0);
-        if (r == 3) ASSERT_EQ(back[static_cast<size_t>(j)], 0.0f) << dtype_name(b.type);
+        if (r == 3) {
+          ASSERT_EQ(back[static_cast<size_t>(j)], 0.0f) << dtype_name(b.type);
+        }
       }
     }
     EXPECT_LE(std::sqrt(err / norm), b.rel_rms) << dtype_name(b.type);
