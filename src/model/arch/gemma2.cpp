@@ -61,6 +61,9 @@ extern const Family kGemma2{Arch::Gemma2,
                                       {WeightId::FfnNorm, "pre_feedforward_layernorm"},
                                       {WeightId::Output, "-"}},
                                      false,
-                                     true}};
+                                     true,
+                                     false,
+                                     "model.layers.",
+                                     ""}};
 
 }  // namespace loupe::arch

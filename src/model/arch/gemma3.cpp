@@ -70,6 +70,9 @@ extern const Family kGemma3{Arch::Gemma3,
                                       {WeightId::FfnNorm, "pre_feedforward_layernorm"},
                                       {WeightId::Output, "-"}},
                                      false,
-                                     true}};
+                                     true,
+                                     false,
+                                     "model.layers.",
+                                     ""}};
 
 }  // namespace loupe::arch

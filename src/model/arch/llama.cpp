@@ -28,7 +28,12 @@ void read_hf(const HfMeta& m, ModelConfig& c) {
 
 }  // namespace
 
-extern const Family kLlama{Arch::Llama, "llama", {"llama", "mistral"}, {"llama", "mistral"},
-                           read_gguf,   read_hf, HfLayout{{}, true}};
+extern const Family kLlama{Arch::Llama,
+                           "llama",
+                           {"llama", "mistral"},
+                           {"llama", "mistral"},
+                           read_gguf,
+                           read_hf,
+                           HfLayout{{}, true, false, false, "model.layers.", ""}};
 
 }  // namespace loupe::arch

@@ -27,7 +27,12 @@ void read_hf(const HfMeta& m, ModelConfig& c) {
 
 }  // namespace
 
-extern const Family kPhi3{
-    Arch::Phi3, "phi3", {"phi3"}, {"phi3"}, read_gguf, read_hf, HfLayout{{{WeightId::FfnUp, "mlp.gate_up_proj"}}}};
+extern const Family kPhi3{Arch::Phi3,
+                          "phi3",
+                          {"phi3"},
+                          {"phi3"},
+                          read_gguf,
+                          read_hf,
+                          HfLayout{{{WeightId::FfnUp, "mlp.gate_up_proj"}}, false, false, false, "model.layers.", ""}};
 
 }  // namespace loupe::arch

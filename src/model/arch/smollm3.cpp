@@ -36,7 +36,12 @@ void read_hf(const HfMeta& m, ModelConfig& c) {
 
 }  // namespace
 
-extern const Family kSmolLM3{Arch::SmolLM3, "smollm3", {"smollm3"},       {"smollm3"},
-                             read_gguf,     read_hf,   HfLayout{{}, true}};
+extern const Family kSmolLM3{Arch::SmolLM3,
+                             "smollm3",
+                             {"smollm3"},
+                             {"smollm3"},
+                             read_gguf,
+                             read_hf,
+                             HfLayout{{}, true, false, false, "model.layers.", ""}};
 
 }  // namespace loupe::arch
