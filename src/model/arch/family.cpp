@@ -220,6 +220,17 @@ void read_hf_common(const HfMeta& m, ModelConfig& c) {
   }
 }
 
+HfLayout gemma_hf_layout() {
+  return HfLayout{{{WeightId::AttnPostNorm, "post_attention_layernorm"},
+                   {WeightId::FfnNorm, "pre_feedforward_layernorm"},
+                   {WeightId::Output, "-"}},
+                  false,
+                  true,
+                  false,
+                  "model.layers.",
+                  ""};
+}
+
 void set_windows(ModelConfig& c, int64_t window, bool (*local)(int64_t layer)) {
   c.fill_layers();
   for (int64_t l = 0; l < c.n_layers; ++l) c.layers[static_cast<size_t>(l)].window = local(l) ? window : 0;

@@ -107,6 +107,9 @@ std::string hf_family_list();
 void read_hf_common(const HfMeta& meta, ModelConfig& c);
 // Layer l of every `period` layers gets a window (`local(l)`), the rest attend to all.
 void set_windows(ModelConfig& c, int64_t window, bool (*local)(int64_t layer));
+// Gemma 2 / 3 checkpoints: post-attention and pre-MLP norms under their own names, gains stored
+// as w for (1 + w), no lm_head (tied).
+HfLayout gemma_hf_layout();
 // Reads "<arch>.rope.scaling.*" (linear, yarn) into the config.
 void read_gguf_rope_scaling(const GgufMeta& meta, ModelConfig& c);
 

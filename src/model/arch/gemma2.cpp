@@ -51,19 +51,6 @@ void read_hf(const HfMeta& m, ModelConfig& c) {
 
 }  // namespace
 
-extern const Family kGemma2{Arch::Gemma2,
-                            "gemma2",
-                            {"gemma2"},
-                            {"gemma2"},
-                            read_gguf,
-                            read_hf,
-                            HfLayout{{{WeightId::AttnPostNorm, "post_attention_layernorm"},
-                                      {WeightId::FfnNorm, "pre_feedforward_layernorm"},
-                                      {WeightId::Output, "-"}},
-                                     false,
-                                     true,
-                                     false,
-                                     "model.layers.",
-                                     ""}};
+extern const Family kGemma2{Arch::Gemma2, "gemma2", {"gemma2"}, {"gemma2"}, read_gguf, read_hf, gemma_hf_layout()};
 
 }  // namespace loupe::arch

@@ -60,19 +60,6 @@ void read_hf(const HfMeta& m, ModelConfig& c) {
 
 }  // namespace
 
-extern const Family kGemma3{Arch::Gemma3,
-                            "gemma3",
-                            {"gemma3"},
-                            {"gemma3_text"},
-                            read_gguf,
-                            read_hf,
-                            HfLayout{{{WeightId::AttnPostNorm, "post_attention_layernorm"},
-                                      {WeightId::FfnNorm, "pre_feedforward_layernorm"},
-                                      {WeightId::Output, "-"}},
-                                     false,
-                                     true,
-                                     false,
-                                     "model.layers.",
-                                     ""}};
+extern const Family kGemma3{Arch::Gemma3, "gemma3", {"gemma3"}, {"gemma3_text"}, read_gguf, read_hf, gemma_hf_layout()};
 
 }  // namespace loupe::arch
