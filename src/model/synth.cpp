@@ -82,8 +82,9 @@ SynthModel make_synth_model(const SynthSpec& s) {
   c.n_kv_heads = s.arch == Arch::Gpt2 ? s.n_heads : (s.n_kv_heads > 0 ? s.n_kv_heads : s.n_heads);
   if (s.n_heads <= 0) fail("--n-heads ", s.n_heads, " must be positive");
   if (s.d_head > 0) {
-    if (s.arch == Arch::Gpt2 && s.d_head * s.n_heads != s.d_model)
-      fail("--d-head: gpt2 needs d_head * n_heads = d_model");
+    if (!arch::family(s.arch).free_head_width && s.d_head * s.n_heads != s.d_model)
+      fail("--d-head: ", c.arch_label, " needs d_head * n_heads = d_model (llama.cpp builds its query projection ",
+           "d_model wide)");
     c.d_head = s.d_head;
   } else {
     if (s.d_model % s.n_heads != 0)
@@ -248,7 +249,9 @@ void write_synth_gguf(const SynthModel& m, const SynthSpec& s, const std::string
   GgufWriter w;
   const std::string a = c.arch_label + ".";
   w.set_string("general.architecture", c.arch_label);
-  w.set_string("general.name", cat("loupe random ", c.arch_label, " d", c.d_model, " l", c.n_layers));
+  // Not the family's name: llama.cpp sets token attributes by general.name ("phi3" looks up
+  // "<|endoftext|>", which a copied vocabulary may lack).
+  w.set_string("general.name", cat("loupe random model d", c.d_model, " l", c.n_layers));
   w.set_u32("general.quantization_version", 2);
   w.set_u32(a + "context_length", static_cast<uint32_t>(c.n_ctx));
   w.set_u32(a + "embedding_length", static_cast<uint32_t>(c.d_model));
@@ -292,7 +295,9 @@ void write_synth_gguf(const SynthModel& m, const SynthSpec& s, const std::string
   for (const auto& t : m.tensors) {
     DType type = DType::F32;
     const int64_t cols = t.shape.back();
-    if (t.shape.size() >= 2) {
+    // As llama-quantize: biases (the experts' are 2-D) and the MoE router stay float.
+    const bool keep_float = t.name.ends_with(".bias") || t.name.find("ffn_gate_inp") != std::string::npos;
+    if (t.shape.size() >= 2 && !keep_float) {
       type = s.type;
       if (!row_fits_blocks(type, cols)) {
         DType fallback = row_fits_blocks(DType::Q8_0, cols) && s.type != DType::F16 && s.type != DType::BF16

@@ -1,9 +1,9 @@
 // Tile kernels of the matmul: NM activation rows times NR weight rows, each output the dot
 // product of one activation row with one weight row over k elements.
 //
-// Float weights (F32, F16, BF16) meet float activations; so do IQ4_NL, IQ4_XS and MXFP4 (a 16-entry
-// value table per block: pshufb on AVX2, vpermps on AVX-512), which have no int8 kernel yet.
-// Block-quantised weights Q8_0, Q4_0, Q4_K, Q5_K, Q6_K have two kernels:
+// Float weights (F32, F16, BF16) meet float activations. Block-quantised weights Q8_0, Q4_0, Q4_K,
+// Q5_K, Q6_K and the table formats IQ4_NL, IQ4_XS, MXFP4 (each nibble one of 16 signed bytes:
+// pshufb on AVX2, vpermps on AVX-512 for float activations) have two kernels:
 //  - exact (the engine's default): weights converted to float in registers, float activations;
 //    the result is the float product with the dequantised weights, as the references compute it.
 //  - q8 activations (as llama.cpp): activations quantised to BlockQ8 (32 signed bytes and a

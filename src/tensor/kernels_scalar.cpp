@@ -5,6 +5,7 @@
 #include "tensor/half.h"
 #include "tensor/kernels_matmul.h"
 #include "tensor/quant_blocks.h"
+#include "tensor/quant_iq_grids.h"
 
 namespace loupe::kernels {
 
@@ -43,7 +44,10 @@ bool takes_q8_activations(DType type) {
     case DType::Q4_0:
     case DType::Q4_K:
     case DType::Q5_K:
-    case DType::Q6_K: return true;
+    case DType::Q6_K:
+    case DType::IQ4_NL:
+    case DType::IQ4_XS:
+    case DType::MXFP4: return true;
     case DType::F32:
     case DType::F16:
     case DType::BF16:
@@ -52,19 +56,16 @@ bool takes_q8_activations(DType type) {
     case DType::Q5_1:
     case DType::Q2_K:
     case DType::Q3_K:
-    // No int8 pairing for these yet: with --q8-act they keep float activations.
+    // No int8 pairing for these: with --q8-act they keep float activations.
     case DType::IQ2_XXS:
     case DType::IQ2_XS:
     case DType::IQ3_XXS:
     case DType::IQ1_S:
-    case DType::IQ4_NL:
     case DType::IQ3_S:
     case DType::IQ2_S:
-    case DType::IQ4_XS:
     case DType::IQ1_M:
     case DType::TQ1_0:
-    case DType::TQ2_0:
-    case DType::MXFP4: return false;
+    case DType::TQ2_0: return false;
   }
   return false;
 }
@@ -165,9 +166,43 @@ void unpack_q6_k(const uint8_t* row, int64_t b, Unpacked& u) {
   u.min = 0.0f;
 }
 
+// The non-linear 4-bit formats: each nibble picks a signed byte of a 16-value table (as
+// llama.cpp pairs them with Q8_0 / Q8_K activations: the integer products are exact).
+void unpack_table4(const uint8_t* qs, const int8_t (&table)[16], float scale, Unpacked& u) {
+  for (int j = 0; j < 16; ++j) {
+    u.q[j] = table[qs[j] & 15];
+    u.q[j + 16] = table[qs[j] >> 4];
+  }
+  u.scale[0] = u.scale[1] = scale;
+  u.min = 0.0f;
+}
+
+void unpack_iq4_nl(const uint8_t* row, int64_t b, Unpacked& u) {
+  const auto* blk = reinterpret_cast<const BlockIQ4_NL*>(row) + b;
+  unpack_table4(blk->qs, kIq4nlValues, half_at(blk->d), u);
+}
+
+// IQ4_XS: group g = b % 8 of super-block b / 8, scale d (ls_g - 32).
+float iq4_xs_scale(const BlockIQ4_XS& blk, int g) {
+  const int hi = (blk.scales_h[g / 4] >> (2 * (g % 4))) & 3;
+  const int ls = ((blk.scales_l[g / 2] >> (4 * (g % 2))) & 0xf) | hi << 4;
+  return half_at(blk.d) * static_cast<float>(ls - 32);
+}
+
+void unpack_iq4_xs(const uint8_t* row, int64_t b, Unpacked& u) {
+  const auto* blk = reinterpret_cast<const BlockIQ4_XS*>(row) + b / 8;
+  const int g = static_cast<int>(b % 8);
+  unpack_table4(blk->qs + 16 * g, kIq4nlValues, iq4_xs_scale(*blk, g), u);
+}
+
+void unpack_mxfp4(const uint8_t* row, int64_t b, Unpacked& u) {
+  const auto* blk = reinterpret_cast<const BlockMXFP4*>(row) + b;
+  unpack_table4(blk->qs, kFp4Values, e8m0_half(blk->e), u);
+}
+
 // How a q8 kernel scales and adds a block's integer sums.
 enum class Q8Sum {
-  Block,     // Q8_0, Q4_0: the panel arithmetic (kernels_matmul.h), one exact sum, one fma
+  Block,     // Q8_0, Q4_0, IQ4_NL, IQ4_XS, MXFP4: the panel arithmetic (kernels_matmul.h), one exact sum, one fma
   BlockMin,  // Q4_K, Q5_K: the same, then one fma for the min
   Halves,    // Q6_K: one exact sum and one fma per 16-element half (its own scale)
 };
@@ -285,6 +320,9 @@ TileFn tile_kernel_scalar(DType type, bool q8_acts) {
     case DType::Q4_K: return tile_q8<unpack_q4_k, Q8Sum::BlockMin>;
     case DType::Q5_K: return tile_q8<unpack_q5_k, Q8Sum::BlockMin>;
     case DType::Q6_K: return tile_q8<unpack_q6_k, Q8Sum::Halves>;
+    case DType::IQ4_NL: return tile_q8<unpack_iq4_nl, Q8Sum::Block>;
+    case DType::IQ4_XS: return tile_q8<unpack_iq4_xs, Q8Sum::Block>;
+    case DType::MXFP4: return tile_q8<unpack_mxfp4, Q8Sum::Block>;
     case DType::Q4_1:
     case DType::Q5_0:
     case DType::Q5_1:
@@ -296,14 +334,11 @@ TileFn tile_kernel_scalar(DType type, bool q8_acts) {
     case DType::IQ2_XS:
     case DType::IQ3_XXS:
     case DType::IQ1_S:
-    case DType::IQ4_NL:
     case DType::IQ3_S:
     case DType::IQ2_S:
-    case DType::IQ4_XS:
     case DType::IQ1_M:
     case DType::TQ1_0:
-    case DType::TQ2_0:
-    case DType::MXFP4: return nullptr;
+    case DType::TQ2_0: return nullptr;
   }
   return nullptr;
 }

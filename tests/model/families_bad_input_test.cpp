@@ -160,5 +160,59 @@ TEST_F(FamilyBadInput, UnknownQuantTypeIdIsNamed) {
   }
 }
 
+// `loupe model new` writes only files llama.cpp can load: families whose llama.cpp graph builds
+// the query projection d_model wide refuse another head width, naming the flag.
+TEST_F(FamilyBadInput, FixedHeadWidthFamiliesRefuseDHead) {
+  for (Arch a : {Arch::Qwen2, Arch::Phi3, Arch::Gpt2}) {
+    SynthSpec s;
+    s.arch = a;
+    s.d_model = 32;
+    s.n_layers = 1;
+    s.n_heads = 2;
+    s.d_head = 8;
+    s.vocab_path = test::shared("models/stories260K-gguf/stories260K-f32.gguf");
+    try {
+      make_synth_model(s);
+      ADD_FAILURE() << arch_name(a) << " took --d-head 8 with 2 heads of a 32-wide model";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("--d-head"), std::string::npos) << e.what();
+    }
+    s.d_head = 16;
+    EXPECT_NO_THROW(make_synth_model(s)) << arch_name(a);
+  }
+}
+
+// Quantised synthetic files keep what llama-quantize keeps float: biases (the experts' are 2-D)
+// and the MoE router.
+TEST_F(FamilyBadInput, QuantisedFilesKeepBiasesAndRouterFloat) {
+  SynthSpec s;
+  s.arch = Arch::GptOss;
+  s.d_model = 64;
+  s.n_layers = 2;
+  s.n_heads = 2;
+  s.n_ctx = 32;
+  s.window = 4;
+  s.n_experts = 4;
+  s.n_experts_used = 2;
+  s.type = DType::MXFP4;
+  s.vocab_path = test::shared("models/stories260K-gguf/stories260K-f32.gguf");
+  const std::string out = dir_ + "/oss-mxfp4.gguf";
+  write_synth_gguf(make_synth_model(s), s, out, nullptr);
+  GgufFile g = GgufFile::open(out);
+  int experts = 0;
+  for (const auto& t : g.tensors()) {
+    const bool keep = t.name.ends_with(".bias") || t.name.find("ffn_gate_inp") != std::string::npos;
+    if (keep) {
+      EXPECT_EQ(t.type, DType::F32) << t.name;
+    }
+    if (t.name.find("_exps.weight") != std::string::npos) {
+      EXPECT_EQ(t.type, DType::MXFP4) << t.name;
+      ++experts;
+    }
+  }
+  EXPECT_EQ(experts, 6);
+  EXPECT_NO_THROW(load_model(out));
+}
+
 }  // namespace
 }  // namespace loupe

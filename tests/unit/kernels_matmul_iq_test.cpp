@@ -3,7 +3,8 @@
 // the converting path (rows dequantised to F32, then the F32 kernel). Every type: the product
 // equals a float64 product of the dequantised weights, for one activation row (decode) and 37
 // (prompt), on one thread and three, with the same bits for every batch and split; --q8-act
-// falls back to float activations (no int8 pairing). The vector kernels: their row conversion
+// pairs the three table formats with int8 activations (their integer sums exact, as llama.cpp
+// pairs them with Q8_0 / Q8_K) and keeps float activations for the other nine. The vector kernels: their row conversion
 // gives dequantize_row's bits on every level, and a tile on the rows in place gives the bits of
 // the F32 kernel on the converted rows (so the direct and converting paths agree).
 #include <gtest/gtest.h>
@@ -81,6 +82,16 @@ std::vector<int64_t> lengths(DType type) {
   return {256, 768};
 }
 
+// x as the q8 kernels see it: each 32-element block quantised to BlockQ8 and scaled back.
+std::vector<float> q8_rounded(const std::vector<float>& x) {
+  const int64_t n_blocks = static_cast<int64_t>(x.size()) / 32;
+  std::vector<kernels::BlockQ8> q(static_cast<size_t>(n_blocks));
+  kernels::quantize_act_q8(x.data(), q.data(), n_blocks);
+  std::vector<float> out(x.size());
+  for (size_t j = 0; j < x.size(); ++j) out[j] = q[j / 32].d * static_cast<float>(q[j / 32].qs[j % 32]);
+  return out;
+}
+
 Weight rows_weight(DType type, int64_t rows, int64_t k, const std::vector<uint8_t>& bytes) {
   Weight w;
   w.name = "w";
@@ -91,14 +102,15 @@ Weight rows_weight(DType type, int64_t rows, int64_t k, const std::vector<uint8_
   return w;
 }
 
-// One tile over rows `w` (row r at w + r * row_stride) and float activations x [nm, k].
-std::vector<float> run_tile(kernels::TileFn fn, const uint8_t* w, size_t row_stride, int nr, const float* x, int nm,
-                            int64_t k) {
+// One tile over rows `w` (row r at w + r * row_stride) and activation rows x (float or BlockQ8,
+// x_stride bytes apart; float rows of k when 0).
+std::vector<float> run_tile(kernels::TileFn fn, const uint8_t* w, size_t row_stride, int nr, const void* x, int nm,
+                            int64_t k, size_t x_stride = 0) {
   Tile t{};
   for (int r = 0; r < nr; ++r) t.w[r] = w + row_stride * static_cast<size_t>(r);
   t.nr = nr;
   t.x = x;
-  t.x_stride = static_cast<size_t>(k) * sizeof(float);
+  t.x_stride = x_stride != 0 ? x_stride : static_cast<size_t>(k) * sizeof(float);
   t.nm = nm;
   t.k = k;
   std::vector<float> y(static_cast<size_t>(nm * nr), NAN);
@@ -127,33 +139,45 @@ TEST(MatmulIq, EveryNewTypeMatchesFloat64Reference) {
     matmul(p3, w, x.data(), m, many3.data(), bias.data());
     matmul(p3, w, x.data(), m, q8.data(), bias.data(), /*q8_acts=*/true);
     EXPECT_EQ(many, many3) << dtype_name(type);
-    EXPECT_EQ(many, q8) << dtype_name(type) << ": --q8-act must keep float activations";
+    const bool paired = has_vector_kernel(type);
+    if (!paired) {
+      EXPECT_EQ(many, q8) << dtype_name(type) << ": --q8-act must keep float activations";
+    }
     std::vector<float> one(static_cast<size_t>(rows)), one3(one.size());
     for (int64_t i = 0; i < m; ++i) {
       matmul(p1, w, x.data() + i * k, 1, one.data(), bias.data());
       matmul(p3, w, x.data() + i * k, 1, one3.data(), bias.data(), true);
       for (int64_t r = 0; r < rows; ++r) {
-        ASSERT_EQ(one[static_cast<size_t>(r)], many[static_cast<size_t>(i * rows + r)]) << dtype_name(type);
-        ASSERT_EQ(one3[static_cast<size_t>(r)], many[static_cast<size_t>(i * rows + r)]) << dtype_name(type);
+        const size_t at = static_cast<size_t>(i * rows + r);
+        ASSERT_EQ(one[static_cast<size_t>(r)], many[at]) << dtype_name(type);
+        ASSERT_EQ(one3[static_cast<size_t>(r)], paired ? q8[at] : many[at]) << dtype_name(type);
       }
     }
+    // With q8 activations the product is the one with the activations rounded to BlockQ8.
+    const std::vector<float> xq = q8_rounded(x);
     for (int64_t i = 0; i < m; ++i)
       for (int64_t r = 0; r < rows; ++r) {
-        double want = bias[static_cast<size_t>(r)], mag = std::fabs(want);
+        double want = bias[static_cast<size_t>(r)], want_q8 = want, mag = std::fabs(want);
         for (int64_t j = 0; j < k; ++j) {
-          const double p = static_cast<double>(x[static_cast<size_t>(i * k + j)]) * wf[static_cast<size_t>(r * k + j)];
-          want += p;
-          mag += std::fabs(p);
+          const size_t xj = static_cast<size_t>(i * k + j);
+          const double wj = wf[static_cast<size_t>(r * k + j)];
+          want += static_cast<double>(x[xj]) * wj;
+          want_q8 += static_cast<double>(xq[xj]) * wj;
+          mag += std::fabs(static_cast<double>(x[xj]) * wj);
         }
-        EXPECT_NEAR(many[static_cast<size_t>(i * rows + r)], want, 2e-6 * mag) << dtype_name(type);
+        const size_t at = static_cast<size_t>(i * rows + r);
+        EXPECT_NEAR(many[at], want, 2e-6 * mag) << dtype_name(type);
+        if (paired) {
+          EXPECT_NEAR(q8[at], want_q8, 2e-6 * mag) << dtype_name(type) << " q8";
+        }
       }
   }
 }
 
-// No new type has q8 kernels or panels; only the three vector types have tile kernels.
+// Only the three vector types have tile kernels and q8 kernels; no new type has panels.
 TEST(MatmulIq, KernelTables) {
   for (DType type : kNewTypes) {
-    EXPECT_FALSE(kernels::takes_q8_activations(type)) << dtype_name(type);
+    EXPECT_EQ(kernels::takes_q8_activations(type), has_vector_kernel(type)) << dtype_name(type);
     EXPECT_FALSE(kernels::has_panels(type)) << dtype_name(type);
     for (Isa isa : kIsas) {
       if (!cpu_supports(isa)) continue;
@@ -161,7 +185,10 @@ TEST(MatmulIq, KernelTables) {
       EXPECT_EQ(kernels::tile_kernel(type, isa) != nullptr, has_vector_kernel(type)) << dtype_name(type);
       EXPECT_EQ(kernels::row_to_f32(type, isa) != nullptr, has_vector_kernel(type)) << dtype_name(type);
       // Asked for q8 activations, a type without them gets its float kernel (or none).
-      EXPECT_EQ(kernels::tile_kernel(type, isa, true), kernels::tile_kernel(type, isa, false)) << dtype_name(type);
+      if (has_vector_kernel(type))
+        EXPECT_NE(kernels::tile_kernel(type, isa, true), kernels::tile_kernel(type, isa, false)) << dtype_name(type);
+      else
+        EXPECT_EQ(kernels::tile_kernel(type, isa, true), kernels::tile_kernel(type, isa, false)) << dtype_name(type);
     }
     std::vector<uint8_t> bytes(row_bytes(type, 256) * 16);
     EXPECT_FALSE(packs_panels(rows_weight(type, 16, 256, bytes))) << dtype_name(type);
@@ -218,6 +245,48 @@ TEST(MatmulIq, VectorKernelsMatchConvertedRowsAndScalarTwin) {
                 EXPECT_NEAR(direct[at], scalar[at], 2e-6 * mag) << dtype_name(type) << " " << isa_name(isa);
               }
           }
+        }
+    }
+}
+
+// The q8 kernels (int8 activations): every level against the scalar twin on every tile shape,
+// and against a float64 product of the dequantised weights with the rounded activations.
+TEST(MatmulIq, Q8KernelsMatchScalarTwin) {
+  for (DType type : kVectorTypes)
+    for (int64_t k : lengths(type)) {
+      const int R = kernels::kTileRows, M = kernels::kTileActRows;
+      auto w = random_weights(type, R, k, 91);
+      auto x = random_floats(static_cast<size_t>(M * k), 92);
+      std::vector<kernels::BlockQ8> xb(static_cast<size_t>(M * k / 32));
+      kernels::quantize_act_q8(x.data(), xb.data(), M * k / 32);
+      const std::vector<float> xq = q8_rounded(x);
+      const size_t rb = row_bytes(type, k);
+      std::vector<float> wf(static_cast<size_t>(R * k));
+      dequantize_row(type, w.data(), wf.data(), R * k);
+      auto run = [&](kernels::TileFn fn, int nr, int nm) {
+        return run_tile(fn, w.data(), rb, nr, xb.data(), nm, k, static_cast<size_t>(k / 32) * sizeof(kernels::BlockQ8));
+      };
+      for (int nr = 1; nr <= R; ++nr)
+        for (int nm = 1; nm <= M; ++nm) {
+          const auto scalar = run(kernels::tile_kernel(type, Isa::Scalar, true), nr, nm);
+          for (int i = 0; i < nm; ++i)
+            for (int r = 0; r < nr; ++r) {
+              double want = 0, mag = 0;
+              for (int64_t j = 0; j < k; ++j) {
+                const double p =
+                    static_cast<double>(xq[static_cast<size_t>(i * k + j)]) * wf[static_cast<size_t>(r * k + j)];
+                want += p;
+                mag += std::fabs(p);
+              }
+              const size_t at = static_cast<size_t>(i * nr + r);
+              EXPECT_NEAR(scalar[at], want, 2e-6 * mag + 1e-30) << dtype_name(type) << " k=" << k;
+              for (Isa isa : {Isa::Avx2, Isa::Avx512}) {
+                if (!cpu_supports(isa)) continue;
+                const auto y = run(kernels::tile_kernel(type, isa, true), nr, nm);
+                EXPECT_NEAR(y[at], scalar[at], 2e-6 * mag + 1e-30)
+                    << dtype_name(type) << " " << isa_name(isa) << " nr=" << nr << " nm=" << nm << " k=" << k;
+              }
+            }
         }
     }
 }

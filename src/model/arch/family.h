@@ -92,6 +92,10 @@ struct Family {
   HfLayout hf;
   // The norm before the MLP (gpt-oss files call it post_attention_norm).
   WeightId ffn_norm = WeightId::FfnNorm;
+  // Whether the head width may differ from d_model / n_heads. False where llama.cpp's graph
+  // builds the query projection d_model wide (gpt2, qwen2, phi3): `loupe model new` then refuses
+  // --d-head values its files could not be loaded with.
+  bool free_head_width = true;
 };
 
 const Family& family(Arch arch);

@@ -59,6 +59,8 @@ extern const Family kGpt2{Arch::Gpt2,
                                    false,
                                    true,
                                    "transformer.h.",
-                                   "transformer."}};
+                                   "transformer."},
+                          WeightId::FfnNorm,
+                          false};
 
 }  // namespace loupe::arch

@@ -33,6 +33,8 @@ extern const Family kPhi3{Arch::Phi3,
                           {"phi3"},
                           read_gguf,
                           read_hf,
-                          HfLayout{{{WeightId::FfnUp, "mlp.gate_up_proj"}}, false, false, false, "model.layers.", ""}};
+                          HfLayout{{{WeightId::FfnUp, "mlp.gate_up_proj"}}, false, false, false, "model.layers.", ""},
+                          WeightId::FfnNorm,
+                          false};
 
 }  // namespace loupe::arch

@@ -21,6 +21,7 @@ void read_hf(const HfMeta& m, ModelConfig& c) {
 
 }  // namespace
 
-extern const Family kQwen2{Arch::Qwen2, "qwen2", {"qwen2"}, {"qwen2"}, read_gguf, read_hf, HfLayout{}};
+extern const Family kQwen2{Arch::Qwen2, "qwen2",    {"qwen2"},         {"qwen2"}, read_gguf,
+                           read_hf,     HfLayout{}, WeightId::FfnNorm, false};
 
 }  // namespace loupe::arch
