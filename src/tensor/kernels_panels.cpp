@@ -7,6 +7,7 @@
 
 #include "tensor/kernels_matmul.h"
 #include "tensor/quant_blocks.h"
+#include "tensor/quant_iq_grids.h"
 
 namespace loupe::kernels {
 
@@ -25,10 +26,21 @@ constexpr size_t kK5Qh = kK4Quants, kK5Quants = kK5Qh + 8 * 64;
 constexpr size_t kK6Scales = kScaleBytes, kK6Ql = kK6Scales + 4 * 64, kK6Qh = kK6Ql + 32 * 64,
                  kK6Bytes = kK6Qh + 16 * 64;
 
-// Quant bytes per block and row: 32 (Q8_0), 16 (Q4_0, two nibbles per byte), 128 (Q4_K, Q5_K
-// low nibbles).
+// IQ4_NL and MXFP4 panel blocks: as Q4_0 (MXFP4's scales are 16 E8M0 bytes, not fp16). IQ4_XS
+// (one super-block of 16 rows): d of each row, the 4 scales_l bytes of each row as one word, the
+// 2 scales_h bytes of each row, then the 128 quant bytes transposed.
+constexpr size_t kXsScalesL = kScaleBytes, kXsScalesH = kXsScalesL + 64, kXsQuants = kXsScalesH + 32;
+
+// Quant bytes per block and row: 32 (Q8_0), 16 (Q4_0, IQ4_NL, MXFP4: two nibbles per byte), 128
+// (Q4_K, Q5_K low nibbles; IQ4_XS).
 size_t quant_bytes(DType type) {
-  return type == DType::Q8_0 ? 32 : type == DType::Q4_0 ? 16 : 128;
+  switch (type) {
+    case DType::Q8_0: return 32;
+    case DType::Q4_0:
+    case DType::IQ4_NL:
+    case DType::MXFP4: return 16;
+    default: return 128;
+  }
 }
 
 // The quant bytes of a row's block, 4 at a time: group j (64 bytes) of the panel gets bytes
@@ -46,14 +58,25 @@ void transpose_quants(const uint8_t* q, size_t n, int r, uint8_t flip, uint8_t* 
 }  // namespace
 
 bool has_panels(DType type) {
-  return type == DType::Q8_0 || type == DType::Q4_0 || type == DType::Q4_K || type == DType::Q5_K ||
-         type == DType::Q6_K;
+  switch (type) {
+    case DType::Q8_0:
+    case DType::Q4_0:
+    case DType::Q4_K:
+    case DType::Q5_K:
+    case DType::Q6_K:
+    case DType::IQ4_NL:
+    case DType::IQ4_XS:
+    case DType::MXFP4: return true;
+    default: return false;
+  }
 }
 
 size_t panel_block_bytes(DType type) {
   if (type == DType::Q4_K) return kK4Quants + quant_bytes(type) * kPanelRows;
   if (type == DType::Q5_K) return kK5Quants + quant_bytes(type) * kPanelRows;
   if (type == DType::Q6_K) return kK6Bytes;
+  if (type == DType::IQ4_XS) return kXsQuants + quant_bytes(type) * kPanelRows;
+  if (type == DType::MXFP4) return kPanelRows + quant_bytes(type) * kPanelRows;
   return has_panels(type) ? kScaleBytes + quant_bytes(type) * kPanelRows : 0;
 }
 
@@ -73,6 +96,12 @@ void pack_panel(DType type, const uint8_t* rows, size_t row_stride, int64_t k, u
         transpose_quants(q.qh, sizeof(q.qh), r, 0, out + kK6Qh);
         continue;
       }
+      if (type == DType::MXFP4) {
+        const auto& q = *reinterpret_cast<const quant::BlockMXFP4*>(blk);
+        out[r] = q.e;
+        transpose_quants(q.qs, qb, r, 0, out + kPanelRows);
+        continue;
+      }
       // The other formats start with their fp16 d.
       out[2 * r] = blk[0];
       out[2 * r + 1] = blk[1];
@@ -89,6 +118,12 @@ void pack_panel(DType type, const uint8_t* rows, size_t row_stride, int64_t k, u
         transpose_quants(q.scales, sizeof(q.scales), r, 0, out + kK4Words);
         transpose_quants(q.qh, sizeof(q.qh), r, 0, out + kK5Qh);
         transpose_quants(q.qs, qb, r, 0, out + kK5Quants);
+      } else if (type == DType::IQ4_XS) {
+        const auto& q = *reinterpret_cast<const quant::BlockIQ4_XS*>(blk);
+        transpose_quants(q.scales_l, sizeof(q.scales_l), r, 0, out + kXsScalesL);
+        out[kXsScalesH + 2 * r] = q.scales_h[0];
+        out[kXsScalesH + 2 * r + 1] = q.scales_h[1];
+        transpose_quants(q.qs, qb, r, 0, out + kXsQuants);
       } else {
         transpose_quants(blk + 2, qb, r, flip, out + kScaleBytes);
       }
@@ -294,12 +329,87 @@ void panel_rows_q6_k(const PanelTask& t) {
   out.store(t);
 }
 
+// IQ4_NL, IQ4_XS and MXFP4: each nibble picks one of 16 signed bytes; vpshufb looks the nibbles
+// up in the table plus 128 (unsigned, vpdpbusd's unsigned operand), and 128 times the
+// activation block's sum is taken off the integer sum, as for Q8_0. Then acc = fma(dw dx, s, acc)
+// per 32-element block, dw the block's scale: fp16 d (IQ4_NL), 2^(e - 128) (MXFP4), d (ls - 32)
+// of group j (IQ4_XS). The scalar q8 kernels of these types do the same arithmetic.
+template <DType T>
+__m512i offset_table() {
+  const int8_t* values = T == DType::MXFP4 ? quant::kFp4Values : quant::kIq4nlValues;
+  alignas(16) uint8_t u[16];
+  for (int i = 0; i < 16; ++i) u[i] = static_cast<uint8_t>(values[i] + 128);
+  return _mm512_maskz_broadcast_i32x4(
+      0xffff, _mm_load_si128(reinterpret_cast<const __m128i*>(u)));  // no undefined source (GCC bug 105593)
+}
+
+// The 8 weight vectors of one 32-element block: the 4 groups at q, low nibbles then high ones.
+inline void table_vectors(const __m512i& table, const uint8_t* q, __m512i (&wv)[8]) {
+  const __m512i low = _mm512_set1_epi8(15);
+  for (int g = 0; g < 4; ++g) {
+    const __m512i v = _mm512_loadu_si512(q + 64 * g);
+    wv[g] = _mm512_shuffle_epi8(table, _mm512_and_si512(v, low));
+    wv[g + 4] = _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(v, 4), low));
+  }
+}
+
+template <int NM, int kChains>
+inline void table_block(Outputs<NM>& out, const __m512i (&wv)[8], __m512 dw, int64_t xb_index) {
+  for (int i = 0; i < NM; ++i) {
+    const BlockQ8& xb = out.x[i][xb_index];
+    const __m512i s = block_dot<kChains>(_mm512_set1_epi32(-128 * xb.sum()), wv, xb);
+    out.acc[i] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(xb.d)), _mm512_cvtepi32_ps(s), out.acc[i]);
+  }
+}
+
+template <DType T, int NM>
+void panel_rows_table(const PanelTask& t) {
+  constexpr int kChains = NM < 4 ? 2 : 1;
+  const __m512i table = offset_table<T>();
+  const size_t block_bytes = panel_block_bytes(T);
+  Outputs<NM> out(t);
+  __m512i wv[8];
+  const uint8_t* p = t.panel;
+  if constexpr (T == DType::IQ4_XS) {
+    const __m512i m4 = _mm512_set1_epi32(0xf), m2 = _mm512_set1_epi32(3), bias = _mm512_set1_epi32(32);
+    for (int64_t sb = 0; sb < t.k / 256; ++sb, p += block_bytes) {
+      const __m512 d = halves16(p);
+      const __m512i sl = _mm512_loadu_si512(p + kXsScalesL);
+      const __m512i sh = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + kXsScalesH)));
+      for (int j = 0; j < 8; ++j) {
+        const __m512i lo = _mm512_and_si512(_mm512_srli_epi32(sl, static_cast<unsigned>(4 * j)), m4);
+        const __m512i hi = _mm512_and_si512(_mm512_srli_epi32(sh, static_cast<unsigned>(2 * j)), m2);
+        const __m512i ls = _mm512_sub_epi32(_mm512_or_si512(lo, _mm512_slli_epi32(hi, 4)), bias);
+        table_vectors(table, p + kXsQuants + 256 * static_cast<size_t>(j), wv);
+        table_block<NM, kChains>(out, wv, _mm512_mul_ps(d, _mm512_cvtepi32_ps(ls)), sb * 8 + j);
+      }
+    }
+  } else {
+    for (int64_t b = 0; b < t.k / 32; ++b, p += block_bytes) {
+      __m512 dw;
+      if constexpr (T == DType::MXFP4) {
+        alignas(64) float e[kPanelRows];
+        for (int r = 0; r < kPanelRows; ++r) e[r] = quant::e8m0_half(p[r]);
+        dw = _mm512_load_ps(e);
+        table_vectors(table, p + kPanelRows, wv);
+      } else {
+        dw = halves16(p);
+        table_vectors(table, p + kScaleBytes, wv);
+      }
+      table_block<NM, kChains>(out, wv, dw, b);
+    }
+  }
+  out.store(t);
+}
+
 template <DType T, int NM>
 void panel_nm(const PanelTask& t) {
   if constexpr (T == DType::Q4_K || T == DType::Q5_K)
     panel_rows_k<T == DType::Q5_K, NM>(t);
   else if constexpr (T == DType::Q6_K)
     panel_rows_q6_k<NM>(t);
+  else if constexpr (T == DType::IQ4_NL || T == DType::IQ4_XS || T == DType::MXFP4)
+    panel_rows_table<T, NM>(t);
   else
     panel_rows<T, NM>(t);
 }
@@ -346,6 +456,9 @@ PanelFn panel_kernel_avx512(DType type) {
     case DType::Q4_K: return panel<DType::Q4_K>;
     case DType::Q5_K: return panel<DType::Q5_K>;
     case DType::Q6_K: return panel<DType::Q6_K>;
+    case DType::IQ4_NL: return panel<DType::IQ4_NL>;
+    case DType::IQ4_XS: return panel<DType::IQ4_XS>;
+    case DType::MXFP4: return panel<DType::MXFP4>;
     default: return nullptr;
   }
 }
