@@ -14,7 +14,16 @@ if (!mode || !modelPath) {
   process.exit(2);
 }
 
-const llama = await getLlama({gpu: false, build: "never", logLevel: process.env.LLAMA_LOG ?? LlamaLogLevel.error});
+// llama.cpp's own timings (llama_perf_context_print), caught from its log.
+const perfLines = [];
+const llama = await getLlama({
+  gpu: false, build: "never", logLevel: process.env.LLAMA_LOG ?? LlamaLogLevel.info,
+  logger: (level, message) => {
+    if (message.includes("llama_perf_context_print")) perfLines.push(message);
+    else if (level === LlamaLogLevel.error || level === LlamaLogLevel.fatal || process.env.LLAMA_LOG)
+      process.stderr.write(`[llama.cpp] ${message}\n`);
+  },
+});
 const model = await llama.loadModel({modelPath, gpuLayers: 0});
 
 if (mode === "probs") {
@@ -32,7 +41,8 @@ if (mode === "probs") {
   await it.return();
 } else if (mode === "speed") {
   const [p, n, threads] = rest.map(Number);
-  const context = await model.createContext({contextSize: p + n + 8, batchSize: p, threads});
+  const context = await model.createContext({contextSize: p + n + 8, batchSize: p, threads,
+                                             performanceTracking: true});
   const sequence = context.getSequence();
   const prompt = Array.from({length: p}, (_, i) => 1 + ((i * 7919) % 200));
   let t0 = performance.now();
@@ -43,7 +53,16 @@ if (mode === "probs") {
   for (let i = 1; i < n; ++i) await it.next();
   const tGen = (performance.now() - t0) / 1000;
   await it.return();
-  console.log(JSON.stringify({pp: p / tPrompt, tg: (n - 1) / tGen}));
+  await context.printTimings();
+  // "prompt eval time = X ms / P tokens" and "eval time = Y ms / N runs": llama.cpp's rates
+  // without the JavaScript around each token; pp_js / tg_js are the wall-clock rates seen here.
+  const rate = (key) => {
+    const line = perfLines.find((l) => key.test(l));
+    const m = line && line.match(/=\s*([0-9.]+) ms \/\s*([0-9]+)/);
+    return m ? (1000 * Number(m[2])) / Number(m[1]) : null;
+  };
+  console.log(JSON.stringify({pp: rate(/prompt eval time/), tg: rate(/print:\s+eval time/),
+                              pp_js: p / tPrompt, tg_js: (n - 1) / tGen}));
 } else {
   console.error(`unknown mode '${mode}'`);
   process.exit(2);
