@@ -1,6 +1,9 @@
 #include "perf/bandwidth.h"
 
+#include "tensor/kernels.h"  // LOUPE_X86
+#if LOUPE_X86
 #include <immintrin.h>
+#endif
 
 #include <chrono>
 #include <cstring>
@@ -24,6 +27,7 @@ uint64_t sum_scalar(const uint64_t* p, int64_t n) {
   return a + b + c + d;
 }
 
+#if LOUPE_X86
 __attribute__((target("avx2"))) uint64_t sum_avx2(const uint64_t* p, int64_t n) {
   __m256i a = _mm256_setzero_si256(), b = a, c = a, d = a;
   for (int64_t i = 0; i + 16 <= n; i += 16) {
@@ -37,6 +41,7 @@ __attribute__((target("avx2"))) uint64_t sum_avx2(const uint64_t* p, int64_t n) 
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes), s);
   return lanes[0] + lanes[1] + lanes[2] + lanes[3];
 }
+#endif  // LOUPE_X86
 
 }  // namespace
 
@@ -45,14 +50,20 @@ double read_bandwidth(ThreadPool& pool, int64_t bytes, int repeat) {
   const int64_t words = bytes / 8;
   std::unique_ptr<uint64_t[]> buf(new uint64_t[static_cast<size_t>(words)]);
   std::memset(buf.get(), 1, static_cast<size_t>(words) * 8);  // touch every page
+#if LOUPE_X86
   const bool avx2 = active_isa() >= Isa::Avx2;
+#endif
   double best = 0;
   volatile uint64_t sink = 0;
   for (int r = 0; r < repeat; ++r) {
     const auto t0 = std::chrono::steady_clock::now();
     pool.parallel_for(words / 16, [&](int64_t b, int64_t e) {
       const uint64_t* p = buf.get() + b * 16;
+#if LOUPE_X86
       sink = sink + (avx2 ? sum_avx2(p, (e - b) * 16) : sum_scalar(p, (e - b) * 16));
+#else
+      sink = sink + sum_scalar(p, (e - b) * 16);
+#endif
     });
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const int64_t bytes_read = words / 16 * 16 * 8;  // whole 16-word blocks

@@ -1,6 +1,9 @@
 #include "perf/observers.h"
 
+#include "tensor/kernels.h"  // LOUPE_X86
+#if LOUPE_X86
 #include <immintrin.h>
+#endif
 
 #include <algorithm>
 #include <cstring>
@@ -31,6 +34,7 @@ int64_t count_non_finite_scalar(const float* x, int64_t n) {
 
 // 8 lanes: exponent bits all ones gives a lane of -1, subtracted from 32-bit lane counts that are
 // added up every 2^20 steps, long before they could overflow.
+#if LOUPE_X86
 __attribute__((target("avx2"))) int64_t count_non_finite_avx2(const float* x, int64_t n) {
   const __m256i exp = _mm256_set1_epi32(0x7f800000);
   int64_t count = 0, i = 0;
@@ -47,9 +51,13 @@ __attribute__((target("avx2"))) int64_t count_non_finite_avx2(const float* x, in
   }
   return count + count_non_finite_scalar(x + i, n - i);
 }
+#endif  // LOUPE_X86
 
 int64_t count_non_finite(const float* x, int64_t n) {
-  return active_isa() >= Isa::Avx2 ? count_non_finite_avx2(x, n) : count_non_finite_scalar(x, n);
+#if LOUPE_X86
+  if (active_isa() >= Isa::Avx2) return count_non_finite_avx2(x, n);
+#endif
+  return count_non_finite_scalar(x, n);
 }
 
 void NanCheck::on_hook(const HookEvent& event) {

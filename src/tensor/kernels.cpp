@@ -1,14 +1,16 @@
 #include "tensor/kernels.h"
 
-#include <immintrin.h>
-
+#if LOUPE_X86
 #include <cpuid.h>
+#include <immintrin.h>
+#endif
 
 #include <cstdlib>
 #include <cstring>
 
 namespace loupe {
 
+#if LOUPE_X86
 namespace {
 
 // F16C (CPUID leaf 1, ECX bit 29): asked of CPUID directly, as clang's __builtin_cpu_supports
@@ -32,6 +34,11 @@ bool cpu_supports(Isa isa) {
   }
   return false;
 }
+#else
+bool cpu_supports(Isa isa) {
+  return isa == Isa::Scalar;
+}
+#endif
 
 Isa active_isa() {
   static const Isa isa = [] {
@@ -66,6 +73,7 @@ float dot_f32_scalar(const float* a, const float* b, int64_t n) {
   return s;
 }
 
+#if LOUPE_X86
 __attribute__((target("avx2,fma"))) float dot_f32_avx2(const float* a, const float* b, int64_t n) {
   __m256 acc0 = _mm256_setzero_ps();
   __m256 acc1 = _mm256_setzero_ps();
@@ -85,11 +93,13 @@ __attribute__((target("avx2,fma"))) float dot_f32_avx2(const float* a, const flo
   for (; i < n; ++i) s += a[i] * b[i];
   return s;
 }
+#endif  // LOUPE_X86
 
 void axpy_f32_scalar(float a, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
+#if LOUPE_X86
 __attribute__((target("avx2,fma"))) void axpy_f32_avx2(float a, const float* x, float* y, int64_t n) {
   const __m256 va = _mm256_set1_ps(a);
   int64_t i = 0;
@@ -97,18 +107,25 @@ __attribute__((target("avx2,fma"))) void axpy_f32_avx2(float a, const float* x, 
     _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
   for (; i < n; ++i) y[i] += a * x[i];
 }
+#endif  // LOUPE_X86
 
 }  // namespace kernels
 
 float dot_f32(const float* a, const float* b, int64_t n) {
-  return active_isa() >= Isa::Avx2 ? kernels::dot_f32_avx2(a, b, n) : kernels::dot_f32_scalar(a, b, n);
+#if LOUPE_X86
+  if (active_isa() >= Isa::Avx2) return kernels::dot_f32_avx2(a, b, n);
+#endif
+  return kernels::dot_f32_scalar(a, b, n);
 }
 
 void axpy_f32(float a, const float* x, float* y, int64_t n) {
-  if (active_isa() >= Isa::Avx2)
+#if LOUPE_X86
+  if (active_isa() >= Isa::Avx2) {
     kernels::axpy_f32_avx2(a, x, y, n);
-  else
-    kernels::axpy_f32_scalar(a, x, y, n);
+    return;
+  }
+#endif
+  kernels::axpy_f32_scalar(a, x, y, n);
 }
 
 }  // namespace loupe

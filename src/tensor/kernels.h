@@ -7,6 +7,14 @@
 
 #include <cstdint>
 
+// x86-64 builds carry the AVX2 / AVX-512 kernels; other architectures (AArch64) build the
+// scalar path only, and active_isa() is Isa::Scalar there.
+#if defined(__x86_64__)
+#define LOUPE_X86 1
+#else
+#define LOUPE_X86 0
+#endif
+
 namespace loupe {
 
 // Ordered: each level implies the ones below it.

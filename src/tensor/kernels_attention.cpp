@@ -5,7 +5,10 @@
 //    dot_f32_avx2's horizontal sum does;
 //  - mix: the output row stays in registers across all positions instead of a load and a store
 //    per position (a chain through memory); four query rows share each value row's loads.
+#include "tensor/kernels.h"  // LOUPE_X86
+#if LOUPE_X86
 #include <immintrin.h>
+#endif
 
 #include <algorithm>
 
@@ -27,6 +30,7 @@ void attn_mix_scalar(const float* p, int64_t n, const float* v, int64_t v_stride
 
 // Lane t of the result = dot_f32_avx2's horizontal sum of v[t]: (l0 + l4) + (l2 + l6) +
 // ((l1 + l5) + (l3 + l7)), the same pairs in the same order.
+#if LOUPE_X86
 __attribute__((target("avx2,fma"))) inline __m256 hsum8x8(const __m256 (&v)[8]) {
   __m256 x[4];
   for (int t = 0; t < 4; ++t)
@@ -43,8 +47,10 @@ __attribute__((target("avx2,fma"))) inline __m256 hsum8x8(const __m256 (&v)[8]) 
   // r = [v0, v2, v4, v6 | v1, v3, v5, v7]
   return _mm256_permutevar8x32_ps(r, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
+#endif  // LOUPE_X86
 
 // Head size 64 (the common one): the query stays in registers.
+#if LOUPE_X86
 __attribute__((target("avx2,fma"))) int64_t scores_d64_avx2(const float* q, const float* k, int64_t k_stride,
                                                             int64_t n_keys, float scale, float* out) {
   __m256 qv[8];
@@ -92,9 +98,11 @@ __attribute__((target("avx2,fma"))) void attn_scores_avx2(const float* q, const 
   }
   for (; j < n_keys; ++j) out[j] = dot_f32_avx2(q, k + j * k_stride, d) * scale;
 }
+#endif  // LOUPE_X86
 
 // z[c .. c + 8 NV) = sum over positions of p[j] v[j], fma per element in position order as
 // axpy_f32's vector loop does.
+#if LOUPE_X86
 template <int NV>
 __attribute__((target("avx2,fma"))) void mix_chunk_avx2(const float* p, int64_t n, const float* v, int64_t v_stride,
                                                         float* z) {
@@ -135,8 +143,10 @@ __attribute__((target("avx512f"))) void mix_chunk_avx512(const float* p, int64_t
   }
   for (int t = 0; t < NV; ++t) _mm512_storeu_ps(z + 16 * t, acc[t]);
 }
+#endif  // LOUPE_X86
 
 // Element for element the AVX2 mix (an FMA is an FMA at any width), 16 lanes at a time.
+#if LOUPE_X86
 __attribute__((target("avx2,fma,avx512f"))) void attn_mix_avx512(const float* p, int64_t n, const float* v,
                                                                  int64_t v_stride, int64_t d, float* z) {
   if (d % 16 != 0) {
@@ -148,12 +158,14 @@ __attribute__((target("avx2,fma,avx512f"))) void attn_mix_avx512(const float* p,
   for (; c + 64 <= d; c += 64) mix_chunk_avx512<4>(p, n, v + c, v_stride, z + c);
   for (; c < d; c += 16) mix_chunk_avx512<1>(p, n, v + c, v_stride, z + c);
 }
+#endif  // LOUPE_X86
 
 // Two query rows of 64-wide heads against keys [0, n) (n a multiple of 8), 8 keys per step,
 // with 512-bit FMAs: lanes 0-7 of a key's accumulator take elements 0-7, 16-23, 32-39, 48-55 in
 // that order and lanes 8-15 the others, exactly dot_f32_avx2's two 8-lane accumulators, which
 // are then added and reduced by hsum8x8 as there (same bits). Each key chunk is loaded once for
 // both rows.
+#if LOUPE_X86
 __attribute__((target("avx2,fma,avx512f"))) void scores2_d64_avx512(const float* q, int64_t q_stride, const float* k,
                                                                     int64_t k_stride, int64_t n, float scale,
                                                                     float* out, int64_t out_stride) {
@@ -182,10 +194,12 @@ __attribute__((target("avx2,fma,avx512f"))) void scores2_d64_avx512(const float*
     }
   }
 }
+#endif  // LOUPE_X86
 
 // Four query rows of 64-wide heads at once: each position's value row is loaded once for the
 // four, and each query's FMA runs under a mask that is empty where its weight is 0, which leaves
 // its accumulator exactly as the skip in attn_mix does (same bits).
+#if LOUPE_X86
 __attribute__((target("avx2,fma,avx512f"))) void attn_mix4_d64_avx512(const float* p, int64_t p_stride, int64_t n,
                                                                       const float* v, int64_t v_stride, float* z,
                                                                       int64_t z_stride) {
@@ -211,12 +225,14 @@ __attribute__((target("avx2,fma,avx512f"))) void attn_mix4_d64_avx512(const floa
   for (int t = 0; t < 4; ++t)
     for (int c = 0; c < 4; ++c) _mm512_storeu_ps(z + t * z_stride + 16 * c, acc[t][c]);
 }
+#endif  // LOUPE_X86
 
 }  // namespace kernels
 
 void attn_scores_rows(const float* q, int64_t q_stride, int64_t n_rows, const float* k, int64_t k_stride,
                       int64_t first_keys, int64_t d, float scale, float* out, int64_t out_stride) {
   int64_t t = 0;
+#if LOUPE_X86
   if (active_isa() == Isa::Avx512 && d == 64)
     for (; t + 2 <= n_rows; t += 2) {
       // Keys both rows see, 8 at a time, then each row's own rest.
@@ -227,31 +243,40 @@ void attn_scores_rows(const float* q, int64_t q_stride, int64_t n_rows, const fl
         attn_scores(q + u * q_stride, k + common * k_stride, k_stride, first_keys + u - common, d, scale,
                     out + u * out_stride + common);
     }
+#endif
   for (; t < n_rows; ++t) attn_scores(q + t * q_stride, k, k_stride, first_keys + t, d, scale, out + t * out_stride);
 }
 
 void attn_mix_rows(const float* p, int64_t p_stride, int64_t n_rows, int64_t n, const float* v, int64_t v_stride,
                    int64_t d, float* z, int64_t z_stride) {
   int64_t t = 0;
+#if LOUPE_X86
   if (active_isa() == Isa::Avx512 && d == 64)
     for (; t + 4 <= n_rows; t += 4)
       kernels::attn_mix4_d64_avx512(p + t * p_stride, p_stride, n, v, v_stride, z + t * z_stride, z_stride);
+#endif
   for (; t < n_rows; ++t) attn_mix(p + t * p_stride, n, v, v_stride, d, z + t * z_stride);
 }
 
 void attn_scores(const float* q, const float* k, int64_t k_stride, int64_t n_keys, int64_t d, float scale, float* out) {
-  if (active_isa() >= Isa::Avx2)
+#if LOUPE_X86
+  if (active_isa() >= Isa::Avx2) {
     kernels::attn_scores_avx2(q, k, k_stride, n_keys, d, scale, out);
-  else
-    kernels::attn_scores_scalar(q, k, k_stride, n_keys, d, scale, out);
+    return;
+  }
+#endif
+  kernels::attn_scores_scalar(q, k, k_stride, n_keys, d, scale, out);
 }
 
 void attn_mix(const float* p, int64_t n, const float* v, int64_t v_stride, int64_t d, float* z) {
+#if LOUPE_X86
   switch (active_isa()) {
     case Isa::Avx512: kernels::attn_mix_avx512(p, n, v, v_stride, d, z); return;
     case Isa::Avx2: kernels::attn_mix_avx2(p, n, v, v_stride, d, z); return;
-    case Isa::Scalar: kernels::attn_mix_scalar(p, n, v, v_stride, d, z); return;
+    case Isa::Scalar: break;
   }
+#endif
+  kernels::attn_mix_scalar(p, n, v, v_stride, d, z);
 }
 
 }  // namespace loupe

@@ -1,5 +1,8 @@
 // Tile kernels for AVX2 + FMA + F16C (Haswell, Zen 1 and later): kernels_x86.inc compiled with
 // 256-bit float vectors and the maddubs / madd pair for int8 dot products.
+#include "tensor/kernels.h"  // LOUPE_X86
+
+#if LOUPE_X86
 #include <immintrin.h>
 
 #include <type_traits>
@@ -61,3 +64,16 @@ TileFn tile_kernel_avx2(DType type, bool q8_acts) {
 }  // namespace loupe::kernels
 
 #pragma GCC pop_options
+#else  // not x86: no AVX2 kernels (active_isa() never picks them)
+
+#include "tensor/kernels_matmul.h"
+
+namespace loupe::kernels {
+RowFn row_to_f32_avx2(DType) {
+  return nullptr;
+}
+TileFn tile_kernel_avx2(DType, bool) {
+  return nullptr;
+}
+}  // namespace loupe::kernels
+#endif  // LOUPE_X86

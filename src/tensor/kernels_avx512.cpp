@@ -1,5 +1,8 @@
 // Tile kernels for AVX-512 F/BW/VL + VNNI (Ice Lake, Zen 4 and later): kernels_x86.inc compiled
 // with 512-bit float vectors and vpdpbusd for int8 dot products.
+#include "tensor/kernels.h"  // LOUPE_X86
+
+#if LOUPE_X86
 #include <immintrin.h>
 
 #include <cstring>
@@ -348,3 +351,19 @@ TileFn tile_kernel_avx512(DType type, bool q8_acts) {
 }  // namespace loupe::kernels
 
 #pragma GCC pop_options
+#else  // not x86: no AVX-512 kernels (active_isa() never picks them)
+
+#include "tensor/kernels_matmul.h"
+
+namespace loupe::kernels {
+RowFn row_to_f32_avx512(DType) {
+  return nullptr;
+}
+bool tile_kernel_takes_step_avx512(DType, bool) {
+  return false;
+}
+TileFn tile_kernel_avx512(DType, bool) {
+  return nullptr;
+}
+}  // namespace loupe::kernels
+#endif  // LOUPE_X86

@@ -5,7 +5,10 @@
 // is exact), evaluates e^r with the degree-6 minimax polynomial of the Cephes library's expf,
 // and scales by 2^k through the exponent bits. Inputs below -87.3 (including -inf) give 0; above
 // 88.37 they are clamped (e^88.37 ~ 2.4e38, still finite); NaN propagates.
+#include "tensor/kernels.h"  // LOUPE_X86
+#if LOUPE_X86
 #include <immintrin.h>
+#endif
 
 #include <algorithm>
 #include <cmath>
@@ -56,6 +59,7 @@ void softmax_row_with(const float* in, float* out, int64_t n, Max max_of, ExpSum
   scale(out, 1.0f / sum, len);
 }
 
+#if LOUPE_X86
 __attribute__((target("avx2,fma"))) inline __m256 exp_avx2(__m256 x) {
   const __m256 lo = _mm256_set1_ps(-87.33654f), hi = _mm256_set1_ps(88.3762626647949f);
   const __m256 zero_mask = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);  // false for NaN
@@ -77,9 +81,11 @@ __attribute__((target("avx2,fma"))) inline __m256 exp_avx2(__m256 x) {
   const __m256 pow2k = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(ki, _mm256_set1_epi32(127)), 23));
   return _mm256_andnot_ps(zero_mask, _mm256_mul_ps(p, pow2k));
 }
+#endif  // LOUPE_X86
 
 }  // namespace
 
+#if LOUPE_X86
 __attribute__((target("avx2,fma"))) float exp_shift_sum_avx2(const float* x, float shift, float* y, int64_t n) {
   const __m256 s = _mm256_set1_ps(shift);
   __m256 acc = _mm256_setzero_ps();
@@ -139,11 +145,13 @@ __attribute__((target("avx2,fma"))) void gelu_mul_f32_avx2(const float* g, const
     for (int l = 0; j + l < n; ++l) y[j + l] = out[l];
   }
 }
+#endif  // LOUPE_X86
 
 namespace {
 
 // The largest of x[0..n), NaNs skipped (as `m = std::max(m, x[j])` from -inf skips them): vmaxps
 // returns its second operand, the running maximum, when the element is NaN.
+#if LOUPE_X86
 __attribute__((target("avx2,fma"))) float max_f32_avx2(const float* x, int64_t n) {
   __m256 m = _mm256_set1_ps(-INFINITY);
   int64_t j = 0;
@@ -162,6 +170,7 @@ __attribute__((target("avx2,fma"))) void scale_f32_avx2(float* x, float a, int64
   for (; j + 8 <= n; j += 8) _mm256_storeu_ps(x + j, _mm256_mul_ps(_mm256_loadu_ps(x + j), va));
   for (; j < n; ++j) x[j] *= a;
 }
+#endif  // LOUPE_X86
 
 float max_f32_scalar(const float* x, int64_t n) {
   float r = -INFINITY;
@@ -179,9 +188,11 @@ void softmax_row_scalar(const float* in, float* out, int64_t n) {
   softmax_row_with(in, out, n, max_f32_scalar, exp_shift_sum_scalar, scale_f32_scalar);
 }
 
+#if LOUPE_X86
 void softmax_row_avx2(const float* in, float* out, int64_t n) {
   softmax_row_with(in, out, n, max_f32_avx2, exp_shift_sum_avx2, scale_f32_avx2);
 }
+#endif  // LOUPE_X86
 
 double sum_f64_scalar(const float* x, int64_t n) {
   double s = 0.0;
@@ -215,15 +226,18 @@ void rope_f32_scalar(const float* x, float* y, const float* cs, const float* sn,
 
 namespace {
 
+#if LOUPE_X86
 __attribute__((target("avx2,fma"))) double hsum_pd(__m256d v) {
   const __m128d s2 = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
   return _mm_cvtsd_f64(_mm_add_sd(s2, _mm_unpackhi_pd(s2, s2)));
 }
+#endif  // LOUPE_X86
 
 }  // namespace
 
 // Four double lanes twice over (8 floats per step), then the tail in order: the same sums as the
 // scalar loops up to the order of the additions.
+#if LOUPE_X86
 __attribute__((target("avx2,fma"))) double sum_f64_avx2(const float* x, int64_t n) {
   __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
   int64_t k = 0;
@@ -253,9 +267,11 @@ __attribute__((target("avx2,fma"))) double sum_sq_dev_f64_avx2(const float* x, i
   }
   return s;
 }
+#endif  // LOUPE_X86
 
 // The scalar loop's operations in the same order, 8 lanes at a time (same bits). Compiled
 // without FMA, so that no multiply and add are fused (the scalar code has none either).
+#if LOUPE_X86
 __attribute__((target("avx2"))) void norm_apply_f32_avx2(const float* x, int64_t n, float mean, float inv,
                                                          const float* gamma, const float* beta, float* y) {
   const __m256 vm = _mm256_set1_ps(mean), vi = _mm256_set1_ps(inv);
@@ -267,10 +283,12 @@ __attribute__((target("avx2"))) void norm_apply_f32_avx2(const float* x, int64_t
   }
   norm_apply_f32_scalar(x + k, n - k, mean, inv, gamma + k, beta ? beta + k : nullptr, y + k);
 }
+#endif  // LOUPE_X86
 
 // The scalar rotation's products and sums, 4 pairs at a time (same bits; compiled without FMA,
 // as norm_apply_f32_avx2). Adjacent pairs: the pair-swapped vector times the sines, then addsub
 // (even lanes a c - b s, odd lanes b c + a s).
+#if LOUPE_X86
 __attribute__((target("avx2"))) void rope_f32_avx2(const float* x, float* y, const float* cs, const float* sn,
                                                    int64_t half, bool adjacent) {
   int64_t k = 0;
@@ -301,56 +319,79 @@ __attribute__((target("avx2"))) void rope_f32_avx2(const float* x, float* y, con
     y[b] = x0 * sn[k] + x1 * cs[k];
   }
 }
+#endif  // LOUPE_X86
 
 }  // namespace kernels
 
 double sum_f64(const float* x, int64_t n) {
-  return active_isa() >= Isa::Avx2 ? kernels::sum_f64_avx2(x, n) : kernels::sum_f64_scalar(x, n);
+#if LOUPE_X86
+  if (active_isa() >= Isa::Avx2) return kernels::sum_f64_avx2(x, n);
+#endif
+  return kernels::sum_f64_scalar(x, n);
 }
 
 double sum_sq_dev_f64(const float* x, int64_t n, double mean) {
-  return active_isa() >= Isa::Avx2 ? kernels::sum_sq_dev_f64_avx2(x, n, mean)
-                                   : kernels::sum_sq_dev_f64_scalar(x, n, mean);
+#if LOUPE_X86
+  if (active_isa() >= Isa::Avx2) return kernels::sum_sq_dev_f64_avx2(x, n, mean);
+#endif
+  return kernels::sum_sq_dev_f64_scalar(x, n, mean);
 }
 
 void norm_apply_f32(const float* x, int64_t n, float mean, float inv, const float* gamma, const float* beta, float* y) {
-  if (active_isa() >= Isa::Avx2)
+#if LOUPE_X86
+  if (active_isa() >= Isa::Avx2) {
     kernels::norm_apply_f32_avx2(x, n, mean, inv, gamma, beta, y);
-  else
-    kernels::norm_apply_f32_scalar(x, n, mean, inv, gamma, beta, y);
+    return;
+  }
+#endif
+  kernels::norm_apply_f32_scalar(x, n, mean, inv, gamma, beta, y);
 }
 
 void rope_f32(const float* x, float* y, const float* cs, const float* sn, int64_t half, bool adjacent) {
-  if (active_isa() >= Isa::Avx2)
+#if LOUPE_X86
+  if (active_isa() >= Isa::Avx2) {
     kernels::rope_f32_avx2(x, y, cs, sn, half, adjacent);
-  else
-    kernels::rope_f32_scalar(x, y, cs, sn, half, adjacent);
+    return;
+  }
+#endif
+  kernels::rope_f32_scalar(x, y, cs, sn, half, adjacent);
 }
 
 void softmax_row(const float* in, float* out, int64_t n) {
-  if (active_isa() >= Isa::Avx2)
+#if LOUPE_X86
+  if (active_isa() >= Isa::Avx2) {
     kernels::softmax_row_avx2(in, out, n);
-  else
-    kernels::softmax_row_scalar(in, out, n);
+    return;
+  }
+#endif
+  kernels::softmax_row_scalar(in, out, n);
 }
 
 float exp_shift_sum(const float* x, float shift, float* y, int64_t n) {
-  return active_isa() >= Isa::Avx2 ? kernels::exp_shift_sum_avx2(x, shift, y, n)
-                                   : kernels::exp_shift_sum_scalar(x, shift, y, n);
+#if LOUPE_X86
+  if (active_isa() >= Isa::Avx2) return kernels::exp_shift_sum_avx2(x, shift, y, n);
+#endif
+  return kernels::exp_shift_sum_scalar(x, shift, y, n);
 }
 
 void gelu_mul_f32(const float* g, const float* u, float* y, int64_t n) {
-  if (active_isa() >= Isa::Avx2)
+#if LOUPE_X86
+  if (active_isa() >= Isa::Avx2) {
     kernels::gelu_mul_f32_avx2(g, u, y, n);
-  else
-    kernels::gelu_mul_f32_scalar(g, u, y, n);
+    return;
+  }
+#endif
+  kernels::gelu_mul_f32_scalar(g, u, y, n);
 }
 
 void silu_mul_f32(const float* g, const float* u, float* y, int64_t n) {
-  if (active_isa() >= Isa::Avx2)
+#if LOUPE_X86
+  if (active_isa() >= Isa::Avx2) {
     kernels::silu_mul_f32_avx2(g, u, y, n);
-  else
-    kernels::silu_mul_f32_scalar(g, u, y, n);
+    return;
+  }
+#endif
+  kernels::silu_mul_f32_scalar(g, u, y, n);
 }
 
 }  // namespace loupe

@@ -1,6 +1,9 @@
 // Panels (kernels_matmul.h): the layout, its packing, and the AVX-512 VNNI kernels that read it;
 // also the AVX-512 activation quantiser that feeds them.
+#include "tensor/kernels.h"  // LOUPE_X86
+#if LOUPE_X86
 #include <immintrin.h>
+#endif
 
 #include <cstdint>
 #include <cstring>
@@ -137,6 +140,7 @@ PanelFn panel_kernel(DType type, Isa isa) {
 
 }  // namespace loupe::kernels
 
+#if LOUPE_X86
 #pragma GCC push_options
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC bug 105593, as kernels_avx512.cpp
 #pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")
@@ -484,3 +488,14 @@ void quantize_act_q8_avx512(const float* x, BlockQ8* y, int64_t n_blocks) {
 }  // namespace loupe::kernels
 
 #pragma GCC pop_options
+#else   // not x86: no VNNI panels (panel_kernel returns null) and the scalar quantiser
+
+namespace loupe::kernels {
+PanelFn panel_kernel_avx512(DType) {
+  return nullptr;
+}
+void quantize_act_q8_avx512(const float* x, BlockQ8* y, int64_t n_blocks) {
+  quantize_act_q8_scalar(x, y, n_blocks);
+}
+}  // namespace loupe::kernels
+#endif  // LOUPE_X86

@@ -23,6 +23,7 @@ std::vector<float> random_vec(size_t n, uint32_t seed) {
   return v;
 }
 
+#if LOUPE_X86  // the x86 vector kernels against their scalar twins
 // The AVX2 kernels against their scalar twins, on lengths that are not multiples of the width.
 TEST(Kernels, Avx2DotMatchesScalar) {
   if (!cpu_supports(Isa::Avx2)) GTEST_SKIP() << "no AVX2 on this CPU";
@@ -97,6 +98,7 @@ TEST(Kernels, AttentionKernelsMatchOneKeyLoops) {
     }
   }
 }
+#endif  // LOUPE_X86
 
 // The vector exp against std::exp in double: within a few ulp over the whole finite range, 0 for
 // -inf and below the normal range, NaN kept; the returned sum is the sum of the outputs.
@@ -145,6 +147,7 @@ TEST(Kernels, AttentionScoresRowsMatchesOneRow) {
       }
 }
 
+#if LOUPE_X86  // the x86 vector kernels against their scalar twins
 TEST(Kernels, Avx2ExpShiftSumMatchesStdExp) {
   if (!cpu_supports(Isa::Avx2)) GTEST_SKIP() << "no AVX2 on this CPU";
   std::mt19937 rng(5);
@@ -184,6 +187,7 @@ TEST(Kernels, Avx2ExpShiftSumMatchesStdExp) {
   EXPECT_TRUE(std::isfinite(out[7]));
   EXPECT_NEAR(out[8], std::exp(5.0), 4e-7 * std::exp(5.0));  // the tail lane
 }
+#endif  // LOUPE_X86
 
 // softmax_row at each level against the same steps written out with plain loops (the max, the
 // level's exp_shift_sum, one multiply): same bits, on causal rows (trailing -inf), a NaN, -inf in
@@ -195,8 +199,12 @@ TEST(Kernels, SoftmaxRowMatchesPlainSteps) {
     void (*row)(const float*, float*, int64_t);
     ExpSum exp_sum;
   };
-  const Level levels[] = {{Isa::Scalar, kernels::softmax_row_scalar, kernels::exp_shift_sum_scalar},
-                          {Isa::Avx2, kernels::softmax_row_avx2, kernels::exp_shift_sum_avx2}};
+  const Level levels[] = {
+    {Isa::Scalar, kernels::softmax_row_scalar, kernels::exp_shift_sum_scalar},
+#if LOUPE_X86
+    {Isa::Avx2, kernels::softmax_row_avx2, kernels::exp_shift_sum_avx2}
+#endif
+  };
   for (const Level& lv : levels) {
     if (!cpu_supports(lv.isa)) continue;
     for (int64_t n : {1, 7, 8, 17, 310}) {
@@ -229,6 +237,7 @@ TEST(Kernels, SoftmaxRowMatchesPlainSteps) {
   }
 }
 
+#if LOUPE_X86  // the x86 vector kernels against their scalar twins
 // Norms and RoPE: the AVX2 paths give the scalar bits for the element-wise steps (norm scaling
 // with and without beta, both RoPE pair layouts, head sizes around the vector width, in place
 // too) and the scalar double sums to 1e-12 relative.
@@ -330,6 +339,7 @@ TEST(Kernels, Avx2GeluMulMatchesScalarAndTanhForm) {
   EXPECT_EQ(y[1], 60.0f);
   EXPECT_NEAR(y[2], 0.0f, 1e-30);
 }
+#endif  // LOUPE_X86
 
 TEST(ThreadPool, FixedSplitCoversEveryIndexOnce) {
   for (int threads : {1, 2, 3, 8}) {
