@@ -60,18 +60,9 @@ void transpose_quants(const uint8_t* q, size_t n, int r, uint8_t flip, uint8_t* 
 
 }  // namespace
 
+// Every type with int8 pairing has a panel layout.
 bool has_panels(DType type) {
-  switch (type) {
-    case DType::Q8_0:
-    case DType::Q4_0:
-    case DType::Q4_K:
-    case DType::Q5_K:
-    case DType::Q6_K:
-    case DType::IQ4_NL:
-    case DType::IQ4_XS:
-    case DType::MXFP4: return true;
-    default: return false;
-  }
+  return takes_q8_activations(type);
 }
 
 size_t panel_block_bytes(DType type) {

@@ -183,16 +183,10 @@ void unpack_iq4_nl(const uint8_t* row, int64_t b, Unpacked& u) {
 }
 
 // IQ4_XS: group g = b % 8 of super-block b / 8, scale d (ls_g - 32).
-float iq4_xs_scale(const BlockIQ4_XS& blk, int g) {
-  const int hi = (blk.scales_h[g / 4] >> (2 * (g % 4))) & 3;
-  const int ls = ((blk.scales_l[g / 2] >> (4 * (g % 2))) & 0xf) | hi << 4;
-  return half_at(blk.d) * static_cast<float>(ls - 32);
-}
-
 void unpack_iq4_xs(const uint8_t* row, int64_t b, Unpacked& u) {
   const auto* blk = reinterpret_cast<const BlockIQ4_XS*>(row) + b / 8;
   const int g = static_cast<int>(b % 8);
-  unpack_table4(blk->qs + 16 * g, kIq4nlValues, iq4_xs_scale(*blk, g), u);
+  unpack_table4(blk->qs + 16 * g, kIq4nlValues, half_at(blk->d) * static_cast<float>(iq4_xs_ls(*blk, g) - 32), u);
 }
 
 void unpack_mxfp4(const uint8_t* row, int64_t b, Unpacked& u) {

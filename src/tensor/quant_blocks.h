@@ -247,6 +247,12 @@ inline void set_half(uint8_t (&b)[2], float f) {
   b[1] = static_cast<uint8_t>(h >> 8);
 }
 
+// The 6-bit scale ls of group g (g < 8) of an IQ4_XS super-block (the group's factor is d (ls - 32)).
+inline int iq4_xs_ls(const BlockIQ4_XS& b, int g) {
+  const int hi = (b.scales_h[g / 4] >> (2 * (g % 4))) & 3;
+  return ((b.scales_l[g / 2] >> (4 * (g % 2))) & 0xf) | hi << 4;
+}
+
 // Scale and min of sub-block j (j < 8) of a Q4_K / Q5_K super-block, 6 bits each: for j < 4 the
 // low 6 bits of q[j] and q[j + 4]; for j >= 4 the nibbles of q[j + 4] with the top 2 bits of
 // q[j - 4] (scale) and q[j] (min) as bits 4-5.
