@@ -13,6 +13,13 @@
 
 namespace loupe::test {
 
+std::vector<Isa> vector_tiers() {
+  std::vector<Isa> tiers;
+  for (Isa i : {Isa::Avx2, Isa::Avx512})
+    if (cpu_supports(i)) tiers.push_back(i);
+  return tiers;
+}
+
 std::string shared_dir() {
   const char* env = std::getenv("LOUPE_SHARED_DIR");
   if (env != nullptr && *env != '\0') return env;

@@ -5,7 +5,25 @@
 #include <string>
 #include <vector>
 
+#include "tensor/kernels.h"
+
 namespace loupe::test {
+
+// The vector tiers this CPU runs (Avx2, Avx512 where supported), for tests that run each.
+std::vector<Isa> vector_tiers();
+
+// Runs the kernels at `isa` while in scope (set_active_isa), then restores the tier before.
+// Weights must be packed (pack_panels, pack_tiles) inside the scope they are used in.
+class IsaScope {
+ public:
+  explicit IsaScope(Isa isa) : saved_(active_isa()) { set_active_isa(isa); }
+  ~IsaScope() { set_active_isa(saved_); }
+  IsaScope(const IsaScope&) = delete;
+  IsaScope& operator=(const IsaScope&) = delete;
+
+ private:
+  Isa saved_;
+};
 
 // The shared data folder: $LOUPE_SHARED_DIR, else the path configured at build time (../shared).
 std::string shared_dir();

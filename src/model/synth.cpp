@@ -1,6 +1,7 @@
 #include "model/synth.h"
 
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -298,7 +299,7 @@ void write_synth_gguf(const SynthModel& m, const SynthSpec& s, const std::string
     // As llama-quantize: biases (the experts' are 2-D) and the MoE router stay float.
     const bool keep_float = t.name.ends_with(".bias") || t.name.find("ffn_gate_inp") != std::string::npos;
     if (t.shape.size() >= 2 && !keep_float) {
-      type = s.type;
+      type = s.k_mix ? quant_mix_type(t.name, m.config.n_layers, s.type) : s.type;
       if (!row_fits_blocks(type, cols)) {
         DType fallback = row_fits_blocks(DType::Q8_0, cols) && s.type != DType::F16 && s.type != DType::BF16
                              ? DType::Q8_0
@@ -318,6 +319,18 @@ void write_synth_gguf(const SynthModel& m, const SynthSpec& s, const std::string
   }
   w.set_u32("general.file_type", llama_ftype(s.type));
   w.write(path);
+}
+
+DType quant_mix_type(const std::string& tensor_name, int64_t n_layers, DType base) {
+  if (tensor_name == "output.weight") return DType::Q6_K;
+  int layer = -1;
+  char kind[32] = {};
+  if (std::sscanf(tensor_name.c_str(), "blk.%d.%31[a-z_].weight", &layer, kind) != 2) return base;
+  const std::string k = kind;
+  if (k != "attn_v" && k != "ffn_down") return base;
+  const int64_t i = layer, n = n_layers;
+  const bool more_bits = i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2;
+  return more_bits ? DType::Q6_K : base;
 }
 
 void write_synth_hf(const SynthModel& m, const std::string& dir) {

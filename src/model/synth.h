@@ -29,7 +29,15 @@ struct SynthSpec {
   int64_t window = 0;          // sliding window of the families that have one (0 = 8); llama: all layers
   std::string vocab_path;      // a GGUF file whose tokenizer.* metadata is copied
   DType type = DType::F32;
+  // llama-quantize's _K_M mix (type Q4_K or Q5_K): Q6_K for output.weight and, in the layers
+  // its use_more_bits rule picks, for attn_v and ffn_down (quant_mix_type).
+  bool k_mix = false;
 };
+
+// The type llama-quantize's Q4_K_M / Q5_K_M gives a 2-D tensor of a model of n_layers whose
+// other weights are `base`: Q6_K for output.weight (the unembedding) and for blk.i.attn_v /
+// blk.i.ffn_down where i < n/8, i >= 7n/8 or (i - n/8) % 3 == 2; `base` elsewhere.
+DType quant_mix_type(const std::string& tensor_name, int64_t n_layers, DType base);
 
 // One float tensor of the canonical (GGUF-named, [out, in]) model.
 struct SynthTensor {

@@ -5,6 +5,7 @@
 #include <immintrin.h>
 #endif
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 
@@ -40,15 +41,43 @@ bool cpu_supports(Isa isa) {
 }
 #endif
 
+namespace {
+
+// The tier in use: -1 until the first call, which reads the CPU and LOUPE_ISA.
+std::atomic<int> g_active_isa{-1};
+
+Isa best_isa() {
+  return cpu_supports(Isa::Avx512) ? Isa::Avx512 : cpu_supports(Isa::Avx2) ? Isa::Avx2 : Isa::Scalar;
+}
+
+}  // namespace
+
 Isa active_isa() {
-  static const Isa isa = [] {
-    Isa best = cpu_supports(Isa::Avx512) ? Isa::Avx512 : cpu_supports(Isa::Avx2) ? Isa::Avx2 : Isa::Scalar;
+  int v = g_active_isa.load(std::memory_order_relaxed);
+  if (v < 0) {
+    Isa isa = best_isa();
     const char* env = std::getenv("LOUPE_ISA");
-    if (env != nullptr && std::strcmp(env, "scalar") == 0) return Isa::Scalar;
-    if (env != nullptr && std::strcmp(env, "avx2") == 0 && best == Isa::Avx512) return Isa::Avx2;
-    return best;
-  }();
-  return isa;
+    if (env != nullptr) {
+      const std::optional<Isa> want = isa_from_name(env);
+      if (want && *want < isa) isa = *want;
+    }
+    v = static_cast<int>(isa);
+    int expected = -1;
+    if (!g_active_isa.compare_exchange_strong(expected, v)) v = expected;
+  }
+  return static_cast<Isa>(v);
+}
+
+bool set_active_isa(Isa isa) {
+  if (!cpu_supports(isa)) return false;
+  g_active_isa.store(static_cast<int>(isa));
+  return true;
+}
+
+std::optional<Isa> isa_from_name(std::string_view name) {
+  for (Isa i : {Isa::Scalar, Isa::Avx2, Isa::Avx512})
+    if (name == isa_name(i)) return i;
+  return std::nullopt;
 }
 
 const char* isa_name(Isa isa) {

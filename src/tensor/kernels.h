@@ -6,6 +6,8 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <string_view>
 
 // x86-64 builds carry the AVX2 / AVX-512 kernels; other architectures (AArch64) build the
 // scalar path only, and active_isa() is Isa::Scalar there.
@@ -24,8 +26,13 @@ enum class Isa : uint8_t {
   Avx512,  // AVX-512 F/BW/VL with VNNI (Ice Lake, Zen 4 and later)
 };
 // The instruction set the kernels use: the best the CPU supports, lowered by the environment
-// variable LOUPE_ISA=scalar|avx2.
+// variable LOUPE_ISA=scalar|avx2|avx512 (a tier above the CPU's best is ignored) or by
+// set_active_isa (the --isa flag).
 Isa active_isa();
+// Forces a tier before the first kernel runs (weights are packed for the tier at load, so call
+// it before loading a model). False, and nothing changed, when the CPU cannot run it.
+bool set_active_isa(Isa isa);
+std::optional<Isa> isa_from_name(std::string_view name);
 // Whether the CPU can run kernels of this level (independent of LOUPE_ISA).
 bool cpu_supports(Isa isa);
 const char* isa_name(Isa isa);

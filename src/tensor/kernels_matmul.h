@@ -75,7 +75,7 @@ bool tile_kernel_takes_step(DType type, Isa isa, bool q8_acts = false);
 using RowFn = void (*)(const uint8_t* row, int64_t k, float* out);
 RowFn row_to_f32(DType type, Isa isa);
 
-// ---- Panels: q8 activations against Q8_0, Q4_0 and the K-quants with 512-bit VNNI ----------
+// ---- Panels: q8 activations against the types with an int8 pairing, VNNI or maddubs ---------
 // A panel holds kPanelRows weight rows with, for each 32-element block, the rows' 16 fp16 scales
 // and then their quants transposed into 4-byte groups: vector j (64 bytes) holds, row after row,
 // the 4 bytes at 4 j of each row's block. One vpdpbusd then multiplies 4 quants of all 16 rows
@@ -118,12 +118,31 @@ struct PanelTask {
   int64_t y_stride;
 };
 using PanelFn = void (*)(const PanelTask& t);
-// The panel kernel of a type at an instruction-set level: AVX-512 (VNNI) only, else null.
+// The panel kernel of a type at an instruction-set level: AVX-512 (VNNI, kernels_panels.cpp) or
+// AVX2 (maddubs, kernels_panels_avx2.cpp); null for the scalar level and types without panels.
 PanelFn panel_kernel(DType type, Isa isa);
 PanelFn panel_kernel_avx512(DType type);
+PanelFn panel_kernel_avx2(DType type);
 
-// quantize_act_q8 with 512-bit vectors (same bytes and scales).
+// A tier's panel kernels by type: K<T>::run for each type with panels, else null.
+template <template <DType> class K>
+PanelFn panel_table(DType type) {
+  switch (type) {
+    case DType::Q8_0: return K<DType::Q8_0>::run;
+    case DType::Q4_0: return K<DType::Q4_0>::run;
+    case DType::Q4_K: return K<DType::Q4_K>::run;
+    case DType::Q5_K: return K<DType::Q5_K>::run;
+    case DType::Q6_K: return K<DType::Q6_K>::run;
+    case DType::IQ4_NL: return K<DType::IQ4_NL>::run;
+    case DType::IQ4_XS: return K<DType::IQ4_XS>::run;
+    case DType::MXFP4: return K<DType::MXFP4>::run;
+    default: return nullptr;
+  }
+}
+
+// quantize_act_q8 with 512-bit and 256-bit vectors (same bytes and scales).
 void quantize_act_q8_avx512(const float* x, BlockQ8* y, int64_t n_blocks);
+void quantize_act_q8_avx2(const float* x, BlockQ8* y, int64_t n_blocks);
 void quantize_act_q8_scalar(const float* x, BlockQ8* y, int64_t n_blocks);
 
 // Per instruction-set tables (kernels_scalar.cpp, kernels_avx2.cpp, kernels_avx512.cpp).

@@ -126,7 +126,12 @@ void pack_panel(DType type, const uint8_t* rows, size_t row_stride, int64_t k, u
 }
 
 PanelFn panel_kernel(DType type, Isa isa) {
-  return isa == Isa::Avx512 ? panel_kernel_avx512(type) : nullptr;
+  switch (isa) {
+    case Isa::Avx512: return panel_kernel_avx512(type);
+    case Isa::Avx2: return panel_kernel_avx2(type);
+    case Isa::Scalar: return nullptr;
+  }
+  return nullptr;
 }
 
 }  // namespace loupe::kernels
@@ -442,20 +447,15 @@ inline __m512i quant16(__m512 v, __m512 id) {
   return _mm512_cvtps_epi32(q);
 }
 
+template <DType T>
+struct PanelOf {
+  static void run(const PanelTask& t) { panel<T>(t); }
+};
+
 }  // namespace
 
 PanelFn panel_kernel_avx512(DType type) {
-  switch (type) {
-    case DType::Q8_0: return panel<DType::Q8_0>;
-    case DType::Q4_0: return panel<DType::Q4_0>;
-    case DType::Q4_K: return panel<DType::Q4_K>;
-    case DType::Q5_K: return panel<DType::Q5_K>;
-    case DType::Q6_K: return panel<DType::Q6_K>;
-    case DType::IQ4_NL: return panel<DType::IQ4_NL>;
-    case DType::IQ4_XS: return panel<DType::IQ4_XS>;
-    case DType::MXFP4: return panel<DType::MXFP4>;
-    default: return nullptr;
-  }
+  return panel_table<PanelOf>(type);
 }
 
 void quantize_act_q8_avx512(const float* x, BlockQ8* y, int64_t n_blocks) {

@@ -10,10 +10,11 @@
 namespace loupe::kernels {
 
 void quantize_act_q8(const float* x, BlockQ8* y, int64_t n_blocks) {
-  if (active_isa() == Isa::Avx512)
-    quantize_act_q8_avx512(x, y, n_blocks);
-  else
-    quantize_act_q8_scalar(x, y, n_blocks);
+  switch (active_isa()) {
+    case Isa::Avx512: quantize_act_q8_avx512(x, y, n_blocks); break;
+    case Isa::Avx2: quantize_act_q8_avx2(x, y, n_blocks); break;
+    case Isa::Scalar: quantize_act_q8_scalar(x, y, n_blocks); break;
+  }
 }
 
 void quantize_act_q8_scalar(const float* x, BlockQ8* y, int64_t n_blocks) {

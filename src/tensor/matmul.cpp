@@ -188,12 +188,39 @@ std::vector<uint8_t> pack_panels(const Weight& w) {
   return out;
 }
 
+MatmulRoute matmul_route(const Weight& w, int64_t m, bool q8_acts) {
+  q8_acts = q8_acts && kernels::takes_q8_activations(w.type);
+  if (direct_kernel(w, q8_acts) == nullptr) return MatmulRoute::Dequant;
+  if (q8_acts)
+    return w.panels != nullptr && kernels::panel_kernel(w.type, active_isa()) != nullptr ? MatmulRoute::Panels
+                                                                                         : MatmulRoute::Int8Tiles;
+  // Block-quantised types only: F16 / BF16 convert in one instruction per vector, and reading
+  // them at half the bytes beats converting the rows first.
+  if (dtype_traits(w.type).block_elems > 1 && m >= kConvertMinRows && kernels::row_to_f32(w.type, active_isa()))
+    return MatmulRoute::Convert;
+  if (w.tiles != nullptr && kernels::tile_kernel_takes_step(w.type, active_isa())) return MatmulRoute::PackedTiles;
+  return MatmulRoute::Tiles;
+}
+
+const char* matmul_route_name(MatmulRoute r) {
+  switch (r) {
+    case MatmulRoute::Panels: return "int8 panels";
+    case MatmulRoute::Int8Tiles: return "int8 tiles";
+    case MatmulRoute::PackedTiles: return "interleaved tiles";
+    case MatmulRoute::Tiles: return "tiles";
+    case MatmulRoute::Convert: return "rows to f32, f32 tiles";
+    case MatmulRoute::Dequant: return "dequantised rows, f32 tiles";
+  }
+  return "?";
+}
+
 void matmul(ThreadPool& pool, const Weight& w, const float* x, int64_t m, float* y, const float* bias, bool q8_acts) {
   q8_acts = q8_acts && kernels::takes_q8_activations(w.type);
+  const MatmulRoute route = matmul_route(w, m, q8_acts);
   const TileFn fn = direct_kernel(w, q8_acts);
   const void* act = x;
   size_t act_stride = static_cast<size_t>(w.cols) * sizeof(float);
-  if (fn != nullptr && q8_acts) {
+  if (q8_acts && fn != nullptr) {
     const int64_t blocks = w.cols / 32;
     if (static_cast<int64_t>(t_act.size()) < m * blocks) t_act.resize(static_cast<size_t>(m * blocks));
     BlockQ8* q = t_act.data();
@@ -203,14 +230,13 @@ void matmul(ThreadPool& pool, const Weight& w, const float* x, int64_t m, float*
     act = q;
     act_stride = static_cast<size_t>(blocks) * sizeof(BlockQ8);
   }
-  const kernels::PanelFn panel_fn =
-      fn != nullptr && q8_acts && w.panels != nullptr ? kernels::panel_kernel(w.type, active_isa()) : nullptr;
   auto add_bias = [&](int64_t r0, int64_t r1) {
     if (bias != nullptr)
       for (int64_t i = 0; i < m; ++i)
         for (int64_t r = r0; r < r1; ++r) y[i * w.rows + r] += bias[r];
   };
-  if (panel_fn != nullptr) {
+  if (route == MatmulRoute::Panels) {
+    const kernels::PanelFn panel_fn = kernels::panel_kernel(w.type, active_isa());
     const auto* q = static_cast<const BlockQ8*>(act);
     pool.parallel_for(w.rows / kernels::kPanelRows, [&](int64_t b, int64_t e) {
       rows_panels(panel_fn, w, q, act_stride, m, y, b * kernels::kPanelRows, e * kernels::kPanelRows);
@@ -219,14 +245,10 @@ void matmul(ThreadPool& pool, const Weight& w, const float* x, int64_t m, float*
     return;
   }
   const TileFn f32 = kernels::tile_kernel(DType::F32, active_isa());
-  // Block-quantised types only: F16 / BF16 convert in one instruction per vector, and reading
-  // them at half the bytes beats converting the rows first.
-  const bool block_quantised = dtype_traits(w.type).block_elems > 1;
-  const kernels::RowFn convert = fn != nullptr && block_quantised && !q8_acts && m >= kConvertMinRows
-                                     ? kernels::row_to_f32(w.type, active_isa())
-                                     : nullptr;
-  const bool direct = fn != nullptr && convert == nullptr;
-  const bool tiles = direct && w.tiles != nullptr && !q8_acts && kernels::tile_kernel_takes_step(w.type, active_isa());
+  const kernels::RowFn convert = route == MatmulRoute::Convert ? kernels::row_to_f32(w.type, active_isa()) : nullptr;
+  const bool direct =
+      route == MatmulRoute::Int8Tiles || route == MatmulRoute::Tiles || route == MatmulRoute::PackedTiles;
+  const bool tiles = route == MatmulRoute::PackedTiles;
   // Split rows in whole tiles (of the converted block, a multiple of kTileRows) so the split
   // never changes which rows share a tile.
   const int64_t unit = direct ? kTileRows : kDequantRows;

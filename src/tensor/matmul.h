@@ -24,6 +24,15 @@ namespace loupe {
 void matmul(ThreadPool& pool, const Weight& w, const float* x, int64_t m, float* y, const float* bias,
             bool q8_acts = false);
 
+// How matmul computes a product of m activation rows with this weight on this machine (the
+// active instruction set): from the VNNI / maddubs panels or int8 tiles (q8 activations, types
+// with an int8 pairing), with the tile kernel on rows in place or on their interleaved copy,
+// converting rows to F32 first (block-quantised types, m >= 16), or dequantising them with
+// Weight::row (types and storages without a kernel). `loupe bench` prints it per type.
+enum class MatmulRoute : uint8_t { Panels, Int8Tiles, PackedTiles, Tiles, Convert, Dequant };
+MatmulRoute matmul_route(const Weight& w, int64_t m, bool q8_acts);
+const char* matmul_route_name(MatmulRoute route);
+
 // Whether matmul reads this weight with a dedicated kernel (no dequantisation to F32).
 bool matmul_has_kernel(const Weight& w);
 

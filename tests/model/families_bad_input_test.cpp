@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <set>
 
 #include "core/error.h"
 #include "formats/gguf.h"
@@ -211,6 +212,45 @@ TEST_F(FamilyBadInput, QuantisedFilesKeepBiasesAndRouterFloat) {
     }
   }
   EXPECT_EQ(experts, 6);
+  EXPECT_NO_THROW(load_model(out));
+}
+
+// llama-quantize's Q4_K_M rule (use_more_bits) on 16 layers: layers 0, 1, 4, 7, 10, 13, 14, 15
+// get Q6_K attn_v and ffn_down, the rest Q4_K; output.weight Q6_K; token_embd the base type.
+TEST(QuantMix, KmMixFollowsLlamaQuantize) {
+  const std::set<int> more = {0, 1, 4, 7, 10, 13, 14, 15};
+  for (int i = 0; i < 16; ++i) {
+    const DType want = more.count(i) ? DType::Q6_K : DType::Q4_K;
+    EXPECT_EQ(quant_mix_type("blk." + std::to_string(i) + ".attn_v.weight", 16, DType::Q4_K), want) << i;
+    EXPECT_EQ(quant_mix_type("blk." + std::to_string(i) + ".ffn_down.weight", 16, DType::Q4_K), want) << i;
+    EXPECT_EQ(quant_mix_type("blk." + std::to_string(i) + ".attn_q.weight", 16, DType::Q4_K), DType::Q4_K) << i;
+    EXPECT_EQ(quant_mix_type("blk." + std::to_string(i) + ".ffn_up.weight", 16, DType::Q4_K), DType::Q4_K) << i;
+  }
+  EXPECT_EQ(quant_mix_type("output.weight", 16, DType::Q5_K), DType::Q6_K);
+  EXPECT_EQ(quant_mix_type("token_embd.weight", 16, DType::Q5_K), DType::Q5_K);
+}
+
+TEST_F(FamilyBadInput, KmMixFileLoadsWithItsTypes) {
+  SynthSpec s;
+  s.d_model = 256;
+  s.n_layers = 3;
+  s.n_heads = 4;
+  s.d_mlp = 512;
+  s.n_ctx = 32;
+  s.type = DType::Q4_K;
+  s.k_mix = true;
+  s.vocab_path = test::shared("models/stories260K-gguf/stories260K-f32.gguf");
+  const std::string out = dir_ + "/llama-q4_k_m.gguf";
+  write_synth_gguf(make_synth_model(s), s, out, nullptr);
+  GgufFile g = GgufFile::open(out);
+  int q6 = 0;
+  for (const auto& t : g.tensors())
+    if (t.type == DType::Q6_K) ++q6;
+  // n = 3: n / 8 = 0, so layers with i % 3 == 2 (layer 2) and i >= 7 * 3 / 8 = 2: layer 2 only.
+  EXPECT_EQ(g.find_tensor("blk.2.attn_v.weight")->type, DType::Q6_K);
+  EXPECT_EQ(g.find_tensor("blk.0.ffn_down.weight")->type, DType::Q4_K);
+  EXPECT_EQ(g.find_tensor("blk.0.attn_q.weight")->type, DType::Q4_K);
+  EXPECT_EQ(q6, 2 + (g.find_tensor("output.weight") != nullptr ? 1 : 0));
   EXPECT_NO_THROW(load_model(out));
 }
 

@@ -18,6 +18,7 @@
 #include "tensor/half.h"
 #include "tensor/kernels_matmul.h"
 #include "tensor/matmul.h"
+#include "test_support.h"
 
 namespace loupe {
 namespace {
@@ -181,7 +182,7 @@ TEST(MatmulIq, KernelTables) {
     EXPECT_EQ(kernels::has_panels(type), has_vector_kernel(type)) << dtype_name(type);
     for (Isa isa : kIsas) {
       if (!cpu_supports(isa)) continue;
-      EXPECT_EQ(kernels::panel_kernel(type, isa) != nullptr, has_vector_kernel(type) && isa == Isa::Avx512)
+      EXPECT_EQ(kernels::panel_kernel(type, isa) != nullptr, has_vector_kernel(type) && isa != Isa::Scalar)
           << dtype_name(type);
       EXPECT_EQ(kernels::tile_kernel(type, isa) != nullptr, has_vector_kernel(type)) << dtype_name(type);
       EXPECT_EQ(kernels::row_to_f32(type, isa) != nullptr, has_vector_kernel(type)) << dtype_name(type);
@@ -192,7 +193,7 @@ TEST(MatmulIq, KernelTables) {
         EXPECT_EQ(kernels::tile_kernel(type, isa, true), kernels::tile_kernel(type, isa, false)) << dtype_name(type);
     }
     std::vector<uint8_t> bytes(row_bytes(type, 256) * 16);
-    EXPECT_EQ(packs_panels(rows_weight(type, 16, 256, bytes)), has_vector_kernel(type) && active_isa() == Isa::Avx512)
+    EXPECT_EQ(packs_panels(rows_weight(type, 16, 256, bytes)), has_vector_kernel(type) && active_isa() != Isa::Scalar)
         << dtype_name(type);
     if (kernels::has_panels(type)) {
       EXPECT_EQ(kernels::panel_block_bytes(type) * (256 / static_cast<size_t>(dtype_traits(type).block_elems)),
@@ -304,36 +305,42 @@ TEST(MatmulIq, Q8KernelsMatchScalarTwin) {
 TEST(MatmulIq, PanelsGiveTheScalarTwinsBits) {
   const int64_t rows = 48;
   ThreadPool p1(1), p3(3);
-  for (DType type : kVectorTypes)
-    for (int64_t k : lengths(type)) {
-      auto wbytes = random_weights(type, rows, k, 95);
-      const Weight w = rows_weight(type, rows, k, wbytes);
-      if (!packs_panels(w)) GTEST_SKIP() << "no AVX-512 VNNI";
-      const std::vector<uint8_t> panels = pack_panels(w);
-      ASSERT_EQ(panels.size(), wbytes.size());
-      Weight wp = w;
-      wp.panels = panels.data();
-      const auto scalar = kernels::tile_kernel(type, Isa::Scalar, true);
-      const size_t rb = row_bytes(type, k);
-      for (int64_t m : {int64_t{1}, int64_t{3}, int64_t{8}, int64_t{19}}) {
-        auto x = random_floats(static_cast<size_t>(m * k), 96);
-        auto bias = random_floats(static_cast<size_t>(rows), 97);
-        std::vector<kernels::BlockQ8> q(static_cast<size_t>(m * k / 32));
-        kernels::quantize_act_q8_scalar(x.data(), q.data(), m * k / 32);
-        std::vector<float> want(static_cast<size_t>(m * rows));
-        for (int64_t i = 0; i < m; ++i)
-          for (int64_t r = 0; r < rows; ++r) {
-            const auto y = run_tile(scalar, wbytes.data() + rb * static_cast<size_t>(r), rb, 1, q.data() + i * (k / 32),
-                                    1, k, static_cast<size_t>(k / 32) * sizeof(kernels::BlockQ8));
-            want[static_cast<size_t>(i * rows + r)] = y[0] + bias[static_cast<size_t>(r)];
-          }
-        std::vector<float> got(want.size()), got3(want.size());
-        matmul(p1, wp, x.data(), m, got.data(), bias.data(), true);
-        matmul(p3, wp, x.data(), m, got3.data(), bias.data(), true);
-        EXPECT_EQ(got, want) << dtype_name(type) << " k " << k << " m " << m;
-        EXPECT_EQ(got3, want) << dtype_name(type) << " k " << k << " m " << m;
+  if (test::vector_tiers().empty()) GTEST_SKIP() << "no AVX2";
+  for (Isa tier : test::vector_tiers()) {
+    SCOPED_TRACE(isa_name(tier));
+    const test::IsaScope scope(tier);
+    for (DType type : kVectorTypes)
+      for (int64_t k : lengths(type)) {
+        auto wbytes = random_weights(type, rows, k, 95);
+        const Weight w = rows_weight(type, rows, k, wbytes);
+        ASSERT_TRUE(packs_panels(w)) << dtype_name(type);
+        const std::vector<uint8_t> panels = pack_panels(w);
+        ASSERT_EQ(panels.size(), wbytes.size());
+        Weight wp = w;
+        wp.panels = panels.data();
+        const auto scalar = kernels::tile_kernel(type, Isa::Scalar, true);
+        const size_t rb = row_bytes(type, k);
+        for (int64_t m : {int64_t{1}, int64_t{3}, int64_t{8}, int64_t{19}}) {
+          auto x = random_floats(static_cast<size_t>(m * k), 96);
+          auto bias = random_floats(static_cast<size_t>(rows), 97);
+          std::vector<kernels::BlockQ8> q(static_cast<size_t>(m * k / 32));
+          kernels::quantize_act_q8_scalar(x.data(), q.data(), m * k / 32);
+          std::vector<float> want(static_cast<size_t>(m * rows));
+          for (int64_t i = 0; i < m; ++i)
+            for (int64_t r = 0; r < rows; ++r) {
+              const auto y =
+                  run_tile(scalar, wbytes.data() + rb * static_cast<size_t>(r), rb, 1, q.data() + i * (k / 32), 1, k,
+                           static_cast<size_t>(k / 32) * sizeof(kernels::BlockQ8));
+              want[static_cast<size_t>(i * rows + r)] = y[0] + bias[static_cast<size_t>(r)];
+            }
+          std::vector<float> got(want.size()), got3(want.size());
+          matmul(p1, wp, x.data(), m, got.data(), bias.data(), true);
+          matmul(p3, wp, x.data(), m, got3.data(), bias.data(), true);
+          EXPECT_EQ(got, want) << dtype_name(type) << " k " << k << " m " << m;
+          EXPECT_EQ(got3, want) << dtype_name(type) << " k " << k << " m " << m;
+        }
       }
-    }
+  }
 }
 
 // Interleaved tiles (AVX-512): the same bits as the rows in place, for decode and prompt shapes.

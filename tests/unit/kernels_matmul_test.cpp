@@ -13,6 +13,7 @@
 #include "tensor/half.h"
 #include "tensor/kernels_matmul.h"
 #include "tensor/matmul.h"
+#include "test_support.h"
 
 namespace loupe {
 namespace {
@@ -329,84 +330,86 @@ TEST(Matmul, InterleavedTilesGiveTheSameBits) {
 TEST(Matmul, PanelsGiveTheScalarTwinsBits) {
   const int64_t rows = 48;
   ThreadPool p1(1), p3(3);
-  int packed_types = 0;
-  for (DType type : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::Q6_K})
-    for (int64_t k : lengths(type)) {
-      auto wbytes = random_weights(type, rows, k, 71);
-      const Weight w = rows_weight(type, rows, k, wbytes);
-      if (!packs_panels(w)) continue;
-      ++packed_types;
-      const std::vector<uint8_t> panels = pack_panels(w);
-      ASSERT_EQ(panels.size(), wbytes.size());
-      // Block b of panel p: 16 fp16 d, then vector j, row r, byte t = quant byte 4 j + t. Q4_K:
-      // 16 d, 16 dmin, the 12 scale bytes so transposed, then the 128 quant bytes.
-      const size_t rb = row_bytes(type, k), bb = dtype_traits(type).block_bytes, nb = rb / bb;
-      const size_t pbb = kernels::panel_block_bytes(type);
-      ASSERT_EQ(pbb * nb, rb * 16);
-      const bool k4 = type == DType::Q4_K || type == DType::Q5_K;
-      const uint8_t flip = type == DType::Q8_0 ? 0x80 : 0;
-      for (int64_t row : {int64_t{0}, int64_t{21}, rows - 1})
-        for (size_t b : {size_t{0}, nb - 1}) {
-          const uint8_t* blk = wbytes.data() + static_cast<size_t>(row) * rb + b * bb;
-          const uint8_t* pb = panels.data() + static_cast<size_t>(row / 16) * 16 * rb + b * pbb;
-          const size_t r = static_cast<size_t>(row % 16);
-          const size_t d_at = type == DType::Q6_K ? 208 : 0;  // Q6_K's d comes last
-          EXPECT_EQ(pb[2 * r], blk[d_at]);
-          EXPECT_EQ(pb[2 * r + 1], blk[d_at + 1]);
-          // (source offset in the block, panel offset of its 4-byte groups, bytes)
-          std::vector<std::array<size_t, 3>> runs = {{2, 32, bb - 2}};
-          if (k4) {
-            EXPECT_EQ(pb[32 + 2 * r], blk[2]);
-            EXPECT_EQ(pb[32 + 2 * r + 1], blk[3]);
-            runs = {{4, 64, 12}, {16, 256, 128}};
-            if (type == DType::Q5_K) runs = {{4, 64, 12}, {16, 256, 32}, {48, 768, 128}};  // scales, qh, qs
+  for (Isa tier : test::vector_tiers()) {
+    SCOPED_TRACE(isa_name(tier));
+    const test::IsaScope scope(tier);
+    int packed_types = 0;
+    for (DType type : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::Q6_K})
+      for (int64_t k : lengths(type)) {
+        auto wbytes = random_weights(type, rows, k, 71);
+        const Weight w = rows_weight(type, rows, k, wbytes);
+        if (!packs_panels(w)) continue;
+        ++packed_types;
+        const std::vector<uint8_t> panels = pack_panels(w);
+        ASSERT_EQ(panels.size(), wbytes.size());
+        // Block b of panel p: 16 fp16 d, then vector j, row r, byte t = quant byte 4 j + t. Q4_K:
+        // 16 d, 16 dmin, the 12 scale bytes so transposed, then the 128 quant bytes.
+        const size_t rb = row_bytes(type, k), bb = dtype_traits(type).block_bytes, nb = rb / bb;
+        const size_t pbb = kernels::panel_block_bytes(type);
+        ASSERT_EQ(pbb * nb, rb * 16);
+        const bool k4 = type == DType::Q4_K || type == DType::Q5_K;
+        const uint8_t flip = type == DType::Q8_0 ? 0x80 : 0;
+        for (int64_t row : {int64_t{0}, int64_t{21}, rows - 1})
+          for (size_t b : {size_t{0}, nb - 1}) {
+            const uint8_t* blk = wbytes.data() + static_cast<size_t>(row) * rb + b * bb;
+            const uint8_t* pb = panels.data() + static_cast<size_t>(row / 16) * 16 * rb + b * pbb;
+            const size_t r = static_cast<size_t>(row % 16);
+            const size_t d_at = type == DType::Q6_K ? 208 : 0;  // Q6_K's d comes last
+            EXPECT_EQ(pb[2 * r], blk[d_at]);
+            EXPECT_EQ(pb[2 * r + 1], blk[d_at + 1]);
+            // (source offset in the block, panel offset of its 4-byte groups, bytes)
+            std::vector<std::array<size_t, 3>> runs = {{2, 32, bb - 2}};
+            if (k4) {
+              EXPECT_EQ(pb[32 + 2 * r], blk[2]);
+              EXPECT_EQ(pb[32 + 2 * r + 1], blk[3]);
+              runs = {{4, 64, 12}, {16, 256, 128}};
+              if (type == DType::Q5_K) runs = {{4, 64, 12}, {16, 256, 32}, {48, 768, 128}};  // scales, qh, qs
+            }
+            if (type == DType::Q6_K) runs = {{192, 32, 16}, {0, 288, 128}, {128, 2336, 64}};  // scales, ql, qh
+            for (const auto& [src, dst, n] : runs)
+              for (size_t q = 0; q < n; ++q)
+                ASSERT_EQ(pb[dst + 64 * (q / 4) + 4 * r + q % 4], static_cast<uint8_t>(blk[src + q] ^ flip))
+                    << dtype_name(type) << " row " << row << " block " << b << " byte " << src + q;
           }
-          if (type == DType::Q6_K) runs = {{192, 32, 16}, {0, 288, 128}, {128, 2336, 64}};  // scales, ql, qh
-          for (const auto& [src, dst, n] : runs)
-            for (size_t q = 0; q < n; ++q)
-              ASSERT_EQ(pb[dst + 64 * (q / 4) + 4 * r + q % 4], static_cast<uint8_t>(blk[src + q] ^ flip))
-                  << dtype_name(type) << " row " << row << " block " << b << " byte " << src + q;
+        Weight wp = w;
+        wp.panels = panels.data();
+        const auto scalar = kernels::tile_kernel(type, Isa::Scalar, true);
+        for (int64_t m : {int64_t{1}, int64_t{3}, int64_t{8}, int64_t{19}}) {
+          auto x = random_floats(static_cast<size_t>(m * k), 72);
+          x[5] = 0.0f;
+          auto bias = random_floats(static_cast<size_t>(rows), 73);
+          std::vector<BlockQ8> q(static_cast<size_t>(m * k / 32));
+          kernels::quantize_act_q8_scalar(x.data(), q.data(), m * k / 32);
+          std::vector<float> want(static_cast<size_t>(m * rows));
+          for (int64_t i = 0; i < m; ++i)
+            for (int64_t r = 0; r < rows; ++r) {
+              Tile t{};
+              t.w[0] = wbytes.data() + rb * static_cast<size_t>(r);
+              t.nr = 1;
+              t.x = q.data() + i * (k / 32);
+              t.x_stride = 0;
+              t.nm = 1;
+              t.k = k;
+              t.y = &want[static_cast<size_t>(i * rows + r)];
+              t.y_stride = 1;
+              scalar(t);
+              want[static_cast<size_t>(i * rows + r)] += bias[static_cast<size_t>(r)];
+            }
+          std::vector<float> got(want.size()), got3(want.size());
+          matmul(p1, wp, x.data(), m, got.data(), bias.data(), true);
+          matmul(p3, wp, x.data(), m, got3.data(), bias.data(), true);
+          EXPECT_EQ(got, want) << dtype_name(type) << " k " << k << " m " << m;
+          EXPECT_EQ(got3, want) << dtype_name(type) << " k " << k << " m " << m;
         }
-      Weight wp = w;
-      wp.panels = panels.data();
-      const auto scalar = kernels::tile_kernel(type, Isa::Scalar, true);
-      for (int64_t m : {int64_t{1}, int64_t{3}, int64_t{8}, int64_t{19}}) {
-        auto x = random_floats(static_cast<size_t>(m * k), 72);
-        x[5] = 0.0f;
-        auto bias = random_floats(static_cast<size_t>(rows), 73);
-        std::vector<BlockQ8> q(static_cast<size_t>(m * k / 32));
-        kernels::quantize_act_q8_scalar(x.data(), q.data(), m * k / 32);
-        std::vector<float> want(static_cast<size_t>(m * rows));
-        for (int64_t i = 0; i < m; ++i)
-          for (int64_t r = 0; r < rows; ++r) {
-            Tile t{};
-            t.w[0] = wbytes.data() + rb * static_cast<size_t>(r);
-            t.nr = 1;
-            t.x = q.data() + i * (k / 32);
-            t.x_stride = 0;
-            t.nm = 1;
-            t.k = k;
-            t.y = &want[static_cast<size_t>(i * rows + r)];
-            t.y_stride = 1;
-            scalar(t);
-            want[static_cast<size_t>(i * rows + r)] += bias[static_cast<size_t>(r)];
-          }
-        std::vector<float> got(want.size()), got3(want.size());
-        matmul(p1, wp, x.data(), m, got.data(), bias.data(), true);
-        matmul(p3, wp, x.data(), m, got3.data(), bias.data(), true);
-        EXPECT_EQ(got, want) << dtype_name(type) << " k " << k << " m " << m;
-        EXPECT_EQ(got3, want) << dtype_name(type) << " k " << k << " m " << m;
       }
-    }
-  if (active_isa() == Isa::Avx512) {
     EXPECT_EQ(packed_types, 12);  // Q8_0 and Q4_0 at 3 lengths, Q4_K, Q5_K and Q6_K at 2
   }
 }
 
-// The AVX-512 activation quantiser writes the scalar one's bytes, scales and sums, on ties of
-// the rounding (halves away from zero), zeros, huge and tiny values, infinities and NaNs.
+// The AVX-512 and AVX2 activation quantisers write the scalar one's bytes, scales and sums, on
+// ties of the rounding (halves away from zero), zeros, huge and tiny values, infinities and NaNs.
 TEST(MatmulKernels, VectorQuantiserMatchesScalar) {
-  if (!cpu_supports(Isa::Avx512)) GTEST_SKIP() << "no AVX-512";
+  if (!cpu_supports(Isa::Avx2)) GTEST_SKIP() << "no AVX2";
   const int64_t n_blocks = 12;
   auto x = random_floats(static_cast<size_t>(32 * n_blocks), 81);
   // Block 0: amax 127, so the quotients are the values: halves both ways, and their neighbours.
@@ -421,12 +424,16 @@ TEST(MatmulKernels, VectorQuantiserMatchesScalar) {
   x[224 + 31] = -INFINITY;
   std::vector<BlockQ8> a(static_cast<size_t>(n_blocks)), b(a.size());
   kernels::quantize_act_q8_scalar(x.data(), a.data(), n_blocks);
-  kernels::quantize_act_q8_avx512(x.data(), b.data(), n_blocks);
-  for (size_t i = 0; i < a.size(); ++i) {
-    EXPECT_EQ(std::memcmp(&a[i].d, &b[i].d, sizeof(float)), 0) << "block " << i << ": " << a[i].d << " " << b[i].d;
-    EXPECT_EQ(a[i].half_sum[0], b[i].half_sum[0]) << "block " << i;
-    EXPECT_EQ(a[i].half_sum[1], b[i].half_sum[1]) << "block " << i;
-    for (int j = 0; j < 32; ++j) EXPECT_EQ(a[i].qs[j], b[i].qs[j]) << "block " << i << " element " << j;
+  for (Isa tier : test::vector_tiers()) {
+    SCOPED_TRACE(isa_name(tier));
+    (tier == Isa::Avx512 ? kernels::quantize_act_q8_avx512 : kernels::quantize_act_q8_avx2)(x.data(), b.data(),
+                                                                                            n_blocks);
+    for (size_t i = 0; i < a.size(); ++i) {
+      EXPECT_EQ(std::memcmp(&a[i].d, &b[i].d, sizeof(float)), 0) << "block " << i << ": " << a[i].d << " " << b[i].d;
+      EXPECT_EQ(a[i].half_sum[0], b[i].half_sum[0]) << "block " << i;
+      EXPECT_EQ(a[i].half_sum[1], b[i].half_sum[1]) << "block " << i;
+      for (int j = 0; j < 32; ++j) EXPECT_EQ(a[i].qs[j], b[i].qs[j]) << "block " << i << " element " << j;
+    }
   }
   EXPECT_EQ(a[0].qs[1], 1);  // 0.5 -> 1
   EXPECT_EQ(a[0].qs[2], -1);

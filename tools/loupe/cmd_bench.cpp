@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 
@@ -14,6 +15,7 @@
 #include "perf/observers.h"
 #include "tensor/kernels.h"
 #include "tensor/kernels_matmul.h"
+#include "tensor/matmul.h"
 
 namespace loupe::cli {
 
@@ -47,6 +49,27 @@ void attach(Interpreter& interp, const std::string& what, perf::CopyTracer& trac
       interp.observe(h, &tracer);
     }
   }
+}
+
+// Per weight type of the model's matmuls: tensors, bytes, and how matmul computes them at one
+// activation row (decode) and at a prompt's rows on this machine.
+struct KernelUse {
+  int tensors = 0;
+  size_t bytes = 0;
+  MatmulRoute decode{}, prompt{};
+};
+
+std::map<std::string, KernelUse> kernel_uses(Model& model, int64_t prompt_rows, bool q8_acts) {
+  std::map<std::string, KernelUse> uses;
+  model.for_each_matmul_weight([&](Weight& w) {
+    if (w.empty()) return;
+    KernelUse& u = uses[std::string(dtype_name(w.type))];
+    ++u.tensors;
+    u.bytes += row_bytes(w.type, w.cols) * static_cast<size_t>(w.rows);
+    u.decode = matmul_route(w, 1, q8_acts);
+    u.prompt = matmul_route(w, prompt_rows, q8_acts);
+  });
+  return uses;
 }
 
 }  // namespace
@@ -165,14 +188,33 @@ void add_bench(CLI::App& app, Action& action) {
               bytes / 1e6, bw / 1e9, bound, tg.mean, 100.0 * tg.mean / bound);
         }
       }
-      if (!*json_out) {
+      const auto uses = kernel_uses(*model, std::max<int64_t>(*n_prompt, 1), mf->q8_act);
+      if (*json_out) {
+        nlohmann::ordered_json k = nlohmann::ordered_json::object();
+        for (const auto& [type, u] : uses)
+          k[type] = {{"tensors", u.tensors},
+                     {"bytes", u.bytes},
+                     {"decode", matmul_route_name(u.decode)},
+                     {"prompt", matmul_route_name(u.prompt)}};
+        for (auto& row : arr) {
+          row["isa"] = isa_name(active_isa());
+          row["kernels"] = k;
+        }
+      } else {
+        std::printf("isa: %s (--isa scalar|avx2|avx512 lowers it); matmul kernels per weight type:\n",
+                    isa_name(active_isa()));
+        for (const auto& [type, u] : uses)
+          std::printf("  %-7s %3d tensors %9.2f MiB  decode: %s; prompt: %s\n", type.c_str(), u.tensors,
+                      static_cast<double>(u.bytes) / 1048576.0, matmul_route_name(u.decode),
+                      matmul_route_name(u.prompt));
         bool quantised = false;
         model->for_each_matmul_weight(
             [&](Weight& w) { quantised = quantised || kernels::takes_q8_activations(w.type); });
         if (quantised)
-          std::printf(mf->q8_act ? "activations: int8 blocks (--q8-act), llama.cpp's arithmetic\n"
-                                 : "activations: float (exact, the default); --q8-act quantises them to int8 "
-                                   "blocks as llama.cpp does, the like-for-like comparison with llama-bench\n");
+          std::printf(mf->q8_act ? "activations: int8 blocks (--q8-act): llama.cpp's kind of arithmetic, the fast "
+                                   "mode and the like-for-like comparison with llama-bench\n"
+                                 : "activations: float (exact, the default: reference numbers); --q8-act quantises "
+                                   "them to int8 blocks as llama.cpp does, the fast mode\n");
       }
       if (*observe == "nan" && nan.non_finite() > 0)
         std::fprintf(stderr, "note: %lld non-finite values, first at %s\n", static_cast<long long>(nan.non_finite()),

@@ -46,7 +46,7 @@ void add_model(CLI::App& app, Action& action) {
   cmd->add_option("--vocab-from", spec->vocab_path, "GGUF file whose tokenizer is copied")->required();
   cmd->add_option("--type", *type,
                   "f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k, iq4_nl, iq4_xs, tq1_0, "
-                  "tq2_0, mxfp4");
+                  "tq2_0, mxfp4; or llama-quantize's mixes q4_k_m, q5_k_m (q6_k output and some attn_v / ffn_down)");
   cmd->add_option("--format", *format, "gguf (default) or hf (a folder, f32 only)")
       ->check(CLI::IsMember({"gguf", "hf"}));
   cmd->add_option("-o,--output", *out, "output file (gguf) or folder (hf)")->required();
@@ -56,7 +56,12 @@ void add_model(CLI::App& app, Action& action) {
       const arch::Family* fam = arch::family_by_gguf_name(*arch);
       if (fam == nullptr) fail("--arch: unknown architecture '", *arch, "' (", arch::family_list(), ")");
       s.arch = fam->arch;
-      auto t = dtype_from_name(*type);
+      std::string base = *type;
+      if (base == "q4_k_m" || base == "q5_k_m") {
+        s.k_mix = true;
+        base.resize(4);
+      }
+      auto t = dtype_from_name(base);
       if (!t) fail("--type: unknown type '", *type, "'");
       if (!can_quantize(*t))
         fail("--type: loupe cannot write ", dtype_name(*t), " weights (grid i-quants need llama-quantize)");

@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "engine/driver.h"
+#include "tensor/kernels.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
@@ -22,11 +23,21 @@ void ModelFlags::add(CLI::App* cmd) {
   cmd->add_option("-c,--ctx", ctx, "context length (default: the model's, at most 4096)")
       ->check(CLI::Range(0, 1 << 20));
   cmd->add_flag("--q8-act", q8_act,
-                "quantise activations to int8 blocks before products with q8_0, q4_0, q4_k, q5_k and q6_k weights, "
-                "as llama.cpp does (faster prompts; logits move by about 1e-2 relative)");
+                "quantise activations to int8 blocks before products with q8_0, q4_0, q4_k, q5_k, q6_k, iq4_nl, "
+                "iq4_xs and mxfp4 weights, as llama.cpp does (the fast mode; logits move by about 1e-2 relative)");
+  cmd->add_option("--isa", isa,
+                  "kernels' instruction-set tier: scalar (the reference loops), avx2, avx512 (default: the best this "
+                  "CPU runs; the environment variable LOUPE_ISA does the same)")
+      ->check(CLI::IsMember({"scalar", "avx2", "avx512"}));
 }
 
 std::unique_ptr<Model> ModelFlags::load() const {
+  if (!isa.empty()) {
+    const std::optional<Isa> want = isa_from_name(isa);
+    if (!want) fail("--isa: unknown tier '", isa, "' (scalar, avx2, avx512)");
+    if (!set_active_isa(*want))
+      fail("--isa ", isa, ": this CPU cannot run it (it runs ", isa_name(active_isa()), " at most)");
+  }
   LoadOptions o;
   o.tokenizer_path = tokenizer;
   o.q8_panels = q8_act;

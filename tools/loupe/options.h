@@ -17,6 +17,7 @@ struct ModelFlags {
   int threads = 0;  // 0 = all cores
   int64_t ctx = 0;
   bool q8_act = false;  // llama.cpp's arithmetic: activations quantised to int8 blocks
+  std::string isa;      // --isa: the kernels' instruction-set tier (empty: the CPU's best)
 
   void add(CLI::App* cmd);
   std::unique_ptr<Model> load() const;
