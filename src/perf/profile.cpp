@@ -13,6 +13,8 @@
 
 #include "core/error.h"
 #include "perf/bandwidth.h"
+#include "perf/peaks.h"
+#include "tensor/kernels_matmul.h"
 #include "tensor/matmul.h"
 
 namespace loupe::perf {
@@ -21,7 +23,7 @@ std::string_view phase_name(Phase p) {
   return p == Phase::Prefill ? "prefill" : "decode";
 }
 
-OpWork op_work(const Model& model, const Op& op, int64_t rows, int64_t n, int64_t pos0) {
+OpWork op_work(const Model& model, const Op& op, int64_t rows, int64_t n, int64_t pos0, bool q8_acts) {
   const ModelConfig& c = model.config;
   const auto r = static_cast<double>(rows);
   const auto d = static_cast<double>(c.d_model);
@@ -62,6 +64,8 @@ OpWork op_work(const Model& model, const Op& op, int64_t rows, int64_t n, int64_
     case OpKind::MatMul: {
       const auto in = static_cast<double>(op.w->cols), out = static_cast<double>(op.w->rows);
       w.flops = 2 * r * in * out + (op.bias ? r * out : 0);
+      if (q8_acts && kernels::takes_q8_activations(op.w->type) && op.w->storage == Storage::Rows)
+        w.int8_ops = 2 * r * in * out;
       w.bytes = static_cast<double>(op.w->nbytes()) + r * (in + out) * f + (op.bias ? out * f : 0);
       break;
     }
@@ -156,11 +160,12 @@ void Profiler::after_op(int op_index) {
   const int64_t pos0 = interp_.batch_pos0();
   const int64_t rows = op.final_rows ? interp_.final_rows() : n;
   const double seconds = std::chrono::duration<double>(end - op_start_).count();
-  const OpWork w = op_work(interp_.model(), op, rows, n, pos0);
+  const OpWork w = op_work(interp_.model(), op, rows, n, pos0, interp_.q8_activations());
   OpTotals& t = totals_[p][static_cast<size_t>(op_index)];
   ++t.calls;
   t.seconds += seconds;
   t.flops += w.flops;
+  t.int8_ops += w.int8_ops;
   t.bytes += w.bytes;
   if (keep_events_ && op.kind != OpKind::Mark)
     events_.push_back({op_index, phase_, static_cast<int32_t>(passes_[p]), rows, pos0,
@@ -178,32 +183,10 @@ void Profiler::after_op(int op_index) {
 
 Peaks measure_peaks(ThreadPool& pool) {
   Peaks p;
+  p.isa = active_isa();
   p.read_bytes_per_s = read_bandwidth(pool, int64_t(256) << 20, 3);
-  // F32 weights of 512 x 512 (1 MiB) times 64 rows: stays in the caches, so the matmul kernel
-  // runs at its compute speed.
-  constexpr int64_t kIn = 512, kOut = 512, kRows = 64;
-  std::vector<float> wdata(static_cast<size_t>(kIn * kOut)), x(static_cast<size_t>(kRows * kIn)),
-      y(static_cast<size_t>(kRows * kOut));
-  std::mt19937 rng(7);
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  for (float& v : wdata) v = u(rng);
-  for (float& v : x) v = u(rng);
-  Weight w;
-  w.name = "peak";
-  w.type = DType::F32;
-  w.rows = kOut;
-  w.cols = kIn;
-  w.data = reinterpret_cast<const uint8_t*>(wdata.data());
-  matmul(pool, w, x.data(), kRows, y.data(), nullptr, false);  // warm up
-  double best = 0;
-  for (int r = 0; r < 5; ++r) {
-    constexpr int kReps = 20;
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int k = 0; k < kReps; ++k) matmul(pool, w, x.data(), kRows, y.data(), nullptr, false);
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    best = std::max(best, kReps * 2.0 * kRows * kIn * kOut / s);
-  }
-  p.flops_per_s = best;
+  p.fma_flops_per_s = fma_peak(pool, p.isa);
+  p.int8_ops_per_s = int8_peak(pool, p.isa);
   return p;
 }
 
@@ -251,11 +234,12 @@ using ojson = nlohmann::ordered_json;
 
 struct Sum {
   int64_t calls = 0;
-  double seconds = 0, flops = 0, bytes = 0;
+  double seconds = 0, flops = 0, int8_ops = 0, bytes = 0;
   void add(const Profiler::OpTotals& t) {
     calls += t.calls;
     seconds += t.seconds;
     flops += t.flops;
+    int8_ops += t.int8_ops;
     bytes += t.bytes;
   }
 };
@@ -269,8 +253,10 @@ ojson group_json(ojson j, const Sum& s, double phase_seconds, const Peaks& peaks
   j["gbytes"] = s.bytes / 1e9;
   j["gflops"] = s.seconds > 0 ? s.flops / s.seconds / 1e9 : 0.0;
   j["gbs"] = s.seconds > 0 ? s.bytes / s.seconds / 1e9 : 0.0;
-  if (peaks.flops_per_s > 0 && peaks.read_bytes_per_s > 0) {
-    const double t_compute = s.flops / peaks.flops_per_s, t_memory = s.bytes / peaks.read_bytes_per_s;
+  if (peaks.fma_flops_per_s > 0 && peaks.int8_ops_per_s > 0 && peaks.read_bytes_per_s > 0) {
+    // Float operations at the FMA peak, int8 products at the int8 peak.
+    const double t_compute = (s.flops - s.int8_ops) / peaks.fma_flops_per_s + s.int8_ops / peaks.int8_ops_per_s;
+    const double t_memory = s.bytes / peaks.read_bytes_per_s;
     j["bound"] = t_compute >= t_memory ? "compute" : "memory";
     // Roofline time over measured time: 100% = at the machine's measured peak.
     j["roofline_percent"] = s.seconds > 0 ? 100.0 * std::max(t_compute, t_memory) / s.seconds : 0.0;
@@ -291,7 +277,10 @@ ojson profile_json(const Interpreter& interp, const Profiler& prof, const Peaks&
   j["model"] = m.path;
   j["model_type"] = m.config.arch_label + " " + m.config.file_type;
   j["n_threads"] = interp.n_threads();
-  j["peaks"] = {{"read_gbs", peaks.read_bytes_per_s / 1e9}, {"f32_matmul_gflops", peaks.flops_per_s / 1e9}};
+  j["peaks"] = {{"isa", isa_name(peaks.isa)},
+                {"read_gbs", peaks.read_bytes_per_s / 1e9},
+                {"fma_gflops", peaks.fma_flops_per_s / 1e9},
+                {"int8_gops", peaks.int8_ops_per_s / 1e9}};
   ojson phases = ojson::array();
   for (int pi = 0; pi < kPhaseCount; ++pi) {
     const auto phase = static_cast<Phase>(pi);
@@ -404,10 +393,13 @@ std::string profile_text(const ojson& r, int top_ops) {
   std::string out;
   out += "model " + r["model"].get<std::string>() + " (" + r["model_type"].get<std::string>() + "), " +
          std::to_string(r["n_threads"].get<int>()) + " threads\n";
-  const double bw = r["peaks"]["read_gbs"].get<double>(), fl = r["peaks"]["f32_matmul_gflops"].get<double>();
+  const ojson& pk = r["peaks"];
+  const double bw = pk["read_gbs"].get<double>();
   if (bw > 0)
-    out += "measured peaks: read " + fmt("%.1f", bw) + " GB/s, F32 matmul " + fmt("%.1f", fl) +
-           " GFLOP/s (roof% = time at these peaks / measured time)\n";
+    out += "measured peaks (" + pk["isa"].get<std::string>() + "): read " + fmt("%.1f", bw) + " GB/s, float FMA " +
+           fmt("%.1f", pk["fma_gflops"].get<double>()) + " GFLOP/s, int8 products " +
+           fmt("%.1f", pk["int8_gops"].get<double>()) +
+           " GOP/s (roof% = time at these peaks / measured time; int8 matmuls at the int8 peak)\n";
   for (const ojson& ph : r["phases"]) {
     out += "\n== " + ph["phase"].get<std::string>() + ": " + std::to_string(ph["tokens"].get<int64_t>()) +
            " tokens in " + std::to_string(ph["passes"].get<int64_t>()) + " passes, " +
@@ -425,7 +417,7 @@ std::string profile_text(const ojson& r, int top_ops) {
          mib(m["weights_mapped"].get<int64_t>()) + " mapped (" + mib(m["weights_resident"].get<int64_t>()) +
          " resident), " + mib(m["weights_owned"].get<int64_t>()) + " converted, " +
          mib(m["weights_tiles"].get<int64_t>()) + " interleaved for decode, " +
-         mib(m["weights_panels"].get<int64_t>()) + " VNNI panels; KV cache " + mib(m["kv_cache"].get<int64_t>()) +
+         mib(m["weights_panels"].get<int64_t>()) + " int8 panels; KV cache " + mib(m["kv_cache"].get<int64_t>()) +
          "; scratch " + mib(m["scratch"].get<int64_t>()) + "; peak RSS " + mib(m["peak_rss"].get<int64_t>()) + "\n";
   return out;
 }

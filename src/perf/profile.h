@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/interpreter.h"
+#include "tensor/kernels.h"
 
 namespace loupe::perf {
 
@@ -21,10 +22,12 @@ std::string_view phase_name(Phase p);
 
 // What one op does in one pass of `rows` positions starting at pos0.
 struct OpWork {
-  double flops = 0;  // multiply and add count as two; exp, tanh and division as one
-  double bytes = 0;  // weights read (as stored), KV cache read or written, activations in and out
+  double flops = 0;     // multiply and add count as two; exp, tanh and division as one
+  double int8_ops = 0;  // of the flops, those done as int8 products (q8 activations)
+  double bytes = 0;     // weights read (as stored), KV cache read or written, activations in and out
 };
-OpWork op_work(const Model& model, const Op& op, int64_t rows, int64_t n, int64_t pos0);
+// q8_acts: the run quantises activations (the matmuls of types with an int8 pairing are int8).
+OpWork op_work(const Model& model, const Op& op, int64_t rows, int64_t n, int64_t pos0, bool q8_acts = false);
 
 class Profiler : public OpListener {
  public:
@@ -44,6 +47,7 @@ class Profiler : public OpListener {
     int64_t calls = 0;
     double seconds = 0;
     double flops = 0;
+    double int8_ops = 0;
     double bytes = 0;
   };
   // Per phase, per op index.
@@ -79,10 +83,13 @@ class Profiler : public OpListener {
   std::vector<Event> events_;
 };
 
-// The machine's peaks, measured now with every thread of `pool`.
+// The machine's peaks, measured now with every thread of `pool` at the tier the kernels run
+// (perf/peaks.h): what the hardware does, not what loupe's kernels reach.
 struct Peaks {
+  Isa isa = Isa::Scalar;
   double read_bytes_per_s = 0;  // streaming read bandwidth (perf::read_bandwidth)
-  double flops_per_s = 0;       // the F32 matmul kernel on a cache-resident problem
+  double fma_flops_per_s = 0;   // float multiply-adds in registers (perf::fma_peak)
+  double int8_ops_per_s = 0;    // int8 products in registers (perf::int8_peak)
 };
 Peaks measure_peaks(ThreadPool& pool);
 

@@ -10,6 +10,7 @@
 
 #include "engine/driver.h"
 #include "model/weights.h"
+#include "perf/peaks.h"
 #include "perf/profile.h"
 #include "tensor/kernels.h"
 #include "test_support.h"
@@ -176,17 +177,40 @@ TEST(Bench, JsonHasLlamaBenchFieldsInBothModes) {
   EXPECT_NE(r.err.find("missing.gguf"), std::string::npos) << r.err;
 }
 
-// With --q8-act the profile's memory report counts the VNNI panels (AVX-512 machines).
+// With --q8-act the profile's memory report counts the int8 panels (AVX2 and AVX-512 machines).
 TEST(Profile, Q8ActivationsReportPanels) {
   auto r =
       test::run_loupe("profile " + test::shared(kQ8) + " -p 'Once upon a time' -n 2 --json --no-peaks --q8-act -t 2");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
-  if (active_isa() == Isa::Avx512) {
+  if (active_isa() != Isa::Scalar) {
     EXPECT_GT(j["memory"]["weights_panels"].get<int64_t>(), 0);
   } else {
     EXPECT_EQ(j["memory"]["weights_panels"].get<int64_t>(), 0);
   }
+}
+
+// The roofline's compute peaks come from loops of the tier's own arithmetic: every tier the CPU
+// runs gives a positive rate, a tier it cannot run gives 0, and the report says the tier.
+TEST(Profile, PeaksPerTier) {
+  ThreadPool pool(1);
+  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
+    SCOPED_TRACE(isa_name(isa));
+    if (cpu_supports(isa)) {
+      EXPECT_GT(perf::fma_peak(pool, isa), 1e8);
+      EXPECT_GT(perf::int8_peak(pool, isa), 1e8);
+    } else {
+      EXPECT_EQ(perf::fma_peak(pool, isa), 0.0);
+      EXPECT_EQ(perf::int8_peak(pool, isa), 0.0);
+    }
+  }
+  auto r = test::run_loupe("profile " + test::shared(kQ8) + " -p 'Once upon a time' -n 1 --json --q8-act -t 1");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["peaks"]["isa"].get<std::string>(), isa_name(active_isa()));
+  EXPECT_GT(j["peaks"]["fma_gflops"].get<double>(), 0.1);
+  EXPECT_GT(j["peaks"]["int8_gops"].get<double>(), 0.1);
+  EXPECT_TRUE(j["phases"][0]["total"].contains("roofline_percent"));
 }
 
 }  // namespace

@@ -1,0 +1,148 @@
+#include "perf/peaks.h"
+
+#if LOUPE_X86
+#include <immintrin.h>
+#endif
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+namespace loupe::perf {
+namespace {
+
+// Each loop runs `iters` steps of kChains independent chains (enough to cover the latency of
+// the instruction at two per cycle) and returns a value the caller keeps, so nothing folds.
+constexpr int kChains = 12;
+
+float fma_loop_scalar(int64_t iters) {
+  float a[kChains];
+  for (int c = 0; c < kChains; ++c) a[c] = 1.0f + 0.01f * static_cast<float>(c);
+  const float m = 0.9999999f, k = 1e-7f;
+  // Float arithmetic does not reassociate: the steps stay as written (the compiler may pack
+  // the chains into SSE registers, as it does the scalar kernels' loops).
+  for (int64_t i = 0; i < iters; ++i)
+    for (float& v : a) v = v * m + k;
+  float s = 0;
+  for (float v : a) s += v;
+  return s;
+}
+
+int32_t int8_loop_scalar(int64_t iters) {
+  uint32_t a[kChains];  // unsigned: the products wrap, defined
+  for (int c = 0; c < kChains; ++c) a[c] = static_cast<uint32_t>(c);
+  uint32_t x = 3, y = 5;
+  for (int64_t i = 0; i < iters; ++i) {
+    for (uint32_t& v : a) v = v * x + y;
+    __asm__ volatile("" : "+r"(x), "+r"(y));  // unknown each step: no closed form
+  }
+  uint32_t s = 0;
+  for (uint32_t v : a) s += v;
+  return static_cast<int32_t>(s & 0x7fffffff);
+}
+
+#if LOUPE_X86
+__attribute__((target("avx2,fma"))) float fma_loop_avx2(int64_t iters) {
+  __m256 a[kChains];
+  for (int c = 0; c < kChains; ++c) a[c] = _mm256_set1_ps(1.0f + 0.01f * static_cast<float>(c));
+  const __m256 m = _mm256_set1_ps(0.9999999f), k = _mm256_set1_ps(1e-7f);
+  for (int64_t i = 0; i < iters; ++i)
+    for (auto& v : a) v = _mm256_fmadd_ps(v, m, k);
+  __m256 s = a[0];
+  for (int c = 1; c < kChains; ++c) s = _mm256_add_ps(s, a[c]);
+  float out[8];
+  _mm256_storeu_ps(out, s);
+  return out[0];
+}
+
+__attribute__((target("avx2,fma"))) int32_t int8_loop_avx2(int64_t iters) {
+  __m256i a[kChains];
+  for (int c = 0; c < kChains; ++c) a[c] = _mm256_set1_epi32(c);
+  const __m256i u = _mm256_set1_epi8(3), s8 = _mm256_set1_epi8(-2), ones = _mm256_set1_epi16(1);
+  for (int64_t i = 0; i < iters; ++i)
+    for (auto& v : a) v = _mm256_add_epi32(v, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s8), ones));
+  __m256i s = a[0];
+  for (int c = 1; c < kChains; ++c) s = _mm256_add_epi32(s, a[c]);
+  return _mm256_extract_epi32(s, 0);
+}
+
+__attribute__((target("avx512f"))) float fma_loop_avx512(int64_t iters) {
+  __m512 a[kChains];
+  for (int c = 0; c < kChains; ++c) a[c] = _mm512_set1_ps(1.0f + 0.01f * static_cast<float>(c));
+  const __m512 m = _mm512_set1_ps(0.9999999f), k = _mm512_set1_ps(1e-7f);
+  for (int64_t i = 0; i < iters; ++i)
+    for (auto& v : a) v = _mm512_fmadd_ps(v, m, k);
+  __m512 s = a[0];
+  for (int c = 1; c < kChains; ++c) s = _mm512_add_ps(s, a[c]);
+  return _mm512_reduce_add_ps(s);
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) int32_t int8_loop_avx512(int64_t iters) {
+  __m512i a[kChains];
+  for (int c = 0; c < kChains; ++c) a[c] = _mm512_set1_epi32(c);
+  const __m512i u = _mm512_set1_epi8(3), s8 = _mm512_set1_epi8(-2);
+  for (int64_t i = 0; i < iters; ++i)
+    for (auto& v : a) v = _mm512_dpbusd_epi32(v, u, s8);
+  __m512i s = a[0];
+  for (int c = 1; c < kChains; ++c) s = _mm512_add_epi32(s, a[c]);
+  return _mm512_reduce_add_epi32(s);
+}
+#endif  // LOUPE_X86
+
+// Operations per step of each loop (all chains): 2 per multiply-add.
+double ops_per_step(Isa isa, bool int8) {
+  const double lanes = isa == Isa::Avx512 ? (int8 ? 64 : 16) : isa == Isa::Avx2 ? (int8 ? 32 : 8) : 1;
+  return 2.0 * lanes * kChains;
+}
+
+double run_loop(ThreadPool& pool, Isa isa, bool int8) {
+  volatile float sink_f = 0;
+  volatile int32_t sink_i = 0;
+  auto step = [&](int64_t iters) {
+#if LOUPE_X86
+    if (isa == Isa::Avx512) {
+      if (int8)
+        sink_i = int8_loop_avx512(iters);
+      else
+        sink_f = fma_loop_avx512(iters);
+      return;
+    }
+    if (isa == Isa::Avx2) {
+      if (int8)
+        sink_i = int8_loop_avx2(iters);
+      else
+        sink_f = fma_loop_avx2(iters);
+      return;
+    }
+#endif
+    if (int8)
+      sink_i = int8_loop_scalar(iters);
+    else
+      sink_f = fma_loop_scalar(iters);
+  };
+  const int n = pool.n_threads();
+  constexpr int64_t kIters = 16'000'000;                               // ~30 ms a run at two instructions per cycle
+  pool.parallel_for(n, [&](int64_t, int64_t) { step(kIters / 10); });  // warm up, clocks up
+  double best = 0;
+  for (int r = 0; r < 3; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    pool.parallel_for(n, [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) step(kIters);
+    });
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    best = std::max(best, static_cast<double>(n) * static_cast<double>(kIters) * ops_per_step(isa, int8) / s);
+  }
+  return best;
+}
+
+}  // namespace
+
+double fma_peak(ThreadPool& pool, Isa isa) {
+  return cpu_supports(isa) ? run_loop(pool, isa, false) : 0.0;
+}
+
+double int8_peak(ThreadPool& pool, Isa isa) {
+  return cpu_supports(isa) ? run_loop(pool, isa, true) : 0.0;
+}
+
+}  // namespace loupe::perf
