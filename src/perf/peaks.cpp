@@ -74,7 +74,9 @@ __attribute__((target("avx512f"))) float fma_loop_avx512(int64_t iters) {
     for (auto& v : a) v = _mm512_fmadd_ps(v, m, k);
   __m512 s = a[0];
   for (int c = 1; c < kChains; ++c) s = _mm512_add_ps(s, a[c]);
-  return _mm512_reduce_add_ps(s);
+  float out[16];  // stored, not _mm512_reduce_add_ps: GCC 12 warns inside it (bug 105593)
+  _mm512_storeu_ps(out, s);
+  return out[0];
 }
 
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) int32_t int8_loop_avx512(int64_t iters) {
@@ -85,7 +87,9 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) int32_t int8_loop_avx512(
     for (auto& v : a) v = _mm512_dpbusd_epi32(v, u, s8);
   __m512i s = a[0];
   for (int c = 1; c < kChains; ++c) s = _mm512_add_epi32(s, a[c]);
-  return _mm512_reduce_add_epi32(s);
+  int32_t out[16];
+  _mm512_storeu_si512(out, s);
+  return out[0];
 }
 #endif  // LOUPE_X86
 
