@@ -15,8 +15,8 @@ namespace loupe::test {
 
 std::vector<Isa> vector_tiers() {
   std::vector<Isa> tiers;
-  for (Isa i : {Isa::Avx2, Isa::Avx512})
-    if (cpu_supports(i)) tiers.push_back(i);
+  for (Isa i : kAllIsas)
+    if (i != Isa::Scalar && cpu_supports(i)) tiers.push_back(i);
   return tiers;
 }
 

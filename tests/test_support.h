@@ -11,6 +11,10 @@ namespace loupe::test {
 
 // The vector tiers this CPU runs (Avx2, Avx512 where supported), for tests that run each.
 std::vector<Isa> vector_tiers();
+// Whether a tier reads q8 panels (the x86 tiers; NEON reads q8 tiles).
+inline bool panel_tier(Isa isa) {
+  return isa == Isa::Avx2 || isa == Isa::Avx512;
+}
 
 // Runs the kernels at `isa` while in scope (set_active_isa), then restores the tier before.
 // Weights must be packed (pack_panels, pack_tiles) inside the scope they are used in.

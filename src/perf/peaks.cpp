@@ -3,6 +3,9 @@
 #if LOUPE_X86
 #include <immintrin.h>
 #endif
+#if LOUPE_ARM
+#include <arm_neon.h>
+#endif
 
 #include <algorithm>
 #include <chrono>
@@ -93,9 +96,52 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) int32_t int8_loop_avx512(
 }
 #endif  // LOUPE_X86
 
+#if LOUPE_ARM
+float fma_loop_neon(int64_t iters) {
+  float32x4_t a[kChains];
+  for (int c = 0; c < kChains; ++c) a[c] = vdupq_n_f32(1.0f + 0.01f * static_cast<float>(c));
+  const float32x4_t m = vdupq_n_f32(0.9999999f), k = vdupq_n_f32(1e-7f);
+  for (int64_t i = 0; i < iters; ++i)
+    for (auto& v : a) v = vfmaq_f32(k, v, m);
+  float32x4_t s = a[0];
+  for (int c = 1; c < kChains; ++c) s = vaddq_f32(s, a[c]);
+  return vgetq_lane_f32(s, 0);
+}
+
+// The ARMv8-A int8 product of kernels_neon.cpp: smull, smlal2, sadalp for 16 products.
+int32_t int8_loop_neon(int64_t iters) {
+  int32x4_t a[kChains];
+  for (int c = 0; c < kChains; ++c) a[c] = vdupq_n_s32(c);
+  const int8x16_t u = vdupq_n_s8(3), s8 = vdupq_n_s8(-2);
+  for (int64_t i = 0; i < iters; ++i)
+    for (auto& v : a) v = vpadalq_s16(v, vmlal_high_s8(vmull_s8(vget_low_s8(u), vget_low_s8(s8)), u, s8));
+  int32x4_t s = a[0];
+  for (int c = 1; c < kChains; ++c) s = vaddq_s32(s, a[c]);
+  return vgetq_lane_s32(s, 0);
+}
+
+__attribute__((target("arch=armv8.2-a+dotprod"))) int32_t int8_loop_neon_dot(int64_t iters) {
+  int32x4_t a[kChains];
+  for (int c = 0; c < kChains; ++c) a[c] = vdupq_n_s32(c);
+  const int8x16_t u = vdupq_n_s8(3), s8 = vdupq_n_s8(-2);
+  for (int64_t i = 0; i < iters; ++i)
+    for (auto& v : a) v = vdotq_s32(v, u, s8);
+  int32x4_t s = a[0];
+  for (int c = 1; c < kChains; ++c) s = vaddq_s32(s, a[c]);
+  return vgetq_lane_s32(s, 0);
+}
+#endif  // LOUPE_ARM
+
 // Operations per step of each loop (all chains): 2 per multiply-add.
 double ops_per_step(Isa isa, bool int8) {
-  const double lanes = isa == Isa::Avx512 ? (int8 ? 64 : 16) : isa == Isa::Avx2 ? (int8 ? 32 : 8) : 1;
+  double lanes = 1;
+  switch (isa) {
+    case Isa::Avx512: lanes = int8 ? 64 : 16; break;
+    case Isa::Avx2: lanes = int8 ? 32 : 8; break;
+    case Isa::Neon:
+    case Isa::NeonDot: lanes = int8 ? 16 : 4; break;
+    case Isa::Scalar: break;
+  }
   return 2.0 * lanes * kChains;
 }
 
@@ -116,6 +162,16 @@ double run_loop(ThreadPool& pool, Isa isa, bool int8) {
         sink_i = int8_loop_avx2(iters);
       else
         sink_f = fma_loop_avx2(iters);
+      return;
+    }
+#elif LOUPE_ARM
+    if (isa == Isa::Neon || isa == Isa::NeonDot) {
+      if (!int8)
+        sink_f = fma_loop_neon(iters);
+      else if (isa == Isa::NeonDot)
+        sink_i = int8_loop_neon_dot(iters);
+      else
+        sink_i = int8_loop_neon(iters);
       return;
     }
 #endif

@@ -4,6 +4,11 @@
 #include <cpuid.h>
 #include <immintrin.h>
 #endif
+#if LOUPE_ARM
+#include <arm_neon.h>
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
 
 #include <atomic>
 #include <cstdlib>
@@ -32,6 +37,19 @@ bool cpu_supports(Isa isa) {
     case Isa::Avx512:
       return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
              __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+    case Isa::Neon:
+    case Isa::NeonDot: return false;
+  }
+  return false;
+}
+#elif LOUPE_ARM
+bool cpu_supports(Isa isa) {
+  switch (isa) {
+    case Isa::Scalar:
+    case Isa::Neon: return true;  // Advanced SIMD is part of every ARMv8-A core
+    case Isa::NeonDot: return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+    case Isa::Avx2:
+    case Isa::Avx512: return false;
   }
   return false;
 }
@@ -46,11 +64,13 @@ namespace {
 // The tier in use: -1 until the first call, which reads the CPU and LOUPE_ISA.
 std::atomic<int> g_active_isa{-1};
 
-Isa best_isa() {
-  return cpu_supports(Isa::Avx512) ? Isa::Avx512 : cpu_supports(Isa::Avx2) ? Isa::Avx2 : Isa::Scalar;
-}
-
 }  // namespace
+
+Isa best_isa() {
+  for (Isa i : {Isa::Avx512, Isa::Avx2, Isa::NeonDot, Isa::Neon})
+    if (cpu_supports(i)) return i;
+  return Isa::Scalar;
+}
 
 Isa active_isa() {
   int v = g_active_isa.load(std::memory_order_relaxed);
@@ -59,7 +79,8 @@ Isa active_isa() {
     const char* env = std::getenv("LOUPE_ISA");
     if (env != nullptr) {
       const std::optional<Isa> want = isa_from_name(env);
-      if (want && *want < isa) isa = *want;
+      // Only a lower level of the same architecture (the levels of each are ordered).
+      if (want && *want < isa && cpu_supports(*want)) isa = *want;
     }
     v = static_cast<int>(isa);
     int expected = -1;
@@ -75,7 +96,7 @@ bool set_active_isa(Isa isa) {
 }
 
 std::optional<Isa> isa_from_name(std::string_view name) {
-  for (Isa i : {Isa::Scalar, Isa::Avx2, Isa::Avx512})
+  for (Isa i : kAllIsas)
     if (name == isa_name(i)) return i;
   return std::nullopt;
 }
@@ -85,6 +106,8 @@ const char* isa_name(Isa isa) {
     case Isa::Scalar: return "scalar";
     case Isa::Avx2: return "avx2";
     case Isa::Avx512: return "avx512";
+    case Isa::Neon: return "neon";
+    case Isa::NeonDot: return "neon-dot";
   }
   return "?";
 }
@@ -138,11 +161,36 @@ __attribute__((target("avx2,fma"))) void axpy_f32_avx2(float a, const float* x, 
 }
 #endif  // LOUPE_X86
 
+#if LOUPE_ARM
+// The scalar path's eight partial sums (two 4-lane vectors, fused multiply-adds) combined in its
+// order: ((0 + 4) + (1 + 5)) + ((2 + 6) + (3 + 7)).
+float dot_f32_neon(const float* a, const float* b, int64_t n) {
+  float32x4_t lo = vdupq_n_f32(0.0f), hi = vdupq_n_f32(0.0f);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    lo = vfmaq_f32(lo, vld1q_f32(a + i), vld1q_f32(b + i));
+    hi = vfmaq_f32(hi, vld1q_f32(a + i + 4), vld1q_f32(b + i + 4));
+  }
+  const float32x4_t p = vaddq_f32(lo, hi);
+  float s = (vgetq_lane_f32(p, 0) + vgetq_lane_f32(p, 1)) + (vgetq_lane_f32(p, 2) + vgetq_lane_f32(p, 3));
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+void axpy_f32_neon(float a, const float* x, float* y, int64_t n) {
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vfmaq_n_f32(vld1q_f32(y + i), vld1q_f32(x + i), a));
+  for (; i < n; ++i) y[i] += a * x[i];
+}
+#endif  // LOUPE_ARM
+
 }  // namespace kernels
 
 float dot_f32(const float* a, const float* b, int64_t n) {
 #if LOUPE_X86
   if (active_isa() >= Isa::Avx2) return kernels::dot_f32_avx2(a, b, n);
+#elif LOUPE_ARM
+  if (active_isa() >= Isa::Neon) return kernels::dot_f32_neon(a, b, n);
 #endif
   return kernels::dot_f32_scalar(a, b, n);
 }
@@ -151,6 +199,11 @@ void axpy_f32(float a, const float* x, float* y, int64_t n) {
 #if LOUPE_X86
   if (active_isa() >= Isa::Avx2) {
     kernels::axpy_f32_avx2(a, x, y, n);
+    return;
+  }
+#elif LOUPE_ARM
+  if (active_isa() >= Isa::Neon) {
+    kernels::axpy_f32_neon(a, x, y, n);
     return;
   }
 #endif

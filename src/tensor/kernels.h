@@ -1,40 +1,53 @@
 // Vector kernels with run-time instruction-set dispatch. The library is compiled for baseline
-// x86-64; the fast paths live in kernels_avx2.cpp and kernels_avx512.cpp, whose functions carry
-// their own target, and are chosen once at start-up from what the CPU reports. The scalar path
-// is always built and tested, and LOUPE_ISA=scalar (or avx2) forces a lower level. Results are
-// deterministic for a given path.
+// x86-64 (or ARMv8-A); the fast paths live in kernels_avx2.cpp, kernels_avx512.cpp and
+// kernels_neon*.cpp, whose functions carry their own target, and are chosen once at start-up
+// from what the CPU reports. The scalar path is always built and tested, and LOUPE_ISA=scalar
+// (or avx2, neon) forces a lower level. Results are deterministic for a given path.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string_view>
 
-// x86-64 builds carry the AVX2 / AVX-512 kernels; other architectures (AArch64) build the
-// scalar path only, and active_isa() is Isa::Scalar there.
+// x86-64 builds carry the AVX2 / AVX-512 kernels, AArch64 builds the NEON ones
+// (kernels_neon.cpp, kernels_neon_dot.cpp); every build has the scalar path.
 #if defined(__x86_64__)
 #define LOUPE_X86 1
 #else
 #define LOUPE_X86 0
 #endif
+#if defined(__aarch64__)
+#define LOUPE_ARM 1
+#else
+#define LOUPE_ARM 0
+#endif
 
 namespace loupe {
 
-// Ordered: each level implies the ones below it.
+// The x86 levels are ordered (each implies the ones below it), and so are the ARM ones; a CPU
+// supports Scalar and the levels of its own architecture only.
 enum class Isa : uint8_t {
   Scalar,
-  Avx2,    // AVX2 + FMA + F16C
-  Avx512,  // AVX-512 F/BW/VL with VNNI (Ice Lake, Zen 4 and later)
+  Avx2,     // AVX2 + FMA + F16C
+  Avx512,   // AVX-512 F/BW/VL with VNNI (Ice Lake, Zen 4 and later)
+  Neon,     // AArch64 Advanced SIMD (every ARMv8-A core)
+  NeonDot,  // + the dot-product extension, sdot (Cortex-A76, Neoverse N1, Apple M1 and later)
 };
+// Every level, for lists and tests (cpu_supports says which run here).
+inline constexpr Isa kAllIsas[] = {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon, Isa::NeonDot};
 // The instruction set the kernels use: the best the CPU supports, lowered by the environment
-// variable LOUPE_ISA=scalar|avx2|avx512 (a tier above the CPU's best is ignored) or by
-// set_active_isa (the --isa flag).
+// variable LOUPE_ISA=scalar|avx2|avx512|neon|neon-dot (a level the CPU cannot run is ignored)
+// or by set_active_isa (the --isa flag).
 Isa active_isa();
 // Forces a tier before the first kernel runs (weights are packed for the tier at load, so call
 // it before loading a model). False, and nothing changed, when the CPU cannot run it.
 bool set_active_isa(Isa isa);
 std::optional<Isa> isa_from_name(std::string_view name);
-// Whether the CPU can run kernels of this level (independent of LOUPE_ISA).
+// Whether the CPU can run kernels of this level (independent of LOUPE_ISA); on AArch64 the
+// dot-product extension is read from getauxval(AT_HWCAP).
 bool cpu_supports(Isa isa);
+// The best level the CPU supports.
+Isa best_isa();
 const char* isa_name(Isa isa);
 
 float dot_f32(const float* a, const float* b, int64_t n);
@@ -91,6 +104,8 @@ float dot_f32_scalar(const float* a, const float* b, int64_t n);
 float dot_f32_avx2(const float* a, const float* b, int64_t n);
 void axpy_f32_scalar(float a, const float* x, float* y, int64_t n);
 void axpy_f32_avx2(float a, const float* x, float* y, int64_t n);
+float dot_f32_neon(const float* a, const float* b, int64_t n);
+void axpy_f32_neon(float a, const float* x, float* y, int64_t n);
 void softmax_row_scalar(const float* in, float* out, int64_t n);
 void softmax_row_avx2(const float* in, float* out, int64_t n);
 double sum_f64_scalar(const float* x, int64_t n);

@@ -264,6 +264,11 @@ void attn_scores(const float* q, const float* k, int64_t k_stride, int64_t n_key
     kernels::attn_scores_avx2(q, k, k_stride, n_keys, d, scale, out);
     return;
   }
+#elif LOUPE_ARM
+  if (active_isa() >= Isa::Neon) {
+    for (int64_t j = 0; j < n_keys; ++j) out[j] = kernels::dot_f32_neon(q, k + j * k_stride, d) * scale;
+    return;
+  }
 #endif
   kernels::attn_scores_scalar(q, k, k_stride, n_keys, d, scale, out);
 }
@@ -273,7 +278,16 @@ void attn_mix(const float* p, int64_t n, const float* v, int64_t v_stride, int64
   switch (active_isa()) {
     case Isa::Avx512: kernels::attn_mix_avx512(p, n, v, v_stride, d, z); return;
     case Isa::Avx2: kernels::attn_mix_avx2(p, n, v, v_stride, d, z); return;
-    case Isa::Scalar: break;
+    case Isa::Scalar:
+    case Isa::Neon:
+    case Isa::NeonDot: break;
+  }
+#elif LOUPE_ARM
+  if (active_isa() >= Isa::Neon) {
+    std::fill_n(z, d, 0.0f);
+    for (int64_t j = 0; j < n; ++j)
+      if (p[j] != 0.0f) kernels::axpy_f32_neon(p[j], v + j * v_stride, z, d);
+    return;
   }
 #endif
   kernels::attn_mix_scalar(p, n, v, v_stride, d, z);

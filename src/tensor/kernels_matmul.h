@@ -144,8 +144,10 @@ PanelFn panel_table(DType type) {
 void quantize_act_q8_avx512(const float* x, BlockQ8* y, int64_t n_blocks);
 void quantize_act_q8_avx2(const float* x, BlockQ8* y, int64_t n_blocks);
 void quantize_act_q8_scalar(const float* x, BlockQ8* y, int64_t n_blocks);
+void quantize_act_q8_neon(const float* x, BlockQ8* y, int64_t n_blocks);
 
-// Per instruction-set tables (kernels_scalar.cpp, kernels_avx2.cpp, kernels_avx512.cpp).
+// Per instruction-set tables (kernels_scalar.cpp, kernels_avx2.cpp, kernels_avx512.cpp,
+// kernels_neon.cpp with the sdot kernels of kernels_neon_dot.cpp).
 TileFn tile_kernel_scalar(DType type, bool q8_acts);
 TileFn tile_kernel_avx2(DType type, bool q8_acts);
 TileFn tile_kernel_avx512(DType type, bool q8_acts);
@@ -153,5 +155,8 @@ bool tile_kernel_takes_step_avx512(DType type, bool q8_acts);
 RowFn row_to_f32_scalar(DType type);
 RowFn row_to_f32_avx2(DType type);
 RowFn row_to_f32_avx512(DType type);
+TileFn tile_kernel_neon(DType type, bool q8_acts, bool dot);
+TileFn tile_kernel_neon_dot(DType type);
+RowFn row_to_f32_neon(DType type);
 
 }  // namespace loupe::kernels

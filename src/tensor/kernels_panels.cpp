@@ -129,7 +129,9 @@ PanelFn panel_kernel(DType type, Isa isa) {
   switch (isa) {
     case Isa::Avx512: return panel_kernel_avx512(type);
     case Isa::Avx2: return panel_kernel_avx2(type);
-    case Isa::Scalar: return nullptr;
+    case Isa::Scalar:
+    case Isa::Neon:  // NEON reads q8 tiles (kernels_neon_q8.inc)
+    case Isa::NeonDot: return nullptr;
   }
   return nullptr;
 }

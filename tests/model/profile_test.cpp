@@ -183,7 +183,7 @@ TEST(Profile, Q8ActivationsReportPanels) {
       test::run_loupe("profile " + test::shared(kQ8) + " -p 'Once upon a time' -n 2 --json --no-peaks --q8-act -t 2");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
-  if (active_isa() != Isa::Scalar) {
+  if (test::panel_tier(active_isa())) {
     EXPECT_GT(j["memory"]["weights_panels"].get<int64_t>(), 0);
   } else {
     EXPECT_EQ(j["memory"]["weights_panels"].get<int64_t>(), 0);
@@ -194,7 +194,7 @@ TEST(Profile, Q8ActivationsReportPanels) {
 // runs gives a positive rate, a tier it cannot run gives 0, and the report says the tier.
 TEST(Profile, PeaksPerTier) {
   ThreadPool pool(1);
-  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
+  for (Isa isa : kAllIsas) {
     SCOPED_TRACE(isa_name(isa));
     if (cpu_supports(isa)) {
       EXPECT_GT(perf::fma_peak(pool, isa), 1e8);

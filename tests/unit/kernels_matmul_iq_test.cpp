@@ -28,7 +28,7 @@ using kernels::Tile;
 const DType kNewTypes[] = {DType::IQ2_XXS, DType::IQ2_XS, DType::IQ3_XXS, DType::IQ1_S, DType::IQ4_NL, DType::IQ3_S,
                            DType::IQ2_S,   DType::IQ4_XS, DType::IQ1_M,   DType::TQ1_0, DType::TQ2_0,  DType::MXFP4};
 const DType kVectorTypes[] = {DType::IQ4_NL, DType::IQ4_XS, DType::MXFP4};
-const Isa kIsas[] = {Isa::Scalar, Isa::Avx2, Isa::Avx512};
+const auto& kIsas = kAllIsas;
 
 bool has_vector_kernel(DType type) {
   return type == DType::IQ4_NL || type == DType::IQ4_XS || type == DType::MXFP4;
@@ -182,7 +182,7 @@ TEST(MatmulIq, KernelTables) {
     EXPECT_EQ(kernels::has_panels(type), has_vector_kernel(type)) << dtype_name(type);
     for (Isa isa : kIsas) {
       if (!cpu_supports(isa)) continue;
-      EXPECT_EQ(kernels::panel_kernel(type, isa) != nullptr, has_vector_kernel(type) && isa != Isa::Scalar)
+      EXPECT_EQ(kernels::panel_kernel(type, isa) != nullptr, has_vector_kernel(type) && test::panel_tier(isa))
           << dtype_name(type);
       EXPECT_EQ(kernels::tile_kernel(type, isa) != nullptr, has_vector_kernel(type)) << dtype_name(type);
       EXPECT_EQ(kernels::row_to_f32(type, isa) != nullptr, has_vector_kernel(type)) << dtype_name(type);
@@ -193,7 +193,8 @@ TEST(MatmulIq, KernelTables) {
         EXPECT_EQ(kernels::tile_kernel(type, isa, true), kernels::tile_kernel(type, isa, false)) << dtype_name(type);
     }
     std::vector<uint8_t> bytes(row_bytes(type, 256) * 16);
-    EXPECT_EQ(packs_panels(rows_weight(type, 16, 256, bytes)), has_vector_kernel(type) && active_isa() != Isa::Scalar)
+    EXPECT_EQ(packs_panels(rows_weight(type, 16, 256, bytes)),
+              has_vector_kernel(type) && test::panel_tier(active_isa()))
         << dtype_name(type);
     if (kernels::has_panels(type)) {
       EXPECT_EQ(kernels::panel_block_bytes(type) * (256 / static_cast<size_t>(dtype_traits(type).block_elems)),
@@ -257,8 +258,8 @@ TEST(MatmulIq, VectorKernelsMatchConvertedRowsAndScalarTwin) {
     }
 }
 
-// The q8 kernels (int8 activations): every level against the scalar twin on every tile shape,
-// and against a float64 product of the dequantised weights with the rounded activations.
+// The q8 kernels (int8 activations): every level against the scalar twin on every tile shape
+// (NEON bit for bit), and against a float64 product of the dequantised weights with the rounded activations.
 TEST(MatmulIq, Q8KernelsMatchScalarTwin) {
   for (DType type : kVectorTypes)
     for (int64_t k : lengths(type)) {
@@ -288,11 +289,13 @@ TEST(MatmulIq, Q8KernelsMatchScalarTwin) {
               }
               const size_t at = static_cast<size_t>(i * nr + r);
               EXPECT_NEAR(scalar[at], want, 2e-6 * mag + 1e-30) << dtype_name(type) << " k=" << k;
-              for (Isa isa : {Isa::Avx2, Isa::Avx512}) {
-                if (!cpu_supports(isa)) continue;
+              for (Isa isa : test::vector_tiers()) {
                 const auto y = run(kernels::tile_kernel(type, isa, true), nr, nm);
                 EXPECT_NEAR(y[at], scalar[at], 2e-6 * mag + 1e-30)
                     << dtype_name(type) << " " << isa_name(isa) << " nr=" << nr << " nm=" << nm << " k=" << k;
+                if (!test::panel_tier(isa)) {  // NEON q8 tiles: the twin's arithmetic, its bits
+                  EXPECT_EQ(y[at], scalar[at]) << dtype_name(type) << " " << isa_name(isa);
+                }
               }
             }
         }
@@ -305,8 +308,8 @@ TEST(MatmulIq, Q8KernelsMatchScalarTwin) {
 TEST(MatmulIq, PanelsGiveTheScalarTwinsBits) {
   const int64_t rows = 48;
   ThreadPool p1(1), p3(3);
-  if (test::vector_tiers().empty()) GTEST_SKIP() << "no AVX2";
   for (Isa tier : test::vector_tiers()) {
+    if (!test::panel_tier(tier)) continue;  // NEON: q8 tiles
     SCOPED_TRACE(isa_name(tier));
     const test::IsaScope scope(tier);
     for (DType type : kVectorTypes)

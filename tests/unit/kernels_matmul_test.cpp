@@ -113,7 +113,7 @@ std::vector<int64_t> lengths(DType type) {
   return {256, 768};
 }
 
-const Isa kIsas[] = {Isa::Scalar, Isa::Avx2, Isa::Avx512};
+const auto& kIsas = kAllIsas;
 
 // Every type with float activations, and the block formats also with q8 activations.
 std::vector<bool> modes(DType type) {
@@ -170,8 +170,7 @@ TEST(MatmulKernels, SimdMatchesScalarTwinOnOddTiles) {
         for (int nr = 1; nr <= kernels::kTileRows; ++nr)
           for (int nm = 1; nm <= kernels::kTileActRows; ++nm) {
             auto ref = run_tile(kernels::tile_kernel(type, Isa::Scalar, q8), type, q8, w, nr, a, nm, k);
-            for (Isa isa : {Isa::Avx2, Isa::Avx512}) {
-              if (!cpu_supports(isa)) continue;
+            for (Isa isa : test::vector_tiers()) {
               auto y = run_tile(kernels::tile_kernel(type, isa, q8), type, q8, w, nr, a, nm, k);
               for (int i = 0; i < nm; ++i)
                 for (int r = 0; r < nr; ++r) {
@@ -183,6 +182,34 @@ TEST(MatmulKernels, SimdMatchesScalarTwinOnOddTiles) {
             }
           }
       }
+}
+
+// The NEON q8 tiles keep the scalar twins' arithmetic (exact integer block sums, then one fma
+// per block), so they give its bits on every tile shape, with random quant bytes (Q8_0's -128
+// included) and activations of mixed magnitude. The x86 tiles sum lanes in vectors: close, not
+// equal (SimdMatchesScalarTwinOnOddTiles); their panels give the bits (PanelsGiveTheScalarTwinsBits).
+TEST(MatmulKernels, Int8TilesGiveTheScalarTwinsBits) {
+  int checked = 0;
+  for (Isa isa : test::vector_tiers()) {
+    if (test::panel_tier(isa)) continue;
+    for (DType type : kTypes) {
+      if (!kernels::takes_q8_activations(type)) continue;
+      for (int64_t k : lengths(type)) {
+        auto w = random_weights(type, kernels::kTileRows, k, 41);
+        Acts a = make_acts(true, kernels::kTileActRows, k, 42);
+        for (int nr = 1; nr <= kernels::kTileRows; ++nr)
+          for (int nm = 1; nm <= kernels::kTileActRows; ++nm) {
+            const auto ref = run_tile(kernels::tile_kernel(type, Isa::Scalar, true), type, true, w, nr, a, nm, k);
+            const auto y = run_tile(kernels::tile_kernel(type, isa, true), type, true, w, nr, a, nm, k);
+            EXPECT_EQ(y, ref) << dtype_name(type) << " " << isa_name(isa) << " nr=" << nr << " nm=" << nm << " k=" << k;
+            ++checked;
+          }
+      }
+    }
+  }
+  if (cpu_supports(Isa::Neon)) {
+    EXPECT_GT(checked, 0);
+  }
 }
 
 // An output does not depend on the tile it was computed in (bitwise).
@@ -331,6 +358,7 @@ TEST(Matmul, PanelsGiveTheScalarTwinsBits) {
   const int64_t rows = 48;
   ThreadPool p1(1), p3(3);
   for (Isa tier : test::vector_tiers()) {
+    if (!test::panel_tier(tier)) continue;  // NEON: q8 tiles (Int8TilesGiveTheScalarTwinsBits)
     SCOPED_TRACE(isa_name(tier));
     const test::IsaScope scope(tier);
     int packed_types = 0;
@@ -406,10 +434,10 @@ TEST(Matmul, PanelsGiveTheScalarTwinsBits) {
   }
 }
 
-// The AVX-512 and AVX2 activation quantisers write the scalar one's bytes, scales and sums, on
+// The AVX-512, AVX2 and NEON activation quantisers write the scalar one's bytes, scales and sums, on
 // ties of the rounding (halves away from zero), zeros, huge and tiny values, infinities and NaNs.
 TEST(MatmulKernels, VectorQuantiserMatchesScalar) {
-  if (!cpu_supports(Isa::Avx2)) GTEST_SKIP() << "no AVX2";
+  if (test::vector_tiers().empty()) GTEST_SKIP() << "no vector tier";
   const int64_t n_blocks = 12;
   auto x = random_floats(static_cast<size_t>(32 * n_blocks), 81);
   // Block 0: amax 127, so the quotients are the values: halves both ways, and their neighbours.
@@ -426,8 +454,10 @@ TEST(MatmulKernels, VectorQuantiserMatchesScalar) {
   kernels::quantize_act_q8_scalar(x.data(), a.data(), n_blocks);
   for (Isa tier : test::vector_tiers()) {
     SCOPED_TRACE(isa_name(tier));
-    (tier == Isa::Avx512 ? kernels::quantize_act_q8_avx512 : kernels::quantize_act_q8_avx2)(x.data(), b.data(),
-                                                                                            n_blocks);
+    const auto quantise = tier == Isa::Avx512 ? kernels::quantize_act_q8_avx512
+                          : tier == Isa::Avx2 ? kernels::quantize_act_q8_avx2
+                                              : kernels::quantize_act_q8_neon;
+    quantise(x.data(), b.data(), n_blocks);
     for (size_t i = 0; i < a.size(); ++i) {
       EXPECT_EQ(std::memcmp(&a[i].d, &b[i].d, sizeof(float)), 0) << "block " << i << ": " << a[i].d << " " << b[i].d;
       EXPECT_EQ(a[i].half_sum[0], b[i].half_sum[0]) << "block " << i;

@@ -87,6 +87,8 @@ TEST(Kernels, AttentionKernelsMatchOneKeyLoops) {
           case Isa::Scalar: kernels::attn_mix_scalar(p.data(), n, kv.data(), stride, d, zgot.data()); break;
           case Isa::Avx2: kernels::attn_mix_avx2(p.data(), n, kv.data(), stride, d, zgot.data()); break;
           case Isa::Avx512: kernels::attn_mix_avx512(p.data(), n, kv.data(), stride, d, zgot.data()); break;
+          case Isa::Neon:
+          case Isa::NeonDot: break;  // not on x86
         }
         for (int64_t j = 0; j < n; ++j)
           ASSERT_EQ(want[static_cast<size_t>(j)], got[static_cast<size_t>(j)])
@@ -99,6 +101,23 @@ TEST(Kernels, AttentionKernelsMatchOneKeyLoops) {
   }
 }
 #endif  // LOUPE_X86
+
+#if LOUPE_ARM
+// The NEON dot product keeps the scalar loop's eight partial sums and their order (on AArch64
+// the compiler fuses the scalar multiply-adds too): the same bits. axpy within rounding.
+TEST(Kernels, NeonDotAndAxpyMatchScalar) {
+  for (int64_t n : {1, 7, 8, 9, 33, 172, 4096}) {
+    const auto a = random_vec(static_cast<size_t>(n), 11);
+    const auto b = random_vec(static_cast<size_t>(n), 12);
+    EXPECT_EQ(kernels::dot_f32_neon(a.data(), b.data(), n), kernels::dot_f32_scalar(a.data(), b.data(), n))
+        << "n " << n;
+    auto y1 = b, y2 = b;
+    kernels::axpy_f32_scalar(0.37f, a.data(), y1.data(), n);
+    kernels::axpy_f32_neon(0.37f, a.data(), y2.data(), n);
+    for (int64_t i = 0; i < n; ++i) EXPECT_NEAR(y1[static_cast<size_t>(i)], y2[static_cast<size_t>(i)], 1e-6);
+  }
+}
+#endif  // LOUPE_ARM
 
 // The vector exp against std::exp in double: within a few ulp over the whole finite range, 0 for
 // -inf and below the normal range, NaN kept; the returned sum is the sum of the outputs.
