@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check CI runs: the release build and its tests (unit + model, not the ones
-# labelled slow), the unit tests again under AddressSanitizer + UBSan, clang-format and
-# clang-tidy. Assumes scripts/setup.sh installed the dependencies.
+# labelled slow), the unit tests again under AddressSanitizer + UBSan, clang-format,
+# clang-tidy, and the AArch64 cross build with its tests under qemu (LOUPE_SKIP_ARM=1 skips it).
+# Assumes scripts/setup.sh installed the dependencies (scripts/arm_sysroot.sh adds the ARM ones).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs="${LOUPE_JOBS:-$(nproc)}"
@@ -24,5 +25,24 @@ clang-format --dry-run -Werror $files
 echo "== clang-tidy"
 # compile_commands.json from the release preset; headers are checked through the sources.
 git ls-files 'src/*.cpp' 'tools/*.cpp' | xargs -P "$jobs" -n 4 clang-tidy -p build/release --quiet 2>/dev/null
+
+if [ "${LOUPE_SKIP_ARM:-0}" != 1 ]; then
+  echo "== AArch64: cross build, tests under qemu-aarch64"
+  bash scripts/arm_sysroot.sh
+  cmake --preset aarch64 >/dev/null
+  cmake --build --preset aarch64 -j "$jobs" --target loupe loupe_unit_tests loupe_model_tests
+  # Every unit test on an emulated CPU with the dot-product extension (both NEON tiers run), the
+  # kernel tests again on one without it (what getauxval reports picks the tier), and the model
+  # tests that check the kernels end to end: the architectures against llama.cpp's logits, every
+  # quant type against F32, stories260K byte for byte against run.c, batches and threads.
+  ./build/aarch64/emulate ./build/aarch64/loupe_unit_tests --gtest_brief=1
+  qemu-aarch64 -cpu cortex-a72 -L /usr/aarch64-linux-gnu \
+    -E LD_LIBRARY_PATH="$PWD/build/arm-sysroot/root/usr/lib/aarch64-linux-gnu" -E LOUPE_EMULATED=1 \
+    ./build/aarch64/loupe_unit_tests --gtest_brief=1 --gtest_filter='*Kernel*:*Matmul*'
+  ./build/aarch64/emulate ./build/aarch64/loupe_model_tests --gtest_brief=1 --gtest_filter=\
+'Families/ArchReference.*:Types/QuantVsF32.*:AllFormats/*:Stories260K.*:Greedy/*:FamilyMoe.*:Formats.*:'\
+'OtherModels.*:ArchWindows.*:Rope.*:QuantMix.*:All/FamilyTest.FormatsBatchesAndThreadsAgree/*:'\
+'SynthLlama.Q8ActivationsWithPanels:TensorCommand.*:Gpt2.*:SeededLlama2c/*'
+fi
 
 echo "all checks passed"

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "core/error.h"
 #include "engine/driver.h"
@@ -123,8 +124,11 @@ TEST_P(FamilyTest, FormatsBatchesAndThreadsAgree) {
   for (float v : ref) peak = std::max(peak, static_cast<double>(std::fabs(v)));
   // Float rounding only. Sliding-window layers are not bit-identical across batch splits: a
   // window that binds runs its keys through the one-row kernels, one that does not (yet) the
-  // causal multi-row ones, and gpt-oss's sinks and router make the small differences visible.
-  const double tol = 1e-4 + 2e-6 * peak;
+  // causal multi-row ones, and gpt-oss's sinks and router make the small differences visible:
+  // with weights 8x it amplifies them to 2e-5 (AVX-512), 7e-5 (scalar x86) and 2.7e-4 (AArch64,
+  // where the compiler fuses the scalar loops' multiply-adds) at a peak of 4.
+  const bool amplifies = std::string(GetParam().arch) == "gpt-oss";
+  const double tol = 1e-4 + (amplifies ? 1e-4 : 2e-6) * peak;
   EXPECT_LE(max_diff(logits(*g, kTokens, 1, 1), ref), tol) << "one token at a time (peak " << peak << ")";
   EXPECT_LE(max_diff(logits(*g, kTokens, 3, 3), ref), tol) << "batches of 3 (window rings wrap inside a batch)";
   if (GetParam().hf) {
