@@ -177,6 +177,41 @@ TEST(Bench, JsonHasLlamaBenchFieldsInBothModes) {
   EXPECT_NE(r.err.find("missing.gguf"), std::string::npos) << r.err;
 }
 
+// --observe times every repetition with and without the observers (alternating) and reports
+// both speeds and the cost between them; the observers really ran (bytes traced, every hook
+// checked) and the unobserved runs saw none of them.
+TEST(Bench, ObserveCostMeasuredSideBySide) {
+  const std::string model = test::shared(kQ8);
+  for (const char* what : {"resid", "nan"}) {
+    auto r = test::run_loupe("bench " + model + " -p 8 -n 4 -r 2 -t 2 --json --observe " + what);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    ASSERT_EQ(j.size(), 2u);
+    for (const auto& t : j) {
+      const double with = t["avg_ts"].get<double>(), without = t["unobserved_avg_ts"].get<double>();
+      EXPECT_GT(with, 0.0);
+      EXPECT_GT(without, 0.0);
+      EXPECT_NEAR(t["observe_cost_percent"].get<double>(), 100.0 * (1.0 - with / without), 1e-6);
+      EXPECT_EQ(t["observe"], what);
+    }
+    if (std::string(what) == "resid") {
+      EXPECT_GT(j[1]["traced_bytes"].get<int64_t>(), 0);
+    } else {
+      // Every hook checked; the count includes the causal mask's -inf in the attention scores
+      // (not yet mask-aware).
+      EXPECT_GT(j[1]["non_finite"].get<int64_t>(), 0);
+    }
+    r = test::run_loupe("bench " + model + " -p 8 -n 2 -r 1 -t 2 --observe " + what);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find(std::string("observing ") + what), std::string::npos) << r.out;
+  }
+  auto plain = test::run_loupe("bench " + model + " -p 8 -n 2 -r 1 -t 2 --json");
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  const auto j = nlohmann::json::parse(plain.out);
+  EXPECT_EQ(j[0]["observe_cost_percent"].get<double>(), 0.0);
+  EXPECT_EQ(j[0]["traced_bytes"].get<int64_t>(), 0);
+}
+
 // With --q8-act the profile's memory report counts the int8 panels (AVX2 and AVX-512 machines).
 TEST(Profile, Q8ActivationsReportPanels) {
   auto r =

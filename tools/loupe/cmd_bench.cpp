@@ -104,30 +104,46 @@ void add_bench(CLI::App& app, Action& action) {
       Interpreter interp(*model, ro);
       perf::CopyTracer tracer;
       perf::NanCheck nan;
-      attach(interp, *observe, tracer, nan);
+      const bool observing = *observe != "none";
       std::mt19937 rng(1234);
       std::uniform_int_distribution<int32_t> dist(0, static_cast<int32_t>(model->config.d_vocab - 1));
-      auto run_test = [&](int64_t np, int64_t ng) {
-        std::vector<double> ts;
-        for (int r = -1; r < *repeat; ++r) {  // r = -1 is a warm-up run
-          interp.rewind(0);
-          std::vector<int32_t> toks(static_cast<size_t>(np > 0 ? np : 1));
-          for (auto& t : toks) t = dist(rng);
-          auto t0 = std::chrono::steady_clock::now();
-          if (np > 0) {
-            forward(interp, toks, false, nullptr);
-          } else {
-            for (int64_t k = 0; k < ng; ++k) {
-              const int32_t one[1] = {toks[0]};
-              interp.begin(one, false);
-              interp.finish();
-              toks[0] = dist(rng);
-            }
+      auto timed = [&](int64_t np, int64_t ng) {
+        interp.rewind(0);
+        std::vector<int32_t> toks(static_cast<size_t>(np > 0 ? np : 1));
+        for (auto& t : toks) t = dist(rng);
+        auto t0 = std::chrono::steady_clock::now();
+        if (np > 0) {
+          forward(interp, toks, false, nullptr);
+        } else {
+          for (int64_t k = 0; k < ng; ++k) {
+            const int32_t one[1] = {toks[0]};
+            interp.begin(one, false);
+            interp.finish();
+            toks[0] = dist(rng);
           }
-          double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-          if (r >= 0) ts.push_back(static_cast<double>(np > 0 ? np : ng) / s);
         }
-        return stats(ts);
+        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        return static_cast<double>(np > 0 ? np : ng) / s;
+      };
+      // With --observe, every repetition runs the test twice, with and without the observers,
+      // in alternating order, so the cost is measured side by side (the machine's speed drifts
+      // between runs far more than observing costs).
+      auto run_test = [&](int64_t np, int64_t ng, Stats& unobserved) {
+        std::vector<double> with, without;
+        for (int r = -1; r < *repeat; ++r) {  // r = -1 is a warm-up run
+          for (int half = 0; half < (observing ? 2 : 1); ++half) {
+            const bool on = observing && (half == 0) == (r % 2 == 0);
+            if (on) attach(interp, *observe, tracer, nan);
+            const double ts = timed(np, ng);
+            if (on) {
+              interp.unobserve(&tracer);
+              interp.unobserve(&nan);
+            }
+            if (r >= 0) (on || !observing ? with : without).push_back(ts);
+          }
+        }
+        if (observing) unobserved = stats(without);
+        return stats(with);
       };
       int64_t n_params = 0;
       for (const auto& t : model->tensors) {
@@ -147,8 +163,10 @@ void add_bench(CLI::App& app, Action& action) {
         const int64_t np = which == 0 ? *n_prompt : 0;
         const int64_t ng = which == 1 ? *n_gen : 0;
         if (np == 0 && ng == 0) continue;
-        Stats s = run_test(np, ng);
+        Stats base;
+        Stats s = run_test(np, ng, base);
         if (ng > 0) tg = s;
+        const double cost = observing && base.mean > 0 ? 100.0 * (1.0 - s.mean / base.mean) : 0.0;
         const std::string test = np > 0 ? cat("pp", np) : cat("tg", ng);
         if (*json_out) {
           arr.push_back({{"model_filename", model->path},
@@ -165,12 +183,19 @@ void add_bench(CLI::App& app, Action& action) {
                          {"type_k", "f32"},
                          {"type_v", "f32"},
                          {"observe", *observe},
+                         {"unobserved_avg_ts", observing ? base.mean : s.mean},
+                         {"observe_cost_percent", cost},
+                         {"traced_bytes", tracer.bytes_copied()},
+                         {"non_finite", nan.non_finite()},
                          {"q8_activations", mf->q8_act},
                          {"build", "loupe 0.1.0"}});
         } else {
           std::printf("| %-28s | %6.2f MiB | %7d | %8s | %7.2f ± %4.2f |\n", desc.c_str(),
                       static_cast<double>(model->weight_bytes()) / 1048576.0, interp.n_threads(), test.c_str(), s.mean,
                       s.stddev);
+          if (observing)
+            std::printf("  observing %s: %.2f t/s without, %.2f with: costs %.1f%% (alternating runs)\n",
+                        observe->c_str(), base.mean, s.mean, cost);
         }
       }
       if (*bandwidth && *n_gen > 0) {
@@ -201,7 +226,7 @@ void add_bench(CLI::App& app, Action& action) {
           row["kernels"] = k;
         }
       } else {
-        std::printf("isa: %s (--isa scalar|avx2|avx512 lowers it); matmul kernels per weight type:\n",
+        std::printf("isa: %s (--isa scalar, avx2, avx512, neon, neon-dot lowers it); matmul kernels per weight type:\n",
                     isa_name(active_isa()));
         for (const auto& [type, u] : uses)
           std::printf("  %-7s %3d tensors %9.2f MiB  decode: %s; prompt: %s\n", type.c_str(), u.tensors,
