@@ -22,46 +22,58 @@ void CopyTracer::on_hook(const HookEvent& event) {
   bytes_ += n * static_cast<int64_t>(sizeof(float));
 }
 
-int64_t count_non_finite_scalar(const float* x, int64_t n) {
+int64_t count_non_finite_scalar(const float* x, int64_t n, bool skip_neg_inf) {
   int64_t count = 0;
   for (int64_t i = 0; i < n; ++i) {
     uint32_t bits;
     std::memcpy(&bits, x + i, 4);
-    count += (bits & 0x7f800000u) == 0x7f800000u;
+    count += (bits & 0x7f800000u) == 0x7f800000u && !(skip_neg_inf && bits == 0xff800000u);
   }
   return count;
 }
 
-// 8 lanes: exponent bits all ones gives a lane of -1, subtracted from 32-bit lane counts that are
-// added up every 2^20 steps, long before they could overflow.
+// 8 lanes: exponent bits all ones gives a lane of -1 (and, skipping -inf, exactly -inf gives
+// one back), subtracted from 32-bit lane counts that are added up every 2^20 steps, long before
+// they could overflow.
 #if LOUPE_X86
-__attribute__((target("avx2"))) int64_t count_non_finite_avx2(const float* x, int64_t n) {
+__attribute__((target("avx2"))) int64_t count_non_finite_avx2(const float* x, int64_t n, bool skip_neg_inf) {
   const __m256i exp = _mm256_set1_epi32(0x7f800000);
+  const __m256i neg_inf = _mm256_set1_epi32(static_cast<int32_t>(0xff800000u));
   int64_t count = 0, i = 0;
   while (i + 8 <= n) {
     __m256i lanes = _mm256_setzero_si256();
     const int64_t end = std::min(n - 7, i + (int64_t{8} << 20));
-    for (; i < end; i += 8) {
-      const __m256i v = _mm256_and_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i)), exp);
-      lanes = _mm256_sub_epi32(lanes, _mm256_cmpeq_epi32(v, exp));
+    if (skip_neg_inf) {
+      for (; i < end; i += 8) {
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i));
+        lanes = _mm256_sub_epi32(lanes, _mm256_cmpeq_epi32(_mm256_and_si256(v, exp), exp));
+        lanes = _mm256_add_epi32(lanes, _mm256_cmpeq_epi32(v, neg_inf));
+      }
+    } else {
+      for (; i < end; i += 8) {
+        const __m256i v = _mm256_and_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i)), exp);
+        lanes = _mm256_sub_epi32(lanes, _mm256_cmpeq_epi32(v, exp));
+      }
     }
     alignas(32) int32_t c[8];
     _mm256_store_si256(reinterpret_cast<__m256i*>(c), lanes);
     for (int32_t v : c) count += v;
   }
-  return count + count_non_finite_scalar(x + i, n - i);
+  return count + count_non_finite_scalar(x + i, n - i, skip_neg_inf);
 }
 #endif  // LOUPE_X86
 
-int64_t count_non_finite(const float* x, int64_t n) {
+int64_t count_non_finite(const float* x, int64_t n, bool skip_neg_inf) {
 #if LOUPE_X86
-  if (active_isa() >= Isa::Avx2) return count_non_finite_avx2(x, n);
+  if (active_isa() >= Isa::Avx2) return count_non_finite_avx2(x, n, skip_neg_inf);
 #endif
-  return count_non_finite_scalar(x, n);
+  return count_non_finite_scalar(x, n, skip_neg_inf);
 }
 
 void NanCheck::on_hook(const HookEvent& event) {
-  const int64_t bad = count_non_finite(event.data, event.shape.numel());
+  // The attention scores hold the mask as -inf (causal and sliding-window): not a fault.
+  const bool scores = event.point != nullptr && event.point->kind == HookKind::AttnScores;
+  const int64_t bad = count_non_finite(event.data, event.shape.numel(), scores);
   if (bad > 0 && first_hook_ < 0) first_hook_ = event.hook;
   non_finite_ += bad;
 }

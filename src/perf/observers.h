@@ -21,7 +21,8 @@ class CopyTracer : public Observer {
 };
 
 // Counts non-finite values (NaN or +-inf) in every observed tensor, remembering the first hook
-// that had one, as a NaN breakpoint would stop there.
+// that had one, as a NaN breakpoint would stop there. In attention scores -inf is the mask and
+// is not counted (NaN and +inf are).
 class NanCheck : public Observer {
  public:
   void on_hook(const HookEvent& event) override;
@@ -33,9 +34,10 @@ class NanCheck : public Observer {
   int first_hook_ = -1;
 };
 
-// Number of non-finite floats in x[0, n) (exponent bits all ones); AVX2 with a scalar twin.
-int64_t count_non_finite(const float* x, int64_t n);
-int64_t count_non_finite_scalar(const float* x, int64_t n);
-int64_t count_non_finite_avx2(const float* x, int64_t n);
+// Number of non-finite floats in x[0, n) (exponent bits all ones), leaving out -inf when
+// skip_neg_inf (the attention mask's value); AVX2 with a scalar twin.
+int64_t count_non_finite(const float* x, int64_t n, bool skip_neg_inf = false);
+int64_t count_non_finite_scalar(const float* x, int64_t n, bool skip_neg_inf = false);
+int64_t count_non_finite_avx2(const float* x, int64_t n, bool skip_neg_inf = false);
 
 }  // namespace loupe::perf

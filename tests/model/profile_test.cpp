@@ -197,9 +197,9 @@ TEST(Bench, ObserveCostMeasuredSideBySide) {
     if (std::string(what) == "resid") {
       EXPECT_GT(j[1]["traced_bytes"].get<int64_t>(), 0);
     } else {
-      // Every hook checked; the count includes the causal mask's -inf in the attention scores
-      // (not yet mask-aware).
-      EXPECT_GT(j[1]["non_finite"].get<int64_t>(), 0);
+      // Every hook checked, the attention scores' mask (-inf) not counted as a fault.
+      EXPECT_EQ(j[1]["non_finite"].get<int64_t>(), 0);
+      EXPECT_EQ(r.err.find("non-finite"), std::string::npos) << r.err;
     }
     r = test::run_loupe("bench " + model + " -p 8 -n 2 -r 1 -t 2 --observe " + what);
     ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -294,16 +294,50 @@ TEST(Kernels, Avx2NonFiniteCountMatchesScalar) {
   if (!cpu_supports(Isa::Avx2)) GTEST_SKIP() << "no AVX2 on this CPU";
   for (int64_t n : {0, 1, 7, 8, 9, 100, 1027}) {
     auto x = random_vec(static_cast<size_t>(n), 17);
-    int64_t want = 0;
+    int64_t want = 0, neg_inf = 0;
     for (int64_t i = 0; i < n; i += 5) {
       x[static_cast<size_t>(i)] = i % 3 == 0 ? NAN : (i % 3 == 1 ? INFINITY : -INFINITY);
       ++want;
+      neg_inf += i % 3 == 2 && i != n - 1;
     }
     if (n > 0) x.back() = std::numeric_limits<float>::max();  // finite, exponent not all ones
     if (n > 0 && (n - 1) % 5 == 0) --want;
+    if (n > 3) x[3] = -NAN;  // a NaN with the sign bit: counted, also when -inf is skipped
+    want += n > 3;
     EXPECT_EQ(perf::count_non_finite_scalar(x.data(), n), want) << n;
     EXPECT_EQ(perf::count_non_finite_avx2(x.data(), n), want) << n;
+    EXPECT_EQ(perf::count_non_finite_scalar(x.data(), n, true), want - neg_inf) << n;
+    EXPECT_EQ(perf::count_non_finite_avx2(x.data(), n, true), want - neg_inf) << n;
   }
+}
+
+// The NaN watch leaves the attention mask (-inf in the scores) alone and counts everything else:
+// NaN and +inf in the scores, -inf in any other hook; the first hook with a fault is kept.
+TEST(Kernels, NanCheckIsMaskAware) {
+  std::vector<float> scores = {1.0f, -INFINITY, -INFINITY, 0.5f, 2.0f, -INFINITY};
+  std::vector<float> other = {1.0f, -INFINITY};
+  const HookPoint s{"blocks.0.attn.hook_attn_scores", HookKind::AttnScores, 0};
+  const HookPoint r{"blocks.0.hook_resid_post", HookKind::ResidPost, 0};
+  auto event = [](const HookPoint& p, int hook, std::vector<float>& v) {
+    HookEvent e;
+    e.hook = hook;
+    e.point = &p;
+    e.data = v.data();
+    e.shape = {1, {static_cast<int64_t>(v.size()), 0, 0, 0}};
+    return e;
+  };
+  perf::NanCheck nan;
+  nan.on_hook(event(s, 3, scores));
+  EXPECT_EQ(nan.non_finite(), 0);
+  EXPECT_EQ(nan.first_hook(), -1);
+  scores[3] = NAN;
+  scores[4] = INFINITY;
+  nan.on_hook(event(s, 3, scores));
+  EXPECT_EQ(nan.non_finite(), 2);
+  EXPECT_EQ(nan.first_hook(), 3);
+  nan.on_hook(event(r, 7, other));
+  EXPECT_EQ(nan.non_finite(), 3);
+  EXPECT_EQ(nan.first_hook(), 3);
 }
 
 TEST(Kernels, Avx2SiluMulMatchesScalar) {
