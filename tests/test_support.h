@@ -13,7 +13,7 @@ namespace loupe::test {
 std::vector<Isa> vector_tiers();
 // Whether a tier reads q8 panels (the x86 tiers; NEON reads q8 tiles).
 inline bool panel_tier(Isa isa) {
-  return isa == Isa::Avx2 || isa == Isa::Avx512;
+  return isa == Isa::Avx2 || isa == Isa::Avx2Vnni || isa == Isa::Avx512;
 }
 
 // Runs the kernels at `isa` while in scope (set_active_isa), then restores the tier before.

@@ -11,6 +11,8 @@
 #include <chrono>
 #include <cstring>
 
+#include "tensor/kernels_matmul.h"  // cpu_has_avx_vnni
+
 namespace loupe::perf {
 namespace {
 
@@ -64,6 +66,29 @@ __attribute__((target("avx2,fma"))) int32_t int8_loop_avx2(int64_t iters) {
   const __m256i u = _mm256_set1_epi8(3), s8 = _mm256_set1_epi8(-2), ones = _mm256_set1_epi16(1);
   for (int64_t i = 0; i < iters; ++i)
     for (auto& v : a) v = _mm256_add_epi32(v, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s8), ones));
+  __m256i s = a[0];
+  for (int c = 1; c < kChains; ++c) s = _mm256_add_epi32(s, a[c]);
+  return _mm256_extract_epi32(s, 0);
+}
+
+// vpdpbusd on 256-bit registers, VEX (AVX-VNNI) and EVEX (AVX-512 VNNI + VL) encoded.
+__attribute__((target("avx2,avxvnni"))) int32_t int8_loop_avxvnni(int64_t iters) {
+  __m256i a[kChains];
+  for (int c = 0; c < kChains; ++c) a[c] = _mm256_set1_epi32(c);
+  const __m256i u = _mm256_set1_epi8(3), s8 = _mm256_set1_epi8(-2);
+  for (int64_t i = 0; i < iters; ++i)
+    for (auto& v : a) v = _mm256_dpbusd_avx_epi32(v, u, s8);
+  __m256i s = a[0];
+  for (int c = 1; c < kChains; ++c) s = _mm256_add_epi32(s, a[c]);
+  return _mm256_extract_epi32(s, 0);
+}
+
+__attribute__((target("avx2,avx512f,avx512vl,avx512vnni"))) int32_t int8_loop_vnni256_evex(int64_t iters) {
+  __m256i a[kChains];
+  for (int c = 0; c < kChains; ++c) a[c] = _mm256_set1_epi32(c);
+  const __m256i u = _mm256_set1_epi8(3), s8 = _mm256_set1_epi8(-2);
+  for (int64_t i = 0; i < iters; ++i)
+    for (auto& v : a) v = _mm256_dpbusd_epi32(v, u, s8);
   __m256i s = a[0];
   for (int c = 1; c < kChains; ++c) s = _mm256_add_epi32(s, a[c]);
   return _mm256_extract_epi32(s, 0);
@@ -137,7 +162,8 @@ double ops_per_step(Isa isa, bool int8) {
   double lanes = 1;
   switch (isa) {
     case Isa::Avx512: lanes = int8 ? 64 : 16; break;
-    case Isa::Avx2: lanes = int8 ? 32 : 8; break;
+    case Isa::Avx2:
+    case Isa::Avx2Vnni: lanes = int8 ? 32 : 8; break;
     case Isa::Neon:
     case Isa::NeonDot: lanes = int8 ? 16 : 4; break;
     case Isa::Scalar: break;
@@ -155,6 +181,15 @@ double run_loop(ThreadPool& pool, Isa isa, bool int8) {
         sink_i = int8_loop_avx512(iters);
       else
         sink_f = fma_loop_avx512(iters);
+      return;
+    }
+    if (isa == Isa::Avx2Vnni) {
+      if (!int8)
+        sink_f = fma_loop_avx2(iters);
+      else if (kernels::cpu_has_avx_vnni())
+        sink_i = int8_loop_avxvnni(iters);
+      else
+        sink_i = int8_loop_vnni256_evex(iters);
       return;
     }
     if (isa == Isa::Avx2) {

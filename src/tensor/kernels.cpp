@@ -1,5 +1,7 @@
 #include "tensor/kernels.h"
 
+#include "tensor/kernels_matmul.h"  // cpu_has_avx_vnni
+
 #if LOUPE_X86
 #include <cpuid.h>
 #include <immintrin.h>
@@ -34,6 +36,9 @@ bool cpu_supports(Isa isa) {
   switch (isa) {
     case Isa::Scalar: return true;
     case Isa::Avx2: return avx2;
+    case Isa::Avx2Vnni:
+      return avx2 && (kernels::cpu_has_avx_vnni() ||
+                      (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl")));
     case Isa::Avx512:
       return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
              __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
@@ -49,6 +54,7 @@ bool cpu_supports(Isa isa) {
     case Isa::Neon: return true;  // Advanced SIMD is part of every ARMv8-A core
     case Isa::NeonDot: return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
     case Isa::Avx2:
+    case Isa::Avx2Vnni:
     case Isa::Avx512: return false;
   }
   return false;
@@ -67,7 +73,7 @@ std::atomic<int> g_active_isa{-1};
 }  // namespace
 
 Isa best_isa() {
-  for (Isa i : {Isa::Avx512, Isa::Avx2, Isa::NeonDot, Isa::Neon})
+  for (Isa i : {Isa::Avx512, Isa::Avx2Vnni, Isa::Avx2, Isa::NeonDot, Isa::Neon})
     if (cpu_supports(i)) return i;
   return Isa::Scalar;
 }
@@ -105,6 +111,7 @@ const char* isa_name(Isa isa) {
   switch (isa) {
     case Isa::Scalar: return "scalar";
     case Isa::Avx2: return "avx2";
+    case Isa::Avx2Vnni: return "avx2-vnni";
     case Isa::Avx512: return "avx512";
     case Isa::Neon: return "neon";
     case Isa::NeonDot: return "neon-dot";

@@ -28,15 +28,16 @@ namespace loupe {
 // supports Scalar and the levels of its own architecture only.
 enum class Isa : uint8_t {
   Scalar,
-  Avx2,     // AVX2 + FMA + F16C
-  Avx512,   // AVX-512 F/BW/VL with VNNI (Ice Lake, Zen 4 and later)
-  Neon,     // AArch64 Advanced SIMD (every ARMv8-A core)
-  NeonDot,  // + the dot-product extension, sdot (Cortex-A76, Neoverse N1, Apple M1 and later)
+  Avx2,      // AVX2 + FMA + F16C
+  Avx2Vnni,  // + vpdpbusd on 256-bit registers: AVX-VNNI (Alder Lake and later), or AVX-512 VNNI + VL
+  Avx512,    // AVX-512 F/BW/VL with VNNI (Ice Lake, Zen 4 and later)
+  Neon,      // AArch64 Advanced SIMD (every ARMv8-A core)
+  NeonDot,   // + the dot-product extension, sdot (Cortex-A76, Neoverse N1, Apple M1 and later)
 };
 // Every level, for lists and tests (cpu_supports says which run here).
-inline constexpr Isa kAllIsas[] = {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon, Isa::NeonDot};
+inline constexpr Isa kAllIsas[] = {Isa::Scalar, Isa::Avx2, Isa::Avx2Vnni, Isa::Avx512, Isa::Neon, Isa::NeonDot};
 // The instruction set the kernels use: the best the CPU supports, lowered by the environment
-// variable LOUPE_ISA=scalar|avx2|avx512|neon|neon-dot (a level the CPU cannot run is ignored)
+// variable LOUPE_ISA=scalar|avx2|avx2-vnni|avx512|neon|neon-dot (a level the CPU cannot run is ignored)
 // or by set_active_isa (the --isa flag).
 Isa active_isa();
 // Forces a tier before the first kernel runs (weights are packed for the tier at load, so call

@@ -277,7 +277,8 @@ void attn_mix(const float* p, int64_t n, const float* v, int64_t v_stride, int64
 #if LOUPE_X86
   switch (active_isa()) {
     case Isa::Avx512: kernels::attn_mix_avx512(p, n, v, v_stride, d, z); return;
-    case Isa::Avx2: kernels::attn_mix_avx2(p, n, v, v_stride, d, z); return;
+    case Isa::Avx2:
+    case Isa::Avx2Vnni: kernels::attn_mix_avx2(p, n, v, v_stride, d, z); return;
     case Isa::Scalar:
     case Isa::Neon:
     case Isa::NeonDot: break;

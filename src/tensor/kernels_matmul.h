@@ -118,11 +118,16 @@ struct PanelTask {
   int64_t y_stride;
 };
 using PanelFn = void (*)(const PanelTask& t);
-// The panel kernel of a type at an instruction-set level: AVX-512 (VNNI, kernels_panels.cpp) or
-// AVX2 (maddubs, kernels_panels_avx2.cpp); null for the scalar level and types without panels.
+// The panel kernel of a type at an instruction-set level: AVX-512 (VNNI, kernels_panels.cpp),
+// AVX2 with 256-bit VNNI (kernels_panels_avxvnni.cpp) or AVX2 (maddubs,
+// kernels_panels_avx2.cpp); null for the scalar and NEON levels and types without panels.
 PanelFn panel_kernel(DType type, Isa isa);
 PanelFn panel_kernel_avx512(DType type);
 PanelFn panel_kernel_avx2(DType type);
+// 256-bit vpdpbusd panels (kernels_panels_avxvnni.cpp): VEX-encoded where the CPU has AVX-VNNI,
+// else EVEX (AVX-512 VNNI + VL).
+PanelFn panel_kernel_avx2vnni(DType type);
+bool cpu_has_avx_vnni();
 
 // A tier's panel kernels by type: K<T>::run for each type with panels, else null.
 template <template <DType> class K>

@@ -128,6 +128,7 @@ void pack_panel(DType type, const uint8_t* rows, size_t row_stride, int64_t k, u
 PanelFn panel_kernel(DType type, Isa isa) {
   switch (isa) {
     case Isa::Avx512: return panel_kernel_avx512(type);
+    case Isa::Avx2Vnni: return panel_kernel_avx2vnni(type);
     case Isa::Avx2: return panel_kernel_avx2(type);
     case Isa::Scalar:
     case Isa::Neon:  // NEON reads q8 tiles (kernels_neon_q8.inc)

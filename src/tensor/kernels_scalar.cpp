@@ -12,7 +12,8 @@ namespace loupe::kernels {
 void quantize_act_q8(const float* x, BlockQ8* y, int64_t n_blocks) {
   switch (active_isa()) {
     case Isa::Avx512: quantize_act_q8_avx512(x, y, n_blocks); break;
-    case Isa::Avx2: quantize_act_q8_avx2(x, y, n_blocks); break;
+    case Isa::Avx2:
+    case Isa::Avx2Vnni: quantize_act_q8_avx2(x, y, n_blocks); break;
     case Isa::Neon:
     case Isa::NeonDot: quantize_act_q8_neon(x, y, n_blocks); break;
     case Isa::Scalar: quantize_act_q8_scalar(x, y, n_blocks); break;
@@ -77,7 +78,8 @@ TileFn tile_kernel(DType type, Isa isa, bool q8_acts) {
   q8_acts = q8_acts && takes_q8_activations(type);
   switch (isa) {
     case Isa::Avx512: return tile_kernel_avx512(type, q8_acts);
-    case Isa::Avx2: return tile_kernel_avx2(type, q8_acts);
+    case Isa::Avx2:
+    case Isa::Avx2Vnni: return tile_kernel_avx2(type, q8_acts);
     case Isa::Neon: return tile_kernel_neon(type, q8_acts, false);
     case Isa::NeonDot: return tile_kernel_neon(type, q8_acts, true);
     case Isa::Scalar: return tile_kernel_scalar(type, q8_acts);
@@ -92,7 +94,8 @@ bool tile_kernel_takes_step(DType type, Isa isa, bool q8_acts) {
 RowFn row_to_f32(DType type, Isa isa) {
   switch (isa) {
     case Isa::Avx512: return row_to_f32_avx512(type);
-    case Isa::Avx2: return row_to_f32_avx2(type);
+    case Isa::Avx2:
+    case Isa::Avx2Vnni: return row_to_f32_avx2(type);
     case Isa::Neon:
     case Isa::NeonDot: return row_to_f32_neon(type);
     case Isa::Scalar: return row_to_f32_scalar(type);

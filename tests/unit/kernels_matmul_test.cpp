@@ -454,9 +454,9 @@ TEST(MatmulKernels, VectorQuantiserMatchesScalar) {
   kernels::quantize_act_q8_scalar(x.data(), a.data(), n_blocks);
   for (Isa tier : test::vector_tiers()) {
     SCOPED_TRACE(isa_name(tier));
-    const auto quantise = tier == Isa::Avx512 ? kernels::quantize_act_q8_avx512
-                          : tier == Isa::Avx2 ? kernels::quantize_act_q8_avx2
-                                              : kernels::quantize_act_q8_neon;
+    const auto quantise = tier == Isa::Avx512                          ? kernels::quantize_act_q8_avx512
+                          : tier == Isa::Avx2 || tier == Isa::Avx2Vnni ? kernels::quantize_act_q8_avx2
+                                                                       : kernels::quantize_act_q8_neon;
     quantise(x.data(), b.data(), n_blocks);
     for (size_t i = 0; i < a.size(); ++i) {
       EXPECT_EQ(std::memcmp(&a[i].d, &b[i].d, sizeof(float)), 0) << "block " << i << ": " << a[i].d << " " << b[i].d;

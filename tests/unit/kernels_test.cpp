@@ -85,7 +85,8 @@ TEST(Kernels, AttentionKernelsMatchOneKeyLoops) {
           kernels::attn_scores_scalar(q.data(), kv.data(), stride, n, d, 0.125f, got.data());
         switch (isa) {
           case Isa::Scalar: kernels::attn_mix_scalar(p.data(), n, kv.data(), stride, d, zgot.data()); break;
-          case Isa::Avx2: kernels::attn_mix_avx2(p.data(), n, kv.data(), stride, d, zgot.data()); break;
+          case Isa::Avx2:
+          case Isa::Avx2Vnni: kernels::attn_mix_avx2(p.data(), n, kv.data(), stride, d, zgot.data()); break;
           case Isa::Avx512: kernels::attn_mix_avx512(p.data(), n, kv.data(), stride, d, zgot.data()); break;
           case Isa::Neon:
           case Isa::NeonDot: break;  // not on x86

@@ -226,8 +226,7 @@ void add_bench(CLI::App& app, Action& action) {
           row["kernels"] = k;
         }
       } else {
-        std::printf("isa: %s (--isa scalar, avx2, avx512, neon, neon-dot lowers it); matmul kernels per weight type:\n",
-                    isa_name(active_isa()));
+        std::printf("isa: %s (--isa lowers it); matmul kernels per weight type:\n", isa_name(active_isa()));
         for (const auto& [type, u] : uses)
           std::printf("  %-7s %3d tensors %9.2f MiB  decode: %s; prompt: %s\n", type.c_str(), u.tensors,
                       static_cast<double>(u.bytes) / 1048576.0, matmul_route_name(u.decode),

@@ -25,17 +25,18 @@ void ModelFlags::add(CLI::App* cmd) {
   cmd->add_flag("--q8-act", q8_act,
                 "quantise activations to int8 blocks before products with q8_0, q4_0, q4_k, q5_k, q6_k, iq4_nl, "
                 "iq4_xs and mxfp4 weights, as llama.cpp does (the fast mode; logits move by about 1e-2 relative)");
-  cmd->add_option("--isa", isa,
-                  "kernels' instruction-set tier: scalar (the reference loops), avx2, avx512 (x86-64), neon, "
-                  "neon-dot (AArch64) (default: the best this CPU runs; the environment variable LOUPE_ISA does the "
-                  "same)")
-      ->check(CLI::IsMember({"scalar", "avx2", "avx512", "neon", "neon-dot"}));
+  cmd->add_option(
+         "--isa", isa,
+         "kernels' instruction-set tier: scalar (the reference loops), avx2, avx2-vnni, avx512 (x86-64), neon, "
+         "neon-dot (AArch64) (default: the best this CPU runs; the environment variable LOUPE_ISA does the "
+         "same)")
+      ->check(CLI::IsMember({"scalar", "avx2", "avx2-vnni", "avx512", "neon", "neon-dot"}));
 }
 
 std::unique_ptr<Model> ModelFlags::load() const {
   if (!isa.empty()) {
     const std::optional<Isa> want = isa_from_name(isa);
-    if (!want) fail("--isa: unknown tier '", isa, "' (scalar, avx2, avx512, neon, neon-dot)");
+    if (!want) fail("--isa: unknown tier '", isa, "' (scalar, avx2, avx2-vnni, avx512, neon, neon-dot)");
     if (!set_active_isa(*want))
       fail("--isa ", isa, ": this CPU cannot run it (its best tier is ", isa_name(best_isa()), ")");
   }
