@@ -3,7 +3,8 @@
 #
 # Writes the 134M random Llama of docs/performance.md (d 768, 12 layers, 12 heads, d_mlp 2048,
 # the 32000-token Llama-2 vocabulary) in each type, then, alternating within each round, times
-#   loupe at the CPU's best tier and with LOUPE_ISA=avx2 forced, exact and --q8-act, and
+#   loupe at the CPU's best tier and with LOUPE_ISA=avx2 forced, exact and --q8-act (and
+#   avx2-vnni with --q8-act where the CPU runs it below its best tier), and
 #   llama.cpp (node-llama-cpp 3.22.1, bench/llamacpp) with its best CPU variant and pinned to
 #   AVX2 (a hard-linked copy of its bins keeping libggml-cpu-haswell.so only),
 # all with the same prompt (-p, default 256), generation (-n, default 64) and threads (default
@@ -41,6 +42,12 @@ for t in $types; do
 done
 
 native=$("$loupe" bench "$dir/llama-${types%% *}.gguf" -p 0 -n 1 -r 1 -t 1 --json | python3 -c "import json,sys; print(json.load(sys.stdin)[0][\"isa\"])")
+# The avx2-vnni tier (256-bit vpdpbusd) differs from avx2 only in its q8 panels: a row of its own
+# where the CPU runs it below its best tier, beside llama.cpp pinned to AVX2 (the variant with
+# AVX-VNNI, alderlake, needs the VEX encoding, which AVX-512 machines such as Zen 4 lack).
+vnni=0
+if [ "$native" != avx2-vnni ] && LOUPE_ISA=avx2-vnni "$loupe" bench "$dir/llama-${types%% *}.gguf" -p 0 -n 1 -r 1 -t 1 \
+  --isa avx2-vnni >/dev/null 2>&1; then vnni=1; fi
 declare -A pp tg
 add() { pp[$1]="${pp[$1]:-} $2"; tg[$1]="${tg[$1]:-} $3"; }
 run_loupe() {  # key isa flags...
@@ -71,6 +78,7 @@ for r in $(seq "$rounds"); do
     run_llama "$t/llama-avx2" "$pinned/llama_eval.mjs" "$f"
     run_loupe "$t/avx2-exact" avx2 "$f"
     run_loupe "$t/avx2-q8" avx2 "$f" --q8-act
+    if [ "$vnni" = 1 ]; then run_loupe "$t/vnni-q8" avx2-vnni "$f" --q8-act; fi
   done
 done
 
@@ -90,4 +98,11 @@ for t in $types; do
       "$([ $tier = best ] && echo "$native" || echo avx2)" "$ep" "$eg" "$qp" "$qg" "$lp" "$lg" \
       "$(ratio "$ep" "$qp" "$lp")" "$(ratio "$eg" "$qg" "$lg")"
   done
+  if [ "$vnni" = 1 ]; then
+    ep=$(best "${pp[$t/avx2-exact]}") eg=$(best "${tg[$t/avx2-exact]}")
+    qp=$(best "${pp[$t/vnni-q8]}") qg=$(best "${tg[$t/vnni-q8]}")
+    lp=$(best "${pp[$t/llama-avx2]}") lg=$(best "${tg[$t/llama-avx2]}")
+    printf '| %s | avx2-vnni | (as avx2) | %.0f / %.1f | %.0f / %.1f (avx2) | %s / %s |\n' "$t" "$qp" "$qg" "$lp" "$lg" \
+      "$(ratio "$ep" "$qp" "$lp")" "$(ratio "$eg" "$qg" "$lg")"
+  fi
 done
