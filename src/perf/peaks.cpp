@@ -165,7 +165,8 @@ double ops_per_step(Isa isa, bool int8) {
     case Isa::Avx2:
     case Isa::Avx2Vnni: lanes = int8 ? 32 : 8; break;
     case Isa::Neon:
-    case Isa::NeonDot: lanes = int8 ? 16 : 4; break;
+    case Isa::NeonDot:
+    case Isa::NeonI8mm: lanes = int8 ? 16 : 4; break;
     case Isa::Scalar: break;
   }
   return 2.0 * lanes * kChains;
@@ -200,10 +201,10 @@ double run_loop(ThreadPool& pool, Isa isa, bool int8) {
       return;
     }
 #elif LOUPE_ARM
-    if (isa == Isa::Neon || isa == Isa::NeonDot) {
+    if (isa == Isa::Neon || isa == Isa::NeonDot || isa == Isa::NeonI8mm) {
       if (!int8)
         sink_f = fma_loop_neon(iters);
-      else if (isa == Isa::NeonDot)
+      else if (isa != Isa::Neon)  // the sdot loop (smmla's peak is not measured separately)
         sink_i = int8_loop_neon_dot(iters);
       else
         sink_i = int8_loop_neon(iters);

@@ -43,7 +43,8 @@ bool cpu_supports(Isa isa) {
       return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
              __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
     case Isa::Neon:
-    case Isa::NeonDot: return false;
+    case Isa::NeonDot:
+    case Isa::NeonI8mm: return false;
   }
   return false;
 }
@@ -53,6 +54,7 @@ bool cpu_supports(Isa isa) {
     case Isa::Scalar:
     case Isa::Neon: return true;  // Advanced SIMD is part of every ARMv8-A core
     case Isa::NeonDot: return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+    case Isa::NeonI8mm: return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0 && (getauxval(AT_HWCAP2) & HWCAP2_I8MM) != 0;
     case Isa::Avx2:
     case Isa::Avx2Vnni:
     case Isa::Avx512: return false;
@@ -73,7 +75,7 @@ std::atomic<int> g_active_isa{-1};
 }  // namespace
 
 Isa best_isa() {
-  for (Isa i : {Isa::Avx512, Isa::Avx2Vnni, Isa::Avx2, Isa::NeonDot, Isa::Neon})
+  for (Isa i : {Isa::Avx512, Isa::Avx2Vnni, Isa::Avx2, Isa::NeonI8mm, Isa::NeonDot, Isa::Neon})
     if (cpu_supports(i)) return i;
   return Isa::Scalar;
 }
@@ -115,6 +117,7 @@ const char* isa_name(Isa isa) {
     case Isa::Avx512: return "avx512";
     case Isa::Neon: return "neon";
     case Isa::NeonDot: return "neon-dot";
+    case Isa::NeonI8mm: return "neon-i8mm";
   }
   return "?";
 }

@@ -33,11 +33,13 @@ enum class Isa : uint8_t {
   Avx512,    // AVX-512 F/BW/VL with VNNI (Ice Lake, Zen 4 and later)
   Neon,      // AArch64 Advanced SIMD (every ARMv8-A core)
   NeonDot,   // + the dot-product extension, sdot (Cortex-A76, Neoverse N1, Apple M1 and later)
+  NeonI8mm,  // + the int8 matrix-multiply extension, smmla (Neoverse V1 / N2, Graviton 3, Apple M2)
 };
 // Every level, for lists and tests (cpu_supports says which run here).
-inline constexpr Isa kAllIsas[] = {Isa::Scalar, Isa::Avx2, Isa::Avx2Vnni, Isa::Avx512, Isa::Neon, Isa::NeonDot};
+inline constexpr Isa kAllIsas[] = {Isa::Scalar, Isa::Avx2,    Isa::Avx2Vnni, Isa::Avx512,
+                                   Isa::Neon,   Isa::NeonDot, Isa::NeonI8mm};
 // The instruction set the kernels use: the best the CPU supports, lowered by the environment
-// variable LOUPE_ISA=scalar|avx2|avx2-vnni|avx512|neon|neon-dot (a level the CPU cannot run is ignored)
+// variable LOUPE_ISA=scalar|avx2|avx2-vnni|avx512|neon|neon-dot|neon-i8mm (a level the CPU cannot run is ignored)
 // or by set_active_isa (the --isa flag).
 Isa active_isa();
 // Forces a tier before the first kernel runs (weights are packed for the tier at load, so call
@@ -45,7 +47,7 @@ Isa active_isa();
 bool set_active_isa(Isa isa);
 std::optional<Isa> isa_from_name(std::string_view name);
 // Whether the CPU can run kernels of this level (independent of LOUPE_ISA); on AArch64 the
-// dot-product extension is read from getauxval(AT_HWCAP).
+// dot-product and i8mm extensions are read from getauxval(AT_HWCAP / AT_HWCAP2).
 bool cpu_supports(Isa isa);
 // The best level the CPU supports.
 Isa best_isa();

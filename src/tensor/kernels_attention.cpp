@@ -281,7 +281,8 @@ void attn_mix(const float* p, int64_t n, const float* v, int64_t v_stride, int64
     case Isa::Avx2Vnni: kernels::attn_mix_avx2(p, n, v, v_stride, d, z); return;
     case Isa::Scalar:
     case Isa::Neon:
-    case Isa::NeonDot: break;
+    case Isa::NeonDot:
+    case Isa::NeonI8mm: break;
   }
 #elif LOUPE_ARM
   if (active_isa() >= Isa::Neon) {

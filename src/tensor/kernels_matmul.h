@@ -160,8 +160,8 @@ bool tile_kernel_takes_step_avx512(DType type, bool q8_acts);
 RowFn row_to_f32_scalar(DType type);
 RowFn row_to_f32_avx2(DType type);
 RowFn row_to_f32_avx512(DType type);
-TileFn tile_kernel_neon(DType type, bool q8_acts, bool dot);
-TileFn tile_kernel_neon_dot(DType type);
+TileFn tile_kernel_neon(DType type, bool q8_acts, Isa isa);
+TileFn tile_kernel_neon_dot(DType type, bool i8mm);
 RowFn row_to_f32_neon(DType type);
 
 }  // namespace loupe::kernels

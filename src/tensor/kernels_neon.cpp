@@ -255,7 +255,9 @@ inline int32x4_t dot16(int32x4_t acc, int8x16_t a, int8x16_t b) {
   return vpadalq_s16(acc, p);
 }
 
+#define LOUPE_NEON_I8MM 0
 #include "tensor/kernels_neon_q8.inc"
+#undef LOUPE_NEON_I8MM
 
 }  // namespace neon
 
@@ -291,9 +293,10 @@ void quantize_act_q8_neon(const float* x, BlockQ8* y, int64_t n_blocks) {
   }
 }
 
-TileFn tile_kernel_neon(DType type, bool q8_acts, bool dot) {
+TileFn tile_kernel_neon(DType type, bool q8_acts, Isa isa) {
   if (!q8_acts) return neon::float_table(type);
-  return dot ? tile_kernel_neon_dot(type) : neon::q8_table(type);
+  if (isa == Isa::Neon) return neon::q8_table(type);
+  return tile_kernel_neon_dot(type, isa == Isa::NeonI8mm);
 }
 
 RowFn row_to_f32_neon(DType type) {
@@ -308,7 +311,7 @@ namespace loupe::kernels {
 void quantize_act_q8_neon(const float* x, BlockQ8* y, int64_t n_blocks) {
   quantize_act_q8_scalar(x, y, n_blocks);
 }
-TileFn tile_kernel_neon(DType, bool, bool) {
+TileFn tile_kernel_neon(DType, bool, Isa) {
   return nullptr;
 }
 RowFn row_to_f32_neon(DType) {

@@ -132,7 +132,8 @@ PanelFn panel_kernel(DType type, Isa isa) {
     case Isa::Avx2: return panel_kernel_avx2(type);
     case Isa::Scalar:
     case Isa::Neon:  // NEON reads q8 tiles (kernels_neon_q8.inc)
-    case Isa::NeonDot: return nullptr;
+    case Isa::NeonDot:
+    case Isa::NeonI8mm: return nullptr;
   }
   return nullptr;
 }

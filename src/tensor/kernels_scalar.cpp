@@ -15,7 +15,8 @@ void quantize_act_q8(const float* x, BlockQ8* y, int64_t n_blocks) {
     case Isa::Avx2:
     case Isa::Avx2Vnni: quantize_act_q8_avx2(x, y, n_blocks); break;
     case Isa::Neon:
-    case Isa::NeonDot: quantize_act_q8_neon(x, y, n_blocks); break;
+    case Isa::NeonDot:
+    case Isa::NeonI8mm: quantize_act_q8_neon(x, y, n_blocks); break;
     case Isa::Scalar: quantize_act_q8_scalar(x, y, n_blocks); break;
   }
 }
@@ -80,8 +81,9 @@ TileFn tile_kernel(DType type, Isa isa, bool q8_acts) {
     case Isa::Avx512: return tile_kernel_avx512(type, q8_acts);
     case Isa::Avx2:
     case Isa::Avx2Vnni: return tile_kernel_avx2(type, q8_acts);
-    case Isa::Neon: return tile_kernel_neon(type, q8_acts, false);
-    case Isa::NeonDot: return tile_kernel_neon(type, q8_acts, true);
+    case Isa::Neon:
+    case Isa::NeonDot:
+    case Isa::NeonI8mm: return tile_kernel_neon(type, q8_acts, isa);
     case Isa::Scalar: return tile_kernel_scalar(type, q8_acts);
   }
   return nullptr;
@@ -97,7 +99,8 @@ RowFn row_to_f32(DType type, Isa isa) {
     case Isa::Avx2:
     case Isa::Avx2Vnni: return row_to_f32_avx2(type);
     case Isa::Neon:
-    case Isa::NeonDot: return row_to_f32_neon(type);
+    case Isa::NeonDot:
+    case Isa::NeonI8mm: return row_to_f32_neon(type);
     case Isa::Scalar: return row_to_f32_scalar(type);
   }
   return nullptr;

@@ -89,7 +89,8 @@ TEST(Kernels, AttentionKernelsMatchOneKeyLoops) {
           case Isa::Avx2Vnni: kernels::attn_mix_avx2(p.data(), n, kv.data(), stride, d, zgot.data()); break;
           case Isa::Avx512: kernels::attn_mix_avx512(p.data(), n, kv.data(), stride, d, zgot.data()); break;
           case Isa::Neon:
-          case Isa::NeonDot: break;  // not on x86
+          case Isa::NeonDot:
+          case Isa::NeonI8mm: break;  // not on x86
         }
         for (int64_t j = 0; j < n; ++j)
           ASSERT_EQ(want[static_cast<size_t>(j)], got[static_cast<size_t>(j)])

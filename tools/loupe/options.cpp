@@ -28,15 +28,15 @@ void ModelFlags::add(CLI::App* cmd) {
   cmd->add_option(
          "--isa", isa,
          "kernels' instruction-set tier: scalar (the reference loops), avx2, avx2-vnni, avx512 (x86-64), neon, "
-         "neon-dot (AArch64) (default: the best this CPU runs; the environment variable LOUPE_ISA does the "
+         "neon-dot, neon-i8mm (AArch64) (default: the best this CPU runs; the environment variable LOUPE_ISA does the "
          "same)")
-      ->check(CLI::IsMember({"scalar", "avx2", "avx2-vnni", "avx512", "neon", "neon-dot"}));
+      ->check(CLI::IsMember({"scalar", "avx2", "avx2-vnni", "avx512", "neon", "neon-dot", "neon-i8mm"}));
 }
 
 std::unique_ptr<Model> ModelFlags::load() const {
   if (!isa.empty()) {
     const std::optional<Isa> want = isa_from_name(isa);
-    if (!want) fail("--isa: unknown tier '", isa, "' (scalar, avx2, avx2-vnni, avx512, neon, neon-dot)");
+    if (!want) fail("--isa: unknown tier '", isa, "' (scalar, avx2, avx2-vnni, avx512, neon, neon-dot, neon-i8mm)");
     if (!set_active_isa(*want))
       fail("--isa ", isa, ": this CPU cannot run it (its best tier is ", isa_name(best_isa()), ")");
   }
