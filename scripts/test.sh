@@ -31,14 +31,17 @@ if [ "${LOUPE_SKIP_ARM:-0}" != 1 ]; then
   bash scripts/arm_sysroot.sh
   cmake --preset aarch64 >/dev/null
   cmake --build --preset aarch64 -j "$jobs" --target loupe loupe_unit_tests loupe_model_tests
-  # Every unit test on an emulated CPU with the dot-product extension (both NEON tiers run), the
-  # kernel tests again on one without it (what getauxval reports picks the tier), and the model
+  # Every unit test on an emulated CPU with the dot-product and i8mm extensions (every NEON tier
+  # runs), the kernel tests again on CPUs without them (what getauxval reports picks the tiers),
+  # and the model
   # tests that check the kernels end to end: the architectures against llama.cpp's logits, every
   # quant type against F32, stories260K byte for byte against run.c, batches and threads.
   ./build/aarch64/emulate ./build/aarch64/loupe_unit_tests --gtest_brief=1
-  qemu-aarch64 -cpu cortex-a72 -L /usr/aarch64-linux-gnu \
-    -E LD_LIBRARY_PATH="$PWD/build/arm-sysroot/root/usr/lib/aarch64-linux-gnu" -E LOUPE_EMULATED=1 \
-    ./build/aarch64/loupe_unit_tests --gtest_brief=1 --gtest_filter='*Kernel*:*Matmul*'
+  for cpu in cortex-a72 neoverse-n1; do  # NEON alone; with sdot but not i8mm
+    qemu-aarch64 -cpu "$cpu" -L /usr/aarch64-linux-gnu \
+      -E LD_LIBRARY_PATH="$PWD/build/arm-sysroot/root/usr/lib/aarch64-linux-gnu" -E LOUPE_EMULATED=1 \
+      ./build/aarch64/loupe_unit_tests --gtest_brief=1 --gtest_filter='*Kernel*:*Matmul*'
+  done
   ./build/aarch64/emulate ./build/aarch64/loupe_model_tests --gtest_brief=1 --gtest_filter=\
 'Families/ArchReference.*:Types/QuantVsF32.*:AllFormats/*:Stories260K.*:Greedy/*:FamilyMoe.*:Formats.*:'\
 'OtherModels.*:ArchWindows.*:Rope.*:QuantMix.*:All/FamilyTest.FormatsBatchesAndThreadsAgree/*:'\
