@@ -69,6 +69,16 @@ TileFn tile_kernel(DType type, Isa isa, bool q8_acts = false);
 // Whether the tile kernel of this type and level reads Tile::w_step.
 bool tile_kernel_takes_step(DType type, Isa isa, bool q8_acts = false);
 
+// Element k of a block-quantised row of type T, by dequantising its block: the scalar exact
+// path's loads and the vector kernels' (never hot) tails.
+template <DType T>
+float quant_element(const uint8_t* row, int64_t k) {
+  const int64_t be = dtype_traits(T).block_elems;
+  float block[256];
+  dequantize_row(T, row + dtype_traits(T).block_bytes * static_cast<size_t>(k / be), block, be);
+  return block[k % be];
+}
+
 // Converts a weight row of k elements to floats exactly as the exact (float activations) tile
 // kernel of the same instruction set sees them, so that the F32 kernel on converted rows gives
 // the same bits as that kernel on the row in place. Null for F32 and for types without one.

@@ -46,14 +46,6 @@ inline uint8x8_t nib8(uint8x8_t v, bool high) {
   return high ? vshr_n_u8(v, 4) : vand_u8(v, vdup_n_u8(15));
 }
 
-template <DType T>
-float one_quant(const uint8_t* p, int64_t k) {
-  const int64_t be = dtype_traits(T).block_elems;
-  float block[256];
-  dequantize_row(T, p + dtype_traits(T).block_bytes * static_cast<size_t>(k / be), block, be);
-  return block[k % be];
-}
-
 // Loads: eight weights at element k (a multiple of 8, so never straddling a 32-element block)
 // as floats, and one weight (for tails, float types only in practice).
 struct LoadF32 {
@@ -86,7 +78,7 @@ struct LoadQ8_0 {
     const auto* blk = reinterpret_cast<const quant::BlockQ8_0*>(p) + k / 32;
     return scaled(vld1_s8(blk->qs + k % 32), quant::half_at(blk->d));
   }
-  static float one(const uint8_t* p, int64_t k) { return one_quant<DType::Q8_0>(p, k); }
+  static float one(const uint8_t* p, int64_t k) { return quant_element<DType::Q8_0>(p, k); }
 };
 struct LoadQ4_0 {
   static F8 vec(const uint8_t* p, int64_t k) {
@@ -95,7 +87,7 @@ struct LoadQ4_0 {
     const int8x8_t q = vsub_s8(vreinterpret_s8_u8(nib8(vld1_u8(blk->qs + e % 16), e >= 16)), vdup_n_s8(8));
     return scaled(q, quant::half_at(blk->d));
   }
-  static float one(const uint8_t* p, int64_t k) { return one_quant<DType::Q4_0>(p, k); }
+  static float one(const uint8_t* p, int64_t k) { return quant_element<DType::Q4_0>(p, k); }
 };
 template <bool kFifthBit>
 struct LoadQ45_K {
@@ -114,7 +106,9 @@ struct LoadQ45_K {
     return scaled_min(vreinterpret_s8_u8(q), quant::half_at(blk->d) * static_cast<float>(sc),
                       quant::half_at(blk->dmin) * static_cast<float>(mn));
   }
-  static float one(const uint8_t* p, int64_t k) { return one_quant < kFifthBit ? DType::Q5_K : DType::Q4_K > (p, k); }
+  static float one(const uint8_t* p, int64_t k) {
+    return quant_element < kFifthBit ? DType::Q5_K : DType::Q4_K > (p, k);
+  }
 };
 struct LoadQ6_K {
   static F8 vec(const uint8_t* p, int64_t k) {
@@ -127,7 +121,7 @@ struct LoadQ6_K {
     const int8x8_t q = vsub_s8(vreinterpret_s8_u8(vorr_u8(lo, vshl_n_u8(hi, 4))), vdup_n_s8(32));
     return scaled(q, quant::half_at(blk->d) * static_cast<float>(blk->scales[e / 16]));
   }
-  static float one(const uint8_t* p, int64_t k) { return one_quant<DType::Q6_K>(p, k); }
+  static float one(const uint8_t* p, int64_t k) { return quant_element<DType::Q6_K>(p, k); }
 };
 inline int8x8_t lookup16(const int8_t (&table)[16], uint8x8_t nibbles) {
   return vqtbl1_s8(vld1q_s8(table), nibbles);
@@ -138,7 +132,7 @@ struct LoadIQ4_NL {
     const int64_t e = k % 32;
     return scaled(lookup16(quant::kIq4nlValues, nib8(vld1_u8(blk->qs + e % 16), e >= 16)), quant::half_at(blk->d));
   }
-  static float one(const uint8_t* p, int64_t k) { return one_quant<DType::IQ4_NL>(p, k); }
+  static float one(const uint8_t* p, int64_t k) { return quant_element<DType::IQ4_NL>(p, k); }
 };
 struct LoadIQ4_XS {
   static F8 vec(const uint8_t* p, int64_t k) {
@@ -147,7 +141,7 @@ struct LoadIQ4_XS {
     const float d = quant::half_at(blk->d) * static_cast<float>(quant::iq4_xs_ls(*blk, g) - 32);
     return scaled(lookup16(quant::kIq4nlValues, nib8(vld1_u8(blk->qs + 16 * g + w % 16), w >= 16)), d);
   }
-  static float one(const uint8_t* p, int64_t k) { return one_quant<DType::IQ4_XS>(p, k); }
+  static float one(const uint8_t* p, int64_t k) { return quant_element<DType::IQ4_XS>(p, k); }
 };
 struct LoadMXFP4 {
   static F8 vec(const uint8_t* p, int64_t k) {
@@ -155,7 +149,7 @@ struct LoadMXFP4 {
     const int64_t e = k % 32;
     return scaled(lookup16(quant::kFp4Values, nib8(vld1_u8(blk->qs + e % 16), e >= 16)), quant::e8m0_half(blk->e));
   }
-  static float one(const uint8_t* p, int64_t k) { return one_quant<DType::MXFP4>(p, k); }
+  static float one(const uint8_t* p, int64_t k) { return quant_element<DType::MXFP4>(p, k); }
 };
 
 // 32 vector registers: two activation rows of four weight rows keep 16 accumulators.

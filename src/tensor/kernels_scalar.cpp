@@ -252,14 +252,6 @@ float load_f16(const uint8_t* p, int64_t k) {
 float load_bf16(const uint8_t* p, int64_t k) {
   return bf16_to_f32(static_cast<uint16_t>(p[2 * k] | p[2 * k + 1] << 8));
 }
-// One weight of a block-quantised row (the scalar exact path: simple, not fast).
-template <DType T>
-float load_quant(const uint8_t* p, int64_t k) {
-  const int64_t be = dtype_traits(T).block_elems;
-  float block[256];
-  dequantize_row(T, p + dtype_traits(T).block_bytes * static_cast<size_t>(k / be), block, be);
-  return block[k % be];
-}
 
 // Eight partial sums combined pairwise at the end, as dot_f32_scalar.
 template <float (*Load)(const uint8_t*, int64_t)>
@@ -278,7 +270,7 @@ void tile_float(const Tile& t) {
 }
 
 // A row converted with the scalar kernel's loads (for quantised rows: whole blocks at once,
-// the values load_quant returns one by one).
+// the values quant_element returns one by one).
 template <float (*Load)(const uint8_t*, int64_t)>
 void row_f32(const uint8_t* p, int64_t k, float* out) {
   for (int64_t j = 0; j < k; ++j) out[j] = Load(p, j);
@@ -308,14 +300,14 @@ RowFn row_to_f32_scalar(DType type) {
 
 TileFn tile_kernel_scalar(DType type, bool q8_acts) {
   if (!q8_acts) switch (type) {
-      case DType::Q8_0: return tile_float<load_quant<DType::Q8_0>>;
-      case DType::Q4_0: return tile_float<load_quant<DType::Q4_0>>;
-      case DType::Q4_K: return tile_float<load_quant<DType::Q4_K>>;
-      case DType::Q5_K: return tile_float<load_quant<DType::Q5_K>>;
-      case DType::Q6_K: return tile_float<load_quant<DType::Q6_K>>;
-      case DType::IQ4_NL: return tile_float<load_quant<DType::IQ4_NL>>;
-      case DType::IQ4_XS: return tile_float<load_quant<DType::IQ4_XS>>;
-      case DType::MXFP4: return tile_float<load_quant<DType::MXFP4>>;
+      case DType::Q8_0: return tile_float<quant_element<DType::Q8_0>>;
+      case DType::Q4_0: return tile_float<quant_element<DType::Q4_0>>;
+      case DType::Q4_K: return tile_float<quant_element<DType::Q4_K>>;
+      case DType::Q5_K: return tile_float<quant_element<DType::Q5_K>>;
+      case DType::Q6_K: return tile_float<quant_element<DType::Q6_K>>;
+      case DType::IQ4_NL: return tile_float<quant_element<DType::IQ4_NL>>;
+      case DType::IQ4_XS: return tile_float<quant_element<DType::IQ4_XS>>;
+      case DType::MXFP4: return tile_float<quant_element<DType::MXFP4>>;
       default: break;
     }
   switch (type) {
