@@ -37,6 +37,12 @@ void BM_Matmul(benchmark::State& state) {
   w.rows = rows;
   w.cols = cols;
   w.data = bytes.data();
+  // With q8 activations a model packs panels at load where the tier has them; so does this.
+  std::vector<uint8_t> panels;
+  if (q8 && packs_panels(w)) {
+    panels = pack_panels(w);
+    w.panels = panels.data();
+  }
   std::vector<float> x(static_cast<size_t>(m * cols)), y(static_cast<size_t>(m * rows));
   for (auto& v : x) v = d(rng);
   ThreadPool pool(1);
@@ -44,7 +50,8 @@ void BM_Matmul(benchmark::State& state) {
     matmul(pool, w, x.data(), m, y.data(), nullptr, q8);
     benchmark::DoNotOptimize(y.data());
   }
-  state.SetLabel(std::string(dtype_name(type)) + (q8 ? " q8-act " : " ") + isa_name(active_isa()));
+  state.SetLabel(std::string(dtype_name(type)) + (q8 ? " q8-act " : " ") + isa_name(active_isa()) + " " +
+                 matmul_route_name(matmul_route(w, m, q8)));
   state.counters["bytes/s"] =
       benchmark::Counter(static_cast<double>(bytes.size()), benchmark::Counter::kIsIterationInvariantRate);
   state.counters["FLOP/s"] =
@@ -52,7 +59,8 @@ void BM_Matmul(benchmark::State& state) {
 }
 
 void args(benchmark::internal::Benchmark* b) {
-  for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::Q6_K})
+  for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::Q6_K,
+                  DType::IQ4_XS})
     for (int64_t m : {1, 64})
       for (int q8 : {0, 1}) {
         const bool quant = t != DType::F32 && t != DType::F16 && t != DType::BF16;

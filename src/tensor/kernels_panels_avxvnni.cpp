@@ -12,6 +12,7 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <type_traits>
 
 #include "tensor/quant_blocks.h"
 #include "tensor/quant_iq_grids.h"
