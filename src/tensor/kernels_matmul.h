@@ -106,7 +106,7 @@ RowFn row_to_f32(DType type, Isa isa);
 // signed scales, ql and qh transposed; each 16-element half has its own scale and integer sum
 // (the offset 32 times the activations' half sum taken off), acc = fma(d sc dx, s, acc) per half.
 inline constexpr int kPanelRows = 16;
-inline constexpr int kPanelActRows = 8;  // activation rows per kernel call
+inline constexpr int kPanelActRows = 8;  // activation rows the 512-bit kernels hold at once
 
 // Whether a weight type has panels (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K), and the bytes of one storage
 // block (32 or 256 elements) of a panel's 16 rows.
@@ -116,8 +116,9 @@ size_t panel_block_bytes(DType type);
 // (16 row_bytes(type, k) bytes).
 void pack_panel(DType type, const uint8_t* rows, size_t row_stride, int64_t k, uint8_t* out);
 
-// One panel against nm <= kPanelActRows activation rows of BlockQ8 (x_stride bytes apart):
-// y[i * y_stride + r] for r < kPanelRows.
+// One panel against nm activation rows of BlockQ8 (x_stride bytes apart): y[i * y_stride + r]
+// for r < kPanelRows. The kernels take the rows a few at a time (kPanelActRows, or 4 with 256-bit
+// vectors); a call with many rows lets a kernel prepare the panel once for all of them.
 struct PanelTask {
   const uint8_t* panel;
   int64_t k;

@@ -5,6 +5,7 @@
 #include <immintrin.h>
 #endif
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -418,17 +419,25 @@ void panel_nm(const PanelTask& t) {
     panel_rows<T, NM>(t);
 }
 
+// The task's rows kPanelActRows at a time.
 template <DType T>
-void panel(const PanelTask& t) {
-  switch (t.nm) {
-    case 1: panel_nm<T, 1>(t); break;
-    case 2: panel_nm<T, 2>(t); break;
-    case 3: panel_nm<T, 3>(t); break;
-    case 4: panel_nm<T, 4>(t); break;
-    case 5: panel_nm<T, 5>(t); break;
-    case 6: panel_nm<T, 6>(t); break;
-    case 7: panel_nm<T, 7>(t); break;
-    default: panel_nm<T, kPanelActRows>(t); break;
+void panel(const PanelTask& task) {
+  for (int i0 = 0; i0 < task.nm; i0 += kPanelActRows) {
+    PanelTask t = task;
+    t.nm = std::min(task.nm - i0, kPanelActRows);
+    t.x = reinterpret_cast<const BlockQ8*>(reinterpret_cast<const uint8_t*>(task.x) +
+                                           static_cast<size_t>(i0) * task.x_stride);
+    t.y = task.y + static_cast<int64_t>(i0) * task.y_stride;
+    switch (t.nm) {
+      case 1: panel_nm<T, 1>(t); break;
+      case 2: panel_nm<T, 2>(t); break;
+      case 3: panel_nm<T, 3>(t); break;
+      case 4: panel_nm<T, 4>(t); break;
+      case 5: panel_nm<T, 5>(t); break;
+      case 6: panel_nm<T, 6>(t); break;
+      case 7: panel_nm<T, 7>(t); break;
+      default: panel_nm<T, kPanelActRows>(t); break;
+    }
   }
 }
 

@@ -9,6 +9,7 @@
 
 #include <cstring>
 #include <type_traits>
+#include <vector>
 
 #include "tensor/quant_blocks.h"
 #include "tensor/quant_iq_grids.h"

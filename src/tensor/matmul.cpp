@@ -121,8 +121,8 @@ void rows_dequant(TileFn f32, kernels::RowFn convert, const Weight& w, const flo
 }
 
 // Weight rows [r0, r1) (multiples of kPanelRows) from the panels against all m rows of q8
-// activations: each panel meets kActChunk activation rows, kPanelActRows at a time, while it
-// stays in cache.
+// activations: each panel meets kActChunk activation rows in one kernel call, while it stays in
+// cache.
 void rows_panels(kernels::PanelFn fn, const Weight& w, const BlockQ8* x, size_t x_stride, int64_t m, float* y,
                  int64_t r0, int64_t r1) {
   const size_t panel_bytes = row_bytes(w.type, w.cols) * kernels::kPanelRows;
@@ -134,12 +134,10 @@ void rows_panels(kernels::PanelFn fn, const Weight& w, const BlockQ8* x, size_t 
       t.k = w.cols;
       t.x_stride = x_stride;
       t.y_stride = w.rows;
-      for (int64_t i = i0; i < i1; i += kernels::kPanelActRows) {
-        t.nm = static_cast<int>(std::min<int64_t>(kernels::kPanelActRows, i1 - i));
-        t.x = reinterpret_cast<const BlockQ8*>(reinterpret_cast<const uint8_t*>(x) + static_cast<size_t>(i) * x_stride);
-        t.y = y + i * w.rows + p0;
-        fn(t);
-      }
+      t.nm = static_cast<int>(i1 - i0);
+      t.x = reinterpret_cast<const BlockQ8*>(reinterpret_cast<const uint8_t*>(x) + static_cast<size_t>(i0) * x_stride);
+      t.y = y + i0 * w.rows + p0;
+      fn(t);
     }
   }
 }

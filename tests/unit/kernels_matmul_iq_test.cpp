@@ -304,7 +304,8 @@ TEST(MatmulIq, Q8KernelsMatchScalarTwin) {
 
 // VNNI panels of the table formats: a matmul with q8 activations reading them gives exactly the
 // bits of the scalar q8 kernel on the rows in place plus the bias, for one activation row and
-// many (several kernel calls), on one thread and three.
+// many (one pass of a kernel, several, and without VNNI the expanded panels; past one 64-row
+// chunk), on one thread and three.
 TEST(MatmulIq, PanelsGiveTheScalarTwinsBits) {
   const int64_t rows = 48;
   ThreadPool p1(1), p3(3);
@@ -323,7 +324,7 @@ TEST(MatmulIq, PanelsGiveTheScalarTwinsBits) {
         wp.panels = panels.data();
         const auto scalar = kernels::tile_kernel(type, Isa::Scalar, true);
         const size_t rb = row_bytes(type, k);
-        for (int64_t m : {int64_t{1}, int64_t{3}, int64_t{8}, int64_t{19}}) {
+        for (int64_t m : {int64_t{1}, int64_t{3}, int64_t{8}, int64_t{19}, int64_t{70}}) {
           auto x = random_floats(static_cast<size_t>(m * k), 96);
           auto bias = random_floats(static_cast<size_t>(rows), 97);
           std::vector<kernels::BlockQ8> q(static_cast<size_t>(m * k / 32));

@@ -402,7 +402,7 @@ TEST(Matmul, PanelsGiveTheScalarTwinsBits) {
         Weight wp = w;
         wp.panels = panels.data();
         const auto scalar = kernels::tile_kernel(type, Isa::Scalar, true);
-        for (int64_t m : {int64_t{1}, int64_t{3}, int64_t{8}, int64_t{19}}) {
+        for (int64_t m : {int64_t{1}, int64_t{3}, int64_t{8}, int64_t{19}, int64_t{70}}) {
           auto x = random_floats(static_cast<size_t>(m * k), 72);
           x[5] = 0.0f;
           auto bias = random_floats(static_cast<size_t>(rows), 73);
