@@ -1,6 +1,7 @@
-// Output files that appear whole or not at all: data goes to PATH.partial, which is renamed to
-// PATH on commit(). A failed write (disk full, file size limit) or an exception before commit()
-// removes the temporary and leaves an existing PATH untouched.
+// Output files that appear whole or not at all: data goes to PATH.partial, which is flushed to
+// disk and renamed to PATH on commit() (then the directory is synced). A failed write (disk full,
+// the file size limit: SIGXFSZ is ignored so that it fails as a write), an exception before
+// commit(), SIGINT, SIGTERM or SIGHUP remove the temporary and leave an existing PATH untouched.
 #pragma once
 
 #include <cstdio>
@@ -25,7 +26,8 @@ class AtomicFile {
   std::string path_;
   std::string tmp_;
   std::FILE* file_ = nullptr;
-  int err_ = 0;  // errno of the first failed write
+  int err_ = 0;    // errno of the first failed write
+  int slot_ = -1;  // where the signal handler finds tmp_
   bool committed_ = false;
 };
 

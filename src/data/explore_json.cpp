@@ -6,6 +6,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "tokenizer/tokenizer.h"
 
@@ -514,10 +515,7 @@ void save_summary(const Summary& s, const std::string& path) {
   for (const Problem& p : s.problems) probs.push_back(ojson::array({p.source, p.line, p.message}));
   j["problems"] = probs;
 
-  std::ofstream f(path, std::ios::binary);
-  if (!f) fail(path, ": cannot open for writing");
-  f << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
-  if (!f) fail(path, ": write failed");
+  write_file_atomic(path, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
 }
 
 Summary load_summary(const std::string& path, size_t memory_budget) {

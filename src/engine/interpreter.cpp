@@ -556,13 +556,19 @@ void Interpreter::op_attn_mix(const Op& op) {
 
 namespace {
 
-// Indices of the k largest values (ties: the lower index first, as a stable sort gives).
+// Indices of the k largest values (ties: the lower index first, as a stable sort gives). NaNs
+// rank above every number (a strict order even then), so a NaN router logit is chosen and its
+// NaN weight reaches the output instead of being passed over.
 void top_k(const float* v, int64_t n, int64_t k, float* ids) {
   thread_local std::vector<int32_t> order;
   order.resize(static_cast<size_t>(n));
   for (int64_t e = 0; e < n; ++e) order[static_cast<size_t>(e)] = static_cast<int32_t>(e);
-  std::partial_sort(order.begin(), order.begin() + k, order.end(),
-                    [&](int32_t a, int32_t b) { return v[a] > v[b] || (v[a] == v[b] && a < b); });
+  std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](int32_t a, int32_t b) {
+    const bool na = std::isnan(v[a]), nb = std::isnan(v[b]);
+    if (na != nb) return na;
+    if (!na && v[a] != v[b]) return v[a] > v[b];
+    return a < b;
+  });
   for (int64_t j = 0; j < k; ++j) ids[j] = static_cast<float>(order[static_cast<size_t>(j)]);
 }
 

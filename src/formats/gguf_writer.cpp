@@ -1,9 +1,8 @@
 #include "formats/gguf_writer.h"
 
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 
 namespace loupe {
@@ -13,19 +12,19 @@ constexpr uint64_t kAlign = 32;
 
 class Out {
  public:
-  explicit Out(std::ofstream& f) : f_(f) {}
+  explicit Out(AtomicFile& f) : f_(f) {}
   template <class T>
   void put(T v) {
-    f_.write(reinterpret_cast<const char*>(&v), sizeof(T));
+    f_.write(&v, sizeof(T));
     n_ += sizeof(T);
   }
   void str(const std::string& s) {
     put<uint64_t>(s.size());
-    f_.write(s.data(), static_cast<std::streamsize>(s.size()));
+    f_.write(s);
     n_ += s.size();
   }
   void bytes(const void* p, size_t n) {
-    f_.write(static_cast<const char*>(p), static_cast<std::streamsize>(n));
+    f_.write(p, n);
     n_ += n;
   }
   void pad() {
@@ -36,7 +35,7 @@ class Out {
   uint64_t n() const { return n_; }
 
  private:
-  std::ofstream& f_;
+  AtomicFile& f_;
   uint64_t n_ = 0;
 };
 
@@ -109,10 +108,8 @@ void GgufWriter::add_tensor(const std::string& name, DType type, std::vector<int
 }
 
 void GgufWriter::write(const std::string& path) const {
-  const std::string tmp = path + ".partial";
   {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) fail(path, ": cannot open for writing");
+    AtomicFile f(path);
     Out o(f);
     o.put<uint32_t>(0x46554747);
     o.put<uint32_t>(3);
@@ -143,12 +140,8 @@ void GgufWriter::write(const std::string& path) const {
       o.bytes(t.data.data(), t.data.size());
       o.pad();
     }
-    f.flush();
-    if (!f) fail(path, ": write failed");
+    f.commit();
   }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) fail(path, ": cannot rename ", tmp, ": ", ec.message());
 }
 
 }  // namespace loupe

@@ -1,4 +1,6 @@
 // GGUF models of every family in model/arch/: the keys all share are read here, the rest by the family.
+#include <algorithm>
+#include <charconv>
 #include <cmath>
 
 #include "core/error.h"
@@ -57,7 +59,8 @@ std::unique_ptr<Model> load_gguf(const std::string& path) {
          " rows");
   if (meta.has("attention.layer_norm_rms_epsilon")) c.norm_eps = meta.number("attention.layer_norm_rms_epsilon");
   c.rope_theta = meta.number_or("rope.freq_base", 10000.0f);
-  if (!(c.rope_theta > 0.0f)) fail(path, ": ", meta.key("rope.freq_base"), " is ", c.rope_theta, " (must be positive)");
+  if (!(c.rope_theta > 0.0f) || !std::isfinite(c.rope_theta))
+    fail(path, ": ", meta.key("rope.freq_base"), " is ", c.rope_theta, " (must be positive and finite)");
   c.rope_dims = meta.count_or("rope.dimension_count", c.d_head);
   if (c.rope_dims == c.d_head) c.rope_dims = 0;
   arch::read_gguf_rope_scaling(meta, c);
@@ -76,6 +79,17 @@ std::unique_ptr<Model> load_gguf(const std::string& path) {
     r.data = t.data;
     r.nbytes = t.nbytes;
     table.add(std::move(r));
+  }
+  // A layer's tensors past block_count: the metadata lies about the depth (and the extra layers
+  // would be silently skipped).
+  for (const auto& t : g.tensors()) {
+    if (t.name.rfind("blk.", 0) != 0) continue;
+    const size_t dot = t.name.find('.', 4);
+    int64_t layer = 0;
+    const auto parsed = std::from_chars(t.name.data() + 4, t.name.data() + std::min(dot, t.name.size()), layer);
+    if (parsed.ec == std::errc() && layer >= c.n_layers)
+      fail(path, ": tensor '", t.name, "' belongs to layer ", layer, " but ", meta.key("block_count"), " is ",
+           c.n_layers);
   }
   bind_weights(*m, table, BindOptions{});
   c.file_type = file_type_of(g);

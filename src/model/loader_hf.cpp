@@ -1,9 +1,12 @@
 // Hugging Face folders: config.json + model.safetensors (or sharded with an index), F32/F16/BF16.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <tuple>
+#include <vector>
 
 #include "core/byte_reader.h"
 #include "core/error.h"
@@ -26,6 +29,28 @@ json read_json(const std::string& path) {
     return json::parse(in);
   } catch (const json::exception& e) {
     fail(path, ": invalid JSON: ", e.what());
+  }
+}
+
+// Two tensors whose data_offsets share bytes: one write would change the other, and a file
+// so made is damaged or hostile (safetensors itself refuses it). Entries without valid offsets
+// are named by the tensor loop.
+void refuse_overlaps(const std::string& path, const json& header) {
+  std::vector<std::tuple<uint64_t, uint64_t, std::string>> spans;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    if (it.key() == "__metadata__" || !it.value().is_object() || !it.value().contains("data_offsets")) continue;
+    const json& off = it.value()["data_offsets"];
+    if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned()) continue;
+    const uint64_t b = off[0].get<uint64_t>(), end = off[1].get<uint64_t>();
+    if (b < end) spans.emplace_back(b, end, it.key());
+  }
+  std::sort(spans.begin(), spans.end());
+  for (size_t i = 1; i < spans.size(); ++i) {
+    const auto& [b0, e0, n0] = spans[i - 1];
+    const auto& [b1, e1, n1] = spans[i];
+    if (b1 < e0)
+      fail(path, ": tensors '", n0, "' (data_offsets [", b0, ", ", e0, "]) and '", n1, "' ([", b1, ", ", e1,
+           "]) overlap");
   }
 }
 
@@ -95,6 +120,7 @@ void read_safetensors(const std::string& path, TensorTable& table, Model& m,
       fail(path, ": tensor '", name, "': data offset is not aligned to its element size");
     table.add(std::move(t));
   }
+  refuse_overlaps(path, header);
 }
 
 // A family's HF tensor names <-> the table's GGUF names, from the one weight-name table and
@@ -230,7 +256,14 @@ std::unique_ptr<Model> load_hf(const std::string& where) {
   } else {
     fail(dir.string(), ": no model.safetensors or model.safetensors.index.json");
   }
+  // tie_word_embeddings: checked as a flag wherever it is (the wrapper or text_config); a folder
+  // that says false must have its own unembedding.
+  const bool says_untied = (meta.has("tie_word_embeddings") && !meta.flag_or("tie_word_embeddings", true)) ||
+                           (top.has("tie_word_embeddings") && !top.flag_or("tie_word_embeddings", true));
   bind_weights(*m, table, bind);
+  if (says_untied && c.tied_embeddings)
+    fail(cfg_path, ": field 'tie_word_embeddings' is false but the folder has no '", hf_names.to_file("output.weight"),
+         "'");
   c.file_type = std::string(dtype_name(m->layers.front().wq.type));
 
   if (fs::exists(dir / "tokenizer.json")) {

@@ -1,5 +1,6 @@
 // llama2.c checkpoints: the legacy fp32 file (7 x int32 header), export v1 ("ak42", fp32) and
 // export v2 ("ak42", int8 with one float scale per group of the flattened tensor).
+#include <climits>
 #include <cstring>
 
 #include "core/byte_reader.h"
@@ -186,6 +187,10 @@ std::unique_ptr<Model> load_llama2c(const std::string& path) {
     h.vocab_size = r.read<int32_t>("header field vocab_size");
     h.seq_len = r.read<int32_t>("header field seq_len");
     const bool shared = h.vocab_size > 0;
+    // A negative vocab_size means an untied classifier; INT32_MIN has no positive counterpart.
+    if (h.vocab_size == INT32_MIN)
+      fail(path, ": not a recognised model file (read as a legacy llama2.c checkpoint, header field vocab_size is ",
+           h.vocab_size, ", its magnitude must be in 1..", 1 << 22, ")");
     if (h.vocab_size < 0) h.vocab_size = -h.vocab_size;
     check_header(path, h, true);
     m->config = config_from(h);

@@ -3,10 +3,10 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "formats/gguf.h"
 #include "formats/gguf_writer.h"
@@ -407,11 +407,7 @@ void write_synth_hf(const SynthModel& m, const std::string& dir) {
       cfg["no_rope_layers"] = nr;
     }
   }
-  {
-    std::ofstream f(std::filesystem::path(dir) / "config.json");
-    if (!f) fail(dir, "/config.json: cannot write");
-    f << cfg.dump(2) << "\n";
-  }
+  write_file_atomic((std::filesystem::path(dir) / "config.json").string(), cfg.dump(2) + "\n");
   // GGUF name -> (weight, layer, suffix), to name each tensor as the family's HF checkpoints do.
   struct Key {
     WeightId id;
@@ -488,14 +484,12 @@ void write_synth_hf(const SynthModel& m, const std::string& dir) {
   std::string h = header.dump();
   h.append((8 - h.size() % 8) % 8, ' ');
   const std::string path = (std::filesystem::path(dir) / "model.safetensors").string();
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  if (!f) fail(path, ": cannot write");
-  uint64_t hl = h.size();
-  f.write(reinterpret_cast<const char*>(&hl), 8);
-  f.write(h.data(), static_cast<std::streamsize>(h.size()));
-  for (const auto& o : outs)
-    f.write(reinterpret_cast<const char*>(o.data.data()), static_cast<std::streamsize>(o.data.size() * 4));
-  if (!f) fail(path, ": write failed");
+  AtomicFile f(path);
+  const uint64_t hl = h.size();
+  f.write(&hl, 8);
+  f.write(h);
+  for (const auto& o : outs) f.write(o.data.data(), o.data.size() * 4);
+  f.commit();
 }
 
 }  // namespace loupe

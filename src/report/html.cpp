@@ -3,8 +3,8 @@
 
 #include <algorithm>
 #include <cctype>
-#include <fstream>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 
 namespace loupe::report {
@@ -119,11 +119,7 @@ std::string HtmlReport::str() const {
 }
 
 void HtmlReport::save(const std::string& path) const {
-  std::ofstream f(path, std::ios::binary);
-  if (!f) fail(path, ": cannot open for writing");
-  const std::string s = str();
-  f.write(s.data(), static_cast<std::streamsize>(s.size()));
-  if (!f) fail(path, ": write failed");
+  write_file_atomic(path, str());
 }
 
 }  // namespace loupe::report

@@ -3,8 +3,8 @@
 
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "tokenizer/utf8.h"
 
@@ -271,11 +271,7 @@ std::string SvgDocument::str() const {
 }
 
 void SvgDocument::save(const std::string& path) const {
-  std::ofstream f(path, std::ios::binary);
-  if (!f) fail(path, ": cannot open for writing");
-  const std::string s = str();
-  f.write(s.data(), static_cast<std::streamsize>(s.size()));
-  if (!f) fail(path, ": write failed");
+  write_file_atomic(path, str());
 }
 
 }  // namespace loupe::report

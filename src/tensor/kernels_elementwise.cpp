@@ -51,8 +51,11 @@ void softmax_row_with(const float* in, float* out, int64_t n, Max max_of, ExpSum
   int64_t len = n;
   while (len > 0 && in[len - 1] == -INFINITY) out[--len] = 0.0f;
   const float mx = max_of(in, len);
-  if (mx == -INFINITY) {  // fully masked (only after an edit)
-    std::fill_n(out, len, 0.0f);
+  if (mx == -INFINITY) {
+    // Every score -inf (fully masked, only after an edit) or NaN (the maximum skips NaNs): the
+    // masked row is zeros, a NaN anywhere makes the row NaN, as exp(NaN - max) would.
+    const bool nan = std::any_of(in, in + len, [](float v) { return std::isnan(v); });
+    std::fill_n(out, len, nan ? NAN : 0.0f);
     return;
   }
   const float sum = exp_sum(in, mx, out, len);

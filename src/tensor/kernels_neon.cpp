@@ -263,12 +263,14 @@ void quantize_act_q8_neon(const float* x, BlockQ8* y, int64_t n_blocks) {
     const float* xb = x + b * 32;
     float32x4_t v[8];
     float32x4_t m = vdupq_n_f32(0.0f);
+    uint32x4_t ordered = vdupq_n_u32(0xffffffffu);
     for (int j = 0; j < 8; ++j) {
       v[j] = vld1q_f32(xb + 4 * j);
       m = vmaxnmq_f32(m, vabsq_f32(v[j]));
+      ordered = vandq_u32(ordered, vceqq_f32(v[j], v[j]));  // false for NaN
     }
     const float amax = vmaxnmvq_f32(m);
-    const float d = amax / 127.0f;
+    const float d = vminvq_u32(ordered) == 0 ? NAN : amax / 127.0f;  // as the scalar quantiser
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     const int32x4_t lim = vdupq_n_s32(127), neg_lim = vdupq_n_s32(-127);
     int16x8_t h[4];

@@ -6,6 +6,7 @@
 #endif
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -478,7 +479,8 @@ void quantize_act_q8_avx512(const float* x, BlockQ8* y, int64_t n_blocks) {
     // when either is NaN).
     const __m512 m = _mm512_max_ps(_mm512_abs_ps(v1), _mm512_max_ps(_mm512_abs_ps(v0), _mm512_setzero_ps()));
     const float amax = _mm512_reduce_max_ps(m);
-    const float d = amax / 127.0f;
+    const bool nan = (_mm512_cmp_ps_mask(v0, v0, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(v1, v1, _CMP_UNORD_Q)) != 0;
+    const float d = nan ? NAN : amax / 127.0f;  // as the scalar quantiser
     const __m512 id = _mm512_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
     const __m512i q0 = quant16(v0, id), q1 = quant16(v1, id);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(y[b].qs), _mm512_cvtepi32_epi8(q0));

@@ -7,6 +7,7 @@
 #if LOUPE_X86
 #include <immintrin.h>
 
+#include <cmath>
 #include <cstring>
 #include <type_traits>
 #include <vector>
@@ -67,16 +68,17 @@ void quantize_act_q8_avx2(const float* x, BlockQ8* y, int64_t n_blocks) {
     __m256 v[4];
     // The largest magnitude, NaNs skipped as std::fmax does (vmaxps returns its second operand
     // when either is NaN).
-    __m256 m = _mm256_setzero_ps();
+    __m256 m = _mm256_setzero_ps(), nan = _mm256_setzero_ps();
     for (int j = 0; j < 4; ++j) {
       v[j] = _mm256_loadu_ps(x + 32 * b + 8 * j);
       m = _mm256_max_ps(_mm256_and_ps(v[j], abs_mask), m);
+      nan = _mm256_or_ps(nan, _mm256_cmp_ps(v[j], v[j], _CMP_UNORD_Q));
     }
     __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
     m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
     m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
     const float amax = _mm_cvtss_f32(m4);
-    const float d = amax / 127.0f;
+    const float d = _mm256_movemask_ps(nan) != 0 ? NAN : amax / 127.0f;  // as the scalar quantiser
     const __m256 id = _mm256_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
     __m256i q[4];
     for (int j = 0; j < 4; ++j) {

@@ -25,8 +25,15 @@ void quantize_act_q8_scalar(const float* x, BlockQ8* y, int64_t n_blocks) {
   for (int64_t b = 0; b < n_blocks; ++b) {
     const float* xb = x + b * 32;
     float amax = 0.0f;
-    for (int j = 0; j < 32; ++j) amax = std::fmax(amax, std::fabs(xb[j]));
-    const float d = amax / 127.0f;
+    bool nan = false;
+    for (int j = 0; j < 32; ++j) {
+      amax = std::fmax(amax, std::fabs(xb[j]));
+      nan = nan || std::isnan(xb[j]);
+    }
+    // A NaN anywhere in the block makes its scale NaN, so every product with the block is NaN
+    // (the float product's answer); an infinity makes it inf, and inf times the integer sum
+    // (0: every byte is 0 then) is NaN as well. Nothing non-finite turns into a finite number.
+    const float d = nan ? NAN : amax / 127.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     int32_t sum[2] = {0, 0};
     for (int j = 0; j < 32; ++j) {

@@ -112,7 +112,8 @@ int32_t special_id(const GgufFile& gguf, const char* key, int32_t fallback, size
   if (fallback >= 0 && static_cast<size_t>(fallback) >= n_vocab) fallback = -1;
   if (!gguf.has(key)) return fallback;
   const uint64_t id = gguf.get_uint_or(key, 0);
-  return id < n_vocab ? static_cast<int32_t>(id) : fallback;
+  if (id >= n_vocab) fail(gguf.path(), ": ", key, " is ", id, ", past the vocabulary of ", n_vocab, " tokens");
+  return static_cast<int32_t>(id);
 }
 
 }  // namespace

@@ -229,6 +229,12 @@ std::unique_ptr<Tokenizer> hf_tokenizer_from_json(std::string_view json_text, co
     } else {
       fail(source, ": model.merges[", i, "] is neither \"a b\" nor [\"a\", \"b\"]");
     }
+    // As Hugging Face's BPE builder: both parts and their concatenation must be tokens.
+    const auto& [a, b] = c.merges.back();
+    for (const std::string& part : {a, b, a + b})
+      if (c.vocab.find(part) < 0)
+        fail(source, ": model.merges[", i, "] (\"", a, "\" + \"", b, "\") names \"", part,
+             "\", which is not in model.vocab");
   }
 
   add_normalizer(root.value("normalizer", json()), c.normalizer, ctx, 0);

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <climits>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -135,6 +137,8 @@ TEST_F(BadInput, Llama2cHeaders) {
   expect_cli_error("info " + path, {path + ": not a recognised model file", "header field dim is -64"});
   write_bytes(path, patched_i32(kStories, 16, 3));  // n_kv_heads
   expect_cli_error("info " + path, {path + ": n_heads 8 is not a multiple of n_kv_heads 3"});
+  write_bytes(path, patched_i32(kStories, 20, INT32_MIN));  // vocab_size: no positive counterpart
+  expect_cli_error("info " + path, {path + ": not a recognised model file", "vocab_size is -2147483648"});
   write_bytes(path, patched_i32(kStories, 20, 513));  // vocab_size
   expect_cli_error("info " + path, {path + ": llama2.c checkpoint of 1056540 bytes", "vocab_size 513"});
   const std::string q = dir_ + "/stories260K_q80.bin";
@@ -243,6 +247,14 @@ TEST_F(BadInput, SafetensorsHeaders) {
                      {d + ": tensor 'model.layers.3.mlp.down_proj.weight' (blk.3.ffn_down.weight) is missing"});
   }
   {
+    // Two tensors of one size given the same bytes.
+    Safetensors s = base;
+    s.header["model.norm.weight"]["data_offsets"] = s.header["model.layers.0.input_layernorm.weight"]["data_offsets"];
+    const std::string d = hf_copy("overlap", s.bytes());
+    expect_cli_error("info " + d, {d + "/model.safetensors: tensors '", "model.layers.0.input_layernorm.weight",
+                                   "model.norm.weight", "overlap"});
+  }
+  {
     const std::string d = hf_copy("not-json", std::string("\x10\0\0\0\0\0\0\0{\"a\": [1, 2,   ", 24) + base.data);
     expect_cli_error("info " + d, {d + "/model.safetensors: header is not valid JSON"});
   }
@@ -275,6 +287,35 @@ TEST_F(BadInput, ConfigJson) {
     c["model_type"] = "mamba";
     const std::string d = hf_copy("mamba", st, &c);
     expect_cli_error("info " + d, {d + "/config.json: unsupported model_type 'mamba'", "llama", "qwen2", "gpt2"});
+  }
+  {
+    // Every value through the checked accessors: the file and the key, never a JSON library message.
+    const std::vector<std::pair<std::string, json>> wrong = {{"model_type", 42},
+                                                             {"attention_bias", "no"},
+                                                             {"tie_word_embeddings", "yes"},
+                                                             {"rms_norm_eps", "small"},
+                                                             {"rope_scaling", 3}};
+    for (const auto& [key, value] : wrong) {
+      json c = cfg;
+      c[key] = value;
+      const std::string d = hf_copy("wrong-" + key, st, &c);
+      const CommandResult r = run_loupe("info " + d);
+      expect_error(r, key, {d + "/config.json: field '" + key + "'"});
+      EXPECT_EQ(r.err.find("json.exception"), std::string::npos) << r.err;
+    }
+  }
+  {
+    // Untied, but no lm_head.weight: refused rather than tied silently.
+    json c = cfg;
+    c["tie_word_embeddings"] = false;
+    const std::string d = hf_copy("untied", st, &c);
+    expect_cli_error("info " + d, {d + "/config.json: field 'tie_word_embeddings' is false", "lm_head.weight"});
+  }
+  {
+    json c = cfg;
+    c["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 0}};
+    const std::string d = hf_copy("llama3-factor", st, &c);
+    expect_cli_error("info " + d, {d + "/config.json", "factor 0 must be positive"});
   }
   {
     const std::string d = dir_ + "/broken-json";
@@ -348,6 +389,22 @@ TEST_F(BadInput, GgufForeignArchitectureAndBadMetadata) {
     expect_cli_error("generate " + path + " -n 2", {path + ": metadata 'llama.rope.scaling.factor' is 0"});
   }
   {
+    const std::string path = dir_ + "/unk.gguf";
+    rewrite_gguf(path, [](GgufWriter& w) { w.set_u32("tokenizer.ggml.unknown_token_id", 512); });
+    expect_cli_error("info " + path, {path + ": tokenizer.ggml.unknown_token_id is 512, past the vocabulary of 512"});
+  }
+  for (const float base : {INFINITY, 0.0f, -10000.0f}) {
+    const std::string path = dir_ + "/freq-base.gguf";
+    rewrite_gguf(path, [base](GgufWriter& w) { w.set_f32("llama.rope.freq_base", base); });
+    expect_cli_error("info " + path, {path + ": ", "llama.rope.freq_base"});
+  }
+  {
+    // Tensors for 5 layers under a block_count of 4.
+    const std::string path = dir_ + "/depth.gguf";
+    rewrite_gguf(path, [](GgufWriter& w) { w.set_u32("llama.block_count", 4); });
+    expect_cli_error("info " + path, {path + ": tensor 'blk.4.", "belongs to layer 4 but llama.block_count is 4"});
+  }
+  {
     const std::string path = dir_ + "/heads.gguf";
     rewrite_gguf(path, [](GgufWriter& w) { w.set_u32("llama.attention.head_count_kv", 3); });
     expect_cli_error("info " + path, {path + ": n_heads 8 is not a multiple of n_kv_heads 3"});
@@ -384,6 +441,20 @@ TEST_F(BadInput, Prompts) {
   expect_cli_error("logits " + m + " --ctx 2 --tokens 1,2,3 -o " + dir_ + "/l.npy",
                    {"--tokens: 3 tokens do not fit the context of 2 positions"});
   EXPECT_FALSE(fs::exists(dir_ + "/l.npy"));
+  // -f FILE: the file's text, byte for byte as -p would take it; its errors name the file.
+  const std::string pf = dir_ + "/prompt.txt";
+  write_bytes(pf, "Once upon a time");
+  ASSERT_EQ(run_loupe("logits " + m + " -f " + pf + " -o " + dir_ + "/f.npy").exit_code, 0);
+  ASSERT_EQ(run_loupe("logits " + m + " -p 'Once upon a time' -o " + dir_ + "/p.npy").exit_code, 0);
+  EXPECT_EQ(test::read_file(dir_ + "/f.npy"), test::read_file(dir_ + "/p.npy"));
+  expect_cli_error("logits " + m + " -f " + pf + " -p hi -o " + dir_ + "/l.npy", {"--prompt-file alone"});
+  expect_cli_error("generate " + m + " -n 2 --prompt-file " + dir_ + "/none.txt",
+                   {dir_ + "/none.txt: cannot open the prompt file"});
+  write_bytes(pf, "ab\xff");
+  expect_cli_error("generate " + m + " -n 2 -f " + pf, {pf + ": invalid UTF-8 at byte 2"});
+  write_bytes(pf, "");
+  expect_cli_error("generate " + m + " -n 2 -f " + pf, {pf + ": the prompt file is empty"});
+  EXPECT_FALSE(fs::exists(dir_ + "/l.npy"));
 }
 
 TEST_F(BadInput, NotModels) {
@@ -412,6 +483,90 @@ TEST_F(BadInput, NotModels) {
   // A text file posing as a model.
   write_bytes(dir_ + "/readme.bin", "This is not a model, just some text that is long enough.\n");
   expect_cli_error("info " + dir_ + "/readme.bin", {dir_ + "/readme.bin: not a recognised model file"});
+}
+
+// loupe under a file size limit of `kib` KiB (loupe itself ignores SIGXFSZ, so the write fails).
+CommandResult run_limited(const std::string& args, int kib, const std::string& dir) {
+  const std::string err = dir + "/stderr.txt";
+  const std::string cmd = "sh -c \"ulimit -f " + std::to_string(kib) + "; exec " + test::loupe_binary() + " " + args +
+                          "\" >/dev/null 2>" + err;
+  const int status = std::system(cmd.c_str());
+  CommandResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.err = test::read_file(err);
+  fs::remove(err);
+  return r;
+}
+
+// Every file loupe writes appears whole or not at all: a write that fails half way (the file
+// size limit) leaves an existing output untouched and no temporary beside it; SIGTERM in the
+// middle of a run leaves the output absent or complete and no temporary either.
+TEST_F(BadInput, OutputsAreWholeOrAbsent) {
+  const std::string m = shared(kStories);
+  const std::string data = dir_ + "/data.txt";
+  {
+    std::string text;
+    for (int i = 0; i < 40; ++i)
+      text += "Once upon a time there was a little girl named Lily " + std::to_string(i) + ". She liked to play.\n";
+    write_bytes(data, text);
+  }
+  const std::string out = dir_ + "/out";
+  fs::create_directories(out);
+  struct Case {
+    std::string what, args, file;
+  };
+  const std::vector<Case> cases = {
+      {"explore --html", "explore " + data + " --html " + out + "/report.html", out + "/report.html"},
+      {"explore --summary", "explore " + data + " --summary " + out + "/summary.json", out + "/summary.json"},
+      {"eval --tokens-out", "eval " + m + " --data " + data + " --tokens-out " + out + "/tokens.tsv",
+       out + "/tokens.tsv"},
+      {"eval --docs-out", "eval " + m + " --data " + data + " --docs-out " + out + "/docs.jsonl", out + "/docs.jsonl"},
+      {"eval --svg", "eval " + m + " --data " + data + " --svg " + out + "/loss.svg", out + "/loss.svg"},
+      {"model new --format hf",
+       "model new --arch llama --d-model 64 --n-layers 2 --n-heads 4 --d-mlp 128 --n-ctx 64 --vocab-from " +
+           shared(kGguf) + " --type f32 --format hf -o " + out + "/hf",
+       out + "/hf/model.safetensors"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    ASSERT_EQ(run_loupe(c.args).exit_code, 0);
+    const std::string good = test::read_file(c.file);
+    ASSERT_GT(good.size(), 1024u);
+    const CommandResult r = run_limited(c.args, 1, dir_);
+    expect_error(r, c.what + " under a 1 KiB file size limit", {": write failed"});
+    EXPECT_EQ(test::read_file(c.file), good) << "the good output was replaced";
+    for (const auto& e : fs::recursive_directory_iterator(out))
+      EXPECT_EQ(e.path().string().find(".partial"), std::string::npos) << e.path();
+  }
+  // SIGTERM at some point of a run: whatever the moment, no temporary remains, and the output
+  // is either absent or the whole file.
+  const std::string tokens = out + "/tokens.tsv";
+  const std::string whole = test::read_file(tokens);
+  for (const char* after : {"0.05", "0.2", "0.5"}) {
+    fs::remove(tokens);
+    const std::string cmd = "timeout -s TERM " + std::string(after) + " " + test::loupe_binary() + " eval " + m +
+                            " --data " + data + " --tokens-out " + tokens + " >/dev/null 2>&1";
+    [[maybe_unused]] const int status = std::system(cmd.c_str());
+    if (fs::exists(tokens)) {
+      EXPECT_EQ(test::read_file(tokens), whole) << "after " << after;
+    }
+    EXPECT_FALSE(fs::exists(tokens + ".partial")) << "after " << after;
+  }
+}
+
+// trace writes index.json last and removes an old one first: a failed run into a directory that
+// held an earlier trace leaves no index describing tensors that are not there.
+TEST_F(BadInput, TraceNeverLeavesAStaleIndex) {
+  const std::string m = shared(kStories);
+  const std::string out = dir_ + "/trace";
+  ASSERT_EQ(run_loupe("trace " + m + " -p 'Once upon a time' --hook 'blocks.*.hook_resid_post' -o " + out).exit_code,
+            0);
+  ASSERT_TRUE(fs::exists(out + "/index.json"));
+  const CommandResult r = run_limited("trace " + m + " -p 'Once upon a time there was' --hook '*' -o " + out, 4, dir_);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_FALSE(fs::exists(out + "/index.json"));
+  for (const auto& e : fs::directory_iterator(out))
+    EXPECT_EQ(e.path().string().find(".partial"), std::string::npos) << e.path();
 }
 
 TEST_F(BadInput, LogitsLeavesNoPartialOutput) {

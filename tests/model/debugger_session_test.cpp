@@ -3,6 +3,7 @@
 // a copy of the model with one weight corrupted.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -380,6 +381,45 @@ TEST(DebuggerSession, NanFinderNamesTheFirstBadOpAndItsInputs) {
   EXPECT_EQ(r.json["bad_op"]["label"], "blocks.2.attn.rope_k");
   EXPECT_TRUE(r.json["bad_op"]["inputs"][0]["already_bad"].get<bool>());
   std::filesystem::remove_all(dir);
+}
+
+// One NaN in any weight of the model reaches the logits (no kernel turns it into a number: an
+// all-NaN attention row stays NaN, not the zeros of a masked one), and `break if nan` stops first
+// at an op that reads that weight.
+TEST(DebuggerSession, ANanInAnyWeightReachesTheLogits) {
+  const std::string src = shared("models/stories260K-gguf/stories260K-f32.gguf");
+  std::vector<std::string> names;
+  {
+    GgufFile g = GgufFile::open(src);
+    for (const auto& t : g.tensors()) names.push_back(t.name);
+  }
+  ASSERT_EQ(names.size(), 48u);
+  for (const std::string& name : names) {
+    SCOPED_TRACE(name);
+    const std::string dir = test::temp_dir("nan-weights");
+    // Element 0 of the weight is read at every position; the embedding's row 1 is BOS's.
+    auto m = load_model(corrupted_copy(dir, name, name == "token_embd.weight" ? 64 : 0));
+    const std::vector<int32_t> tokens = prompt(*m, "Once upon a time");
+    ASSERT_EQ(tokens.front(), 1);
+    const std::vector<float> logits = uninterrupted(*m, tokens);
+    const int64_t V = m->config.d_vocab;
+    const auto last = logits.end() - V;
+    // The unembedding's row 0 is logit 0's alone; anything else spreads to every logit.
+    EXPECT_EQ(std::count_if(last, logits.end(), [](float v) { return std::isnan(v); }),
+              name == "output.weight" ? 1 : V);
+    EXPECT_TRUE(std::isnan(*last));
+    Session s(*m, two_threads());
+    Debugger d(s, "Once upon a time");
+    d.execute("break if nan");
+    const Reply r = d.execute("run");
+    ASSERT_TRUE(r.json.contains("bad_op")) << r.text;
+    // The op's bad input is the weight (named as in the file, or by the op for norm weights).
+    bool reads_it = false;
+    for (const auto& in : r.json["bad_op"]["inputs"])
+      reads_it = reads_it || (in["what"] != "input" && in["already_bad"].get<bool>() && in["nan"].get<int64_t>() == 1);
+    EXPECT_TRUE(reads_it) << r.json["bad_op"].dump();
+    std::filesystem::remove_all(dir);
+  }
 }
 
 TEST(DebuggerSession, ReadingTensorsThatAreGoneSaysWhy) {

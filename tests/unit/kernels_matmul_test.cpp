@@ -470,6 +470,61 @@ TEST(MatmulKernels, VectorQuantiserMatchesScalar) {
   EXPECT_EQ(a[0].qs[5], 3);  // 2.5 -> 3
   EXPECT_EQ(a[0].qs[7], 0);  // 0.49999997 -> 0
   EXPECT_EQ(a[4].sum(), 0);  // NaNs quantise to 0
+  // ... but a block with a NaN has a NaN scale, and one with an infinity an infinite one, so
+  // that no product with it is finite.
+  EXPECT_TRUE(std::isnan(a[3].d));
+  EXPECT_TRUE(std::isnan(a[4].d));
+  EXPECT_TRUE(std::isinf(a[2].d));
+  EXPECT_TRUE(std::isinf(a[7].d));
+  EXPECT_TRUE(std::isfinite(a[6].d));
+}
+
+// Non-finite activations stay non-finite through every matmul route of every tier, exact and
+// with q8 activations: a NaN (or an infinity) in one element of an activation row makes that
+// row's outputs NaN (or non-finite), never a finite number; the other rows stay finite.
+TEST(Matmul, NonFiniteActivationsPropagate) {
+  const int64_t rows = 32, k = 256, m = 20;  // 20 rows: the prompt route too
+  ThreadPool pool(2);
+  for (DType type : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q5_K,
+                     DType::Q6_K, DType::IQ4_XS})
+    for (bool q8 : {false, true})
+      for (Isa tier : kIsas) {
+        if (!cpu_supports(tier)) continue;
+        const test::IsaScope scope(tier);
+        std::vector<uint8_t> wbytes;
+        if (type == DType::IQ4_XS) {  // random_weights keeps scales finite only for the older formats
+          const auto f = random_floats(static_cast<size_t>(rows * k), 5);
+          wbytes.resize(row_bytes(type, k) * static_cast<size_t>(rows));
+          quantize_row(type, f.data(), wbytes.data(), rows * k);
+        } else {
+          wbytes = random_weights(type, rows, k, 5);
+        }
+        Weight w = rows_weight(type, rows, k, wbytes);
+        std::vector<uint8_t> panels;
+        if (q8 && packs_panels(w)) {
+          panels = pack_panels(w);
+          w.panels = panels.data();
+        }
+        for (const float bad : {NAN, INFINITY, -INFINITY}) {
+          auto x = random_floats(static_cast<size_t>(m * k), 6);
+          x[static_cast<size_t>(1 * k + 37)] = bad;   // row 1
+          x[static_cast<size_t>(4 * k + 200)] = bad;  // row 4
+          std::vector<float> y(static_cast<size_t>(m * rows));
+          for (const int64_t n : {m, int64_t{1}}) {
+            for (int64_t i = 0; i < m; i += n) matmul(pool, w, x.data() + i * k, n, y.data() + i * rows, nullptr, q8);
+            for (int64_t i = 0; i < m; ++i)
+              for (int64_t r = 0; r < rows; ++r) {
+                const float v = y[static_cast<size_t>(i * rows + r)];
+                const bool hit = i == 1 || i == 4;
+                EXPECT_EQ(std::isfinite(v), !hit) << dtype_name(type) << " " << isa_name(tier) << " q8=" << q8
+                                                  << " bad=" << bad << " n=" << n << " row " << i << " out " << r;
+                if (hit && std::isnan(bad)) {
+                  EXPECT_TRUE(std::isnan(v)) << dtype_name(type) << " " << isa_name(tier);
+                }
+              }
+          }
+        }
+      }
 }
 
 }  // namespace

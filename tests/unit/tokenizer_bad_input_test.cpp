@@ -151,6 +151,16 @@ TEST_F(TokenizerBadInput, JsonWithBadMerge) {
   EXPECT_TRUE(contains(err, "model.merges[1] is neither")) << err;
 }
 
+// As Hugging Face's BPE builder: a merge whose parts or result are not tokens is refused.
+TEST_F(TokenizerBadInput, JsonMergeOutsideTheVocabulary) {
+  std::string err = load_error(write(
+      "part.json", R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b", "a c"]}})"));
+  EXPECT_TRUE(contains(err, "model.merges[1] (\"a\" + \"c\") names \"c\", which is not in model.vocab")) << err;
+  err = load_error(write("result.json",
+                         R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": [["b", "a"]]}})"));
+  EXPECT_TRUE(contains(err, "model.merges[0] (\"b\" + \"a\") names \"ba\"")) << err;
+}
+
 TEST_F(TokenizerBadInput, JsonWithBadRegex) {
   const std::string err = load_error(write("regex.json", R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []},
       "pre_tokenizer": {"type": "Split", "pattern": {"Regex": "(unclosed"}, "behavior": "Isolated"}})"));

@@ -1,13 +1,15 @@
 // loupe eval MODEL --data FILE: per-token loss, perplexity per document and overall, surprising
 // tokens, a document coloured by loss, and degenerate-text detectors.
 #include <cstdio>
-#include <fstream>
+#include <optional>
 #include <span>
+#include <sstream>
 
 #include "analysis/eval.h"
 #include "analysis/text.h"
 #include "analysis_flags.h"
 #include "commands.h"
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "options.h"
 #include "report/charts.h"
@@ -79,15 +81,12 @@ void add_eval(CLI::App& app, Action& action) {
       const Tokenizer* tok = model->tokenizer.get();
       if (tok == nullptr) fail(model->path, ": no tokenizer found for this model; pass --tokenizer FILE");
       const bool use_colour = *colour == "always" || (*colour == "auto" && isatty(fileno(stdout)));
-      std::ofstream docs_file, tokens_file;
-      if (!docs_out->empty()) {
-        docs_file.open(*docs_out);
-        if (!docs_file) fail(*docs_out, ": cannot write");
-      }
+      // Both files appear whole when the run ends, or not at all.
+      std::optional<AtomicFile> docs_file, tokens_file;
+      if (!docs_out->empty()) docs_file.emplace(*docs_out);
       if (!tokens_out->empty()) {
-        tokens_file.open(*tokens_out);
-        if (!tokens_file) fail(*tokens_out, ": cannot write");
-        tokens_file << "doc\tpos\ttoken\ttext\tloss\tentropy\n";
+        tokens_file.emplace(*tokens_out);
+        tokens_file->write("doc\tpos\ttoken\ttext\tloss\tentropy\n");
       }
       // Loss histogram: fixed bins of 0.25 nats up to 16, streamed.
       constexpr int kBins = 64;
@@ -105,14 +104,16 @@ void add_eval(CLI::App& app, Action& action) {
       o.on_doc = [&](const analysis::DocEval& d) {
         for (const auto& t : d.losses) {
           hist[static_cast<size_t>(std::min<double>(kBins - 1, t.loss / kBinWidth))] += 1;
-          if (tokens_file.is_open()) {
+          if (tokens_file) {
             const int32_t one[1] = {t.token};
-            tokens_file << d.doc << '\t' << t.pos << '\t' << t.token << '\t' << analysis::tokens_text(*tok, one) << '\t'
-                        << t.loss << '\t' << t.entropy << '\n';
+            std::ostringstream line;
+            line << d.doc << '\t' << t.pos << '\t' << t.token << '\t' << analysis::tokens_text(*tok, one) << '\t'
+                 << t.loss << '\t' << t.entropy << '\n';
+            tokens_file->write(line.str());
           }
         }
-        if (docs_file.is_open())
-          docs_file << analysis::to_json(d).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+        if (docs_file)
+          docs_file->write(analysis::to_json(d).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
         if (*json) docs_json.push_back(analysis::to_json(d));
         if (!*json && table.size() < 20) {
           char line[256];
@@ -131,6 +132,8 @@ void add_eval(CLI::App& app, Action& action) {
       };
       analysis::EvalResult r = analysis::run_eval(*model, df->data, df->field, o);
       end_progress();
+      if (docs_file) docs_file->commit();
+      if (tokens_file) tokens_file->commit();
       if (!svg->empty()) {
         report::Histogram h;
         h.frame.title = "per-token loss";

@@ -118,6 +118,12 @@ void add_trace(CLI::App& app, Action& action) {
       std::sort(ids.begin(), ids.end());
       for (int id : ids) interp.observe(id, &cap);
       std::filesystem::create_directories(*out);
+      // index.json is written last: an old one goes first, so a run that stops half way never
+      // leaves an index that describes tensors other than those beside it.
+      const std::filesystem::path index_path = std::filesystem::path(*out) / "index.json";
+      std::error_code ec;
+      std::filesystem::remove(index_path, ec);
+      if (ec) fail(index_path.string(), ": cannot remove the old index: ", ec.message());
       forward(interp, tokens, true, nullptr);
       nlohmann::ordered_json index;
       index["model"] = model->path;
@@ -131,7 +137,7 @@ void add_trace(CLI::App& app, Action& action) {
         hooks.push_back({{"name", name}, {"file", file}, {"shape", e.shape}, {"dtype", "float32"}});
       }
       index["hooks"] = hooks;
-      write_file_atomic((std::filesystem::path(*out) / "index.json").string(), index.dump(1) + "\n");
+      write_file_atomic(index_path.string(), index.dump(1) + "\n");
       std::fprintf(stderr, "wrote %zu hook tensors to %s\n", ids.size(), out->c_str());
     };
   });

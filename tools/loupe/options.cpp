@@ -1,6 +1,10 @@
 #include "options.h"
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <thread>
 
 #include "core/error.h"
@@ -56,6 +60,7 @@ RunOptions ModelFlags::run_options() const {
 
 void PromptFlags::add(CLI::App* cmd, bool allow_tokens) {
   cmd->add_option("-p,--prompt", prompt, "prompt text (UTF-8)");
+  cmd->add_option("-f,--prompt-file", prompt_file, "read the prompt text from FILE (UTF-8, taken as it is)");
   cmd->add_option("--chat", chat,
                   "one user message, put through the model's chat template (with the assistant's turn opened) as the "
                   "prompt");
@@ -66,6 +71,19 @@ void PromptFlags::add(CLI::App* cmd, bool allow_tokens) {
 
 std::vector<int32_t> PromptFlags::resolve(const Model& model, int64_t n_ctx) const {
   if (bos && no_bos) fail("--bos and --no-bos contradict each other");
+  if (!prompt_file.empty()) {
+    if (!prompt.empty() || !chat.empty() || !tokens.empty())
+      fail("give --prompt-file alone, not with -p, --chat or --tokens");
+    std::ifstream in(prompt_file, std::ios::binary);
+    if (!in) fail(prompt_file, ": cannot open the prompt file: ", std::strerror(errno));
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (in.bad()) fail(prompt_file, ": cannot read the prompt file");
+    const int64_t bad = find_invalid_utf8(text);
+    if (bad >= 0) fail(prompt_file, ": invalid UTF-8 at byte ", bad);
+    if (text.empty()) fail(prompt_file, ": the prompt file is empty");
+    const bool add_bos = bos || (!no_bos && default_add_bos(model));
+    return prompt_tokens(model, text, add_bos, n_ctx);
+  }
   if (!chat.empty()) {
     if (!prompt.empty()) fail("give either -p PROMPT or --chat TEXT, not both");
     if (!tokens.empty()) fail("give either --tokens or --chat TEXT, not both");

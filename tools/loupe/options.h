@@ -24,10 +24,11 @@ struct ModelFlags {
   RunOptions run_options() const;
 };
 
-// Prompt input: -p TEXT, --chat TEXT (one user turn through the model's chat template) or
-// --tokens 1,2,3, with BOS control.
+// Prompt input: -p TEXT, -f FILE (the text of a file: long prompts do not fit argv), --chat TEXT
+// (one user turn through the model's chat template) or --tokens 1,2,3, with BOS control.
 struct PromptFlags {
   std::string prompt;
+  std::string prompt_file;
   std::string chat;
   std::string tokens;
   bool bos = false;

@@ -217,6 +217,10 @@ void read_hf_common(const HfMeta& m, ModelConfig& c) {
     }
     if (c.rope_scaling != RopeScaling::None && !(c.rope_factor > 0.0f))
       fail(m.path(), ": rope_scaling factor ", c.rope_factor, " must be positive");
+    // Llama 3's smooth interpolation divides by high_freq_factor - low_freq_factor.
+    if (c.rope_scaling == RopeScaling::Llama3 && !(c.rope_high_freq_factor > c.rope_low_freq_factor))
+      fail(m.path(), ": rope_scaling high_freq_factor ", c.rope_high_freq_factor, " must exceed low_freq_factor ",
+           c.rope_low_freq_factor);
   }
 }
 
