@@ -67,6 +67,8 @@ class Interpreter {
   int64_t n_ctx() const { return n_ctx_; }
   int64_t max_batch() const { return max_batch_; }
   int n_threads() const { return pool_.n_threads(); }
+  // The run's threads, idle while observers run: an observer may split its own work on them.
+  ThreadPool& pool() { return pool_; }
   // Whether products with weights of an int8 pairing meet int8 activations (--q8-act).
   bool q8_activations() const { return q8_activations_; }
 

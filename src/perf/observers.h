@@ -25,11 +25,15 @@ class CopyTracer : public Observer {
 // is not counted (NaN and +inf are).
 class NanCheck : public Observer {
  public:
+  // With a pool (the interpreter's, idle while observers run), large tensors are scanned on all
+  // its threads: a prompt's hooks are about ten times its weights' activations in bytes.
+  explicit NanCheck(ThreadPool* pool = nullptr) : pool_(pool) {}
   void on_hook(const HookEvent& event) override;
   int64_t non_finite() const { return non_finite_; }
   int first_hook() const { return first_hook_; }  // -1 when none
 
  private:
+  ThreadPool* pool_ = nullptr;
   int64_t non_finite_ = 0;
   int first_hook_ = -1;
 };
@@ -39,5 +43,8 @@ class NanCheck : public Observer {
 int64_t count_non_finite(const float* x, int64_t n, bool skip_neg_inf = false);
 int64_t count_non_finite_scalar(const float* x, int64_t n, bool skip_neg_inf = false);
 int64_t count_non_finite_avx2(const float* x, int64_t n, bool skip_neg_inf = false);
+// Whether there is one at all (the fast first look count_non_finite takes; x86 only).
+bool any_non_finite_avx2(const float* x, int64_t n, bool skip_neg_inf = false);
+bool any_non_finite_avx512(const float* x, int64_t n, bool skip_neg_inf = false);
 
 }  // namespace loupe::perf

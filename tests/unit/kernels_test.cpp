@@ -11,6 +11,7 @@
 #include "core/thread_pool.h"
 #include "perf/observers.h"
 #include "tensor/matmul.h"
+#include "test_support.h"
 
 namespace loupe {
 namespace {
@@ -310,6 +311,42 @@ TEST(Kernels, Avx2NonFiniteCountMatchesScalar) {
     EXPECT_EQ(perf::count_non_finite_avx2(x.data(), n), want) << n;
     EXPECT_EQ(perf::count_non_finite_scalar(x.data(), n, true), want - neg_inf) << n;
     EXPECT_EQ(perf::count_non_finite_avx2(x.data(), n, true), want - neg_inf) << n;
+  }
+}
+
+// The fast first look (any non-finite at all) at each x86 tier and count_non_finite at every
+// tier: one bad value anywhere (every position of lengths around the vector widths) is seen, a
+// -inf is seen unless skipped, nothing is seen in finite data.
+TEST(Kernels, AnyNonFiniteSeesEveryPosition) {
+  for (int64_t n : {1, 15, 16, 17, 31, 32, 33, 64, 100}) {
+    for (int64_t at = 0; at < n; ++at)
+      for (const float bad : {NAN, -NAN, INFINITY, -INFINITY}) {
+        auto x = random_vec(static_cast<size_t>(n), 23);
+        x[static_cast<size_t>(at)] = bad;
+        const bool want_skip = !(bad == -INFINITY);
+        for (Isa tier : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
+          if (!cpu_supports(tier)) continue;
+          const test::IsaScope scope(tier);
+          EXPECT_EQ(perf::count_non_finite(x.data(), n), 1) << n << " " << at << " " << isa_name(tier);
+          EXPECT_EQ(perf::count_non_finite(x.data(), n, true), want_skip ? 1 : 0) << n << " " << at;
+        }
+        if (cpu_supports(Isa::Avx2)) {
+          EXPECT_TRUE(perf::any_non_finite_avx2(x.data(), n)) << n << " " << at;
+          EXPECT_EQ(perf::any_non_finite_avx2(x.data(), n, true), want_skip) << n << " " << at;
+        }
+        if (cpu_supports(Isa::Avx512)) {
+          EXPECT_TRUE(perf::any_non_finite_avx512(x.data(), n)) << n << " " << at;
+          EXPECT_EQ(perf::any_non_finite_avx512(x.data(), n, true), want_skip) << n << " " << at;
+        }
+      }
+    auto x = random_vec(static_cast<size_t>(n), 29);
+    x.back() = std::numeric_limits<float>::max();
+    if (cpu_supports(Isa::Avx2)) {
+      EXPECT_FALSE(perf::any_non_finite_avx2(x.data(), n, true)) << n;
+    }
+    if (cpu_supports(Isa::Avx512)) {
+      EXPECT_FALSE(perf::any_non_finite_avx512(x.data(), n, true)) << n;
+    }
   }
 }
 

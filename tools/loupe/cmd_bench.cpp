@@ -103,7 +103,7 @@ void add_bench(CLI::App& app, Action& action) {
       ro.max_batch = std::max<int64_t>(*n_prompt, 1);
       Interpreter interp(*model, ro);
       perf::CopyTracer tracer;
-      perf::NanCheck nan;
+      perf::NanCheck nan(&interp.pool());
       const bool observing = *observe != "none";
       std::mt19937 rng(1234);
       std::uniform_int_distribution<int32_t> dist(0, static_cast<int32_t>(model->config.d_vocab - 1));
