@@ -206,6 +206,7 @@ void panel_rows(const PanelTask& t) {
   const int64_t n_blocks = t.k / 32;
   const uint8_t* p = t.panel;
   for (int64_t b = 0; b < n_blocks; ++b, p += block_bytes) {
+    prefetch_panel(p, block_bytes);
     const __m512 dw = halves16(p);
     const uint8_t* q = p + kScaleBytes;
     __m512i wv[8];
@@ -260,6 +261,7 @@ void panel_rows_k(const PanelTask& t) {
                            _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(u2, 4), m4),
                                            _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(u1, 6), m2), 4))};
     for (int j = 0; j < 8; ++j) {
+      prefetch_panel(p + block_bytes / 8 * static_cast<size_t>(j), block_bytes / 8);
       const unsigned shift = 8 * static_cast<unsigned>(j % 4);
       const __m512 dsc =
           _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(sc[j / 4], shift), byte)));
@@ -300,6 +302,7 @@ void panel_rows_q6_k(const PanelTask& t) {
     const uint8_t* p = t.panel + kK6Bytes * static_cast<size_t>(sb);
     const __m512 d = halves16(p);
     for (int j = 0; j < 8; ++j) {
+      prefetch_panel(p + kK6Bytes / 8 * static_cast<size_t>(j), kK6Bytes / 8 + 8);
       const int half = j / 4, quarter = j % 4;
       // Scales 2 j and 2 j + 1: bytes 2 (j % 2) and 2 (j % 2) + 1 of the words of vector j / 2.
       const __m512i sw = _mm512_loadu_si512(p + kK6Scales + 64 * static_cast<size_t>(j / 2));
@@ -383,6 +386,7 @@ void panel_rows_table(const PanelTask& t) {
       const __m512i sl = _mm512_loadu_si512(p + kXsScalesL);
       const __m512i sh = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + kXsScalesH)));
       for (int j = 0; j < 8; ++j) {
+        prefetch_panel(p + block_bytes / 8 * static_cast<size_t>(j), block_bytes / 8);
         const __m512i lo = _mm512_and_si512(_mm512_srli_epi32(sl, static_cast<unsigned>(4 * j)), m4);
         const __m512i hi = _mm512_and_si512(_mm512_srli_epi32(sh, static_cast<unsigned>(2 * j)), m2);
         const __m512i ls = _mm512_sub_epi32(_mm512_or_si512(lo, _mm512_slli_epi32(hi, 4)), bias);
@@ -392,6 +396,7 @@ void panel_rows_table(const PanelTask& t) {
     }
   } else {
     for (int64_t b = 0; b < t.k / 32; ++b, p += block_bytes) {
+      prefetch_panel(p, block_bytes);
       __m512 dw;
       if constexpr (T == DType::MXFP4) {
         alignas(64) float e[kPanelRows];
