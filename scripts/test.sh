@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check CI runs: the release build and its tests (unit + model, not the ones
-# labelled slow), the unit tests again under AddressSanitizer + UBSan, clang-format,
+# labelled slow), the unit tests again under AddressSanitizer + UBSan, every libFuzzer harness
+# for a few seconds (scripts/fuzz.sh), clang-format,
 # clang-tidy, and the AArch64 cross build with its tests under qemu (LOUPE_SKIP_ARM=1 skips it).
 # Assumes scripts/setup.sh installed the dependencies (scripts/arm_sysroot.sh adds the ARM ones).
 set -euo pipefail
@@ -17,6 +18,9 @@ cmake --preset asan >/dev/null
 cmake --build --preset asan -j "$jobs" --target loupe_unit_tests loupe
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ./build/asan/loupe_unit_tests --gtest_brief=1
+
+echo "== fuzz harnesses (clang, ASan + UBSan + libFuzzer), ${LOUPE_FUZZ_SECONDS:-5} s each"
+bash scripts/fuzz.sh "${LOUPE_FUZZ_SECONDS:-5}"
 
 echo "== clang-format"
 files=$(git ls-files '*.cpp' '*.h')

@@ -10,13 +10,14 @@
 #include <string_view>
 
 // x86-64 builds carry the AVX2 / AVX-512 kernels, AArch64 builds the NEON ones
-// (kernels_neon.cpp, kernels_neon_dot.cpp); every build has the scalar path.
-#if defined(__x86_64__)
+// (kernels_neon.cpp, kernels_neon_dot.cpp); every build has the scalar path, and a build with
+// LOUPE_NO_SIMD (cmake -DLOUPE_SIMD=OFF: the clang fuzz build) has only that.
+#if defined(__x86_64__) && !defined(LOUPE_NO_SIMD)
 #define LOUPE_X86 1
 #else
 #define LOUPE_X86 0
 #endif
-#if defined(__aarch64__)
+#if defined(__aarch64__) && !defined(LOUPE_NO_SIMD)
 #define LOUPE_ARM 1
 #else
 #define LOUPE_ARM 0

@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "test_support.h"
+#include "tokenizer/sentencepiece_tokenizer.h"
 #include "tokenizer/tokenizer.h"
 
 namespace {
@@ -175,6 +176,23 @@ TEST_F(TokenizerBadInput, MinimalJsonTokenizerWorks) {
   EXPECT_EQ(tok->n_vocab(), 5);
   EXPECT_EQ(tok->encode("ab ab<eos>", false, true), (std::vector<int32_t>{2, 3, 2, 4}));
   EXPECT_EQ(tok->decode(std::vector<int32_t>{2, 3, 2, 4}), "ab ab");
+}
+
+// Found by fuzz/tokenizer_model.cpp: a model proto whose fourth piece damaged into bytes that
+// the library reads as an empty piece; libsentencepiece throws a foreign exception from its
+// trie builder (Darts: "zero-length key") instead of returning a status.
+TEST_F(TokenizerBadInput, SentencePieceModelWithAnEmptyPiece) {
+  const std::string bytes(
+      "\x0a\x0e\x0a\x05\x3c\x75\x6e\x6b\x3e\x15\x00\x00\x00\x00\x18\x02\x0a\x0c\x0a\x03\x3c\x73\x3e\x15\x00"
+      "\x00\x00\x00\x18\x03\x2a\x0d\x0a\x04\x3c\x2f\x73\x3e\x15\x00\x00\x00\x00\x18\x03\x0a\x0f\x0a\x06\x00"
+      "\x00\x00\x3f\x30\x3e\x15\x00\x0a\x74\x79\x12\x00",
+      62);
+  try {
+    (void)loupe::sentencepiece_tokenizer_from_bytes(bytes, "fuzzed.model");
+    ADD_FAILURE() << "loaded";
+  } catch (const loupe::Error& e) {
+    EXPECT_TRUE(contains(e.what(), "fuzzed.model: not a valid sentencepiece model")) << e.what();
+  }
 }
 
 TEST_F(TokenizerBadInput, TruncatedSentencePieceModel) {
