@@ -291,18 +291,28 @@ bool Reader::open_next() {
 
 bool Reader::read_line(std::string& line) {
   line.clear();
+  too_long_ = 0;
+  uint64_t length = 0;  // of the whole line, kept or not
+  bool any = false;
   for (;;) {
     const size_t nl = buf_.find('\n', buf_pos_);
+    const size_t end = nl != std::string::npos ? nl : buf_.size();
+    length += end - buf_pos_;
+    any = any || end > buf_pos_ || nl != std::string::npos;
+    if (length > max_record_) {
+      line.clear();  // past the limit: the rest is only counted
+      line.shrink_to_fit();
+    } else {
+      line.append(buf_, buf_pos_, end - buf_pos_);
+    }
     if (nl != std::string::npos) {
-      line.append(buf_, buf_pos_, nl - buf_pos_);
       buf_pos_ = nl + 1;
       break;
     }
-    line.append(buf_, buf_pos_, std::string::npos);
     buf_.clear();
     buf_pos_ = 0;
     if (eof_) {
-      if (line.empty()) return false;
+      if (!any) return false;
       break;
     }
     buf_.resize(kChunk);
@@ -311,8 +321,18 @@ bool Reader::read_line(std::string& line) {
     if (got == 0) eof_ = true;
   }
   ++line_no_;
+  if (length > max_record_) {
+    too_long_ = length;
+    return true;
+  }
   if (!line.empty() && line.back() == '\r') line.pop_back();
   return true;
+}
+
+void Reader::too_long(int64_t line, uint64_t bytes) {
+  problems_.push_back({static_cast<uint32_t>(current_), line,
+                       cat("a record of ", bytes, " bytes is longer than the ", max_record_,
+                           " bytes the memory budget allows one document (--memory-mb); skipped")});
 }
 
 bool Reader::next_record(Record& r) {
@@ -321,7 +341,11 @@ bool Reader::next_record(Record& r) {
     case Format::Auto:
     case Format::Lines:
     case Format::Jsonl:
-      if (!read_line(r.text)) return false;
+      for (;;) {
+        if (!read_line(r.text)) return false;
+        if (too_long_ == 0) break;
+        too_long(line_no_, too_long_);
+      }
       r.line = line_no_;
       if (current_format_ == Format::Lines && line_no_ == 1 && r.text.compare(0, 3, "\xEF\xBB\xBF") == 0)
         r.text.erase(0, 3);  // byte order mark
@@ -329,17 +353,34 @@ bool Reader::next_record(Record& r) {
     case Format::Blank: {
       std::string line;
       r.text.clear();
-      bool started = false;
+      bool started = false, dropped = false;
+      uint64_t length = 0;
       while (read_line(line)) {
-        if (blank(line)) {
+        if (too_long_ == 0 && blank(line)) {
+          if (dropped) {  // the end of a document that was too long
+            too_long(r.line, length);
+            r.text.clear();
+            started = dropped = false;
+            length = 0;
+            continue;
+          }
           if (started) return true;
           continue;
         }
-        if (!started) r.line = line_no_;
+        if (!started && !dropped) r.line = line_no_;
+        length += (started || dropped ? 1 : 0) + (too_long_ != 0 ? too_long_ : line.size());
+        if (length > max_record_) {
+          dropped = true;
+          started = false;
+          r.text.clear();
+          r.text.shrink_to_fit();
+          continue;
+        }
         if (started) r.text += '\n';
         r.text += line;
         started = true;
       }
+      if (dropped) too_long(r.line, length);
       return started;
     }
     case Format::Csv: {
@@ -349,12 +390,29 @@ bool Reader::next_record(Record& r) {
       for (;;) {
         if (!read_line(line)) return false;
         const int64_t start = line_no_;
+        uint64_t length = too_long_ != 0 ? too_long_ : line.size();
+        bool dropped = too_long_ != 0;
         std::string record = line;
-        // A record continues while its quotes are unbalanced.
-        while (std::count(record.begin(), record.end(), '"') % 2 == 1) {
+        // A record continues while its quotes are unbalanced (counted line by line: a quote
+        // left open does not make reading quadratic). A line too long to keep is not scanned
+        // for quotes: the record ends with it.
+        size_t quotes = dropped ? 0 : static_cast<size_t>(std::count(line.begin(), line.end(), '"'));
+        while (quotes % 2 == 1) {
           if (!read_line(line)) break;
+          length += 1 + (too_long_ != 0 ? too_long_ : line.size());
+          quotes += static_cast<size_t>(std::count(line.begin(), line.end(), '"'));
+          if (too_long_ != 0 || length > max_record_) {  // read on to the record's end, keeping nothing
+            dropped = true;
+            record.clear();
+            record.shrink_to_fit();
+          }
+          if (dropped) continue;
           record += '\n';
           record += line;
+        }
+        if (dropped) {
+          too_long(start, length);
+          continue;
         }
         if (!split_csv(record, fields, problem)) {
           problems_.push_back({r.source, start, problem});

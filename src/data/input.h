@@ -68,6 +68,9 @@ class Reader {
   // Appends records to out until about max_bytes of text were added; false when the input is
   // exhausted and nothing was added.
   bool next_batch(std::vector<Record>& out, size_t max_bytes);
+  // Records longer than this many bytes are skipped as they are read (never held whole), each
+  // with a problem naming its line and size; callers derive it from their memory budget.
+  void set_max_record_bytes(size_t bytes) { max_record_ = bytes; }
 
   const std::vector<std::string>& sources() const { return sources_; }
   // The format used for a source (Auto resolved).
@@ -81,8 +84,11 @@ class Reader {
 
  private:
   bool open_next();
-  bool read_line(std::string& line);  // false at end of the current source
-  bool next_record(Record& r);        // false at end of the current source
+  // false at end of the current source; a line past max_record_ is read to its end without being
+  // kept, and comes back empty with too_long_ set to its length.
+  bool read_line(std::string& line);
+  void too_long(int64_t line, uint64_t bytes);  // records the problem
+  bool next_record(Record& r);                  // false at end of the current source
 
   std::vector<std::string> sources_;
   Format format_;
@@ -98,6 +104,8 @@ class Reader {
   std::vector<Problem> problems_;
   uint64_t done_raw_bytes_ = 0;
   uint64_t total_bytes_ = 0;
+  size_t max_record_ = SIZE_MAX;
+  uint64_t too_long_ = 0;  // length of the last line read, when it was past max_record_
 };
 
 // Extracts the string field (dotted path) from a JSON line. On failure returns false and sets

@@ -454,6 +454,7 @@ TEST_F(BadInput, Prompts) {
   expect_cli_error("generate " + m + " -n 2 -f " + pf, {pf + ": invalid UTF-8 at byte 2"});
   write_bytes(pf, "");
   expect_cli_error("generate " + m + " -n 2 -f " + pf, {pf + ": the prompt file is empty"});
+  expect_cli_error("generate " + m + " -n 2 -f " + dir_, {dir_ + ": is a directory, not a prompt file"});
   EXPECT_FALSE(fs::exists(dir_ + "/l.npy"));
 }
 

@@ -1,5 +1,8 @@
 // loupe explore with real tokenizers from ../shared, and the command line end to end.
 #include <gtest/gtest.h>
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 
 #include <filesystem>
 #include <fstream>
@@ -128,6 +131,40 @@ TEST(ExploreTokens, CommandLineJsonHtmlSummaryMerge) {
   auto stdin_run = test::run_loupe("explore - --json < " + dir + "/a.jsonl");
   ASSERT_EQ(stdin_run.exit_code, 0) << stdin_run.err;
   EXPECT_EQ(nlohmann::json::parse(stdin_run.out)["documents"], 2);  // stdin is read as lines
+  std::filesystem::remove_all(dir);
+}
+
+// A document far past the memory budget (a 24 MB line against --memory-mb 64) is skipped and
+// reported, and the process stays near its budget: before, one 100 MB line peaked at 2.78 GB.
+TEST(ExploreBudget, AHugeLineIsSkippedAndTheBudgetHolds) {
+  const std::string dir = test::temp_dir("explore-budget");
+  const std::string path = dir + "/long.jsonl";
+  {
+    std::ofstream f(path, std::ios::binary);
+    f << "{\"text\": \"a small document\"}\n{\"text\": \"";
+    const std::string words = "lorem ipsum dolor sit amet consectetur ";
+    for (size_t n = 0; n < (size_t{24} << 20); n += words.size()) f << words;
+    f << "\"}\n{\"text\": \"another small one\"}\n";
+  }
+  const std::string out = dir + "/report.json";
+  const std::string cmd =
+      test::loupe_binary() + " explore " + path + " --memory-mb 64 --threads 2 --json >" + out + " 2>" + dir + "/err";
+  pid_t pid = 0;
+  const char* argv[] = {"/bin/sh", "-c", cmd.c_str(), nullptr};
+  ASSERT_EQ(posix_spawn(&pid, "/bin/sh", nullptr, nullptr, const_cast<char* const*>(argv), environ), 0);
+  int status = 0;
+  struct rusage ru {};
+  ASSERT_EQ(wait4(pid, &status, 0, &ru), pid);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << test::read_file(dir + "/err");
+  const nlohmann::json r = nlohmann::json::parse(test::read_file(out));
+  EXPECT_EQ(r["documents"], 2);
+  ASSERT_EQ(r["problems"]["count"], 1);
+  const std::string message = r["problems"]["list"][0]["message"];
+  EXPECT_NE(message.find("is longer than the 2097152 bytes the memory budget allows one document"), std::string::npos)
+      << message;
+  EXPECT_EQ(r["problems"]["list"][0]["line"], 2);
+  // The shell's exec makes the child loupe itself; ru_maxrss is in KiB.
+  EXPECT_LT(ru.ru_maxrss, 256 * 1024) << "peak RSS " << ru.ru_maxrss / 1024 << " MiB";
   std::filesystem::remove_all(dir);
 }
 

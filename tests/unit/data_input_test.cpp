@@ -73,6 +73,65 @@ TEST(DataInput, LinesBlankAndCrLf) {
   std::filesystem::remove_all(dir);
 }
 
+// Records past the reader's limit are skipped while they are read (never held whole), each with
+// a problem naming its line and size, in every format; the records around them are intact.
+TEST(DataInput, RecordsPastTheLimitAreSkippedAndReported) {
+  const std::string dir = test::temp_dir("data_long");
+  const std::string big(5000, 'x'), third(600, 'y');
+  struct Case {
+    Format format;
+    std::string file, text;
+    std::vector<std::string> want;
+    int64_t bad_line;
+    uint64_t bad_bytes;
+  };
+  const std::vector<Case> cases = {
+      {Format::Lines, "a.txt", "short\n" + big + "\nafter\n", {"short", "after"}, 2, 5000},
+      {Format::Lines, "b.txt", "short\n" + big, {"short"}, 2, 5000},  // at the end, no newline
+      {Format::Jsonl,
+       "c.jsonl",
+       "{\"text\": \"a\"}\n\"" + big + "\"\n{\"text\": \"b\"}\n",
+       {"{\"text\": \"a\"}", "{\"text\": \"b\"}"},
+       2,
+       5002},
+      {Format::Blank,
+       "d.txt",
+       "one\n\n" + third + "\n" + third + "\n" + third + "\n\nthree\n",
+       {"one", "three"},
+       3,
+       1802},
+      {Format::Blank, "e.txt", "one\n\n" + big + "\nmore\n\nthree", {"one", "three"}, 3, 5005},
+      {Format::Csv, "f.csv", "text\nfirst\n\"" + third + "\n" + third + "\"\nlast\n", {"first", "last"}, 3, 1203},
+      {Format::Csv, "g.csv", "text\nfirst\n" + big + "\nlast\n", {"first", "last"}, 3, 5000},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.file);
+    write(dir + "/" + c.file, c.text);
+    Reader r({dir + "/" + c.file}, c.format, "text");
+    r.set_max_record_bytes(1000);
+    std::vector<std::string> got;
+    for (const Record& rec : read_all(r)) got.push_back(rec.text);
+    EXPECT_EQ(got, c.want);
+    const auto problems = r.take_problems();
+    ASSERT_EQ(problems.size(), 1u);
+    EXPECT_EQ(problems[0].line, c.bad_line);
+    EXPECT_NE(problems[0].message.find("a record of " + std::to_string(c.bad_bytes) + " bytes is longer than the 1000"),
+              std::string::npos)
+        << problems[0].message;
+  }
+  // An unterminated quote reads to the end of the file, line by line: skipped, not quadratic.
+  std::string open_quote = "text\nfirst\n\"never closed\n";
+  for (int i = 0; i < 20000; ++i) open_quote += "line of the runaway field\n";
+  write(dir + "/h.csv", open_quote);
+  Reader r({dir + "/h.csv"}, Format::Csv, "text");
+  r.set_max_record_bytes(1000);
+  const auto docs = read_all(r);
+  ASSERT_EQ(docs.size(), 1u);
+  EXPECT_EQ(docs[0].text, "first");
+  EXPECT_EQ(r.take_problems().size(), 1u);
+  std::filesystem::remove_all(dir);
+}
+
 TEST(DataInput, GzipAndZstdAreReadByContent) {
   const std::string dir = test::temp_dir("data_gz");
   std::string text;

@@ -74,6 +74,7 @@ std::vector<int32_t> PromptFlags::resolve(const Model& model, int64_t n_ctx) con
   if (!prompt_file.empty()) {
     if (!prompt.empty() || !chat.empty() || !tokens.empty())
       fail("give --prompt-file alone, not with -p, --chat or --tokens");
+    if (std::filesystem::is_directory(prompt_file)) fail(prompt_file, ": is a directory, not a prompt file");
     std::ifstream in(prompt_file, std::ios::binary);
     if (!in) fail(prompt_file, ": cannot open the prompt file: ", std::strerror(errno));
     const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
