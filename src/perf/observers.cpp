@@ -6,6 +6,7 @@
 #endif
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #include "tensor/kernels.h"
@@ -117,10 +118,11 @@ bool any_non_finite_avx512(const float* x, int64_t n, bool skip_neg_inf) {
 
 int64_t count_non_finite(const float* x, int64_t n, bool skip_neg_inf) {
 #if LOUPE_X86
-  if (active_isa() == Isa::Avx512 && !any_non_finite_avx512(x, n, skip_neg_inf)) return 0;
-  if (active_isa() >= Isa::Avx2) {
-    if (active_isa() != Isa::Avx512 && !any_non_finite_avx2(x, n, skip_neg_inf)) return 0;
-    return count_non_finite_avx2(x, n, skip_neg_inf);
+  const Isa isa = active_isa();
+  if (isa >= Isa::Avx2) {
+    const bool any =
+        isa == Isa::Avx512 ? any_non_finite_avx512(x, n, skip_neg_inf) : any_non_finite_avx2(x, n, skip_neg_inf);
+    return any ? count_non_finite_avx2(x, n, skip_neg_inf) : 0;
   }
 #endif
   return count_non_finite_scalar(x, n, skip_neg_inf);
@@ -132,13 +134,9 @@ void NanCheck::on_hook(const HookEvent& event) {
   const int64_t n = event.shape.numel();
   int64_t bad = 0;
   if (pool_ != nullptr && pool_->n_threads() > 1 && n >= (int64_t{1} << 16)) {
-    std::vector<int64_t> part(static_cast<size_t>(pool_->n_threads()), 0);
-    const int64_t chunk = (n + pool_->n_threads() - 1) / pool_->n_threads();
-    pool_->run([&](int t) {
-      const int64_t b = std::min(n, t * chunk), e = std::min(n, b + chunk);
-      part[static_cast<size_t>(t)] = count_non_finite(event.data + b, e - b, scores);
-    });
-    for (int64_t c : part) bad += c;
+    std::atomic<int64_t> sum{0};  // counts: the same total in any order
+    pool_->parallel_for(n, [&](int64_t b, int64_t e) { sum += count_non_finite(event.data + b, e - b, scores); });
+    bad = sum.load();
   } else {
     bad = count_non_finite(event.data, n, scores);
   }
