@@ -3,6 +3,7 @@
 
 #include "core/error.h"
 #include "tokenizer/byte_level.h"
+#include "tokenizer/spm_merge.h"
 #include "tokenizer/utf8.h"
 
 namespace loupe {
@@ -12,6 +13,17 @@ class BpeTokenizer final : public Tokenizer {
  public:
   explicit BpeTokenizer(BpeTokenizerConfig config) : c_(std::move(config)) {
     model_ = std::make_unique<BpeModel>(c_.vocab, c_.merges, c_.unknowns, c_.ignore_merges);
+    // Words of SentencePiece-style BPE (U+2581 for spaces, often no pre-tokenizer, so a whole
+    // document would be one word) merge independently when no piece, and no merge's result,
+    // holds U+2581 after other text: then cut them apart first, which keeps encoding linear in
+    // the text and lets the word cache work. Not with ignore_merges (a whole-word lookup would
+    // see different words) nor when U+2581 itself is unknown (unknowns fuse across it).
+    word_split_ = c_.split_words && !c_.byte_level && !c_.ignore_merges && c_.vocab.find(kSpaceMark) >= 0 &&
+                  pieces_respect_word_starts(c_.vocab, kSpaceMark);
+    for (size_t i = 0; word_split_ && i < c_.merges.size(); ++i) {
+      const auto& [a, b] = c_.merges[i];
+      word_split_ = piece_respects_word_starts(a + b, kSpaceMark);
+    }
     c_.merges.clear();
     c_.merges.shrink_to_fit();
     std::vector<SpecialToken> specials;
@@ -42,7 +54,9 @@ class BpeTokenizer final : public Tokenizer {
         piece = normalized;
       }
       const auto encode_word = [&](std::string_view word) {
-        if (c_.byte_level) {
+        if (word_split_) {
+          for_each_word(word, kSpaceMark, [&](std::string_view w) { model_->encode_word(w, out); });
+        } else if (c_.byte_level) {
           mapped.clear();
           byte_level_encode(word, mapped);
           model_->encode_word(mapped, out);
@@ -53,7 +67,7 @@ class BpeTokenizer final : public Tokenizer {
       if (c_.pre.empty()) {
         encode_word(piece);
       } else {
-        for (const std::string& word : c_.pre.run(piece, f.offset == 0)) encode_word(word);
+        c_.pre.for_each(piece, f.offset == 0, encode_word);
       }
     }
     return out;
@@ -91,6 +105,7 @@ class BpeTokenizer final : public Tokenizer {
   BpeTokenizerConfig c_;
   std::unique_ptr<BpeModel> model_;
   SpecialTokenSplitter specials_;
+  bool word_split_ = false;
 };
 
 }  // namespace

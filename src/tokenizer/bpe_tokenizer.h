@@ -24,6 +24,9 @@ struct BpeTokenizerConfig {
   PreTokenizer pre;
   bool byte_level = true;  // GPT-2 byte mapping of each word; else words are matched as UTF-8
   bool ignore_merges = false;
+  // SentencePiece-style BPE: merge the words between U+2581 word starts one by one where that
+  // gives the same ids (see BpeTokenizer); false merges each pre-tokenized piece whole.
+  bool split_words = true;
   BpeUnknownPolicy unknowns;
   bool metaspace_decode = false;  // token_bytes: U+2581 -> ' ' (SentencePiece-style BPE)
   bool strips_leading_space = false;

@@ -147,7 +147,8 @@ std::string config_token(const json& config, const char* key) {
 
 }  // namespace
 
-std::unique_ptr<Tokenizer> hf_tokenizer_from_json(std::string_view json_text, const std::string& source) {
+std::unique_ptr<Tokenizer> hf_tokenizer_from_json(std::string_view json_text, const std::string& source,
+                                                  bool split_words) {
   json root;
   try {
     root = json::parse(json_text.begin(), json_text.end());
@@ -275,6 +276,7 @@ std::unique_ptr<Tokenizer> hf_tokenizer_from_json(std::string_view json_text, co
   }
   c.bos = bos.empty() ? -1 : vocab.find(bos);
   c.eos = eos.empty() ? -1 : vocab.find(eos);
+  c.split_words = split_words;
   return make_bpe_tokenizer(std::move(c));
 }
 

@@ -11,6 +11,9 @@
 
 namespace loupe {
 
-std::unique_ptr<Tokenizer> hf_tokenizer_from_json(std::string_view json_text, const std::string& source);
+// split_words false turns off word-by-word merging of SentencePiece-style BPE (see
+// BpeTokenizerConfig::split_words): the reference that tests check the split against.
+std::unique_ptr<Tokenizer> hf_tokenizer_from_json(std::string_view json_text, const std::string& source,
+                                                  bool split_words = true);
 
 }  // namespace loupe

@@ -15,10 +15,12 @@ struct Span {
   bool is_match;
 };
 
-// Matches and the gaps between them, covering the whole piece. An empty match still cuts the
-// piece there (as std::regex_iterator / Hugging Face do), but yields no piece of its own.
-std::vector<Span> match_spans(const Regex& regex, std::string_view piece) {
-  std::vector<Span> spans;
+// Calls on_span with the matches and the gaps between them, in order, covering the whole piece.
+// An empty match still cuts the piece there (as std::regex_iterator / Hugging Face do), but
+// yields no span of its own. Spans are produced as the regex finds them: nothing the size of
+// the piece is held.
+template <typename OnSpan>
+void for_each_span(const Regex& regex, std::string_view piece, OnSpan&& on_span) {
   size_t start = 0;     // where the next search begins
   size_t gap_from = 0;  // end of the last match
   bool after_empty = false;
@@ -35,15 +37,14 @@ std::vector<Span> match_spans(const Regex& regex, std::string_view piece) {
       continue;
     }
     if (!found) break;
-    if (b > gap_from) spans.push_back({gap_from, b, false});
-    if (e > b) spans.push_back({b, e, true});
+    if (b > gap_from) on_span(Span{gap_from, b, false});
+    if (e > b) on_span(Span{b, e, true});
     gap_from = e;
     after_empty = e == b;
     start = e;
     if (!after_empty && start >= piece.size()) break;
   }
-  if (gap_from < piece.size()) spans.push_back({gap_from, piece.size(), false});
-  return spans;
+  if (gap_from < piece.size()) on_span(Span{gap_from, piece.size(), false});
 }
 
 }  // namespace
@@ -93,105 +94,131 @@ void PreTokenizer::add_whitespace(const std::string& what) {
   add_split("\\w+|[^\\w\\s]+", false, SplitBehavior::Removed, true, 0, what);
 }
 
-void PreTokenizer::split_piece(const Step& step, std::string_view piece, std::vector<std::string>& out) {
-  std::vector<Span> spans = match_spans(step.regex.front(), piece);
-  if (step.invert)
-    for (Span& s : spans) s.is_match = !s.is_match;
-  const auto emit = [&](size_t b, size_t e) {
-    if (e > b) out.emplace_back(piece.substr(b, e - b));
+void PreTokenizer::split_piece(const Regex& regex, SplitBehavior behavior, bool invert, std::string_view piece,
+                               const Emit& emit) {
+  const auto cut = [&](size_t b, size_t e) {
+    if (e > b) emit(piece.substr(b, e - b));
   };
-  switch (step.behavior) {
+  switch (behavior) {
     case SplitBehavior::Isolated:
-      for (const Span& s : spans) emit(s.begin, s.end);
+      for_each_span(regex, piece, [&](const Span& s) { cut(s.begin, s.end); });
       return;
     case SplitBehavior::Removed:
-      for (const Span& s : spans)
-        if (!s.is_match) emit(s.begin, s.end);
+      for_each_span(regex, piece, [&](const Span& s) {
+        if (s.is_match == invert) cut(s.begin, s.end);
+      });
       return;
     case SplitBehavior::MergedWithPrevious: {
       // Each match joins the piece before it.
       size_t from = 0;
-      for (const Span& s : spans) {
-        if (s.is_match) {
-          emit(from, s.end);
+      for_each_span(regex, piece, [&](const Span& s) {
+        if (s.is_match != invert) {
+          cut(from, s.end);
           from = s.end;
         }
-      }
-      emit(from, piece.size());
+      });
+      cut(from, piece.size());
       return;
     }
     case SplitBehavior::MergedWithNext: {
       // Each match starts a new piece.
       size_t from = 0;
-      for (const Span& s : spans) {
-        if (s.is_match) {
-          emit(from, s.begin);
+      for_each_span(regex, piece, [&](const Span& s) {
+        if (s.is_match != invert) {
+          cut(from, s.begin);
           from = s.begin;
         }
-      }
-      emit(from, piece.size());
+      });
+      cut(from, piece.size());
       return;
     }
     case SplitBehavior::Contiguous: {
-      // Runs of consecutive matches become one piece.
-      size_t i = 0;
-      while (i < spans.size()) {
-        size_t j = i;
-        if (spans[i].is_match)
-          while (j + 1 < spans.size() && spans[j + 1].is_match && spans[j + 1].begin == spans[j].end) ++j;
-        emit(spans[i].begin, spans[j].end);
-        i = j + 1;
+      // Runs of consecutive matches become one piece; each gap is a piece of its own.
+      bool in_run = false;
+      size_t run_begin = 0, run_end = 0;
+      for_each_span(regex, piece, [&](const Span& s) {
+        const bool match = s.is_match != invert;
+        if (match && in_run && s.begin == run_end) {
+          run_end = s.end;
+          return;
+        }
+        if (in_run) cut(run_begin, run_end);
+        in_run = match;
+        if (match) {
+          run_begin = s.begin;
+          run_end = s.end;
+        } else {
+          cut(s.begin, s.end);
+        }
+      });
+      if (in_run) cut(run_begin, run_end);
+      return;
+    }
+  }
+}
+
+// Depth first: each piece goes through the remaining steps before the next piece is cut, so the
+// memory held is one piece per step, whatever the length of the text. seen[i]: a piece has
+// already entered step i (Metaspace's "first" prepend scheme wants the first piece of a step).
+void PreTokenizer::walk(size_t index, std::string_view piece, bool first_fragment, std::vector<char>& seen,
+                        const Emit& emit) const {
+  if (index == steps_.size()) {
+    emit(piece);
+    return;
+  }
+  const bool first = seen[index] == 0;
+  seen[index] = 1;
+  const Step& step = steps_[index];
+  switch (step.kind) {
+    case Kind::Split:
+      split_piece(step.regex.front(), step.behavior, step.invert, piece,
+                  [&](std::string_view sub) { walk(index + 1, sub, first_fragment, seen, emit); });
+      return;
+    case Kind::PrefixSpace: {
+      if (piece[0] == ' ') {
+        walk(index + 1, piece, first_fragment, seen, emit);
+        return;
+      }
+      std::string spaced;
+      spaced.reserve(piece.size() + 1);
+      spaced.push_back(' ');
+      spaced.append(piece);
+      walk(index + 1, spaced, first_fragment, seen, emit);
+      return;
+    }
+    case Kind::Metaspace: {
+      std::string replaced;
+      replaced.reserve(piece.size() + step.replacement.size());
+      const bool prepend = step.prepend_scheme == "always" || (step.prepend_scheme == "first" && first_fragment && first);
+      if (prepend && !(piece[0] == ' ' || piece.compare(0, step.replacement.size(), step.replacement) == 0))
+        replaced += step.replacement;
+      for (char c : piece) {
+        if (c == ' ') {
+          replaced += step.replacement;
+        } else {
+          replaced.push_back(c);
+        }
+      }
+      if (step.split) {
+        split_piece(step.regex.front(), SplitBehavior::MergedWithNext, false, replaced,
+                    [&](std::string_view sub) { walk(index + 1, sub, first_fragment, seen, emit); });
+      } else {
+        walk(index + 1, replaced, first_fragment, seen, emit);
       }
       return;
     }
   }
 }
 
+void PreTokenizer::for_each(std::string_view text, bool first_fragment, const Emit& emit) const {
+  if (text.empty()) return;
+  std::vector<char> seen(steps_.size(), 0);
+  walk(0, text, first_fragment, seen, emit);
+}
+
 std::vector<std::string> PreTokenizer::run(std::string_view text, bool first_fragment) const {
   std::vector<std::string> pieces;
-  if (text.empty()) return pieces;
-  pieces.emplace_back(text);
-  std::vector<std::string> next;
-  for (const Step& step : steps_) {
-    next.clear();
-    switch (step.kind) {
-      case Kind::Split:
-        for (const std::string& piece : pieces) split_piece(step, piece, next);
-        break;
-      case Kind::PrefixSpace:
-        for (std::string& piece : pieces) {
-          if (!piece.empty() && piece[0] != ' ') piece.insert(0, 1, ' ');
-          next.push_back(std::move(piece));
-        }
-        break;
-      case Kind::Metaspace:
-        for (size_t i = 0; i < pieces.size(); ++i) {
-          std::string replaced;
-          for (char c : pieces[i]) {
-            if (c == ' ') {
-              replaced += step.replacement;
-            } else {
-              replaced.push_back(c);
-            }
-          }
-          const bool prepend =
-              step.prepend_scheme == "always" || (step.prepend_scheme == "first" && first_fragment && i == 0);
-          if (prepend && replaced.compare(0, step.replacement.size(), step.replacement) != 0)
-            replaced.insert(0, step.replacement);
-          if (step.split) {
-            Step cut;
-            cut.kind = Kind::Split;
-            cut.regex = step.regex;
-            cut.behavior = SplitBehavior::MergedWithNext;
-            split_piece(cut, replaced, next);
-          } else {
-            next.push_back(std::move(replaced));
-          }
-        }
-        break;
-    }
-    pieces.swap(next);
-  }
+  for_each(text, first_fragment, [&](std::string_view piece) { pieces.emplace_back(piece); });
   return pieces;
 }
 

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/function_ref.h"
 #include "tokenizer/regex.h"
 
 namespace loupe {
@@ -34,7 +35,12 @@ class PreTokenizer {
 
   bool empty() const { return steps_.empty(); }
 
-  // first_fragment: the text starts the input (not right after a special token).
+  // Calls emit with each word of text, in order, as the steps cut it (depth first: memory does
+  // not grow with the text). first_fragment: the text starts the input (not right after a
+  // special token). A word is valid only during its call.
+  using Emit = FunctionRef<void(std::string_view)>;
+  void for_each(std::string_view text, bool first_fragment, const Emit& emit) const;
+  // The words as strings (tests, small inputs).
   std::vector<std::string> run(std::string_view text, bool first_fragment) const;
 
  private:
@@ -48,7 +54,10 @@ class PreTokenizer {
     std::string prepend_scheme;  // Metaspace: always, first, never
     bool split = true;           // Metaspace
   };
-  static void split_piece(const Step& step, std::string_view piece, std::vector<std::string>& out);
+  static void split_piece(const Regex& regex, SplitBehavior behavior, bool invert, std::string_view piece,
+                          const Emit& emit);
+  void walk(size_t index, std::string_view piece, bool first_fragment, std::vector<char>& seen,
+            const Emit& emit) const;
   std::vector<Step> steps_;
 };
 

@@ -84,13 +84,17 @@ std::vector<SymbolSpan> spm_merge(std::string_view text, const std::vector<uint3
 
 namespace loupe {
 
-bool pieces_respect_word_starts(const Vocab& vocab, std::string_view space) {
-  for (const std::string& piece : vocab.text) {
-    for (size_t pos = piece.find(space, 1); pos != std::string::npos; pos = piece.find(space, pos + 1)) {
-      const bool after_space = pos >= space.size() && piece.compare(pos - space.size(), space.size(), space) == 0;
-      if (!after_space) return false;
-    }
+bool piece_respects_word_starts(std::string_view piece, std::string_view space) {
+  for (size_t pos = piece.find(space, 1); pos != std::string_view::npos; pos = piece.find(space, pos + 1)) {
+    const bool after_space = pos >= space.size() && piece.compare(pos - space.size(), space.size(), space) == 0;
+    if (!after_space) return false;
   }
+  return true;
+}
+
+bool pieces_respect_word_starts(const Vocab& vocab, std::string_view space) {
+  for (const std::string& piece : vocab.text)
+    if (!piece_respects_word_starts(piece, space)) return false;
   return true;
 }
 

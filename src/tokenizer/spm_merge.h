@@ -31,8 +31,23 @@ namespace loupe {
 // that follows other text, and the words between such starts merge independently (same result,
 // far cheaper, and cacheable).
 bool pieces_respect_word_starts(const Vocab& vocab, std::string_view space);
+// The same for one piece.
+bool piece_respects_word_starts(std::string_view piece, std::string_view space);
 
 // Byte offsets of the words: 0, then every run of `space` that follows other text.
 std::vector<size_t> word_starts(std::string_view text, std::string_view space);
+
+// Calls fn with each word of text (cut at the starts above), in order, without allocating.
+template <typename Fn>
+void for_each_word(std::string_view text, std::string_view space, Fn&& fn) {
+  size_t begin = 0;
+  for (size_t pos = text.find(space, 1); pos != std::string_view::npos; pos = text.find(space, pos + 1)) {
+    const bool after_space = pos >= space.size() && text.compare(pos - space.size(), space.size(), space) == 0;
+    if (after_space) continue;
+    fn(text.substr(begin, pos - begin));
+    begin = pos;
+  }
+  if (begin < text.size()) fn(text.substr(begin));
+}
 
 }  // namespace loupe

@@ -4,11 +4,13 @@
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <sentencepiece_processor.h>
 #include <string>
 #include <vector>
 
 #include "core/error.h"
 #include "test_support.h"
+#include "tokenizer/hf_tokenizer_json.h"
 #include "tokenizer/tokenizer.h"
 
 namespace {
@@ -203,3 +205,55 @@ TEST(TokenizerBpe, OpenAiGpt2FilesMatchVectors) {
 }
 
 }  // namespace
+
+namespace {
+
+// A long text with what breaks naive chunking: runs of 1-4 spaces, spaces at the start and the
+// end, newlines, tabs, digits, non-ASCII words, words the vocabulary lacks.
+std::string long_mixed_text(size_t bytes, unsigned seed) {
+  static const char* const kWords[] = {"the", "Once", "upon", "time,", "naïve", "café", "1234567", "über",
+                                       "—", "zxqvj", "a", "I", "\n", "\t", "don't", "日本語", "emoji🙂", "x"};
+  std::string s = "  ";
+  uint32_t state = seed;
+  const auto next = [&] {
+    state = state * 1664525u + 1013904223u;
+    return state >> 8;
+  };
+  while (s.size() < bytes) {
+    s += kWords[next() % (sizeof(kWords) / sizeof(kWords[0]))];
+    s.append(1 + (next() % 7 == 0 ? next() % 4 : 0), ' ');
+  }
+  return s + "   ";
+}
+
+}  // namespace
+
+TEST(TokenizerSentencePiece, LongTextsGiveTheLibrarysIdsForTheWholeText) {
+  // loupe hands libsentencepiece a long text in chunks cut before words (its encoder is
+  // superlinear); the ids must be those of one call on the whole text.
+  const std::string model = loupe::test::shared("tokenizers/llama2/tokenizer.model");
+  if (!std::filesystem::exists(model)) GTEST_SKIP();
+  sentencepiece::SentencePieceProcessor reference;
+  ASSERT_TRUE(reference.Load(model).ok());
+  const auto sp = loupe::load_tokenizer(model);
+  for (unsigned seed : {1u, 2u, 3u}) {
+    const std::string text = long_mixed_text(20000 + 7000 * seed, seed);
+    std::vector<int> whole;
+    ASSERT_TRUE(reference.Encode(text, &whole).ok());
+    EXPECT_EQ(sp->encode(text, false, false), std::vector<int32_t>(whole.begin(), whole.end())) << "seed " << seed;
+  }
+}
+
+TEST(TokenizerBpe, SentencePieceStyleBpeMergedWordByWordGivesTheWholeTextsIds) {
+  // A tokenizer.json with no pre-tokenizer (Metaspace normaliser only) sees a whole document as
+  // one word; loupe merges it word by word. Same ids as merging the whole text at once.
+  const std::string path = loupe::test::shared("tokenizers/hf/llama2/tokenizer.json");
+  if (!std::filesystem::exists(path)) GTEST_SKIP();
+  const std::string json_text = loupe::test::read_file(path);
+  const auto split = loupe::hf_tokenizer_from_json(json_text, path);
+  const auto whole = loupe::hf_tokenizer_from_json(json_text, path, /*split_words=*/false);
+  for (unsigned seed : {1u, 2u, 3u}) {
+    const std::string text = long_mixed_text(20000 + 7000 * seed, seed);
+    EXPECT_EQ(split->encode(text, true, false), whole->encode(text, true, false)) << "seed " << seed;
+  }
+}
