@@ -39,10 +39,10 @@ const Tokenizer& tokenizer(const std::string& family) {
 }
 
 std::string prose(size_t bytes) {
-  static const char* const kWords[] = {"the", "model", "answered", "wrongly", "after", "quantisation,", "and",
-                                       "we", "looked", "at", "layer", "12.", "Once", "upon", "a", "time",
-                                       "there", "was", "naïve", "café", "2026", "tokens:", "loss=0.731",
-                                       "(see", "below)", "über", "—", "its", "attention", "heads"};
+  static const char* const kWords[] = {
+      "the",   "model",   "answered",   "wrongly", "after",  "quantisation,", "and",   "we",  "looked",    "at",
+      "layer", "12.",     "Once",       "upon",    "a",      "time",          "there", "was", "naïve",     "café",
+      "2026",  "tokens:", "loss=0.731", "(see",    "below)", "über",          "—",     "its", "attention", "heads"};
   std::mt19937 rng(7);
   std::string s;
   s.reserve(bytes + 16);
@@ -87,8 +87,8 @@ void run(benchmark::State& state, const std::string& family, std::string (*make)
 
 void register_all() {
   for (const auto& [family, path] : families()) {
-    for (auto [name, make] : {std::pair{"prose", &prose}, std::pair{"no_spaces", &no_spaces},
-                              std::pair{"code", &code_like}}) {
+    for (auto [name, make] :
+         {std::pair{"prose", &prose}, std::pair{"no_spaces", &no_spaces}, std::pair{"code", &code_like}}) {
       benchmark::RegisterBenchmark(("tokenize/" + family + "/" + name).c_str(),
                                    [family = family, make = make](benchmark::State& st) { run(st, family, make); })
           ->Arg(64)

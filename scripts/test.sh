@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check CI runs: the release build and its tests (unit + model, not the ones
-# labelled slow), the unit tests again under AddressSanitizer + UBSan, every libFuzzer harness
+# labelled slow), the unit and model tests again under AddressSanitizer + UBSan (the model tests
+# run the sanitized binary too: the CLI, bad inputs, the mutation sample), every libFuzzer harness
 # for a few seconds (scripts/fuzz.sh), clang-format,
 # clang-tidy, and the AArch64 cross build with its tests under qemu (LOUPE_SKIP_ARM=1 skips it).
 # Assumes scripts/setup.sh installed the dependencies (scripts/arm_sysroot.sh adds the ARM ones).
@@ -13,11 +14,13 @@ cmake --preset release >/dev/null
 cmake --build --preset release -j "$jobs"
 ctest --preset release -j "$jobs"
 
-echo "== unit tests under AddressSanitizer + UBSan"
+echo "== unit and model tests under AddressSanitizer + UBSan"
 cmake --preset asan >/dev/null
-cmake --build --preset asan -j "$jobs" --target loupe_unit_tests loupe
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ./build/asan/loupe_unit_tests --gtest_brief=1
+cmake --build --preset asan -j "$jobs" --target loupe_unit_tests loupe_model_tests loupe
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+./build/asan/loupe_unit_tests --gtest_brief=1
+./build/asan/loupe_model_tests --gtest_brief=1
+unset ASAN_OPTIONS UBSAN_OPTIONS
 
 echo "== fuzz harnesses (clang, ASan + UBSan + libFuzzer), ${LOUPE_FUZZ_SECONDS:-5} s each"
 bash scripts/fuzz.sh "${LOUPE_FUZZ_SECONDS:-5}"

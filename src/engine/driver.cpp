@@ -23,7 +23,8 @@ std::vector<int32_t> prompt_tokens(const Model& model, const std::string& text, 
     ids.push_back(model.config.bos_id);
   }
   if (static_cast<int64_t>(ids.size()) > n_ctx)
-    fail("prompt: ", ids.size(), " tokens do not fit the context of ", n_ctx, " positions");
+    fail("prompt: ", ids.size(), " tokens do not fit the context of ", n_ctx, " positions (", model.path,
+         " was trained for ", model.config.n_ctx, "; --ctx sets the context)");
   return ids;
 }
 

@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "core/error.h"
+#include "core/suggest.h"
 
 namespace loupe {
 namespace {
@@ -192,9 +193,14 @@ std::vector<int> HookTable::resolve(std::string_view pattern) const {
     if (out.empty()) fail(pattern, ": this model has no '", k.suffix, "' hook");
     return out;
   }
-  fail(pattern,
-       ": unknown hook point (try 'loupe info MODEL --hooks', a glob like 'blocks.*.hook_resid_post', or a short form "
-       "like 'pattern0')");
+  std::vector<std::string> names;
+  names.reserve(points_.size() + std::size(kKinds));
+  for (const HookPoint& p : points_) names.push_back(p.name);
+  for (const auto& k : kKinds) names.emplace_back(k.short_name);
+  std::string near = did_you_mean(pattern, names);
+  fail(pattern, ": unknown hook point", near.empty() ? near : near.substr(0, near.size() - 1) + ";",
+       near.empty() ? " (try" : " or try",
+       " 'loupe info MODEL --hooks', a glob like 'blocks.*.hook_resid_post', or a short form like 'pattern0')");
 }
 
 }  // namespace loupe

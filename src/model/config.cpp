@@ -27,6 +27,7 @@ int64_t ModelConfig::max_window() const {
 
 void ModelConfig::fill_layers() {
   if (!layers.empty()) return;
+  if (n_layers > 4096) return;  // validate() names the field
   layers.assign(static_cast<size_t>(std::max<int64_t>(n_layers, 0)), LayerSpec{0, true, rope_theta, true});
 }
 

@@ -42,6 +42,10 @@ std::unique_ptr<Model> load_gguf(const std::string& path) {
   const arch::GgufMeta meta(g, c.arch_label + ".");
   c.d_model = meta.positive("embedding_length");
   c.n_layers = meta.positive("block_count");
+  // Checked before anything is sized by it: every layer has tensors of its own.
+  if (c.n_layers > 4096 || c.n_layers > static_cast<int64_t>(g.tensors().size()))
+    fail(path, ": ", meta.key("block_count"), " is ", c.n_layers, " but the file holds ", g.tensors().size(),
+         " tensors (every layer has its own)");
   c.n_heads = meta.uniform_count("attention.head_count", 0);
   if (c.n_heads <= 0 || c.n_heads > 4096) fail(path, ": ", meta.key("attention.head_count"), " is ", c.n_heads);
   c.n_kv_heads = meta.uniform_count("attention.head_count_kv", c.n_heads);

@@ -100,9 +100,7 @@ void PreTokenizer::split_piece(const Regex& regex, SplitBehavior behavior, bool 
     if (e > b) emit(piece.substr(b, e - b));
   };
   switch (behavior) {
-    case SplitBehavior::Isolated:
-      for_each_span(regex, piece, [&](const Span& s) { cut(s.begin, s.end); });
-      return;
+    case SplitBehavior::Isolated: for_each_span(regex, piece, [&](const Span& s) { cut(s.begin, s.end); }); return;
     case SplitBehavior::Removed:
       for_each_span(regex, piece, [&](const Span& s) {
         if (s.is_match == invert) cut(s.begin, s.end);
@@ -189,7 +187,8 @@ void PreTokenizer::walk(size_t index, std::string_view piece, bool first_fragmen
     case Kind::Metaspace: {
       std::string replaced;
       replaced.reserve(piece.size() + step.replacement.size());
-      const bool prepend = step.prepend_scheme == "always" || (step.prepend_scheme == "first" && first_fragment && first);
+      const bool prepend =
+          step.prepend_scheme == "always" || (step.prepend_scheme == "first" && first_fragment && first);
       if (prepend && !(piece[0] == ' ' || piece.compare(0, step.replacement.size(), step.replacement) == 0))
         replaced += step.replacement;
       for (char c : piece) {

@@ -56,8 +56,7 @@ class PreTokenizer {
   };
   static void split_piece(const Regex& regex, SplitBehavior behavior, bool invert, std::string_view piece,
                           const Emit& emit);
-  void walk(size_t index, std::string_view piece, bool first_fragment, std::vector<char>& seen,
-            const Emit& emit) const;
+  void walk(size_t index, std::string_view piece, bool first_fragment, std::vector<char>& seen, const Emit& emit) const;
   std::vector<Step> steps_;
 };
 

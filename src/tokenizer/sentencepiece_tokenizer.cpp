@@ -20,11 +20,11 @@ namespace {
 // of sentencepiece_model.proto). Defaults are the proto's.
 struct SpmSpec {
   bool parsed = false;
-  int model_type = 1;  // TrainerSpec.model_type (3): UNIGRAM 1, BPE 2, WORD 3, CHAR 4
-  bool whitespace_as_suffix = false;  // TrainerSpec.treat_whitespace_as_suffix (24)
-  std::string normalizer_name;        // NormalizerSpec.name (1)
-  bool has_charsmap = false;          // NormalizerSpec.precompiled_charsmap (2), non-empty
-  bool dummy_prefix = true;           // NormalizerSpec.add_dummy_prefix (3)
+  int model_type = 1;                    // TrainerSpec.model_type (3): UNIGRAM 1, BPE 2, WORD 3, CHAR 4
+  bool whitespace_as_suffix = false;     // TrainerSpec.treat_whitespace_as_suffix (24)
+  std::string normalizer_name;           // NormalizerSpec.name (1)
+  bool has_charsmap = false;             // NormalizerSpec.precompiled_charsmap (2), non-empty
+  bool dummy_prefix = true;              // NormalizerSpec.add_dummy_prefix (3)
   bool remove_extra_whitespaces = true;  // (4)
   bool escape_whitespaces = true;        // (5)
 };
@@ -137,12 +137,11 @@ class SentencePieceTokenizer final : public Tokenizer {
     // tokens the whole text would. With a dummy prefix the space before the cut becomes the
     // chunk's own prefix; without one the cut keeps the space (then extra spaces must not be
     // removed, or a chunk's leading spaces would go).
-    bool words_independent = spec.parsed && (spec.model_type == 1 || spec.model_type == 2) &&
-                             !spec.whitespace_as_suffix && spec.escape_whitespaces && !spec.has_charsmap &&
-                             spec.normalizer_name == "identity" &&
-                             (spec.dummy_prefix || !spec.remove_extra_whitespaces) &&
-                             spec.dummy_prefix == dummy_prefix_ && sp_->PieceToId(std::string(kSpaceMark)) !=
-                                                                         sp_->unk_id();
+    bool words_independent =
+        spec.parsed && (spec.model_type == 1 || spec.model_type == 2) && !spec.whitespace_as_suffix &&
+        spec.escape_whitespaces && !spec.has_charsmap && spec.normalizer_name == "identity" &&
+        (spec.dummy_prefix || !spec.remove_extra_whitespaces) && spec.dummy_prefix == dummy_prefix_ &&
+        sp_->PieceToId(std::string(kSpaceMark)) != sp_->unk_id();
     for (size_t i = 0; words_independent && i < pieces_.size(); ++i)
       words_independent = piece_respects_word_starts(pieces_[i], kSpaceMark);
     chunked_ = words_independent;

@@ -2,9 +2,9 @@
 // SentencePiece tokenizer.model (libsentencepiece), and the GPT-2 vectors on the GGUF vocabulary.
 #include <gtest/gtest.h>
 
+#include <sentencepiece_processor.h>
 #include <filesystem>
 #include <nlohmann/json.hpp>
-#include <sentencepiece_processor.h>
 #include <string>
 #include <vector>
 
@@ -211,8 +211,8 @@ namespace {
 // A long text with what breaks naive chunking: runs of 1-4 spaces, spaces at the start and the
 // end, newlines, tabs, digits, non-ASCII words, words the vocabulary lacks.
 std::string long_mixed_text(size_t bytes, unsigned seed) {
-  static const char* const kWords[] = {"the", "Once", "upon", "time,", "naïve", "café", "1234567", "über",
-                                       "—", "zxqvj", "a", "I", "\n", "\t", "don't", "日本語", "emoji🙂", "x"};
+  static const char* const kWords[] = {"the",   "Once", "upon", "time,", "naïve", "café",  "1234567", "über",      "—",
+                                       "zxqvj", "a",    "I",    "\n",    "\t",    "don't", "日本語",  "emoji🙂", "x"};
   std::string s = "  ";
   uint32_t state = seed;
   const auto next = [&] {

@@ -102,7 +102,8 @@ std::vector<int32_t> PromptFlags::resolve(const Model& model, int64_t n_ctx) con
     if (!prompt.empty()) fail("give either -p PROMPT or --tokens, not both");
     auto ids = parse_token_list(tokens, model.config.d_vocab);
     if (static_cast<int64_t>(ids.size()) > n_ctx)
-      fail("--tokens: ", ids.size(), " tokens do not fit the context of ", n_ctx, " positions");
+      fail("--tokens: ", ids.size(), " tokens do not fit the context of ", n_ctx, " positions (", model.path,
+           " was trained for ", model.config.n_ctx, "; --ctx sets the context)");
     return ids;
   }
   const bool add_bos = bos || (!no_bos && default_add_bos(model));
