@@ -158,6 +158,17 @@ inline uint64_t peek(const std::string& b, size_t offset, size_t width) {
   return v;
 }
 
+// Adds n truncations at random lengths, then shuffles the list.
+inline void add_cuts_and_shuffle(std::vector<Mutant>& out, size_t size, int n, std::mt19937_64& rng) {
+  for (int i = 0; i < n; ++i) {
+    Mutant m;
+    m.cut = rng() % size;
+    m.what = "cut to " + std::to_string(m.cut) + " bytes";
+    out.push_back(std::move(m));
+  }
+  std::shuffle(out.begin(), out.end(), rng);
+}
+
 // Every lie the layout allows, plus bit flips in the header and truncations, shuffled by seed.
 inline std::vector<Mutant> gguf_mutants(const std::string& original, unsigned seed) {
   const GgufLayout l = gguf_layout(original);
@@ -211,13 +222,7 @@ inline std::vector<Mutant> gguf_mutants(const std::string& original, unsigned se
     m.what = "bit " + std::to_string(m.flip_bit) + " of byte " + std::to_string(m.offset) + " flipped";
     out.push_back(std::move(m));
   }
-  for (int i = 0; i < 40; ++i) {
-    Mutant m;
-    m.cut = rng() % original.size();
-    m.what = "cut to " + std::to_string(m.cut) + " bytes";
-    out.push_back(std::move(m));
-  }
-  std::shuffle(out.begin(), out.end(), rng);
+  add_cuts_and_shuffle(out, original.size(), 40, rng);
   return out;
 }
 
@@ -239,13 +244,7 @@ inline std::vector<Mutant> llama2c_mutants(const std::string& original, unsigned
     }
   }
   std::mt19937_64 rng(seed);
-  for (int i = 0; i < 30; ++i) {
-    Mutant m;
-    m.cut = rng() % original.size();
-    m.what = "cut to " + std::to_string(m.cut) + " bytes";
-    out.push_back(std::move(m));
-  }
-  std::shuffle(out.begin(), out.end(), rng);
+  add_cuts_and_shuffle(out, original.size(), 30, rng);
   return out;
 }
 
