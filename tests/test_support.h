@@ -29,6 +29,21 @@ class IsaScope {
   Isa saved_;
 };
 
+// Whether this build runs under AddressSanitizer (memory figures are not the release build's).
+constexpr bool sanitized() {
+#if defined(__SANITIZE_ADDRESS__)
+  return true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+  return true;
+#else
+  return false;
+#endif
+#else
+  return false;
+#endif
+}
+
 // The shared data folder: $LOUPE_SHARED_DIR, else the path configured at build time (../shared).
 std::string shared_dir();
 // shared_dir() + "/" + rel

@@ -111,46 +111,51 @@ class ExpertLoadObserver : public Observer {
 
 }  // namespace
 
-ActivationsResult run_activations(const Model& model, const std::string& data_path, const std::string& field,
-                                  const ActivationsOptions& options) {
-  Interpreter interp(model, options.run);
-  const HookTable& hooks = interp.hooks();
-  std::vector<int> ids;
-  if (options.hooks.empty()) {
-    for (int h = 0; h < hooks.size(); ++h)
-      if (!is_attention_map(hooks[h].kind)) ids.push_back(h);
-  } else {
-    for (const auto& g : options.hooks)
-      for (int id : hooks.resolve(g))
-        if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
-    std::sort(ids.begin(), ids.end());
-  }
+struct ActivationsAnalysis::Observers {
+  explicit Observers(const ModelConfig& c) : experts(c) {}
   ActivationObserver obs;
-  for (int id : ids) interp.observe(id, &obs);
-  ExpertLoadObserver experts(model.config);
-  for (int h = 0; h < hooks.size(); ++h)
-    if (hooks[h].kind == HookKind::ExpertIds) interp.observe(h, &experts);
+  ExpertLoadObserver experts;
+};
 
-  DocumentReader reader(data_path, field);
-  SequencerOptions so = options.seq;
-  so.max_len = interp.n_ctx();
-  if (so.chunk > interp.n_ctx())
-    fail("--chunk ", so.chunk, " is longer than the context of ", interp.n_ctx(), " positions (raise --ctx)");
-  Sequencer seq(model, reader, so);
-  ActivationsResult r;
-  r.model = model.path;
-  while (std::optional<Sequence> s = seq.next()) {
-    interp.rewind(0);
-    forward(interp, s->tokens, true, nullptr);
-    r.n_tokens += static_cast<int64_t>(s->tokens.size());
-    if (options.progress) options.progress(seq.n_docs(), r.n_tokens);
+ActivationsAnalysis::ActivationsAnalysis(const Model& model, const ActivationsOptions& options)
+    : model_(model), opt_(options), observers_(std::make_unique<Observers>(model.config)) {}
+
+ActivationsAnalysis::~ActivationsAnalysis() = default;
+
+void ActivationsAnalysis::attach(Interpreter& interp) {
+  hooks_ = &interp.hooks();
+  const HookTable& hooks = interp.hooks();
+  ids_.clear();
+  if (opt_.hooks.empty()) {
+    for (int h = 0; h < hooks.size(); ++h)
+      if (!is_attention_map(hooks[h].kind)) ids_.push_back(h);
+  } else {
+    for (const auto& g : opt_.hooks)
+      for (int id : hooks.resolve(g))
+        if (std::find(ids_.begin(), ids_.end(), id) == ids_.end()) ids_.push_back(id);
+    std::sort(ids_.begin(), ids_.end());
   }
-  r.n_docs = seq.n_docs();
-  if (r.n_tokens == 0) fail(data_path, ": no document to run (every document is shorter than two tokens)");
+  for (int id : ids_) subs_.push_back(interp.subscribe(id, &observers_->obs));
+  for (int h = 0; h < hooks.size(); ++h)
+    if (hooks[h].kind == HookKind::ExpertIds) subs_.push_back(interp.subscribe(h, &observers_->experts));
+}
 
-  for (int id : ids) {
-    auto it = obs.acc.find(id);
-    if (it == obs.acc.end()) continue;
+void ActivationsAnalysis::on_logits(const float* /*logits*/, int64_t rows, int64_t /*first_pos*/) {
+  n_tokens_ += rows;
+}
+
+ActivationsResult ActivationsAnalysis::collect(int64_t n_docs, int64_t n_tokens) {
+  subs_.clear();
+  LOUPE_ASSERT(hooks_ != nullptr, "activations collected before they were attached");
+  const HookTable& hooks = *hooks_;
+  const auto& acc = observers_->obs.acc;
+  ActivationsResult r;
+  r.model = model_.path;
+  r.n_docs = n_docs;
+  r.n_tokens = n_tokens;
+  for (int id : ids_) {
+    auto it = acc.find(id);
+    if (it == acc.end()) continue;
     const Accumulator& a = it->second;
     HookActivations h;
     h.name = hooks[id].name;
@@ -169,9 +174,9 @@ ActivationsResult run_activations(const Model& model, const std::string& data_pa
       return a.dim_max_abs[static_cast<size_t>(x)] > a.dim_max_abs[static_cast<size_t>(y)];
     });
     for (int64_t k : order) {
-      if (h.massive.size() >= options.max_massive) break;
+      if (h.massive.size() >= opt_.max_massive) break;
       const double mx = a.dim_max_abs[static_cast<size_t>(k)];
-      if (h.mean_abs <= 0 || mx <= options.massive_factor * h.mean_abs) break;
+      if (h.mean_abs <= 0 || mx <= opt_.massive_factor * h.mean_abs) break;
       h.massive.push_back({k, mx, mx / h.mean_abs});
     }
     for (int64_t k = 0; k < static_cast<int64_t>(a.positive.size()); ++k) {
@@ -181,8 +186,34 @@ ActivationsResult run_activations(const Model& model, const std::string& data_pa
     }
     r.hooks.push_back(std::move(h));
   }
-  for (auto& [layer, l] : experts.load) r.expert_load.push_back(std::move(l));
+  for (auto& [layer, l] : observers_->experts.load) r.expert_load.push_back(l);
   return r;
+}
+
+nlohmann::ordered_json ActivationsAnalysis::finish() {
+  return to_json(collect(1, n_tokens_));
+}
+
+ActivationsResult run_activations(const Model& model, const std::string& data_path, const std::string& field,
+                                  const ActivationsOptions& options) {
+  Interpreter interp(model, options.run);
+  ActivationsAnalysis analysis(model, options);
+  analysis.attach(interp);
+  DocumentReader reader(data_path, field);
+  SequencerOptions so = options.seq;
+  so.max_len = interp.n_ctx();
+  if (so.chunk > interp.n_ctx())
+    fail("--chunk ", so.chunk, " is longer than the context of ", interp.n_ctx(), " positions (raise --ctx)");
+  Sequencer seq(model, reader, so);
+  int64_t n_tokens = 0;
+  while (std::optional<Sequence> s = seq.next()) {
+    interp.rewind(0);
+    forward(interp, s->tokens, true, nullptr);
+    n_tokens += static_cast<int64_t>(s->tokens.size());
+    if (options.progress) options.progress(seq.n_docs(), n_tokens);
+  }
+  if (n_tokens == 0) fail(data_path, ": no document to run (every document is shorter than two tokens)");
+  return analysis.collect(seq.n_docs(), n_tokens);
 }
 
 nlohmann::ordered_json to_json(const ActivationsResult& r) {

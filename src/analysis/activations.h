@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "analysis/data.h"
+#include "analysis/pass.h"
 #include "analysis/stats.h"
 #include "engine/interpreter.h"
 
@@ -82,6 +83,28 @@ struct ActivationsResult {
   int64_t n_tokens = 0;
   std::vector<HookActivations> hooks;   // program order
   std::vector<ExpertLoad> expert_load;  // MoE models: one per layer
+};
+
+// Activation statistics as an analysis: attach to an interpreter, run any number of passes,
+// then collect (or finish: the passes' positions as one document).
+class ActivationsAnalysis : public PassAnalysis {
+ public:
+  ActivationsAnalysis(const Model& model, const ActivationsOptions& options);
+  ~ActivationsAnalysis() override;
+  std::string_view name() const override { return "activations"; }
+  void attach(Interpreter& interp) override;
+  void on_logits(const float* logits, int64_t rows, int64_t first_pos) override;
+  nlohmann::ordered_json finish() override;
+  ActivationsResult collect(int64_t n_docs, int64_t n_tokens);
+
+ private:
+  struct Observers;
+  const Model& model_;
+  ActivationsOptions opt_;
+  std::unique_ptr<Observers> observers_;
+  const HookTable* hooks_ = nullptr;
+  std::vector<int> ids_;
+  int64_t n_tokens_ = 0;
 };
 
 ActivationsResult run_activations(const Model& model, const std::string& data_path, const std::string& field,

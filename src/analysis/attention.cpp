@@ -67,29 +67,49 @@ std::vector<std::vector<float>> capture_patterns(const Model& model, const RunOp
   one.max_batch = std::max<int64_t>(1, static_cast<int64_t>(tokens.size()));
   Interpreter interp(model, one);
   PatternCapture cap(model.config.n_layers);
-  for (int id : interp.hooks().resolve("blocks.*.attn.hook_pattern")) interp.observe(id, &cap);
+  std::vector<Subscription> subs;
+  for (int id : interp.hooks().resolve("blocks.*.attn.hook_pattern")) subs.push_back(interp.subscribe(id, &cap));
   forward(interp, tokens, false, nullptr);
   return std::move(cap.patterns);
 }
 
 }  // namespace
 
-AttentionResult run_attention(const Model& model, const std::vector<int32_t>& tokens, const AttentionOptions& options) {
-  const ModelConfig& c = model.config;
+struct AttentionAnalysis::Capture : PatternCapture {
+  using PatternCapture::PatternCapture;
+};
+
+AttentionAnalysis::AttentionAnalysis(const Model& model, std::vector<int32_t> tokens, const AttentionOptions& options)
+    : model_(model), opt_(options), capture_(std::make_unique<Capture>(model.config.n_layers)) {
   if (options.induction_len < 2) fail("--induction-len: ", options.induction_len, " must be at least 2");
-  AttentionResult r;
-  r.tokens = tokens;
+  result_.tokens = std::move(tokens);
+}
+
+AttentionAnalysis::~AttentionAnalysis() = default;
+
+void AttentionAnalysis::attach(Interpreter& interp) {
+  for (int id : interp.hooks().resolve("blocks.*.attn.hook_pattern"))
+    subs_.push_back(interp.subscribe(id, capture_.get()));
+}
+
+const AttentionResult& AttentionAnalysis::result() {
+  if (finished_) return result_;
+  finished_ = true;
+  subs_.clear();
+  const ModelConfig& c = model_.config;
+  AttentionResult& r = result_;
   r.n_layers = c.n_layers;
   r.n_heads = c.n_heads;
-  r.patterns = capture_patterns(model, options.run, tokens);
-  const auto n = static_cast<int64_t>(tokens.size());
+  r.patterns = std::move(capture_->patterns);
+  const auto n = static_cast<int64_t>(r.tokens.size());
 
-  // The repeated random sequence: BOS (when the model has one) + R tokens + the same R tokens.
-  const int64_t R = options.induction_len;
-  Interpreter probe(model, options.run);
+  // The repeated random sequence: BOS (when the model has one) + R tokens + the same R tokens,
+  // in a pass of its own.
+  const int64_t R = opt_.induction_len;
+  Interpreter probe(model_, opt_.run);
   if (1 + 2 * R > probe.n_ctx())
     fail("--induction-len: ", R, " needs ", 1 + 2 * R, " positions; the context has ", probe.n_ctx());
-  std::mt19937_64 rng(options.seed);
+  std::mt19937_64 rng(opt_.seed);
   // Avoid the special ids at the start of llama vocabularies (unk, bos, eos).
   const int32_t lo = c.d_vocab > 16 ? 3 : 0;
   std::uniform_int_distribution<int32_t> dist(lo, static_cast<int32_t>(c.d_vocab - 1));
@@ -98,7 +118,7 @@ AttentionResult run_attention(const Model& model, const std::vector<int32_t>& to
   for (auto& t : random) t = dist(rng);
   for (int copy = 0; copy < 2; ++copy)
     r.induction_tokens.insert(r.induction_tokens.end(), random.begin(), random.end());
-  const auto ind_patterns = capture_patterns(model, options.run, r.induction_tokens);
+  const auto ind_patterns = capture_patterns(model_, opt_.run, r.induction_tokens);
   const auto n_ind = static_cast<int64_t>(r.induction_tokens.size());
 
   std::vector<double> ent, sink, prev;
@@ -111,6 +131,20 @@ AttentionResult run_attention(const Model& model, const std::vector<int32_t>& to
     }
   }
   return r;
+}
+
+nlohmann::ordered_json AttentionAnalysis::finish() {
+  return to_json(result());
+}
+
+AttentionResult run_attention(const Model& model, const std::vector<int32_t>& tokens, const AttentionOptions& options) {
+  AttentionAnalysis a(model, tokens, options);
+  RunOptions one = options.run;
+  one.max_batch = std::max<int64_t>(1, static_cast<int64_t>(tokens.size()));
+  Interpreter interp(model, one);
+  a.attach(interp);
+  forward(interp, tokens, false, nullptr);
+  return a.result();
 }
 
 nlohmann::ordered_json to_json(const AttentionResult& r) {

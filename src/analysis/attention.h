@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "analysis/pass.h"
 #include "engine/interpreter.h"
 
 namespace loupe::analysis {
@@ -42,6 +43,27 @@ void pattern_scores(const float* pattern, int64_t n_heads, int64_t n, std::vecto
                     std::vector<double>& sink, std::vector<double>& prev);
 // Mean attention i -> i - period + 1 over the second copy (i >= 1 + period) of a [n_heads, n, n] pattern.
 std::vector<double> induction_scores(const float* pattern, int64_t n_heads, int64_t n, int64_t period);
+
+// The attention analysis of a pass over `tokens` from position 0: the patterns are taken from
+// that pass; the induction scores need a pass of their own over the repeated random sequence,
+// run at finish.
+class AttentionAnalysis : public PassAnalysis {
+ public:
+  AttentionAnalysis(const Model& model, std::vector<int32_t> tokens, const AttentionOptions& options);
+  ~AttentionAnalysis() override;
+  std::string_view name() const override { return "attention"; }
+  void attach(Interpreter& interp) override;
+  nlohmann::ordered_json finish() override;
+  const AttentionResult& result();
+
+ private:
+  struct Capture;
+  const Model& model_;
+  AttentionOptions opt_;
+  std::unique_ptr<Capture> capture_;
+  AttentionResult result_;
+  bool finished_ = false;
+};
 
 AttentionResult run_attention(const Model& model, const std::vector<int32_t>& tokens, const AttentionOptions& options);
 

@@ -4,6 +4,7 @@
 #include <numeric>
 
 #include "analysis/lens.h"
+#include "analysis/pass.h"
 #include "analysis/stats.h"
 #include "analysis/text.h"
 #include "core/error.h"
@@ -40,68 +41,73 @@ LensCell lens_cell(const float* logits, int64_t d_vocab, const double* final_log
   return c;
 }
 
-namespace {
-
-class LensObserver : public Observer {
- public:
-  LensObserver(const Model& model, ThreadPool& pool, const std::vector<double>& final_lp, const LensOptions& o,
-               LensResult& result)
-      : lens_(model, pool), final_lp_(final_lp), opt_(o), result_(result), d_vocab_(model.config.d_vocab) {}
-
-  void on_hook(const HookEvent& e) override {
-    const int64_t rows = e.shape.dims[0];
-    logits_.resize(static_cast<size_t>(rows * d_vocab_));
-    lens_.apply(e.data, rows, logits_.data());
-    LensRow row;
-    row.hook = e.point->name;
-    row.layer = e.point->layer;
-    for (int64_t i = 0; i < rows; ++i)
-      row.cells.push_back(lens_cell(logits_.data() + i * d_vocab_, d_vocab_, final_lp_.data() + (e.pos0 + i) * d_vocab_,
-                                    opt_.top_k, opt_.target));
-    result_.rows.push_back(std::move(row));
-  }
-
- private:
-  LogitLens lens_;
-  const std::vector<double>& final_lp_;
-  const LensOptions& opt_;
-  LensResult& result_;
-  int64_t d_vocab_;
-  std::vector<float> logits_;  // [rows, d_vocab]
-};
-
-}  // namespace
-
-LensResult run_lens(const Model& model, const std::vector<int32_t>& tokens, const LensOptions& options) {
+LensAnalysis::LensAnalysis(const Model& model, std::vector<int32_t> tokens, const LensOptions& options)
+    : model_(model), opt_(options) {
   const int64_t V = model.config.d_vocab;
   if (options.target && (*options.target < 0 || *options.target >= V))
     fail("--target: token id ", *options.target, " is out of range (vocabulary of ", V, ")");
   if (options.top_k < 1) fail("--top: ", options.top_k, " must be at least 1");
+  result_.tokens = std::move(tokens);
+  result_.target = options.target;
+  result_.final.hook = "unembed.hook_logits";
+}
+
+void LensAnalysis::attach(Interpreter& interp) {
+  interp_ = &interp;
+  std::vector<int> resid;
+  for (int h = 0; h < interp.hooks().size(); ++h) {
+    const HookKind k = interp.hooks()[h].kind;
+    if (k == HookKind::ResidPre || k == HookKind::ResidMid || k == HookKind::ResidPost) resid.push_back(h);
+  }
+  cache_.select(std::move(resid));
+  cache_.attach(interp);
+}
+
+void LensAnalysis::on_logits(const float* logits, int64_t rows, int64_t first_pos) {
+  const int64_t V = model_.config.d_vocab;
+  final_lp_.resize(result_.tokens.size() * static_cast<size_t>(V));  // [n, d_vocab]
+  for (int64_t i = 0; i < rows; ++i) {
+    log_softmax(logits + i * V, V, final_lp_.data() + (first_pos + i) * V);
+    result_.final.cells.push_back(lens_cell(logits + i * V, V, nullptr, opt_.top_k, opt_.target));
+  }
+}
+
+const LensResult& LensAnalysis::result() {
+  if (finished_) return result_;
+  finished_ = true;
+  cache_.finish();
+  LOUPE_ASSERT(interp_ != nullptr, "lens finished before it was attached");
+  LOUPE_ASSERT(result_.final.cells.size() == result_.tokens.size(), "lens needs every position's logits");
+  const int64_t V = model_.config.d_vocab;
+  LogitLens lens(model_, interp_->pool());
+  std::vector<float> logits;  // [rows, d_vocab]
+  for (const TensorCache::Entry& e : cache_.entries()) {
+    const int64_t rows = e.shape[0];
+    logits.resize(static_cast<size_t>(rows * V));
+    lens.apply(e.data.data(), rows, logits.data());
+    LensRow row;
+    row.hook = e.name;
+    row.layer = interp_->hooks()[e.hook].layer;
+    for (int64_t i = 0; i < rows; ++i)
+      row.cells.push_back(
+          lens_cell(logits.data() + i * V, V, final_lp_.data() + (e.pos0 + i) * V, opt_.top_k, opt_.target));
+    result_.rows.push_back(std::move(row));
+  }
+  cache_.clear();
+  return result_;
+}
+
+nlohmann::ordered_json LensAnalysis::finish() {
+  return to_json(result(), model_);
+}
+
+LensResult run_lens(const Model& model, const std::vector<int32_t>& tokens, const LensOptions& options) {
+  LensAnalysis lens(model, tokens, options);
   RunOptions ro = options.run;
   ro.max_batch = std::max<int64_t>(1, static_cast<int64_t>(tokens.size()));  // one pass: rows are whole
   Interpreter interp(model, ro);
-  LensResult r;
-  r.tokens = tokens;
-  r.target = options.target;
-  // Pass 1: the final distributions.
-  std::vector<double> final_lp(tokens.size() * static_cast<size_t>(V));  // [n, d_vocab]
-  r.final.hook = "unembed.hook_logits";
-  forward(interp, tokens, true, [&](const float* l, int64_t rows, int64_t first) {
-    for (int64_t i = 0; i < rows; ++i) {
-      log_softmax(l + i * V, V, final_lp.data() + (first + i) * V);
-      r.final.cells.push_back(lens_cell(l + i * V, V, nullptr, options.top_k, options.target));
-    }
-  });
-  // Pass 2: the lens at every residual hook.
-  ThreadPool pool(ro.n_threads);
-  LensObserver obs(model, pool, final_lp, options, r);
-  for (int h = 0; h < interp.hooks().size(); ++h) {
-    const HookKind k = interp.hooks()[h].kind;
-    if (k == HookKind::ResidPre || k == HookKind::ResidMid || k == HookKind::ResidPost) interp.observe(h, &obs);
-  }
-  interp.rewind(0);
-  forward(interp, tokens, true, nullptr);
-  return r;
+  run_one_pass(interp, tokens, {&lens});
+  return lens.result();
 }
 
 nlohmann::ordered_json to_json(const LensResult& r, const Model& model) {

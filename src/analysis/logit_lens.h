@@ -1,8 +1,8 @@
 // loupe lens: the logit lens over a prompt. For every residual-stream hook (resid_pre,
 // resid_mid, resid_post of each layer) and position: the top tokens with probabilities, the
 // rank and probability of a target token, and KL(final || lens) to the model's own output.
-// Two passes: the first gives the final distributions, the second reduces each hook tensor as
-// it is produced (nothing but the final log-probabilities is kept).
+// One pass: the residual hooks are cached (3 x n_layers x n x d_model floats) and read out
+// through the final norm and unembedding once the pass's own logits are known.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "analysis/pass.h"
 #include "engine/interpreter.h"
 
 namespace loupe::analysis {
@@ -40,6 +41,26 @@ struct LensOptions {
   RunOptions run;
   int64_t top_k = 5;
   std::optional<int32_t> target;
+};
+
+// The lens as an analysis of a pass over `tokens` from position 0 (every position's logits).
+class LensAnalysis : public PassAnalysis {
+ public:
+  LensAnalysis(const Model& model, std::vector<int32_t> tokens, const LensOptions& options);
+  std::string_view name() const override { return "lens"; }
+  void attach(Interpreter& interp) override;
+  void on_logits(const float* logits, int64_t rows, int64_t first_pos) override;
+  nlohmann::ordered_json finish() override;
+  const LensResult& result();
+
+ private:
+  const Model& model_;
+  LensOptions opt_;
+  TensorCache cache_;
+  Interpreter* interp_ = nullptr;
+  std::vector<double> final_lp_;  // [n, d_vocab]
+  LensResult result_;
+  bool finished_ = false;
 };
 
 LensResult run_lens(const Model& model, const std::vector<int32_t>& tokens, const LensOptions& options);

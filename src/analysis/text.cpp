@@ -55,7 +55,19 @@ int32_t parse_token(const Model& model, const std::string& spec, const std::stri
     return static_cast<int32_t>(std::stoll(spec));
   }
   if (!model.tokenizer) fail(flag, ": '", spec, "' is text but the model has no tokenizer; give a token id");
-  std::vector<int32_t> ids = model.tokenizer->encode(spec, false);
+  // First the vocabulary: the token whose text is exactly this (" Lily" is one token even where
+  // encoding " Lily" alone would split it differently); where several decode to it (a byte token
+  // and a piece), the one encoding gives, else the lowest id.
+  const Tokenizer& tok = *model.tokenizer;
+  std::vector<int32_t> ids = tok.encode(spec, false);
+  std::vector<int32_t> exact;
+  for (int32_t id = 0; id < tok.n_vocab(); ++id)
+    if (tok.token_bytes(id) == spec || tok.token_text(id) == spec) exact.push_back(id);
+  if (exact.size() == 1) return exact[0];
+  if (exact.size() > 1) {
+    if (ids.size() == 1 && std::find(exact.begin(), exact.end(), ids[0]) != exact.end()) return ids[0];
+    return exact[0];
+  }
   if (ids.size() != 1) {
     std::string list;
     for (int32_t id : ids) list += (list.empty() ? "" : " ") + std::to_string(id);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <utility>
 
 #include "core/error.h"
 #include "engine/activations.h"
@@ -103,7 +104,10 @@ Interpreter::Interpreter(const Model& model, const RunOptions& options)
 Interpreter::~Interpreter() = default;
 
 int64_t Interpreter::width(Buf b) const {
-  const ModelConfig& c = model_.config;
+  return buf_width(model_.config, b, n_ctx_);
+}
+
+int64_t buf_width(const ModelConfig& c, Buf b, int64_t n_ctx) {
   switch (b) {
     case Buf::Resid:
     case Buf::Embed:
@@ -127,7 +131,7 @@ int64_t Interpreter::width(Buf b) const {
     case Buf::ExpertWeights: return c.n_experts_used;
     case Buf::ExpertOut: return c.n_experts_used * c.d_model;
     case Buf::Scores:
-    case Buf::Pattern: return n_ctx_ * c.n_heads;
+    case Buf::Pattern: return n_ctx * c.n_heads;
     case Buf::MlpPre:
     case Buf::MlpPreLinear:
     case Buf::MlpPost: return c.d_mlp;
@@ -144,6 +148,61 @@ void Interpreter::observe(int hook, Observer* observer) {
 
 void Interpreter::unobserve(Observer* observer) {
   for (auto& s : subs_) s.erase(std::remove(s.begin(), s.end(), observer), s.end());
+}
+
+void Interpreter::unobserve(int hook, Observer* observer) {
+  LOUPE_ASSERT(hook >= 0 && hook < program_.hooks.size(), "hook id ", hook);
+  auto& s = subs_[static_cast<size_t>(hook)];
+  auto it = std::find(s.begin(), s.end(), observer);
+  if (it != s.end()) s.erase(it);
+}
+
+Subscription Interpreter::subscribe(int hook, Observer* observer) {
+  observe(hook, observer);
+  Subscription sub;
+  sub.interp_ = this;
+  sub.hook_ = hook;
+  sub.observer_ = observer;
+  return sub;
+}
+
+void Interpreter::add_op_listener(OpListener* listener) {
+  LOUPE_ASSERT(listener != nullptr, "null op listener");
+  op_listeners_.push_back(listener);
+}
+
+void Interpreter::remove_op_listener(OpListener* listener) {
+  auto it = std::find(op_listeners_.begin(), op_listeners_.end(), listener);
+  if (it != op_listeners_.end()) op_listeners_.erase(it);
+}
+
+Subscription Interpreter::listen(OpListener* listener) {
+  add_op_listener(listener);
+  Subscription sub;
+  sub.interp_ = this;
+  sub.listener_ = listener;
+  return sub;
+}
+
+Subscription& Subscription::operator=(Subscription&& o) noexcept {
+  if (this != &o) {
+    reset();
+    interp_ = std::exchange(o.interp_, nullptr);
+    hook_ = o.hook_;
+    observer_ = o.observer_;
+    listener_ = o.listener_;
+  }
+  return *this;
+}
+
+void Subscription::reset() {
+  if (interp_ == nullptr) return;
+  if (listener_ != nullptr) {
+    interp_->remove_op_listener(listener_);
+  } else {
+    interp_->unobserve(hook_, observer_);
+  }
+  interp_ = nullptr;
 }
 
 void Interpreter::begin(std::span<const int32_t> tokens, bool all_logits) {
@@ -182,32 +241,46 @@ void Interpreter::rewind(int64_t n) {
   n_past_ = n;
 }
 
+Shape buf_shape(const ModelConfig& c, Buf out, int64_t rows, int64_t keys, int64_t n_ctx) {
+  switch (out) {
+    case Buf::Q:
+    case Buf::QNorm:
+    case Buf::RotQ:
+    case Buf::Z: return {3, {rows, c.n_heads, c.d_head, 0}};
+    case Buf::K:
+    case Buf::V:
+    case Buf::KNorm:
+    case Buf::RotK: return {3, {rows, c.n_kv_heads, c.d_head, 0}};
+    case Buf::ExpertOut: return {3, {rows, c.n_experts_used, c.d_model, 0}};
+    case Buf::Scores:
+    case Buf::Pattern: return {3, {c.n_heads, rows, keys, 0}};
+    default: return {2, {rows, buf_width(c, out, n_ctx), 0, 0}};
+  }
+}
+
+Shape hook_tensor_shape(const Program& program, const ModelConfig& c, int hook, int64_t rows, int64_t keys,
+                        bool all_logits) {
+  LOUPE_ASSERT(hook >= 0 && hook < program.hooks.size(), "hook id ", hook);
+  const Op& op = program.ops[static_cast<size_t>(program.hook_op[static_cast<size_t>(hook)])];
+  const Buf out = op.kind == OpKind::KvStore ? op.in0 : op.out;
+  return buf_shape(c, out, op.final_rows && !all_logits ? 1 : rows, keys, keys);
+}
+
+Shape Interpreter::hook_shape(int hook, int64_t rows, int64_t keys, bool all_logits) const {
+  return hook_tensor_shape(program_, model_.config, hook, rows, keys, all_logits);
+}
+
 HookEvent Interpreter::view(int op_index) {
   const Op& op = program_.ops[static_cast<size_t>(op_index)];
-  const ModelConfig& c = model_.config;
   HookEvent e;
   e.hook = op.hook;
   e.point = op.hook >= 0 ? &program_.hooks[op.hook] : nullptr;
   e.op_index = op_index;
   e.pos0 = op.final_rows ? pos0_ + n_ - final_rows_ : pos0_;
   e.tokens = std::span<const int32_t>(tokens_);
-  const int64_t rows = rows_of(op);
-  Buf out = op.kind == OpKind::KvStore ? op.in0 : op.out;
+  const Buf out = op.kind == OpKind::KvStore ? op.in0 : op.out;
   e.data = buf(out);
-  switch (out) {
-    case Buf::Q:
-    case Buf::QNorm:
-    case Buf::RotQ:
-    case Buf::Z: e.shape = {3, {rows, c.n_heads, c.d_head, 0}}; break;
-    case Buf::K:
-    case Buf::V:
-    case Buf::KNorm:
-    case Buf::RotK: e.shape = {3, {rows, c.n_kv_heads, c.d_head, 0}}; break;
-    case Buf::ExpertOut: e.shape = {3, {rows, c.n_experts_used, c.d_model, 0}}; break;
-    case Buf::Scores:
-    case Buf::Pattern: e.shape = {3, {c.n_heads, rows, pos0_ + n_, 0}}; break;
-    default: e.shape = {2, {rows, width(out), 0, 0}}; break;
-  }
+  e.shape = buf_shape(model_.config, out, rows_of(op), pos0_ + n_, n_ctx_);
   return e;
 }
 
@@ -220,10 +293,10 @@ int64_t Interpreter::scratch_bytes() const {
 void Interpreter::step() {
   LOUPE_ASSERT(pc_ >= 0, "step() outside a pass");
   const Op& op = program_.ops[static_cast<size_t>(pc_)];
-  if (op_listener_ != nullptr) {
-    op_listener_->before_op(pc_);
+  if (!op_listeners_.empty()) {
+    for (OpListener* l : op_listeners_) l->before_op(pc_);
     run_op(op);
-    op_listener_->after_op(pc_);
+    for (auto it = op_listeners_.rbegin(); it != op_listeners_.rend(); ++it) (*it)->after_op(pc_);
   } else {
     run_op(op);
   }

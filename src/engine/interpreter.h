@@ -56,6 +56,38 @@ class OpListener {
   virtual void after_op(int op_index) = 0;
 };
 
+// The shape a hook's tensor has in a pass of `rows` positions whose attention reaches `keys`
+// positions, with the final ops (ln_final, unembed) on every row (all_logits) or the last one.
+// Needs no interpreter (no buffers): `info --hooks`, the tensor cache's estimate.
+Shape hook_tensor_shape(const Program& program, const ModelConfig& config, int hook, int64_t rows, int64_t keys,
+                        bool all_logits);
+// Values per row of an interpreter buffer (attention maps: n_heads x n_ctx).
+int64_t buf_width(const ModelConfig& config, Buf b, int64_t n_ctx);
+
+class Interpreter;
+
+// A hook observer's or op listener's registration: it ends when the handle is dropped (or
+// reset), so an analysis that goes out of scope never leaves a dangling observer behind.
+// Move-only; must not outlive the interpreter.
+class Subscription {
+ public:
+  Subscription() = default;
+  Subscription(Subscription&& o) noexcept { *this = std::move(o); }
+  Subscription& operator=(Subscription&& o) noexcept;
+  Subscription(const Subscription&) = delete;
+  Subscription& operator=(const Subscription&) = delete;
+  ~Subscription() { reset(); }
+  void reset();
+  bool active() const { return interp_ != nullptr; }
+
+ private:
+  friend class Interpreter;
+  Interpreter* interp_ = nullptr;
+  int hook_ = -1;  // -1: an op listener
+  Observer* observer_ = nullptr;
+  OpListener* listener_ = nullptr;
+};
+
 class Interpreter {
  public:
   Interpreter(const Model& model, const RunOptions& options);
@@ -74,11 +106,17 @@ class Interpreter {
 
   // Observers are called in subscription order.
   void observe(int hook, Observer* observer);
-  void unobserve(Observer* observer);
+  // The same, as a handle that unsubscribes when dropped.
+  [[nodiscard]] Subscription subscribe(int hook, Observer* observer);
+  void unobserve(Observer* observer);            // from every hook
+  void unobserve(int hook, Observer* observer);  // from one
   bool observed(int hook) const { return !subs_[static_cast<size_t>(hook)].empty(); }
 
-  // At most one op listener; null removes it. Costs one branch per op when unset.
-  void set_op_listener(OpListener* listener) { op_listener_ = listener; }
+  // Op listeners, any number: before_op in the order added, after_op in reverse. Cost one
+  // branch per op when there are none.
+  [[nodiscard]] Subscription listen(OpListener* listener);
+  void add_op_listener(OpListener* listener);
+  void remove_op_listener(OpListener* listener);
 
   // Starts a forward pass over tokens at positions n_past() .. n_past() + tokens.size() - 1.
   // With all_logits, ln_final and the unembedding run on every position, else on the last.
@@ -113,6 +151,9 @@ class Interpreter {
   // The output tensor of op i as a hook observer would see it (valid once op i has run in
   // this pass, or for the last pass).
   HookEvent view(int op_index);
+  // The shape a hook's tensor has in a pass of `rows` positions whose attention reaches `keys`
+  // positions, with the final ops on every row (all_logits) or the last.
+  Shape hook_shape(int hook, int64_t rows, int64_t keys, bool all_logits) const;
 
  private:
   void run_op(const Op& op);
@@ -161,7 +202,7 @@ class Interpreter {
   std::vector<float> moe_x_, moe_g_, moe_u_, moe_y_;
   std::vector<int64_t> moe_rows_;
   std::vector<std::vector<Observer*>> subs_;  // per hook id
-  OpListener* op_listener_ = nullptr;
+  std::vector<OpListener*> op_listeners_;
   bool q8_activations_ = false;
 
   std::vector<int32_t> tokens_;

@@ -140,11 +140,11 @@ OpWork op_work(const Model& model, const Op& op, int64_t rows, int64_t n, int64_
 Profiler::Profiler(Interpreter& interp, bool keep_events)
     : interp_(interp), keep_events_(keep_events), origin_(Clock::now()) {
   for (auto& t : totals_) t.assign(interp.program().ops.size(), OpTotals{});
-  interp_.set_op_listener(this);
+  interp_.add_op_listener(this);
 }
 
 Profiler::~Profiler() {
-  interp_.set_op_listener(nullptr);
+  interp_.remove_op_listener(this);
 }
 
 void Profiler::before_op(int op_index) {

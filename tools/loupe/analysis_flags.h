@@ -1,13 +1,19 @@
-// Flags shared by the analysis commands (eval, diff, activations): the data file and how it
-// is cut into sequences, and how results are written.
+// Flags shared by the analysis commands: the data file and how it is cut into sequences (eval,
+// diff, activations), and each prompt analysis's own settings (lens, attention, activations and
+// the one-pass analyze that runs them together).
 #pragma once
 
 #include <unistd.h>
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <string>
+#include <vector>
 
+#include "analysis/activations.h"
+#include "analysis/attention.h"
 #include "analysis/data.h"
+#include "analysis/logit_lens.h"
+#include "analysis/text.h"
 
 namespace loupe::cli {
 
@@ -31,6 +37,62 @@ struct DataFlags {
     analysis::SequencerOptions o;
     o.chunk = chunk;
     o.max_docs = max_docs;
+    return o;
+  }
+};
+
+// `help` prefixes each flag's description ("lens: " in analyze).
+struct LensFlags {
+  std::string target;
+  int64_t top = 5;
+
+  void add(CLI::App* cmd, const std::string& help = "") {
+    cmd->add_option("--target", target, help + "a token (text of one token, or its id) to follow through the layers");
+    cmd->add_option("--top", top, help + "top tokens per cell (default 5)")->check(CLI::Range(1, 100));
+  }
+  analysis::LensOptions options(const Model& model, const RunOptions& run) const {
+    analysis::LensOptions o;
+    o.run = run;
+    o.top_k = top;
+    if (!target.empty()) o.target = analysis::parse_token(model, target, "--target");
+    return o;
+  }
+};
+
+struct AttentionFlags {
+  int64_t induction_len = 20;
+  uint64_t seed = 1;
+
+  void add(CLI::App* cmd, const std::string& help = "") {
+    cmd->add_option("--induction-len", induction_len,
+                    help + "length of the random sequence repeated for the induction score (default 20)")
+        ->check(CLI::Range(int64_t(2), int64_t(1) << 20));
+    cmd->add_option("--seed", seed, help + "seed of the random sequence (default 1)");
+  }
+  analysis::AttentionOptions options(const RunOptions& run) const {
+    analysis::AttentionOptions o;
+    o.run = run;
+    o.induction_len = induction_len;
+    o.seed = seed;
+    return o;
+  }
+};
+
+struct ActivationFlags {
+  std::vector<std::string> hooks;
+  double factor = 20.0;
+
+  void add(CLI::App* cmd, const std::string& help = "") {
+    cmd->add_option("--hook", hooks,
+                    help + "hooks to watch (name, glob or short form; repeatable; default: every [pos, ...] hook)");
+    cmd->add_option("--massive", factor, help + "a dimension is massive when max |x| > FACTOR x mean |x| (default 20)")
+        ->check(CLI::Range(1.0, 1e12));
+  }
+  analysis::ActivationsOptions options(const RunOptions& run) const {
+    analysis::ActivationsOptions o;
+    o.run = run;
+    o.hooks = hooks;
+    o.massive_factor = factor;
     return o;
   }
 };

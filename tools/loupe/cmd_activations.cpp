@@ -56,27 +56,19 @@ void add_activations(CLI::App& app, Action& action) {
                                  "massive activations, dead neurons, NaN/Inf, norm growth");
   auto mf = std::make_shared<ModelFlags>();
   auto df = std::make_shared<DataFlags>();
-  auto hooks = std::make_shared<std::vector<std::string>>();
+  auto acf = std::make_shared<ActivationFlags>();
   auto json = std::make_shared<bool>(false);
   auto svg = std::make_shared<std::string>();
-  auto factor = std::make_shared<double>(20.0);
   mf->add(cmd);
   df->add(cmd);
-  cmd->add_option("--hook", *hooks,
-                  "hooks to watch (name, glob or short form; repeatable; default: every "
-                  "[pos, ...] hook)");
+  acf->add(cmd);
   cmd->add_flag("--json", *json, "print JSON");
   cmd->add_option("--svg", *svg, "write DIR/<hook>.svg histograms and DIR/norm_growth.svg");
-  cmd->add_option("--massive", *factor, "a dimension is massive when max |x| > FACTOR x mean |x| (default 20)")
-      ->check(CLI::Range(1.0, 1e12));
   cmd->callback([=, &action] {
     action = [=] {
       auto model = mf->load();
-      analysis::ActivationsOptions o;
+      analysis::ActivationsOptions o = acf->options(mf->run_options());
       o.seq = df->sequencer();
-      o.run = mf->run_options();
-      o.hooks = *hooks;
-      o.massive_factor = *factor;
       o.progress = print_progress;
       analysis::ActivationsResult r = analysis::run_activations(*model, df->data, df->field, o);
       end_progress();

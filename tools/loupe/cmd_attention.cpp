@@ -5,6 +5,7 @@
 
 #include "analysis/attention.h"
 #include "analysis/text.h"
+#include "analysis_flags.h"
 #include "commands.h"
 #include "core/error.h"
 #include "core/npy.h"
@@ -76,29 +77,21 @@ void add_attention(CLI::App& app, Action& action) {
   auto npy = std::make_shared<std::string>();
   auto svg = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);
-  auto ind_len = std::make_shared<int64_t>(20);
-  auto seed = std::make_shared<uint64_t>(1);
+  auto af = std::make_shared<AttentionFlags>();
   auto top = std::make_shared<size_t>(5);
   mf->add(cmd);
   pf->add(cmd, true);
   cmd->add_option("--npy", *npy, "write DIR/blocks.L.attn.hook_pattern.npy [n_heads, n, n] for every layer");
   cmd->add_option("--svg", *svg, "write DIR/pattern_L<l>_H<h>.svg heatmaps and DIR/summary.svg");
   cmd->add_flag("--json", *json, "print JSON");
-  cmd->add_option("--induction-len", *ind_len,
-                  "length of the random sequence repeated for the induction score "
-                  "(default 20)")
-      ->check(CLI::Range(int64_t(2), int64_t(1) << 20));
-  cmd->add_option("--seed", *seed, "seed of the random sequence (default 1)");
+  af->add(cmd);
   cmd->add_option("--top", *top, "heads listed per score (default 5)")->check(CLI::Range(1, 100000));
   cmd->callback([=, &action] {
     action = [=] {
       auto model = mf->load();
       Interpreter probe(*model, mf->run_options());
       std::vector<int32_t> tokens = pf->resolve(*model, probe.n_ctx());
-      analysis::AttentionOptions o;
-      o.run = mf->run_options();
-      o.induction_len = *ind_len;
-      o.seed = *seed;
+      const analysis::AttentionOptions o = af->options(mf->run_options());
       analysis::AttentionResult r = analysis::run_attention(*model, tokens, o);
       std::vector<std::string> labels;
       for (size_t i = 0; i < tokens.size(); ++i)

@@ -4,6 +4,7 @@
 
 #include "commands.h"
 #include "core/error.h"
+#include "engine/interpreter.h"
 #include "engine/program.h"
 #include "model/weights.h"
 #include "tokenizer/tokenizer.h"
@@ -103,9 +104,18 @@ void add_info(CLI::App& app, Action& action) {
       for (const auto& t : m->tensors)
         tensors.push_back({{"name", t.name}, {"type", t.type}, {"shape", t.shape}, {"bytes", t.nbytes}});
       j["tensors"] = tensors;
+      // A hook's shape for a prompt of `pos` positions from position 0 (every position's logits).
+      constexpr int64_t kPos = 1000003;
+      const auto hook_shape = [&](int h) {
+        const Shape s = hook_tensor_shape(program, m->config, h, kPos, kPos, true);
+        nlohmann::ordered_json dims = nlohmann::ordered_json::array();
+        for (int64_t d : s.vec()) dims.push_back(d == kPos ? nlohmann::ordered_json("pos") : nlohmann::ordered_json(d));
+        return dims;
+      };
       if (*hooks) {
         nlohmann::ordered_json hj = nlohmann::ordered_json::array();
-        for (const auto& h : program.hooks.points()) hj.push_back(h.name);
+        for (int h = 0; h < program.hooks.size(); ++h)
+          hj.push_back({{"name", program.hooks[h].name}, {"shape", hook_shape(h)}});
         j["hooks"] = hj;
       }
       if (*json_out) {
@@ -152,8 +162,13 @@ void add_info(CLI::App& app, Action& action) {
         std::printf("%-40s %-14s %-18s %12zu\n", t.name.c_str(), t.type.c_str(), shape.c_str(), t.nbytes);
       }
       if (*hooks) {
-        std::printf("\n%d hook points\n", program.hooks.size());
-        for (const auto& h : program.hooks.points()) std::printf("%s\n", h.name.c_str());
+        std::printf("\n%d hook points (shapes for a prompt of pos positions)\n", program.hooks.size());
+        for (int h = 0; h < program.hooks.size(); ++h) {
+          std::string shape;
+          for (const auto& d : hook_shape(h))
+            shape += (shape.empty() ? "" : ", ") + (d.is_string() ? d.get<std::string>() : d.dump());
+          std::printf("%-40s [%s]\n", program.hooks[h].name.c_str(), shape.c_str());
+        }
       }
     };
   });

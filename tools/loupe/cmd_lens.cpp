@@ -3,6 +3,7 @@
 
 #include "analysis/logit_lens.h"
 #include "analysis/text.h"
+#include "analysis_flags.h"
 #include "commands.h"
 #include "core/error.h"
 #include "options.h"
@@ -39,14 +40,12 @@ void add_lens(CLI::App& app, Action& action) {
   auto* cmd = app.add_subcommand("lens", "logit lens: what every layer would predict at every position");
   auto mf = std::make_shared<ModelFlags>();
   auto pf = std::make_shared<PromptFlags>();
-  auto target = std::make_shared<std::string>();
-  auto top = std::make_shared<int64_t>(5);
+  auto lf = std::make_shared<LensFlags>();
   auto json = std::make_shared<bool>(false);
   auto svg = std::make_shared<std::string>();
   mf->add(cmd);
   pf->add(cmd, true);
-  cmd->add_option("--target", *target, "a token (text of one token, or its id) to follow through the layers");
-  cmd->add_option("--top", *top, "top tokens per cell (default 5)")->check(CLI::Range(1, 100));
+  lf->add(cmd);
   cmd->add_flag("--json", *json, "print JSON");
   cmd->add_option("--svg", *svg, "write a layer x position grid (target probability, else KL to the final output)");
   cmd->callback([=, &action] {
@@ -55,10 +54,7 @@ void add_lens(CLI::App& app, Action& action) {
       RunOptions ro = mf->run_options();
       Interpreter probe(*model, ro);
       std::vector<int32_t> tokens = pf->resolve(*model, probe.n_ctx());
-      analysis::LensOptions o;
-      o.run = ro;
-      o.top_k = *top;
-      if (!target->empty()) o.target = analysis::parse_token(*model, *target, "--target");
+      const analysis::LensOptions o = lf->options(*model, ro);
       analysis::LensResult r = analysis::run_lens(*model, tokens, o);
       auto text = [&model](int32_t id) { return analysis::token_text(*model, id); };
       if (!svg->empty()) {

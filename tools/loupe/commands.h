@@ -25,6 +25,7 @@ void add_eval(CLI::App& app, Action& action);
 void add_lens(CLI::App& app, Action& action);
 void add_attention(CLI::App& app, Action& action);
 void add_activations(CLI::App& app, Action& action);
+void add_analyze(CLI::App& app, Action& action);
 void add_attribute(CLI::App& app, Action& action);
 void add_profile(CLI::App& app, Action& action);
 void add_tensor(CLI::App& app, Action& action);

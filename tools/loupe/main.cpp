@@ -94,6 +94,7 @@ int main(int argc, char** argv) {
   loupe::cli::add_attribute(app, action);
   loupe::cli::add_attention(app, action);
   loupe::cli::add_activations(app, action);
+  loupe::cli::add_analyze(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
