@@ -77,6 +77,7 @@ void add_analyze(CLI::App& app, Action& action) {
         owned.push_back(std::make_unique<analysis::TensorCache>(std::move(ids)));
       }
       std::vector<analysis::PassAnalysis*> analyses;
+      analyses.reserve(owned.size());
       for (auto& a : owned) analyses.push_back(a.get());
       nlohmann::ordered_json results = analysis::run_one_pass(interp, tokens, analyses);
 

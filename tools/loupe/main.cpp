@@ -33,6 +33,7 @@ int parse_failure(CLI::App& app, const CLI::ParseError& e, int argc, char** argv
     const auto subs = current->get_subcommands([](CLI::App*) { return true; });
     if (!subs.empty() && current->get_subcommands().empty()) {
       std::vector<std::string> names;
+      names.reserve(subs.size());
       for (const CLI::App* s : subs) names.push_back(s->get_name());
       if (current == &app || !names.empty()) hint = "unknown command '" + arg + "'" + loupe::did_you_mean(arg, names);
       break;
