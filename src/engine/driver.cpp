@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <charconv>
+#include <chrono>
 
 #include "core/error.h"
 #include "tokenizer/tokenizer.h"
@@ -114,21 +115,37 @@ GenerateResult generate(Interpreter& interp, std::span<const int32_t> prompt, co
     if (options.on_text) options.on_text(piece);
   };
   for (int32_t t : prompt) emit(t);
+  const auto t0 = std::chrono::steady_clock::now();
   forward(interp, prompt, false, [&](const float* l, int64_t rows, int64_t) {
     std::copy_n(l + (rows - 1) * d_vocab, d_vocab, logits.data());
   });
+  const auto t1 = std::chrono::steady_clock::now();
+  result.prompt_seconds = std::chrono::duration<double>(t1 - t0).count();
   const bool stop_at_bos = model.config.arch == Arch::Llama;
+  result.stop = StopReason::Length;
   for (int64_t k = 0; k < options.n_predict; ++k) {
     const int32_t next = sampler.sample(logits.data());
-    if (next == model.config.eos_id || (stop_at_bos && next == model.config.bos_id)) break;
+    if (next == model.config.eos_id) {
+      result.stop = StopReason::Eos;
+      break;
+    }
+    if (stop_at_bos && next == model.config.bos_id) {
+      result.stop = StopReason::Bos;
+      break;
+    }
     result.tokens.push_back(next);
     emit(next);
-    if (k + 1 == options.n_predict || interp.n_past() >= interp.n_ctx()) break;
+    if (k + 1 == options.n_predict) break;
+    if (interp.n_past() >= interp.n_ctx()) {
+      result.stop = StopReason::ContextFull;
+      break;
+    }
     const int32_t one[1] = {next};
     interp.begin(one, false);
     interp.finish();
     std::copy_n(interp.logits(), d_vocab, logits.data());
   }
+  result.generate_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
   if (!llama2c_print) {
     std::string rest = stream.flush();
     if (!rest.empty()) {
@@ -137,6 +154,16 @@ GenerateResult generate(Interpreter& interp, std::span<const int32_t> prompt, co
     }
   }
   return result;
+}
+
+std::string_view stop_reason_text(StopReason r) {
+  switch (r) {
+    case StopReason::Length: return "n reached";
+    case StopReason::Eos: return "EOS sampled";
+    case StopReason::Bos: return "BOS sampled";
+    case StopReason::ContextFull: return "context full";
+  }
+  return "?";
 }
 
 }  // namespace loupe

@@ -6,6 +6,7 @@
 #include <functional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/interpreter.h"
@@ -36,10 +37,17 @@ struct GenerateOptions {
   std::function<void(const std::string&)> on_text;
 };
 
+// Why generation stopped.
+enum class StopReason { Length, Eos, Bos, ContextFull };
+std::string_view stop_reason_text(StopReason r);  // "n reached", "EOS sampled", ...
+
 struct GenerateResult {
   std::vector<int32_t> tokens;  // prompt + generated
   int64_t n_prompt = 0;
   std::string text;  // everything printed
+  StopReason stop = StopReason::Length;
+  double prompt_seconds = 0;    // the prompt's forward pass
+  double generate_seconds = 0;  // sampling and the passes of the generated tokens
 };
 
 // Feeds the prompt, then samples up to n_predict tokens, stopping at EOS (and at BOS for

@@ -555,15 +555,24 @@ TEST_F(BadInput, OutputsAreWholeOrAbsent) {
   }
 }
 
-// trace writes index.json last and removes an old one first: a failed run into a directory that
-// held an earlier trace leaves no index describing tensors that are not there.
+// trace refuses a directory that holds anything unless --force (which empties it), and writes
+// index.json last: a failed run never leaves an index describing tensors that are not there.
 TEST_F(BadInput, TraceNeverLeavesAStaleIndex) {
   const std::string m = shared(kStories);
   const std::string out = dir_ + "/trace";
   ASSERT_EQ(run_loupe("trace " + m + " -p 'Once upon a time' --hook 'blocks.*.hook_resid_post' -o " + out).exit_code,
             0);
   ASSERT_TRUE(fs::exists(out + "/index.json"));
-  const CommandResult r = run_limited("trace " + m + " -p 'Once upon a time there was' --hook '*' -o " + out, 4, dir_);
+  const std::string old_index = test::read_file(out + "/index.json");
+  // Into a directory that holds anything: refused, nothing touched.
+  expect_cli_error("trace " + m + " -p 'Once upon a time there was' --hook '*' -o " + out,
+                   {"-o " + out + ": directory is not empty; --force empties it first"});
+  EXPECT_EQ(test::read_file(out + "/index.json"), old_index);
+  expect_cli_error("trace " + m + " -p 'Once' --hook '*' -o " + out + "/index.json",
+                   {out + "/index.json: exists and is not a directory"});
+  // --force empties it; a run that then fails half way leaves no index.
+  const CommandResult r =
+      run_limited("trace " + m + " -p 'Once upon a time there was' --hook '*' --force -o " + out, 4, dir_);
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_FALSE(fs::exists(out + "/index.json"));
   for (const auto& e : fs::directory_iterator(out))

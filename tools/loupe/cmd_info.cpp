@@ -1,4 +1,5 @@
 // loupe info MODEL [--json] [--hooks]
+#include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -6,10 +7,40 @@
 #include "core/error.h"
 #include "engine/interpreter.h"
 #include "engine/program.h"
+#include "formats/gguf.h"
 #include "model/weights.h"
 #include "tokenizer/tokenizer.h"
 
 namespace loupe::cli {
+
+namespace {
+
+// A metadata value as JSON: scalars whole; arrays as their element type, length and first
+// elements (a vocabulary's 150k strings would bury everything else).
+nlohmann::ordered_json meta_json(const GgufValue& v) {
+  constexpr size_t kHead = 8;
+  if (v.type != GgufType::ARRAY) {
+    if (v.type == GgufType::STRING) return v.s;
+    if (v.type == GgufType::BOOL) return v.u != 0;
+    if (v.is_float()) return v.f;
+    if (v.type == GgufType::U64 || v.type == GgufType::U32 || v.type == GgufType::U16 || v.type == GgufType::U8)
+      return v.u;
+    return v.i;
+  }
+  nlohmann::ordered_json head = nlohmann::ordered_json::array();
+  for (size_t k = 0; k < std::min(kHead, v.strs.size()); ++k) head.push_back(v.strs[k]);
+  for (size_t k = 0; k < std::min(kHead, v.ints.size()); ++k) head.push_back(v.ints[k]);
+  for (size_t k = 0; k < std::min(kHead, v.floats.size()); ++k) head.push_back(v.floats[k]);
+  for (size_t k = 0; k < std::min(kHead, v.arrays.size()); ++k) head.push_back(meta_json(v.arrays[k]));
+  return {{"array_of", gguf_type_name(v.elem_type)}, {"length", v.array_size()}, {"head", head}};
+}
+
+// Metadata strings of a hostile file need not be UTF-8: shown with U+FFFD, never an exception.
+std::string dump_text(const nlohmann::ordered_json& v, int indent = -1) {
+  return v.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace
 
 namespace {
 const char* rope_name(RopeStyle r) {
@@ -28,10 +59,12 @@ void add_info(CLI::App& app, Action& action) {
   auto tokenizer = std::make_shared<std::string>();
   auto json_out = std::make_shared<bool>(false);
   auto hooks = std::make_shared<bool>(false);
+  auto meta = std::make_shared<bool>(false);
   cmd->add_option("MODEL", *model, "GGUF file, Hugging Face folder, or llama2.c checkpoint")->required();
   cmd->add_option("--tokenizer", *tokenizer, "tokenizer file");
   cmd->add_flag("--json", *json_out, "print JSON");
   cmd->add_flag("--hooks", *hooks, "list the hook points with their shapes");
+  cmd->add_flag("--meta", *meta, "every GGUF metadata key with its type and value (arrays: length and first values)");
   cmd->callback([=, &action] {
     action = [=] {
       LoadOptions lo;
@@ -112,6 +145,18 @@ void add_info(CLI::App& app, Action& action) {
         for (int64_t d : s.vec()) dims.push_back(d == kPos ? nlohmann::ordered_json("pos") : nlohmann::ordered_json(d));
         return dims;
       };
+      nlohmann::ordered_json metadata = nlohmann::ordered_json::object();
+      std::vector<std::pair<std::string, std::string>> meta_types;
+      if (*meta) {
+        if (c.format != "gguf") fail("--meta: ", m->path, " is a ", c.format, " model; metadata keys are GGUF's");
+        const GgufFile g = GgufFile::open(m->path);
+        for (const auto& [key, value] : g.metadata()) {
+          metadata[key] = meta_json(value);
+          meta_types.emplace_back(key, value.type == GgufType::ARRAY ? cat("array of ", gguf_type_name(value.elem_type))
+                                                                     : std::string(gguf_type_name(value.type)));
+        }
+        j["metadata"] = metadata;
+      }
       if (*hooks) {
         nlohmann::ordered_json hj = nlohmann::ordered_json::array();
         for (int h = 0; h < program.hooks.size(); ++h)
@@ -119,7 +164,7 @@ void add_info(CLI::App& app, Action& action) {
         j["hooks"] = hj;
       }
       if (*json_out) {
-        std::printf("%s\n", j.dump(1).c_str());
+        std::printf("%s\n", dump_text(j, 1).c_str());
         return;
       }
       std::printf("%s  (%s, %s)\n", m->path.c_str(), c.format.c_str(), c.file_type.c_str());
@@ -160,6 +205,15 @@ void add_info(CLI::App& app, Action& action) {
         std::string shape;
         for (size_t i = 0; i < t.shape.size(); ++i) shape += (i ? " x " : "") + std::to_string(t.shape[i]);
         std::printf("%-40s %-14s %-18s %12zu\n", t.name.c_str(), t.type.c_str(), shape.c_str(), t.nbytes);
+      }
+      if (*meta) {
+        std::printf("\n%zu metadata keys\n", meta_types.size());
+        for (const auto& [key, type] : meta_types) {
+          const nlohmann::ordered_json& v = metadata[key];
+          const std::string shown =
+              v.is_object() ? cat(v["length"].get<size_t>(), " values, first ", dump_text(v["head"])) : dump_text(v);
+          std::printf("%-44s %-16s %s\n", key.c_str(), type.c_str(), shown.substr(0, 160).c_str());
+        }
       }
       if (*hooks) {
         std::printf("\n%d hook points (shapes for a prompt of pos positions)\n", program.hooks.size());

@@ -45,8 +45,16 @@ void add_generate(CLI::App& app, Action& action) {
         std::fwrite(piece.data(), 1, piece.size(), stdout);
         std::fflush(stdout);
       };
-      generate(interp, prompt, go);
+      const GenerateResult r = generate(interp, prompt, go);
       std::printf("\n");
+      std::fflush(stdout);
+      const auto n_new = static_cast<long long>(r.tokens.size()) - static_cast<long long>(r.n_prompt);
+      std::fprintf(stderr,
+                   "stop: %s (%lld tokens generated); prompt %zu tokens in %.3f s (%.1f tok/s), generation "
+                   "%.3f s (%.1f tok/s)\n",
+                   std::string(stop_reason_text(r.stop)).c_str(), n_new, prompt.size(), r.prompt_seconds,
+                   r.prompt_seconds > 0 ? static_cast<double>(prompt.size()) / r.prompt_seconds : 0.0,
+                   r.generate_seconds, r.generate_seconds > 0 ? static_cast<double>(n_new) / r.generate_seconds : 0.0);
     };
   });
 }
@@ -99,12 +107,25 @@ void add_trace(CLI::App& app, Action& action) {
   auto pf = std::make_shared<PromptFlags>();
   auto globs = std::make_shared<std::vector<std::string>>();
   auto out = std::make_shared<std::string>();
+  auto force = std::make_shared<bool>(false);
   mf->add(cmd);
   pf->add(cmd, true);
   cmd->add_option("--hook", *globs, "hook name, glob or short form (repeatable)")->required();
-  cmd->add_option("-o,--output", *out, "output directory")->required();
+  cmd->add_option("-o,--output", *out, "output directory (new or empty)")->required();
+  cmd->add_flag("--force", *force, "empty the output directory first when it holds anything");
   cmd->callback([=, &action] {
     action = [=] {
+      // A directory with other files in it would end up mixing old tensors with new ones.
+      namespace fs = std::filesystem;
+      std::error_code ec;
+      if (fs::exists(*out, ec) && !fs::is_directory(*out, ec)) fail("-o ", *out, ": exists and is not a directory");
+      if (fs::is_directory(*out, ec) && !fs::is_empty(*out, ec)) {
+        if (!*force) fail("-o ", *out, ": directory is not empty; --force empties it first");
+        for (const auto& entry : fs::directory_iterator(*out)) {
+          fs::remove_all(entry.path(), ec);
+          if (ec) fail(entry.path().string(), ": cannot remove: ", ec.message());
+        }
+      }
       auto model = mf->load();
       RunOptions ro = mf->run_options();
       ro.max_batch = 1 << 30;  // one pass over the whole prompt, so tensors are whole
@@ -121,7 +142,6 @@ void add_trace(CLI::App& app, Action& action) {
       // index.json is written last: an old one goes first, so a run that stops half way never
       // leaves an index that describes tensors other than those beside it.
       const std::filesystem::path index_path = std::filesystem::path(*out) / "index.json";
-      std::error_code ec;
       std::filesystem::remove(index_path, ec);
       if (ec) fail(index_path.string(), ": cannot remove the old index: ", ec.message());
       forward(interp, tokens, true, nullptr);

@@ -1,6 +1,7 @@
 #include "options.h"
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -47,7 +48,13 @@ std::unique_ptr<Model> ModelFlags::load() const {
   LoadOptions o;
   o.tokenizer_path = tokenizer;
   o.q8_panels = q8_act;
-  return load_model(model, o);
+  auto m = load_model(model, o);
+  if (ctx > m->config.n_ctx)
+    std::fprintf(stderr,
+                 "warning: --ctx %lld is past the %lld positions %s was trained for: later positions are "
+                 "extrapolation\n",
+                 static_cast<long long>(ctx), static_cast<long long>(m->config.n_ctx), m->path.c_str());
+  return m;
 }
 
 RunOptions ModelFlags::run_options() const {
