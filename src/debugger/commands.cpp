@@ -173,6 +173,13 @@ std::string Debugger::token_text(int32_t id) const {
       .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+std::string Debugger::raw_text(int32_t id) const {
+  const Tokenizer* tok = s_.model().tokenizer.get();
+  if (tok == nullptr) return "";
+  const std::string bytes = tok->token_bytes(id);
+  return bytes.empty() ? std::string(tok->token_text(id)) : bytes;
+}
+
 std::vector<int32_t> Debugger::tokens_of(const Words& words, size_t first) const {
   const Model& m = s_.model();
   if (first < words.size() && words[first] == "--tokens") {
@@ -315,7 +322,7 @@ Reply Debugger::report(const Stop& stop) {
     const int32_t next = argmax(last.data(), V);
     const double p = softmax(last)[static_cast<size_t>(next)];
     line(r, cat("next token: ", next, " ", token_text(next), " p=", format_number(p)));
-    r.json["next_token"] = {{"id", next}, {"text", token_text(next)}, {"p", num(p)}};
+    r.json["next_token"] = {{"id", next}, {"text", raw_text(next)}, {"p", num(p)}};
   }
   if (stop.bad) bad_report(*stop.bad, r);
   show_watches(r);
@@ -504,7 +511,7 @@ Reply Debugger::cmd_info(const Words& a) {
       const int32_t t = s_.tokens()[p];
       const bool prompt = static_cast<int64_t>(p) < s_.n_prompt();
       line(r, cat(p, " ", t, " ", token_text(t), prompt ? "" : " (generated)"));
-      list.push_back({{"pos", p}, {"id", t}, {"text", token_text(t)}, {"generated", !prompt}});
+      list.push_back({{"pos", p}, {"id", t}, {"text", raw_text(t)}, {"generated", !prompt}});
     }
     r.json["tokens"] = list;
   } else {
@@ -648,7 +655,7 @@ Reply Debugger::cmd_topk(const Words& a) {
       line(r, cat("  ", rank++, ". ", id, " ", token_text(static_cast<int32_t>(id)), "  logit ", format_number(logit),
                   "  p ", format_number(p[static_cast<size_t>(id)])));
       list.push_back({{"id", id},
-                      {"text", token_text(static_cast<int32_t>(id))},
+                      {"text", raw_text(static_cast<int32_t>(id))},
                       {"logit", num(logit)},
                       {"p", num(p[static_cast<size_t>(id)])}});
     }
@@ -710,7 +717,7 @@ Reply Debugger::cmd_lens(const Words& a) {
     line(r, cat("  ", rank++, ". ", id, " ", token_text(static_cast<int32_t>(id)), "  p ",
                 format_number(p[static_cast<size_t>(id)]), "  logit ", format_number(logit)));
     list.push_back({{"id", id},
-                    {"text", token_text(static_cast<int32_t>(id))},
+                    {"text", raw_text(static_cast<int32_t>(id))},
                     {"p", num(p[static_cast<size_t>(id)])},
                     {"logit", num(logit)}});
   }

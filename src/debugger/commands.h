@@ -74,7 +74,8 @@ class Debugger {
   Reply report(const Stop& stop);
   nlohmann::ordered_json where_json();
   std::string where_text();
-  std::string token_text(int32_t id) const;
+  std::string token_text(int32_t id) const;  // quoted and escaped, for the terminal: "\" there\""
+  std::string raw_text(int32_t id) const;    // the text itself, for JSON: " there" ("<s>" for control)
   std::vector<int32_t> tokens_of(const std::vector<std::string>& words, size_t first) const;
   void bad_report(const BadOpReport& r, Reply& reply);
   void show_watches(Reply& reply);
