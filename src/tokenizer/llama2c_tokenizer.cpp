@@ -38,11 +38,7 @@ class Llama2cTokenizer final : public Tokenizer {
       encode_word(full, out);
       return out;
     }
-    const std::vector<size_t> starts = word_starts(full, " ");
-    for (size_t w = 0; w < starts.size(); ++w) {
-      const size_t end = w + 1 < starts.size() ? starts[w + 1] : full.size();
-      encode_word(std::string_view(full).substr(starts[w], end - starts[w]), out);
-    }
+    for_each_word(full, " ", [&](std::string_view word) { encode_word(word, out); });
     return out;
   }
 

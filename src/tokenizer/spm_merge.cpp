@@ -98,13 +98,4 @@ bool pieces_respect_word_starts(const Vocab& vocab, std::string_view space) {
   return true;
 }
 
-std::vector<size_t> word_starts(std::string_view text, std::string_view space) {
-  std::vector<size_t> starts{0};
-  for (size_t pos = text.find(space, 1); pos != std::string_view::npos; pos = text.find(space, pos + 1)) {
-    const bool after_space = pos >= space.size() && text.compare(pos - space.size(), space.size(), space) == 0;
-    if (!after_space) starts.push_back(pos);
-  }
-  return starts;
-}
-
 }  // namespace loupe

@@ -34,10 +34,8 @@ bool pieces_respect_word_starts(const Vocab& vocab, std::string_view space);
 // The same for one piece.
 bool piece_respects_word_starts(std::string_view piece, std::string_view space);
 
-// Byte offsets of the words: 0, then every run of `space` that follows other text.
-std::vector<size_t> word_starts(std::string_view text, std::string_view space);
-
-// Calls fn with each word of text (cut at the starts above), in order, without allocating.
+// Calls fn with each word of text, in order, without allocating: a word starts at 0 and at
+// every run of `space` that follows other text.
 template <typename Fn>
 void for_each_word(std::string_view text, std::string_view space, Fn&& fn) {
   size_t begin = 0;

@@ -58,11 +58,7 @@ class SpmTokenizer final : public Tokenizer {
       }
       prev_special = false;
       if (word_split_) {
-        const std::vector<size_t> starts = word_starts(escaped, kSpaceMark);
-        for (size_t w = 0; w < starts.size(); ++w) {
-          const size_t end = w + 1 < starts.size() ? starts[w + 1] : escaped.size();
-          encode_word(std::string_view(escaped).substr(starts[w], end - starts[w]), out);
-        }
+        for_each_word(escaped, kSpaceMark, [&](std::string_view word) { encode_word(word, out); });
       } else {
         encode_word(escaped, out);
       }
