@@ -2,9 +2,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <nlohmann/json.hpp>
 
+#include "analysis/pass.h"
 #include "commands.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -82,25 +82,6 @@ void add_logits(CLI::App& app, Action& action) {
   });
 }
 
-namespace {
-
-// Copies every watched hook tensor of the (single) pass.
-class Capture : public Observer {
- public:
-  struct Entry {
-    std::vector<int64_t> shape;
-    std::vector<float> data;
-  };
-  void on_hook(const HookEvent& e) override {
-    Entry& en = captured[e.hook];
-    en.shape = e.shape.vec();
-    en.data.assign(e.data, e.data + e.shape.numel());
-  }
-  std::map<int, Entry> captured;
-};
-
-}  // namespace
-
 void add_trace(CLI::App& app, Action& action) {
   auto* cmd = app.add_subcommand("trace", "save hook tensors of a prompt as DIR/<hook>.npy + DIR/index.json");
   auto mf = std::make_shared<ModelFlags>();
@@ -131,13 +112,13 @@ void add_trace(CLI::App& app, Action& action) {
       ro.max_batch = 1 << 30;  // one pass over the whole prompt, so tensors are whole
       Interpreter interp(*model, ro);
       std::vector<int32_t> tokens = pf->resolve(*model, interp.n_ctx());
-      Capture cap;
       std::vector<int> ids;
       for (const auto& g : *globs)
         for (int id : interp.hooks().resolve(g))
           if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
       std::sort(ids.begin(), ids.end());
-      for (int id : ids) interp.observe(id, &cap);
+      analysis::TensorCache cache(ids);
+      cache.attach(interp);
       std::filesystem::create_directories(*out);
       // index.json is written last: an old one goes first, so a run that stops half way never
       // leaves an index that describes tensors other than those beside it.
@@ -150,7 +131,7 @@ void add_trace(CLI::App& app, Action& action) {
       index["tokens"] = tokens;
       nlohmann::ordered_json hooks = nlohmann::ordered_json::array();
       for (int id : ids) {
-        const auto& e = cap.captured.at(id);
+        const analysis::TensorCache::Entry& e = *cache.find(interp.hooks()[id].name);
         const std::string& name = interp.hooks()[id].name;
         const std::string file = name + ".npy";
         write_npy_f32((std::filesystem::path(*out) / file).string(), e.data.data(), e.shape);
