@@ -47,11 +47,11 @@ void BM_Matmul(benchmark::State& state) {
   for (auto& v : x) v = d(rng);
   ThreadPool pool(1);
   for (auto _ : state) {
-    matmul(pool, w, x.data(), m, y.data(), nullptr, q8);
+    matmul(pool, w, x.data(), m, y.data(), nullptr, q8 ? Numerics::Q8 : Numerics::Exact);
     benchmark::DoNotOptimize(y.data());
   }
   state.SetLabel(std::string(dtype_name(type)) + (q8 ? " q8-act " : " ") + isa_name(active_isa()) + " " +
-                 matmul_route_name(matmul_route(w, m, q8)));
+                 matmul_route_name(matmul_route(w, m, q8 ? Numerics::Q8 : Numerics::Exact)));
   state.counters["bytes/s"] =
       benchmark::Counter(static_cast<double>(bytes.size()), benchmark::Counter::kIsIterationInvariantRate);
   state.counters["FLOP/s"] =
@@ -127,7 +127,7 @@ void model_step(benchmark::State& state, int64_t m) {
   for (auto& v : x) v = d(rng);
   ThreadPool pool(threads);
   for (auto _ : state) {
-    for (const Weight& w : ws) matmul(pool, w, x.data(), m, y.data(), nullptr, q8);
+    for (const Weight& w : ws) matmul(pool, w, x.data(), m, y.data(), nullptr, q8 ? Numerics::Q8 : Numerics::Exact);
     benchmark::DoNotOptimize(y.data());
   }
   const char* copy_name[] = {"", "tiles ", "panels "};

@@ -64,11 +64,11 @@ inline std::vector<double> attention_row(const std::vector<std::vector<double>>&
 
 // Logits of every position [n, V] from the engine, checking the batches arrive in order.
 inline std::vector<float> engine_logits(const Model& model, const std::vector<int32_t>& tokens, int threads = 1,
-                                        int64_t max_batch = 256, bool q8_activations = false) {
+                                        int64_t max_batch = 256, Numerics numerics = Numerics::Exact) {
   RunOptions o;
   o.n_threads = threads;
   o.max_batch = max_batch;
-  o.q8_activations = q8_activations;
+  o.numerics = numerics;
   Interpreter interp(model, o);
   std::vector<float> out;
   forward(interp, tokens, true, [&](const float* l, int64_t rows, int64_t first) {

@@ -1,4 +1,6 @@
 #include "test_support.h"
+#include <algorithm>
+#include <cmath>
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -47,6 +49,17 @@ std::vector<float> read_f32(const std::string& path) {
   std::vector<float> out(bytes.size() / 4);
   std::memcpy(out.data(), bytes.data(), out.size() * 4);
   return out;
+}
+
+LogitsGap logits_gap(const std::vector<float>& a, const std::vector<float>& b, int64_t V) {
+  LogitsGap g;
+  for (size_t r = 0; r < a.size() / static_cast<size_t>(V); ++r) {
+    const float* x = a.data() + r * static_cast<size_t>(V);
+    const float* y = b.data() + r * static_cast<size_t>(V);
+    for (int64_t j = 0; j < V; ++j) g.max_abs = std::max(g.max_abs, static_cast<double>(std::fabs(x[j] - y[j])));
+    if (std::max_element(x, x + V) - x != std::max_element(y, y + V) - y) ++g.argmax_mismatches;
+  }
+  return g;
 }
 
 std::string temp_dir(const std::string& tag) {

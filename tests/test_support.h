@@ -63,6 +63,13 @@ CommandResult run_loupe(const std::string& args);
 std::string read_file(const std::string& path);
 std::vector<float> read_f32(const std::string& path);
 
+// Two [rows, V] logit arrays: the largest |a - b| and the number of rows whose argmax differs.
+struct LogitsGap {
+  double max_abs = 0;
+  int argmax_mismatches = 0;
+};
+LogitsGap logits_gap(const std::vector<float>& a, const std::vector<float>& b, int64_t V);
+
 // A fresh empty temporary directory, removed by the caller when wanted.
 std::string temp_dir(const std::string& tag);
 

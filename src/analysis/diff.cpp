@@ -40,13 +40,13 @@ struct HookAccumulator {
 // copies its tensor; the candidate runs the same op right after and compares.
 class LockstepComparer {
  public:
-  LockstepComparer(const Model& ref, const Model& cand, const HookTable& hooks, ThreadPool& pool, bool lens)
-      : hooks_(hooks),
+  LockstepComparer(const Interpreter& ref, const Interpreter& cand, ThreadPool& pool, bool lens)
+      : hooks_(ref.hooks()),
         lens_(lens),
-        lens_ref_(ref, pool),
-        lens_cand_(cand, pool),
-        acc_(hooks.size()),
-        d_vocab_(ref.config.d_vocab) {}
+        lens_ref_(ref.model(), pool, ref.numerics()),
+        lens_cand_(cand.model(), pool, cand.numerics()),
+        acc_(ref.hooks().size()),
+        d_vocab_(ref.model().config.d_vocab) {}
 
   class RefSide : public Observer {
    public:
@@ -197,22 +197,25 @@ DiffResult run_diff(const Model& reference, const Model& candidate, const std::s
          " tokens); diff needs the same tokens for both");
   Interpreter ref(reference, options.run);
   RunOptions cand_run = options.run;
-  cand_run.q8_activations = cand_run.q8_activations || options.candidate_q8;
+  cand_run.numerics = options.candidate_numerics;
   Interpreter cand(candidate, cand_run);
   const int64_t n_ctx = std::min(ref.n_ctx(), cand.n_ctx());
   if (options.seq.chunk > n_ctx)
     fail("--chunk ", options.seq.chunk, " is longer than the context of ", n_ctx, " positions (raise --ctx)");
 
   DiffResult result;
-  result.reference = reference.path + (options.run.q8_activations ? " (q8 activations)" : "");
-  result.candidate = candidate.path + (cand_run.q8_activations ? " (q8 activations)" : "");
+  // Each side says its arithmetic when the two differ or either is not the exact one.
+  const bool say = options.run.numerics != cand_run.numerics || cand_run.numerics != Numerics::Exact;
+  result.reference =
+      reference.path + (say ? std::string(" (") + numerics_name(options.run.numerics) + " numerics)" : "");
+  result.candidate = candidate.path + (say ? std::string(" (") + numerics_name(cand_run.numerics) + " numerics)" : "");
 
   ThreadPool pool(options.run.n_threads);
   std::unique_ptr<LockstepComparer> cmp;
   if (options.layers) {
     result.layers_note = lockstep_problem(ref, cand);
     if (result.layers_note.empty()) {
-      cmp = std::make_unique<LockstepComparer>(reference, candidate, ref.hooks(), pool, options.lens);
+      cmp = std::make_unique<LockstepComparer>(ref, cand, pool, options.lens);
       for (int h = 0; h < ref.hooks().size(); ++h) {
         ref.observe(h, &cmp->ref_side);
         cand.observe(h, &cmp->cand_side);

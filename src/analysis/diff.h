@@ -52,13 +52,13 @@ struct FirstDivergence {
 
 struct DiffOptions {
   SequencerOptions seq;
-  RunOptions run;
-  bool candidate_q8 = false;  // the candidate runs with q8 activations (RunOptions::q8_activations)
-  bool layers = true;         // compare hook tensors
-  bool lens = true;           // logit-lens KL at resid hooks
-  size_t n_worst = 10;        // worst tokens to keep
-  double jump_factor = 10;    // a hook "jumps" when its NMSE exceeds factor x every earlier one
-  double jump_floor = 1e-7;   // ... and this floor (float32 rounding noise)
+  RunOptions run;  // the reference's; the candidate's the same but for its numerics
+  Numerics candidate_numerics = Numerics::Exact;
+  bool layers = true;        // compare hook tensors
+  bool lens = true;          // logit-lens KL at resid hooks
+  size_t n_worst = 10;       // worst tokens to keep
+  double jump_factor = 10;   // a hook "jumps" when its NMSE exceeds factor x every earlier one
+  double jump_floor = 1e-7;  // ... and this floor (float32 rounding noise)
   std::function<void(int64_t docs, int64_t tokens)> progress;
 };
 

@@ -8,7 +8,8 @@
 
 namespace loupe::analysis {
 
-LogitLens::LogitLens(const Model& model, ThreadPool& pool) : model_(model), pool_(pool) {}
+LogitLens::LogitLens(const Model& model, ThreadPool& pool, Numerics numerics)
+    : model_(model), pool_(pool), numerics_(numerics) {}
 
 void LogitLens::normalize(const float* resid, int64_t rows, float* normed) const {
   const ModelConfig& c = model_.config;
@@ -23,7 +24,7 @@ void LogitLens::normalize(const float* resid, int64_t rows, float* normed) const
 void LogitLens::apply(const float* resid, int64_t rows, float* logits) {
   normed_.resize(static_cast<size_t>(rows * model_.config.d_model));
   normalize(resid, rows, normed_.data());
-  matmul(pool_, model_.unembed, normed_.data(), rows, logits, nullptr);
+  matmul(pool_, model_.unembed, normed_.data(), rows, logits, nullptr, numerics_);
   // The model's own final soft-cap (Gemma 2), as the program applies it to the logits.
   if (const float cap = model_.config.final_softcap; cap > 0.0f) {
     const float inv = 1.0f / cap;

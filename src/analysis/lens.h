@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/thread_pool.h"
+#include "tensor/numerics.h"
 
 namespace loupe {
 struct Model;
@@ -16,7 +17,8 @@ namespace loupe::analysis {
 
 class LogitLens {
  public:
-  LogitLens(const Model& model, ThreadPool& pool);
+  // numerics: the unembedding's arithmetic; the run's, so that the last layer's lens is its logits.
+  LogitLens(const Model& model, ThreadPool& pool, Numerics numerics = Numerics::Exact);
   // resid: [rows, d_model] -> logits: [rows, d_vocab].
   void apply(const float* resid, int64_t rows, float* logits);
   // The final norm alone: resid [rows, d_model] -> normed [rows, d_model].
@@ -25,6 +27,7 @@ class LogitLens {
  private:
   const Model& model_;
   ThreadPool& pool_;
+  Numerics numerics_;
   std::vector<float> normed_;  // [rows, d_model]
 };
 

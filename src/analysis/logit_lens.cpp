@@ -79,7 +79,7 @@ const LensResult& LensAnalysis::result() {
   LOUPE_ASSERT(interp_ != nullptr, "lens finished before it was attached");
   LOUPE_ASSERT(result_.final.cells.size() == result_.tokens.size(), "lens needs every position's logits");
   const int64_t V = model_.config.d_vocab;
-  LogitLens lens(model_, interp_->pool());
+  LogitLens lens(model_, interp_->pool(), interp_->numerics());
   std::vector<float> logits;  // [rows, d_vocab]
   for (const TensorCache::Entry& e : cache_.entries()) {
     const int64_t rows = e.shape[0];

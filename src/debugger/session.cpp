@@ -709,7 +709,7 @@ Value Session::evaluate(const TensorExpr& expr) {
 
 std::vector<float> Session::lens(const float* x) {
   std::vector<float> logits(static_cast<size_t>(model_.config.d_vocab));  // [d_vocab]
-  analysis::LogitLens(model_, lens_pool_).apply(x, 1, logits.data());
+  analysis::LogitLens(model_, lens_pool_, options_.numerics).apply(x, 1, logits.data());
   return logits;
 }
 

@@ -9,6 +9,7 @@
 #include "engine/activations.h"
 #include "engine/norm.h"
 #include "engine/rope.h"
+#include "tensor/ggml_dot.h"
 #include "tensor/kernels.h"
 #include "tensor/matmul.h"
 
@@ -73,14 +74,19 @@ Interpreter::Interpreter(const Model& model, const RunOptions& options)
         const double mag = rope_magnitude(c, spec.rope_scaled);
         const auto table_size = static_cast<size_t>(n_ctx_ * half);
         std::vector<float> cs(table_size), sn(table_size);
-        for (int64_t i = 0; i < half; ++i) {
-          const double f = freqs[static_cast<size_t>(i)];
-          for (int64_t p = 0; p < n_ctx_; ++p) {
-            const double a = static_cast<double>(p) * f;
-            cs[static_cast<size_t>(p * half + i)] = static_cast<float>(std::cos(a) * mag);
-            sn[static_cast<size_t>(p * half + i)] = static_cast<float>(std::sin(a) * mag);
+        // llama.cpp's numerics: ggml's table (float angles, one multiplication per pair) where the
+        // layer's RoPE is unscaled; scaled ones (linear, YaRN) keep the exact table.
+        if (options.numerics == Numerics::LlamaCpp && !spec.rope_scaled)
+          ggml::rope_table(n_ctx_, c.n_rot(), spec.rope_theta, model.rope_freq_factors, cs.data(), sn.data());
+        else
+          for (int64_t i = 0; i < half; ++i) {
+            const double f = freqs[static_cast<size_t>(i)];
+            for (int64_t p = 0; p < n_ctx_; ++p) {
+              const double a = static_cast<double>(p) * f;
+              cs[static_cast<size_t>(p * half + i)] = static_cast<float>(std::cos(a) * mag);
+              sn[static_cast<size_t>(p * half + i)] = static_cast<float>(std::sin(a) * mag);
+            }
           }
-        }
         rope_cos_.push_back(std::move(cs));
         rope_sin_.push_back(std::move(sn));
         keys.push_back(key);
@@ -96,7 +102,7 @@ Interpreter::Interpreter(const Model& model, const RunOptions& options)
     moe_y_.resize(moe_x_.size());
     moe_rows_.reserve(static_cast<size_t>(max_batch_ * c.n_experts_used));
   }
-  q8_activations_ = options.q8_activations;
+  numerics_ = options.numerics;
   subs_.resize(static_cast<size_t>(program_.hooks.size()));
   tokens_.reserve(static_cast<size_t>(max_batch_));
 }
@@ -338,7 +344,7 @@ void Interpreter::run_op(const Op& op) {
     case OpKind::NormApply: op_norm_apply(op); return;
     case OpKind::MatMul: {
       const float* x = buf(op.in0);
-      matmul(pool_, *op.w, x, rows, buf(op.out), op.bias, q8_activations_);
+      matmul(pool_, *op.w, x, rows, buf(op.out), op.bias, numerics_);
       return;
     }
     case OpKind::Rope: op_rope(op); return;
@@ -350,7 +356,10 @@ void Interpreter::run_op(const Op& op) {
       const float* x = buf(op.in0);
       float* y = buf(op.out);
       const int64_t n = rows * c.d_mlp;
-      for (int64_t i = 0; i < n; ++i) y[i] = gelu_tanh(x[i]);
+      if (numerics_ != Numerics::Exact)
+        gelu_mul_f32_ggml(x, nullptr, y, n);
+      else
+        for (int64_t i = 0; i < n; ++i) y[i] = gelu_tanh(x[i]);
       return;
     }
     case OpKind::HeadNorm: op_head_norm(op); return;
@@ -363,7 +372,7 @@ void Interpreter::run_op(const Op& op) {
       const bool gelu = op.kind == OpKind::GeluMul;
       rows_in_parallel(pool_, rows, w, [&](int64_t i) {
         if (gelu) {
-          gelu_mul_f32(g + i * w, u + i * w, y + i * w, w);
+          (numerics_ != Numerics::Exact ? gelu_mul_f32_ggml : gelu_mul_f32)(g + i * w, u + i * w, y + i * w, w);
         } else {
           for (int64_t j = i * w; j < (i + 1) * w; ++j) y[j] = swiglu_oai(g[j], u[j]);
         }
@@ -387,6 +396,10 @@ void Interpreter::run_op(const Op& op) {
       const float* u = buf(op.in1);
       float* y = buf(op.out);
       const int64_t w = c.d_mlp;
+      if (numerics_ == Numerics::LlamaCpp) {  // ggml's SwiGLU, row by row
+        rows_in_parallel(pool_, rows, w, [&](int64_t i) { ggml::swiglu(g + i * w, u + i * w, y + i * w, w); });
+        return;
+      }
       if (rows * w < (int64_t{1} << 16)) {  // too little work to be worth waking the pool
         silu_mul_f32(g, u, y, rows * w);
         return;
@@ -405,6 +418,10 @@ void Interpreter::op_norm_scale(const Op& op) {
   const int64_t d = c.d_model;
   const float* x = buf(op.in0) + (op.final_rows ? (n_ - rows) * d : 0);
   float* s = buf(op.out);
+  if (numerics_ == Numerics::LlamaCpp && c.norm == NormKind::RmsNorm) {
+    rows_in_parallel(pool_, rows, d, [&](int64_t i) { s[i] = ggml::rms_root(x + i * d, d, c.norm_eps); });
+    return;
+  }
   rows_in_parallel(pool_, rows, d, [&](int64_t i) { s[i] = norm_scale(x + i * d, d, c.norm, c.norm_eps); });
 }
 
@@ -437,7 +454,10 @@ void Interpreter::op_rope(const Op& op) {
     for (int64_t h = 0; h < heads; ++h) {
       const float* xh = x + i * width_ + h * c.d_head;
       float* yh = y + i * width_ + h * c.d_head;
-      rope_f32(xh, yh, cs, sn, half, c.rope == RopeStyle::Adjacent);
+      if (numerics_ == Numerics::LlamaCpp)
+        ggml::rope(xh, yh, cs, sn, half, c.rope == RopeStyle::Adjacent);
+      else
+        rope_f32(xh, yh, cs, sn, half, c.rope == RopeStyle::Adjacent);
       std::copy(xh + n_rot, xh + c.d_head, yh + n_rot);  // partial RoPE: the rest passes through
     }
   });
@@ -451,14 +471,21 @@ void Interpreter::op_head_norm(const Op& op) {
   float* y = buf(op.out);
   rows_in_parallel(pool_, n_ * heads, c.d_head, [&](int64_t r) {
     const float* xr = x + r * c.d_head;
-    norm_apply(xr, c.d_head, NormKind::RmsNorm, norm_scale(xr, c.d_head, NormKind::RmsNorm, c.norm_eps), op.gamma,
-               nullptr, y + r * c.d_head);
+    const float scale = numerics_ == Numerics::LlamaCpp ? ggml::rms_root(xr, c.d_head, c.norm_eps)
+                                                        : norm_scale(xr, c.d_head, NormKind::RmsNorm, c.norm_eps);
+    norm_apply(xr, c.d_head, NormKind::RmsNorm, scale, op.gamma, nullptr, y + r * c.d_head);
   });
 }
 
 int64_t Interpreter::window_start(int layer, int64_t p) const {
   const int64_t w = model_.config.layers[static_cast<size_t>(layer)].window;
   return w > 0 ? std::max<int64_t>(0, p - w + 1) : 0;
+}
+
+bool Interpreter::ggml_attention(int layer) const {
+  // Layers with attention sinks keep loupe's softmax, and with it its mix.
+  return numerics_ == Numerics::LlamaCpp && pos0_ + n_ <= kv_cap_[static_cast<size_t>(layer)] &&
+         model_.layers[static_cast<size_t>(layer)].sinks == nullptr;
 }
 
 bool Interpreter::window_binds(int layer) const {
@@ -511,7 +538,29 @@ void Interpreter::op_attn_scores(const Op& op) {
   const int64_t cap = kv_cap_[static_cast<size_t>(op.layer)];
   constexpr float neg_inf = -std::numeric_limits<float>::infinity();
   pool_.parallel_for(c.n_heads * n, [&](int64_t begin, int64_t end) {
-    if (!windowed) {
+    if (ggml_attention(op.layer)) {
+      // ggml's K Q product: vec_dot_f32 of each cached key (slot = position: the ring has not
+      // wrapped) with the query, then the scale; llama.cpp scales the query first where the model
+      // sets its own attention scale (Gemma) and the product then stands as it is.
+      std::vector<float> qs(static_cast<size_t>(c.d_head));
+      for (int64_t r = begin; r < end; ++r) {
+        const int64_t h = r / n, i = r % n, p = pos0_ + i;
+        const float* qr = q + i * c.d_q() + h * c.d_head;
+        if (c.attn_scale > 0.0f) {
+          for (int64_t t = 0; t < c.d_head; ++t) qs[static_cast<size_t>(t)] = qr[t] * scale;
+          qr = qs.data();
+        }
+        const float* kh = kc + (h / group) * c.d_head;
+        float* row = s + r * kv_len;
+        const int64_t lo = window_start(op.layer, p);
+        std::fill(row, row + lo, neg_inf);
+        for (int64_t j = lo; j <= p; ++j) {
+          const float d = ggml::dot_f32(kh + j * dkv, qr, c.d_head);
+          row[j] = c.attn_scale > 0.0f ? d : d * scale;
+        }
+        std::fill(row + p + 1, row + kv_len, neg_inf);
+      }
+    } else if (!windowed) {
       // Runs of query rows of one head (rows h n + i, consecutive in r); row i sees positions
       // [0, pos0 + i], the rest is masked.
       for (int64_t r = begin; r < end;) {
@@ -567,6 +616,10 @@ void Interpreter::op_softmax(const Op& op) {
       float* out = p + r * kv_len;
       std::fill(out, out + lo, 0.0f);
       std::fill(out + pos + 1, out + kv_len, 0.0f);
+      if (op.aux == nullptr && ggml_attention(op.layer)) {
+        ggml::softmax(in, pos + 1, out);  // the masked scores (-inf) give exactly 0
+        continue;
+      }
       if (op.aux == nullptr) {
         softmax_row(in + lo, out + lo, pos - lo + 1);
         continue;
@@ -598,6 +651,16 @@ void Interpreter::op_attn_mix(const Op& op) {
   const bool windowed = window_binds(op.layer);
   const int64_t cap = kv_cap_[static_cast<size_t>(op.layer)];
   pool_.parallel_for(c.n_heads * n, [&](int64_t begin, int64_t end) {
+    if (ggml_attention(op.layer)) {
+      // ggml's product of the transposed V cache with the weights: vec_dot_f32 per output (the
+      // zero weights outside a window add nothing).
+      for (int64_t r = begin; r < end; ++r) {
+        const int64_t h = r / n, i = r % n;
+        ggml::mix_f32(p + r * kv_len, pos0_ + i + 1, vc + (h / group) * c.d_head, dkv, c.d_head,
+                      z + i * c.d_q() + h * c.d_head);
+      }
+      return;
+    }
     if (!windowed) {
       // Runs of query rows of one head (rows h n + i, consecutive in r).
       for (int64_t r = begin; r < end;) {
@@ -741,19 +804,24 @@ void Interpreter::op_moe_experts(const Op& op) {
     const float* bg = L.expert_gate_bias ? L.expert_gate_bias + e * f : nullptr;
     const float* bu = L.expert_up_bias ? L.expert_up_bias + e * f : nullptr;
     const float* bd = L.expert_down_bias ? L.expert_down_bias + e * d : nullptr;
-    matmul(pool_, L.expert_gate[eu], moe_x_.data(), m, moe_g_.data(), bg, q8_activations_);
-    matmul(pool_, L.expert_up[eu], moe_x_.data(), m, moe_u_.data(), bu, q8_activations_);
+    matmul(pool_, L.expert_gate[eu], moe_x_.data(), m, moe_g_.data(), bg, numerics_);
+    matmul(pool_, L.expert_up[eu], moe_x_.data(), m, moe_u_.data(), bu, numerics_);
     float* g = moe_g_.data();
     const float* u = moe_u_.data();
     switch (c.mlp) {
-      case MlpKind::GatedSilu: silu_mul_f32(g, u, g, m * f); break;
-      case MlpKind::GatedGelu: gelu_mul_f32(g, u, g, m * f); break;
+      case MlpKind::GatedSilu:
+        if (numerics_ == Numerics::LlamaCpp)
+          for (int64_t r = 0; r < m; ++r) ggml::swiglu(g + r * f, u + r * f, g + r * f, f);
+        else
+          silu_mul_f32(g, u, g, m * f);
+        break;
+      case MlpKind::GatedGelu: (numerics_ != Numerics::Exact ? gelu_mul_f32_ggml : gelu_mul_f32)(g, u, g, m * f); break;
       case MlpKind::SwigluOai:
         for (int64_t j = 0; j < m * f; ++j) g[j] = swiglu_oai(g[j], u[j]);
         break;
       case MlpKind::Gelu: LOUPE_ASSERT(false, "experts are gated");
     }
-    matmul(pool_, L.expert_down[eu], g, m, moe_y_.data(), bd, q8_activations_);
+    matmul(pool_, L.expert_down[eu], g, m, moe_y_.data(), bd, numerics_);
     for (int64_t r = 0; r < m; ++r) std::copy_n(moe_y_.data() + r * d, d, out + moe_rows_[static_cast<size_t>(r)] * d);
   }
 }

@@ -11,6 +11,7 @@
 
 #include "core/thread_pool.h"
 #include "engine/program.h"
+#include "tensor/numerics.h"
 
 namespace loupe {
 
@@ -18,9 +19,10 @@ struct RunOptions {
   int n_threads = 1;
   int64_t n_ctx = 0;        // positions the KV cache holds; 0 = the model's, at most 4096
   int64_t max_batch = 256;  // positions per forward pass; longer inputs are split
-  // Quantise activations to int8 blocks for block-quantised weights, as llama.cpp does: faster
-  // prompts, slightly different logits. Off: the float product with the dequantised weights.
-  bool q8_activations = false;
+  // The arithmetic of the products and GELU (tensor/numerics.h): Exact, the float product with
+  // the dequantised weights (the reference), or LlamaCpp, ggml's CPU arithmetic (activations
+  // converted to each weight type's vec_dot type; the int8 kernels: faster prompts).
+  Numerics numerics = Numerics::Exact;
 };
 
 struct Shape {
@@ -101,8 +103,8 @@ class Interpreter {
   int n_threads() const { return pool_.n_threads(); }
   // The run's threads, idle while observers run: an observer may split its own work on them.
   ThreadPool& pool() { return pool_; }
-  // Whether products with weights of an int8 pairing meet int8 activations (--q8-act).
-  bool q8_activations() const { return q8_activations_; }
+  // The run's arithmetic (--numerics).
+  Numerics numerics() const { return numerics_; }
 
   // Observers are called in subscription order.
   void observe(int hook, Observer* observer);
@@ -176,6 +178,9 @@ class Interpreter {
   // Keys [lo, hi] a query at position p attends to in layer l.
   int64_t window_start(int layer, int64_t p) const;
   // Whether this pass has queries whose window leaves out earlier keys.
+  // Whether this pass's attention in a layer follows ggml's operations (llama.cpp numerics, the
+  // cache ring not wrapped: slot = position, as llama.cpp's cells).
+  bool ggml_attention(int layer) const;
   bool window_binds(int layer) const;
   // The cache slot of position p in layer l (a ring for sliding-window layers).
   int64_t slot(int layer, int64_t p) const { return p % kv_cap_[static_cast<size_t>(layer)]; }
@@ -203,7 +208,7 @@ class Interpreter {
   std::vector<int64_t> moe_rows_;
   std::vector<std::vector<Observer*>> subs_;  // per hook id
   std::vector<OpListener*> op_listeners_;
-  bool q8_activations_ = false;
+  Numerics numerics_ = Numerics::Exact;
 
   std::vector<int32_t> tokens_;
   int64_t pos0_ = 0;

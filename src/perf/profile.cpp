@@ -23,7 +23,7 @@ std::string_view phase_name(Phase p) {
   return p == Phase::Prefill ? "prefill" : "decode";
 }
 
-OpWork op_work(const Model& model, const Op& op, int64_t rows, int64_t n, int64_t pos0, bool q8_acts) {
+OpWork op_work(const Model& model, const Op& op, int64_t rows, int64_t n, int64_t pos0, Numerics numerics) {
   const ModelConfig& c = model.config;
   const auto r = static_cast<double>(rows);
   const auto d = static_cast<double>(c.d_model);
@@ -64,8 +64,7 @@ OpWork op_work(const Model& model, const Op& op, int64_t rows, int64_t n, int64_
     case OpKind::MatMul: {
       const auto in = static_cast<double>(op.w->cols), out = static_cast<double>(op.w->rows);
       w.flops = 2 * r * in * out + (op.bias ? r * out : 0);
-      if (q8_acts && kernels::takes_q8_activations(op.w->type) && op.w->storage == Storage::Rows)
-        w.int8_ops = 2 * r * in * out;
+      if (matmul_takes_q8(*op.w, numerics)) w.int8_ops = 2 * r * in * out;
       w.bytes = static_cast<double>(op.w->nbytes()) + r * (in + out) * f + (op.bias ? out * f : 0);
       break;
     }
@@ -160,7 +159,7 @@ void Profiler::after_op(int op_index) {
   const int64_t pos0 = interp_.batch_pos0();
   const int64_t rows = op.final_rows ? interp_.final_rows() : n;
   const double seconds = std::chrono::duration<double>(end - op_start_).count();
-  const OpWork w = op_work(interp_.model(), op, rows, n, pos0, interp_.q8_activations());
+  const OpWork w = op_work(interp_.model(), op, rows, n, pos0, interp_.numerics());
   OpTotals& t = totals_[p][static_cast<size_t>(op_index)];
   ++t.calls;
   t.seconds += seconds;

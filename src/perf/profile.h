@@ -26,8 +26,9 @@ struct OpWork {
   double int8_ops = 0;  // of the flops, those done as int8 products (q8 activations)
   double bytes = 0;     // weights read (as stored), KV cache read or written, activations in and out
 };
-// q8_acts: the run quantises activations (the matmuls of types with an int8 pairing are int8).
-OpWork op_work(const Model& model, const Op& op, int64_t rows, int64_t n, int64_t pos0, bool q8_acts = false);
+// numerics: the run's arithmetic (with llama.cpp's, the matmuls of types with an int8 pairing are int8).
+OpWork op_work(const Model& model, const Op& op, int64_t rows, int64_t n, int64_t pos0,
+               Numerics numerics = Numerics::Exact);
 
 class Profiler : public OpListener {
  public:

@@ -57,6 +57,11 @@ inline uint16_t f32_to_f16(float f) {
   return static_cast<uint16_t>(sign | half);
 }
 
+// The nearest half (bfloat16) value, as a float.
+inline float round_to_f16(float f) {
+  return f16_to_f32(f32_to_f16(f));
+}
+
 inline float bf16_to_f32(uint16_t h) {
   uint32_t bits = static_cast<uint32_t>(h) << 16;
   float f;
@@ -70,6 +75,10 @@ inline uint16_t f32_to_bf16(float f) {
   if ((x & 0x7fffffff) > 0x7f800000u) return static_cast<uint16_t>((x >> 16) | 0x40);  // quiet NaN
   x += 0x7fff + ((x >> 16) & 1);
   return static_cast<uint16_t>(x >> 16);
+}
+
+inline float round_to_bf16(float f) {
+  return bf16_to_f32(f32_to_bf16(f));
 }
 
 }  // namespace loupe

@@ -80,6 +80,9 @@ void silu_mul_f32(const float* g, const float* u, float* y, int64_t n);
 // y[j] = gelu_tanh(g[j]) * u[j] (u null: * 1), computed as g / (1 + exp(-2 t)), t = sqrt(2/pi)
 // (g + 0.044715 g^3), equal to 0.5 g (1 + tanh t); the vector path's exp is within 2 ulp of std::exp.
 void gelu_mul_f32(const float* g, const float* u, float* y, int64_t n);
+// The same as llama.cpp computes it (numerics.h): 0 at g <= -10, g at g >= 10, else ggml's table
+// of GELU values at every fp16 input (each rounded to fp16) read at fp16(g); times u (u null: 1).
+void gelu_mul_f32_ggml(const float* g, const float* u, float* y, int64_t n);
 
 // Attention for one query row. out[j] = dot_f32(q, k + j k_stride, d) * scale for j < n_keys;
 // z = sum over j < n of p[j] (v + j v_stride), positions with p[j] == 0 skipped, each element

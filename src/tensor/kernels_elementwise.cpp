@@ -12,7 +12,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
+#include "tensor/half.h"
 #include "tensor/kernels.h"
 
 namespace loupe {
@@ -385,6 +387,34 @@ void gelu_mul_f32(const float* g, const float* u, float* y, int64_t n) {
   }
 #endif
   kernels::gelu_mul_f32_scalar(g, u, y, n);
+}
+
+namespace {
+
+// ggml's GELU table: the fp16 of 0.5 x (1 + tanh(sqrt(2/pi) x (1 + 0.044715 x^2))), in its order of
+// float operations, at each of the 65536 fp16 values x.
+const std::vector<uint16_t>& gelu_f16_table() {
+  static const std::vector<uint16_t> table = [] {
+    std::vector<uint16_t> t(1 << 16);
+    for (uint32_t h = 0; h < t.size(); ++h) {
+      const float x = f16_to_f32(static_cast<uint16_t>(h));
+      t[h] = f32_to_f16(0.5f * x *
+                        (1.0f + std::tanh(0.79788456080286535587989211986876f * x * (1.0f + 0.044715f * x * x))));
+    }
+    return t;
+  }();
+  return table;
+}
+
+}  // namespace
+
+void gelu_mul_f32_ggml(const float* g, const float* u, float* y, int64_t n) {
+  const std::vector<uint16_t>& table = gelu_f16_table();
+  for (int64_t j = 0; j < n; ++j) {
+    const float x = g[j];
+    const float v = x <= -10.0f ? 0.0f : (x >= 10.0f ? x : f16_to_f32(table[f32_to_f16(x)]));
+    y[j] = u != nullptr ? v * u[j] : v;
+  }
 }
 
 void silu_mul_f32(const float* g, const float* u, float* y, int64_t n) {

@@ -6,10 +6,11 @@
 // pshufb on AVX2, vpermps on AVX-512 for float activations) have two kernels:
 //  - exact (the engine's default): weights converted to float in registers, float activations;
 //    the result is the float product with the dequantised weights, as the references compute it.
-//  - q8 activations (as llama.cpp): activations quantised to BlockQ8 (32 signed bytes and a
-//    float scale, like ggml's Q8_0/Q8_1) and dotted in int8 (AVX2 maddubs, AVX-512 VNNI); the
-//    integer sum of each 32-element block is exact, then scaled and accumulated in float. Faster
-//    for prompts, but it rounds the activations (stories260K Q8_0 logits move by ~0.3).
+//  - q8 activations (llama.cpp's arithmetic, numerics.h): activations quantised to BlockQ8 (32
+//    signed bytes and a float scale holding ggml's Q8_0 block, or one eighth of its Q8_K block)
+//    and dotted in int8 (AVX2 maddubs, AVX-512 VNNI); the integer sum of each 32-element block is
+//    exact, then scaled and accumulated in float. Faster for prompts; it rounds the activations
+//    as llama.cpp does (stories260K Q8_0 logits move by ~0.3).
 //
 // Determinism: every output goes through the same sequence of operations whatever the tile
 // shape it sits in (1 x NR for decode, NM x NR for prefill) and whatever its neighbours, so a
@@ -34,8 +35,13 @@ struct BlockQ8 {
 };
 static_assert(sizeof(BlockQ8) == 40);
 
-// Quantises n_blocks * 32 floats (round to nearest, ties away from zero, as ggml).
+// Quantises n_blocks * 32 floats to ggml's Q8_0 as its x86 builds do (numerics.h): scale
+// amax / 127 rounded to fp16, values x * 127 / amax rounded to nearest even.
 void quantize_act_q8(const float* x, BlockQ8* y, int64_t n_blocks);
+// Quantises n_super * 256 floats to ggml's Q8_K (numerics.h), written as 8 BlockQ8 per 256 that
+// share its float scale: what the K-quant and IQ4_XS kernels meet in llama.cpp's arithmetic.
+// Scalar on every tier (one pass over the activations of a product, never hot).
+void quantize_act_q8_k(const float* x, BlockQ8* y, int64_t n_super);
 
 inline constexpr int kTileRows = 4;     // NR: weight rows per tile
 inline constexpr int kTileActRows = 4;  // largest NM

@@ -256,8 +256,8 @@ inline int32x4_t dot16(int32x4_t acc, int8x16_t a, int8x16_t b) {
 }  // namespace neon
 
 // The scalar quantiser's bytes and scales: amax with maxNum (NaN ignored, as fmax), the
-// reciprocal of amax / 127, and fcvtas (round to nearest, ties away; NaN to 0; saturating),
-// clamped to +-127.
+// multiplier 127 / amax, and fcvtns (round to nearest even; NaN to 0; saturating), clamped to
+// +-127.
 void quantize_act_q8_neon(const float* x, BlockQ8* y, int64_t n_blocks) {
   for (int64_t b = 0; b < n_blocks; ++b) {
     const float* xb = x + b * 32;
@@ -270,13 +270,14 @@ void quantize_act_q8_neon(const float* x, BlockQ8* y, int64_t n_blocks) {
       ordered = vandq_u32(ordered, vceqq_f32(v[j], v[j]));  // false for NaN
     }
     const float amax = vmaxnmvq_f32(m);
-    const float d = vminvq_u32(ordered) == 0 ? NAN : amax / 127.0f;  // as the scalar quantiser
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const bool nan = vminvq_u32(ordered) == 0;
+    const float d = nan ? NAN : round_to_f16(amax / 127.0f);  // as the scalar quantiser
+    const float id = nan ? NAN : (amax != 0.0f ? 127.0f / amax : 0.0f);
     const int32x4_t lim = vdupq_n_s32(127), neg_lim = vdupq_n_s32(-127);
     int16x8_t h[4];
     for (int j = 0; j < 4; ++j) {
-      const int32x4_t a = vmaxq_s32(vminq_s32(vcvtaq_s32_f32(vmulq_n_f32(v[2 * j], id)), lim), neg_lim);
-      const int32x4_t c = vmaxq_s32(vminq_s32(vcvtaq_s32_f32(vmulq_n_f32(v[2 * j + 1], id)), lim), neg_lim);
+      const int32x4_t a = vmaxq_s32(vminq_s32(vcvtnq_s32_f32(vmulq_n_f32(v[2 * j], id)), lim), neg_lim);
+      const int32x4_t c = vmaxq_s32(vminq_s32(vcvtnq_s32_f32(vmulq_n_f32(v[2 * j + 1], id)), lim), neg_lim);
       h[j] = vcombine_s16(vmovn_s32(a), vmovn_s32(c));
     }
     const int8x16_t q0 = vcombine_s8(vmovn_s16(h[0]), vmovn_s16(h[1]));

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "tensor/half.h"
 #include "tensor/kernels_matmul.h"
 #include "tensor/quant_blocks.h"
 #include "tensor/quant_iq_grids.h"
@@ -447,20 +448,9 @@ void panel(const PanelTask& task) {
   }
 }
 
-// std::round (halves away from zero) on 16 lanes: the truncation, one more step away from zero
-// where the dropped fraction is at least a half (x - trunc(x) is exact).
-inline __m512 round_away(__m512 v) {
-  const __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-  const __m512 frac = _mm512_abs_ps(_mm512_sub_ps(v, t));
-  const __mmask16 up = _mm512_cmp_ps_mask(frac, _mm512_set1_ps(0.5f), _CMP_GE_OQ);
-  const __m512i sign = _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(INT32_MIN));
-  const __m512 one = _mm512_castsi512_ps(_mm512_or_si512(sign, _mm512_castps_si512(_mm512_set1_ps(1.0f))));
-  return _mm512_mask_add_ps(t, up, t, one);
-}
-
 // The quantised value of 16 lanes as quantize_act_q8_scalar computes it: NaN to 0, else clamped.
 inline __m512i quant16(__m512 v, __m512 id) {
-  __m512 q = round_away(_mm512_mul_ps(v, id));
+  __m512 q = _mm512_maskz_roundscale_ps(0xffff, _mm512_mul_ps(v, id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   q = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(q, q, _CMP_ORD_Q), q);
   q = _mm512_min_ps(_mm512_max_ps(q, _mm512_set1_ps(-127.0f)), _mm512_set1_ps(127.0f));
   return _mm512_cvtps_epi32(q);
@@ -485,8 +475,9 @@ void quantize_act_q8_avx512(const float* x, BlockQ8* y, int64_t n_blocks) {
     const __m512 m = _mm512_max_ps(_mm512_abs_ps(v1), _mm512_max_ps(_mm512_abs_ps(v0), _mm512_setzero_ps()));
     const float amax = _mm512_reduce_max_ps(m);
     const bool nan = (_mm512_cmp_ps_mask(v0, v0, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(v1, v1, _CMP_UNORD_Q)) != 0;
-    const float d = nan ? NAN : amax / 127.0f;  // as the scalar quantiser
-    const __m512 id = _mm512_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
+    // As the scalar quantiser: ggml's fp16 scale, the multiplier 127 / amax.
+    const float d = nan ? NAN : round_to_f16(amax / 127.0f);
+    const __m512 id = _mm512_set1_ps(nan ? NAN : (amax != 0.0f ? 127.0f / amax : 0.0f));
     const __m512i q0 = quant16(v0, id), q1 = quant16(v1, id);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(y[b].qs), _mm512_cvtepi32_epi8(q0));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(y[b].qs + 16), _mm512_cvtepi32_epi8(q1));

@@ -12,6 +12,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "tensor/half.h"
 #include "tensor/quant_blocks.h"
 #include "tensor/quant_iq_grids.h"
 
@@ -29,15 +30,9 @@ inline __m256i dpbusd256(__m256i acc, __m256i, __m256i) {
 
 #include "tensor/kernels_panels_256.inc"
 
-// std::round (halves away from zero) on 8 lanes; then NaN to 0 and the clamp of the scalar path.
+// Round to nearest even on 8 lanes; then NaN to 0 and the clamp of the scalar path.
 inline __m256i quant8(__m256 v, __m256 id) {
-  const __m256 x = _mm256_mul_ps(v, id);
-  const __m256 tr = _mm256_round_ps(x, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-  const __m256 sign_mask = _mm256_castsi256_ps(_mm256_set1_epi32(INT32_MIN));
-  const __m256 frac = _mm256_andnot_ps(sign_mask, _mm256_sub_ps(x, tr));
-  const __m256 up = _mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ);
-  const __m256 one = _mm256_or_ps(_mm256_and_ps(x, sign_mask), _mm256_set1_ps(1.0f));
-  __m256 q = _mm256_add_ps(tr, _mm256_and_ps(up, one));
+  __m256 q = _mm256_round_ps(_mm256_mul_ps(v, id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   q = _mm256_and_ps(q, _mm256_cmp_ps(q, q, _CMP_ORD_Q));
   q = _mm256_min_ps(_mm256_max_ps(q, _mm256_set1_ps(-127.0f)), _mm256_set1_ps(127.0f));
   return _mm256_cvtps_epi32(q);
@@ -78,8 +73,10 @@ void quantize_act_q8_avx2(const float* x, BlockQ8* y, int64_t n_blocks) {
     m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
     m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
     const float amax = _mm_cvtss_f32(m4);
-    const float d = _mm256_movemask_ps(nan) != 0 ? NAN : amax / 127.0f;  // as the scalar quantiser
-    const __m256 id = _mm256_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
+    // As the scalar quantiser: ggml's fp16 scale, the multiplier 127 / amax.
+    const bool has_nan = _mm256_movemask_ps(nan) != 0;
+    const float d = has_nan ? NAN : round_to_f16(amax / 127.0f);
+    const __m256 id = _mm256_set1_ps(has_nan ? NAN : (amax != 0.0f ? 127.0f / amax : 0.0f));
     __m256i q[4];
     for (int j = 0; j < 4; ++j) {
       q[j] = quant8(v[j], id);

@@ -1,11 +1,13 @@
 // The scalar tile kernels (always built; the reference the SIMD kernels are tested against),
 // the activation quantiser and the dispatch of tile kernels by type and instruction set.
+#include <algorithm>
 #include <cmath>
 
 #include "tensor/half.h"
 #include "tensor/kernels_matmul.h"
 #include "tensor/quant_blocks.h"
 #include "tensor/quant_iq_grids.h"
+#include "tensor/quant_round.h"
 
 namespace loupe::kernels {
 
@@ -30,16 +32,18 @@ void quantize_act_q8_scalar(const float* x, BlockQ8* y, int64_t n_blocks) {
       amax = std::fmax(amax, std::fabs(xb[j]));
       nan = nan || std::isnan(xb[j]);
     }
+    // ggml's Q8_0 as its x86 builds write it: the scale amax / 127 stored in fp16 (so past
+    // 65504 * 127 it is infinite, as in llama.cpp), the values multiplied by 127 / amax.
     // A NaN anywhere in the block makes its scale NaN, so every product with the block is NaN
     // (the float product's answer); an infinity makes it inf, and inf times the integer sum
     // (0: every byte is 0 then) is NaN as well. Nothing non-finite turns into a finite number.
-    const float d = nan ? NAN : amax / 127.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const float d = nan ? NAN : round_to_f16(amax / 127.0f);
+    const float id = nan ? NAN : (amax != 0.0f ? 127.0f / amax : 0.0f);
     int32_t sum[2] = {0, 0};
     for (int j = 0; j < 32; ++j) {
-      // Non-finite inputs give d = inf or nan: NaN quotients become 0, the rest is clamped, so
+      // Non-finite inputs give id = 0 or NaN: NaN products become 0, the rest is clamped, so
       // the bytes stay defined.
-      const float v = std::round(xb[j] * id);
+      const float v = std::nearbyint(xb[j] * id);
       const int8_t q = std::isnan(v) ? 0 : static_cast<int8_t>(std::fmin(std::fmax(v, -127.0f), 127.0f));
       y[b].qs[j] = q;
       sum[j / 16] += q;
@@ -47,6 +51,39 @@ void quantize_act_q8_scalar(const float* x, BlockQ8* y, int64_t n_blocks) {
     y[b].d = d;
     y[b].half_sum[0] = static_cast<int16_t>(sum[0]);
     y[b].half_sum[1] = static_cast<int16_t>(sum[1]);
+  }
+}
+
+void quantize_act_q8_k(const float* x, BlockQ8* y, int64_t n_super) {
+  for (int64_t s = 0; s < n_super; ++s) {
+    const float* xs = x + s * 256;
+    BlockQ8* out = y + s * 8;
+    float amax = 0.0f, max = 0.0f;
+    bool nan = false;
+    for (int j = 0; j < 256; ++j) {
+      const float ax = std::fabs(xs[j]);
+      if (ax > amax) {  // the first element of the largest magnitude, with its sign
+        amax = ax;
+        max = xs[j];
+      }
+      nan = nan || std::isnan(xs[j]);
+    }
+    // Scale 1 / iscale with iscale = -127 / max; 0 for an all-zero block, NaN for one with a NaN
+    // (bytes 0), +-inf for one with an infinity (iscale is then 0: finite values give byte 0).
+    const float iscale = amax != 0.0f && !nan ? -127.0f / max : 0.0f;
+    const float d = nan ? NAN : (amax != 0.0f ? 1.0f / iscale : 0.0f);
+    for (int b = 0; b < 8; ++b) {
+      int32_t sum[2] = {0, 0};
+      for (int j = 0; j < 32; ++j) {
+        const float v = iscale * xs[32 * b + j];
+        const int8_t q = std::isnan(v) ? 0 : static_cast<int8_t>(std::clamp(quant::nearest_int(v), -128, 127));
+        out[b].qs[j] = q;
+        sum[j / 16] += q;
+      }
+      out[b].d = d;
+      out[b].half_sum[0] = static_cast<int16_t>(sum[0]);
+      out[b].half_sum[1] = static_cast<int16_t>(sum[1]);
+    }
   }
 }
 

@@ -1,8 +1,11 @@
 #include "tensor/matmul.h"
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
+#include "tensor/ggml_dot.h"
+#include "tensor/half.h"
 #include "tensor/kernels_matmul.h"
 
 namespace loupe {
@@ -29,6 +32,11 @@ constexpr int64_t kConvertMinRows = 16;
 thread_local std::vector<float> t_rows;         // [kDequantRows, cols] dequantised weight rows
 thread_local std::vector<uint8_t> t_row_bytes;  // one weight row gathered from interleaved tiles
 thread_local std::vector<BlockQ8> t_act;        // [m, cols / 32] quantised activations (caller's thread)
+// llama.cpp numerics on the float routes (caller's thread): [m, cols] activations converted to the
+// weight's vec_dot type and back; for Q8_1, [m, cols / 32] per block s - d * sum(q).
+thread_local std::vector<float> t_conv;
+thread_local std::vector<float> t_q81;
+thread_local std::vector<ggml::Acts> t_ggml;  // llama.cpp numerics, ggml's order: [m] rows (caller's thread)
 
 // Tile height for one activation row (decode). One weight row per tile is read as a single
 // sequential stream, which memory serves at up to several times the rate of four interleaved
@@ -147,10 +155,80 @@ TileFn direct_kernel(const Weight& w, bool q8_acts) {
   return kernels::tile_kernel(w.type, active_isa(), q8_acts);
 }
 
+// Quantises one row of k activations to BlockQ8 in the format's rules (Q8_0 / Q8_1: 32-blocks,
+// Q8_K: 256-blocks).
+void quantize_row(ActFormat fmt, const float* x, int64_t k, BlockQ8* q) {
+  if (fmt == ActFormat::Q8_K)
+    kernels::quantize_act_q8_k(x, q, k / 256);
+  else
+    kernels::quantize_act_q8(x, q, k / 32);
+}
+
+// One row of k activations in the vec_dot type `fmt`, written back as floats (exact: an fp16 or
+// bf16 value, or a block scale times a byte, which is exact for fp16 scales). Q8_1 also gives,
+// per block, ggml's s = fp16(amax / 127 * sum(q)) less the d * sum(q) the floats carry.
+void convert_row(ActFormat fmt, const float* x, int64_t k, float* out, float* q81, std::vector<BlockQ8>& scratch) {
+  switch (fmt) {
+    case ActFormat::F32: std::copy_n(x, k, out); return;
+    case ActFormat::F16:
+      for (int64_t j = 0; j < k; ++j) out[j] = round_to_f16(x[j]);
+      return;
+    case ActFormat::BF16:
+      for (int64_t j = 0; j < k; ++j) out[j] = round_to_bf16(x[j]);
+      return;
+    case ActFormat::Q8_0:
+    case ActFormat::Q8_1:
+    case ActFormat::Q8_K: break;
+  }
+  const int64_t blocks = k / 32;
+  scratch.resize(static_cast<size_t>(blocks));
+  quantize_row(fmt, x, k, scratch.data());
+  for (int64_t b = 0; b < blocks; ++b) {
+    const BlockQ8& q = scratch[static_cast<size_t>(b)];
+    for (int j = 0; j < 32; ++j) out[32 * b + j] = q.d * static_cast<float>(q.qs[j]);
+    if (fmt == ActFormat::Q8_1) {
+      float amax = 0.0f;
+      for (int j = 0; j < 32; ++j) amax = std::fmax(amax, std::fabs(x[32 * b + j]));
+      const float sum = static_cast<float>(q.sum());
+      q81[b] = round_to_f16(amax / 127.0f * sum) - q.d * sum;
+    }
+  }
+}
+
+// Q8_1's term: y[i, r] += sum over blocks b of min(r, b) * q81[i, b], for rows [r0, r1) of a
+// Q4_1 / Q5_1 weight (its blocks start with fp16 d, fp16 min).
+void add_q8_1_term(const Weight& w, const float* q81, int64_t m, float* y, int64_t r0, int64_t r1) {
+  const int64_t blocks = w.cols / 32;
+  const size_t bb = dtype_traits(w.type).block_bytes;
+  const size_t row_stride = row_bytes(w.type, w.cols);
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t stored = w.row_map.empty() ? r : w.row_map[static_cast<size_t>(r)];
+    const uint8_t* row = w.data + row_stride * static_cast<size_t>(stored);
+    for (int64_t i = 0; i < m; ++i) {
+      const float* c = q81 + i * blocks;
+      float acc = 0.0f;
+      for (int64_t b = 0; b < blocks; ++b) {
+        const uint8_t* mb = row + bb * static_cast<size_t>(b) + 2;
+        acc = std::fma(f16_to_f32(static_cast<uint16_t>(mb[0] | mb[1] << 8)), c[b], acc);
+      }
+      y[i * w.rows + r] += acc;
+    }
+  }
+}
+
 }  // namespace
 
 bool matmul_has_kernel(const Weight& w) {
   return direct_kernel(w, false) != nullptr;
+}
+
+bool matmul_takes_q8(const Weight& w, Numerics numerics) {
+  return numerics != Numerics::Exact && !matmul_in_ggml_order(w, numerics) && kernels::takes_q8_activations(w.type) &&
+         direct_kernel(w, true) != nullptr;
+}
+
+bool matmul_in_ggml_order(const Weight& w, Numerics numerics) {
+  return numerics == Numerics::LlamaCpp && w.storage == Storage::Rows && ggml::has_dot(w.type);
 }
 
 bool packs_tiles(const Weight& w) {
@@ -186,8 +264,9 @@ std::vector<uint8_t> pack_panels(const Weight& w) {
   return out;
 }
 
-MatmulRoute matmul_route(const Weight& w, int64_t m, bool q8_acts) {
-  q8_acts = q8_acts && kernels::takes_q8_activations(w.type);
+MatmulRoute matmul_route(const Weight& w, int64_t m, Numerics numerics) {
+  if (matmul_in_ggml_order(w, numerics)) return MatmulRoute::Ggml;
+  const bool q8_acts = matmul_takes_q8(w, numerics);
   if (direct_kernel(w, q8_acts) == nullptr) return MatmulRoute::Dequant;
   if (q8_acts)
     return w.panels != nullptr && kernels::panel_kernel(w.type, active_isa()) != nullptr ? MatmulRoute::Panels
@@ -208,25 +287,63 @@ const char* matmul_route_name(MatmulRoute r) {
     case MatmulRoute::Tiles: return "tiles";
     case MatmulRoute::Convert: return "rows to f32, f32 tiles";
     case MatmulRoute::Dequant: return "dequantised rows, f32 tiles";
+    case MatmulRoute::Ggml: return "ggml's operations (scalar)";
   }
   return "?";
 }
 
-void matmul(ThreadPool& pool, const Weight& w, const float* x, int64_t m, float* y, const float* bias, bool q8_acts) {
-  q8_acts = q8_acts && kernels::takes_q8_activations(w.type);
-  const MatmulRoute route = matmul_route(w, m, q8_acts);
+void matmul(ThreadPool& pool, const Weight& w, const float* x, int64_t m, float* y, const float* bias,
+            Numerics numerics) {
+  const MatmulRoute route = matmul_route(w, m, numerics);
+  const ActFormat fmt = numerics != Numerics::Exact ? vec_dot_format(w.type) : ActFormat::F32;
+  if (route == MatmulRoute::Ggml) {
+    if (t_ggml.size() < static_cast<size_t>(m)) t_ggml.resize(static_cast<size_t>(m));
+    std::vector<ggml::Acts>& acts = t_ggml;
+    pool.parallel_for(m, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) ggml::convert(fmt, x + i * w.cols, w.cols, acts[static_cast<size_t>(i)]);
+    });
+    const size_t row_stride = row_bytes(w.type, w.cols);
+    pool.parallel_for(w.rows, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t stored = w.row_map.empty() ? r : w.row_map[static_cast<size_t>(r)];
+        const uint8_t* row = w.data + row_stride * static_cast<size_t>(stored);
+        for (int64_t i = 0; i < m; ++i) {
+          float v = ggml::dot(w.type, row, acts[static_cast<size_t>(i)]);
+          if (bias != nullptr) v += bias[r];
+          y[i * w.rows + r] = v;
+        }
+      }
+    });
+    return;
+  }
+  const bool q8_acts = matmul_takes_q8(w, numerics);
   const TileFn fn = direct_kernel(w, q8_acts);
   const void* act = x;
   size_t act_stride = static_cast<size_t>(w.cols) * sizeof(float);
-  if (q8_acts && fn != nullptr) {
+  const float* q81 = nullptr;
+  if (q8_acts) {
     const int64_t blocks = w.cols / 32;
     if (static_cast<int64_t>(t_act.size()) < m * blocks) t_act.resize(static_cast<size_t>(m * blocks));
     BlockQ8* q = t_act.data();
     pool.parallel_for(m, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) kernels::quantize_act_q8(x + i * w.cols, q + i * blocks, blocks);
+      for (int64_t i = b; i < e; ++i) quantize_row(fmt, x + i * w.cols, w.cols, q + i * blocks);
     });
     act = q;
     act_stride = static_cast<size_t>(blocks) * sizeof(BlockQ8);
+  } else if (fmt != ActFormat::F32) {
+    const int64_t k = w.cols;
+    t_conv.resize(static_cast<size_t>(m * k));
+    if (fmt == ActFormat::Q8_1) t_q81.resize(static_cast<size_t>(m * (k / 32)));
+    float* conv = t_conv.data();
+    float* corr = fmt == ActFormat::Q8_1 ? t_q81.data() : nullptr;
+    pool.parallel_for(m, [&](int64_t b, int64_t e) {
+      thread_local std::vector<BlockQ8> scratch;
+      for (int64_t i = b; i < e; ++i)
+        convert_row(fmt, x + i * k, k, conv + i * k, corr != nullptr ? corr + i * (k / 32) : nullptr, scratch);
+    });
+    x = conv;
+    act = conv;
+    if (fmt == ActFormat::Q8_1) q81 = corr;
   }
   auto add_bias = [&](int64_t r0, int64_t r1) {
     if (bias != nullptr)
@@ -258,6 +375,7 @@ void matmul(ThreadPool& pool, const Weight& w, const float* x, int64_t m, float*
       rows_direct(fn, w, q8_acts, tiles, act, act_stride, m, y, r0, r1);
     else
       rows_dequant(f32, convert, w, x, m, y, r0, r1);
+    if (q81 != nullptr) add_q8_1_term(w, q81, m, y, r0, r1);
     add_bias(r0, r1);
   });
 }

@@ -47,17 +47,9 @@ std::vector<float> run_logits(const Model& m, const std::vector<int32_t>& tokens
   return out;
 }
 
-// Max |a - b| and the number of rows whose argmax differs.
 std::pair<double, int> compare(const std::vector<float>& a, const std::vector<float>& b, int64_t V) {
-  double worst = 0;
-  int mismatched = 0;
-  for (size_t r = 0; r < a.size() / static_cast<size_t>(V); ++r) {
-    const float* x = a.data() + r * V;
-    const float* y = b.data() + r * V;
-    for (int64_t j = 0; j < V; ++j) worst = std::max(worst, static_cast<double>(std::fabs(x[j] - y[j])));
-    if (std::max_element(x, x + V) - x != std::max_element(y, y + V) - y) ++mismatched;
-  }
-  return {worst, mismatched};
+  const test::LogitsGap g = test::logits_gap(a, b, V);
+  return {g.max_abs, g.argmax_mismatches};
 }
 
 class ArchReference : public ::testing::TestWithParam<Case> {};

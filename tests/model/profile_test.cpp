@@ -166,7 +166,7 @@ TEST(Bench, JsonHasLlamaBenchFieldsInBothModes) {
     }
     r = test::run_loupe("bench " + model + " -p 8 -n 2 -r 1 -t 2" + (q8 ? " --q8-act" : ""));
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    for (const char* s : {"pp8", "tg2", q8 ? "activations: int8 blocks (--q8-act)" : "activations: float (exact"})
+    for (const char* s : {"pp8", "tg2", q8 ? "numerics: q8 (--q8-act)" : "numerics: exact (the default"})
       EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
   }
   auto r = test::run_loupe("bench " + model + " -r 0");

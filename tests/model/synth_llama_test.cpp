@@ -535,7 +535,7 @@ TEST(SynthLlama, Q8ActivationsWithPanels) {
     write_synth_gguf(m, spec, path, nullptr);
     auto model = load_model(path);
     const auto exact = engine_logits(*model, kSmallTokens);
-    const auto rows_q8 = engine_logits(*model, kSmallTokens, 1, 256, true);
+    const auto rows_q8 = engine_logits(*model, kSmallTokens, 1, 256, Numerics::Q8);
     const double rel_rows = rel_l2(rows_q8, exact);
     EXPECT_GT(rel_rows, 0.0) << "q8 activations changed nothing";
     EXPECT_LE(rel_rows, 2e-2);
@@ -550,10 +550,10 @@ TEST(SynthLlama, Q8ActivationsWithPanels) {
         EXPECT_EQ(w->tiles, nullptr) << w->name;
       }
     EXPECT_TRUE(bit_identical(exact, engine_logits(*model, kSmallTokens))) << "exact path after pack_panels";
-    const auto base = engine_logits(*model, kSmallTokens, 1, 256, true);
-    EXPECT_TRUE(bit_identical(base, engine_logits(*model, kSmallTokens, 2, 256, true))) << "2 threads";
-    EXPECT_TRUE(bit_identical(base, engine_logits(*model, kSmallTokens, 3, 5, true))) << "batches of 5";
-    EXPECT_TRUE(bit_identical(base, engine_logits(*model, kSmallTokens, 2, 1, true))) << "one token at a time";
+    const auto base = engine_logits(*model, kSmallTokens, 1, 256, Numerics::Q8);
+    EXPECT_TRUE(bit_identical(base, engine_logits(*model, kSmallTokens, 2, 256, Numerics::Q8))) << "2 threads";
+    EXPECT_TRUE(bit_identical(base, engine_logits(*model, kSmallTokens, 3, 5, Numerics::Q8))) << "batches of 5";
+    EXPECT_TRUE(bit_identical(base, engine_logits(*model, kSmallTokens, 2, 1, Numerics::Q8))) << "one token at a time";
     // Per position: the summation order moves a logit by ~1e-7 relative, unless it moves an
     // activation across a rounding boundary of the int8 quantiser on the way (seen on 2 of 16
     // positions), which the quantisation error bounds.

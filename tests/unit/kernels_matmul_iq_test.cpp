@@ -2,10 +2,10 @@
 // (value tables: pshufb on AVX2, vpermps on AVX-512, a scalar twin); the other nine go through
 // the converting path (rows dequantised to F32, then the F32 kernel). Every type: the product
 // equals a float64 product of the dequantised weights, for one activation row (decode) and 37
-// (prompt), on one thread and three, with the same bits for every batch and split; --q8-act
-// pairs the three table formats with int8 activations (their integer sums exact, as llama.cpp
-// pairs them with Q8_0 / Q8_K) and keeps float activations for the other nine. The vector kernels: their row conversion
-// gives dequantize_row's bits on every level, and a tile on the rows in place gives the bits of
+// (prompt), on one thread and three, with the same bits for every batch and split; llama.cpp
+// numerics pairs the three table formats with int8 activations (their integer sums exact, as
+// llama.cpp pairs them with Q8_0 / Q8_K) and gives the other nine their Q8_K-rounded activations. The vector kernels:
+// their row conversion gives dequantize_row's bits on every level, and a tile on the rows in place gives the bits of
 // the F32 kernel on the converted rows (so the direct and converting paths agree).
 #include <gtest/gtest.h>
 
@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/thread_pool.h"
+#include "llamacpp_reference.h"
 #include "tensor/half.h"
 #include "tensor/kernels_matmul.h"
 #include "tensor/matmul.h"
@@ -83,11 +84,12 @@ std::vector<int64_t> lengths(DType type) {
   return {256, 768};
 }
 
-// x as the q8 kernels see it: each 32-element block quantised to BlockQ8 and scaled back.
-std::vector<float> q8_rounded(const std::vector<float>& x) {
+// x as the q8 kernels of a weight type see it: quantised to BlockQ8 (Q8_0 or Q8_K rules) and
+// scaled back.
+std::vector<float> q8_rounded(const std::vector<float>& x, DType type = DType::IQ4_NL) {
   const int64_t n_blocks = static_cast<int64_t>(x.size()) / 32;
   std::vector<kernels::BlockQ8> q(static_cast<size_t>(n_blocks));
-  kernels::quantize_act_q8(x.data(), q.data(), n_blocks);
+  test::quantize_acts_for(type, x.data(), q.data(), static_cast<int64_t>(x.size()));
   std::vector<float> out(x.size());
   for (size_t j = 0; j < x.size(); ++j) out[j] = q[j / 32].d * static_cast<float>(q[j / 32].qs[j % 32]);
   return out;
@@ -138,24 +140,21 @@ TEST(MatmulIq, EveryNewTypeMatchesFloat64Reference) {
     std::vector<float> many(static_cast<size_t>(m * rows)), many3(many.size()), q8(many.size());
     matmul(p1, w, x.data(), m, many.data(), bias.data());
     matmul(p3, w, x.data(), m, many3.data(), bias.data());
-    matmul(p3, w, x.data(), m, q8.data(), bias.data(), /*q8_acts=*/true);
+    matmul(p3, w, x.data(), m, q8.data(), bias.data(), Numerics::Q8);
     EXPECT_EQ(many, many3) << dtype_name(type);
-    const bool paired = has_vector_kernel(type);
-    if (!paired) {
-      EXPECT_EQ(many, q8) << dtype_name(type) << ": --q8-act must keep float activations";
-    }
     std::vector<float> one(static_cast<size_t>(rows)), one3(one.size());
     for (int64_t i = 0; i < m; ++i) {
       matmul(p1, w, x.data() + i * k, 1, one.data(), bias.data());
-      matmul(p3, w, x.data() + i * k, 1, one3.data(), bias.data(), true);
+      matmul(p3, w, x.data() + i * k, 1, one3.data(), bias.data(), Numerics::Q8);
       for (int64_t r = 0; r < rows; ++r) {
         const size_t at = static_cast<size_t>(i * rows + r);
         ASSERT_EQ(one[static_cast<size_t>(r)], many[at]) << dtype_name(type);
-        ASSERT_EQ(one3[static_cast<size_t>(r)], paired ? q8[at] : many[at]) << dtype_name(type);
+        ASSERT_EQ(one3[static_cast<size_t>(r)], q8[at]) << dtype_name(type);
       }
     }
-    // With q8 activations the product is the one with the activations rounded to BlockQ8.
-    const std::vector<float> xq = q8_rounded(x);
+    // In llama.cpp's numerics the product is the one with the activations rounded to its vec_dot
+    // type (Q8_0 for IQ4_NL and MXFP4, Q8_K for the others): int8 kernels or not.
+    const std::vector<float> xq = q8_rounded(x, type);
     for (int64_t i = 0; i < m; ++i)
       for (int64_t r = 0; r < rows; ++r) {
         double want = bias[static_cast<size_t>(r)], want_q8 = want, mag = std::fabs(want);
@@ -168,9 +167,7 @@ TEST(MatmulIq, EveryNewTypeMatchesFloat64Reference) {
         }
         const size_t at = static_cast<size_t>(i * rows + r);
         EXPECT_NEAR(many[at], want, 2e-6 * mag) << dtype_name(type);
-        if (paired) {
-          EXPECT_NEAR(q8[at], want_q8, 2e-6 * mag) << dtype_name(type) << " q8";
-        }
+        EXPECT_NEAR(q8[at], want_q8, 2e-6 * mag) << dtype_name(type) << " llama.cpp numerics";
       }
   }
 }
@@ -328,7 +325,7 @@ TEST(MatmulIq, PanelsGiveTheScalarTwinsBits) {
           auto x = random_floats(static_cast<size_t>(m * k), 96);
           auto bias = random_floats(static_cast<size_t>(rows), 97);
           std::vector<kernels::BlockQ8> q(static_cast<size_t>(m * k / 32));
-          kernels::quantize_act_q8_scalar(x.data(), q.data(), m * k / 32);
+          test::quantize_acts_for(type, x.data(), q.data(), m * k);
           std::vector<float> want(static_cast<size_t>(m * rows));
           for (int64_t i = 0; i < m; ++i)
             for (int64_t r = 0; r < rows; ++r) {
@@ -338,8 +335,8 @@ TEST(MatmulIq, PanelsGiveTheScalarTwinsBits) {
               want[static_cast<size_t>(i * rows + r)] = y[0] + bias[static_cast<size_t>(r)];
             }
           std::vector<float> got(want.size()), got3(want.size());
-          matmul(p1, wp, x.data(), m, got.data(), bias.data(), true);
-          matmul(p3, wp, x.data(), m, got3.data(), bias.data(), true);
+          matmul(p1, wp, x.data(), m, got.data(), bias.data(), Numerics::Q8);
+          matmul(p3, wp, x.data(), m, got3.data(), bias.data(), Numerics::Q8);
           EXPECT_EQ(got, want) << dtype_name(type) << " k " << k << " m " << m;
           EXPECT_EQ(got3, want) << dtype_name(type) << " k " << k << " m " << m;
         }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/thread_pool.h"
+#include "llamacpp_reference.h"
 #include "tensor/half.h"
 #include "tensor/kernels_matmul.h"
 #include "tensor/matmul.h"
@@ -75,13 +76,14 @@ struct Acts {
   std::vector<float> deq;  // [m, k]: what the kernel multiplies (d * q for BlockQ8)
 };
 
-Acts make_acts(bool q8, int64_t m, int64_t k, uint32_t seed) {
+// type: the weight type whose llama.cpp numerics quantise the activations (Q8_0 or Q8_K rules).
+Acts make_acts(bool q8, int64_t m, int64_t k, uint32_t seed, DType type = DType::Q8_0) {
   Acts a;
   a.f = random_floats(static_cast<size_t>(m * k), seed);
   a.deq = a.f;
   if (q8) {
     a.q.resize(static_cast<size_t>(m * k / 32));
-    kernels::quantize_act_q8(a.f.data(), a.q.data(), m * k / 32);
+    test::quantize_acts_for(type, a.f.data(), a.q.data(), m * k);
     for (int64_t j = 0; j < m * k; ++j) {
       const BlockQ8& b = a.q[static_cast<size_t>(j / 32)];
       a.deq[static_cast<size_t>(j)] = b.d * b.qs[j % 32];
@@ -238,13 +240,16 @@ TEST(MatmulKernels, ActivationQuantiserRoundsToNearest) {
     float amax = 0;
     int sum = 0;
     for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[static_cast<size_t>(b * 32 + j)]));
-    EXPECT_FLOAT_EQ(q[static_cast<size_t>(b)].d, amax / 127.0f);
+    // ggml's Q8_0: the scale in fp16, the values x * 127 / amax to nearest.
+    const float d = q[static_cast<size_t>(b)].d;
+    EXPECT_EQ(d, round_to_f16(amax / 127.0f));
     for (int j = 0; j < 32; ++j) {
       const int v = q[static_cast<size_t>(b)].qs[j];
       sum += v;
       EXPECT_LE(std::abs(v), 127);
-      EXPECT_LE(std::fabs(x[static_cast<size_t>(b * 32 + j)] - q[static_cast<size_t>(b)].d * v),
-                0.5f * q[static_cast<size_t>(b)].d * 1.0001f);
+      const float x_j = x[static_cast<size_t>(b * 32 + j)];
+      EXPECT_LE(std::fabs(x_j * (amax > 0 ? 127.0f / amax : 0.0f) - static_cast<float>(v)), 0.5f);
+      EXPECT_LE(std::fabs(x_j - d * v), 0.5f * d * 1.0001f + 127.0f * std::fabs(d - amax / 127.0f));
     }
     EXPECT_EQ(q[static_cast<size_t>(b)].sum(), sum);
     int first_half = 0;
@@ -282,15 +287,15 @@ TEST(Matmul, EveryTypeDeterministicAcrossBatchAndThreads) {
         auto x = random_floats(static_cast<size_t>(m * k), 52);
         auto bias = random_floats(static_cast<size_t>(rows), 53);
         std::vector<float> many(static_cast<size_t>(m * rows)), many3(many.size()), one(static_cast<size_t>(rows));
-        matmul(p1, w, x.data(), m, many.data(), bias.data(), q8);
-        matmul(p3, w, x.data(), m, many3.data(), bias.data(), q8);
+        matmul(p1, w, x.data(), m, many.data(), bias.data(), q8 ? Numerics::Q8 : Numerics::Exact);
+        matmul(p3, w, x.data(), m, many3.data(), bias.data(), q8 ? Numerics::Q8 : Numerics::Exact);
         EXPECT_EQ(many, many3) << dtype_name(type);
         for (int64_t i = 0; i < m; ++i) {
-          matmul(p3, w, x.data() + i * k, 1, one.data(), bias.data(), q8);
+          matmul(p3, w, x.data() + i * k, 1, one.data(), bias.data(), q8 ? Numerics::Q8 : Numerics::Exact);
           for (int64_t r = 0; r < rows; ++r)
             ASSERT_EQ(one[static_cast<size_t>(r)], many[static_cast<size_t>(i * rows + r)]) << dtype_name(type);
         }
-        Acts a = make_acts(q8, m, k, 52);
+        Acts a = make_acts(q8, m, k, 52, type);
         std::vector<float> wf(static_cast<size_t>(rows * k));
         dequantize_row(type, wbytes.data(), wf.data(), rows * k);
         for (int64_t i = 0; i < m; ++i)
@@ -407,7 +412,7 @@ TEST(Matmul, PanelsGiveTheScalarTwinsBits) {
           x[5] = 0.0f;
           auto bias = random_floats(static_cast<size_t>(rows), 73);
           std::vector<BlockQ8> q(static_cast<size_t>(m * k / 32));
-          kernels::quantize_act_q8_scalar(x.data(), q.data(), m * k / 32);
+          test::quantize_acts_for(type, x.data(), q.data(), m * k);
           std::vector<float> want(static_cast<size_t>(m * rows));
           for (int64_t i = 0; i < m; ++i)
             for (int64_t r = 0; r < rows; ++r) {
@@ -424,8 +429,8 @@ TEST(Matmul, PanelsGiveTheScalarTwinsBits) {
               want[static_cast<size_t>(i * rows + r)] += bias[static_cast<size_t>(r)];
             }
           std::vector<float> got(want.size()), got3(want.size());
-          matmul(p1, wp, x.data(), m, got.data(), bias.data(), true);
-          matmul(p3, wp, x.data(), m, got3.data(), bias.data(), true);
+          matmul(p1, wp, x.data(), m, got.data(), bias.data(), Numerics::Q8);
+          matmul(p3, wp, x.data(), m, got3.data(), bias.data(), Numerics::Q8);
           EXPECT_EQ(got, want) << dtype_name(type) << " k " << k << " m " << m;
           EXPECT_EQ(got3, want) << dtype_name(type) << " k " << k << " m " << m;
         }
@@ -435,7 +440,8 @@ TEST(Matmul, PanelsGiveTheScalarTwinsBits) {
 }
 
 // The AVX-512, AVX2 and NEON activation quantisers write the scalar one's bytes, scales and sums, on
-// ties of the rounding (halves away from zero), zeros, huge and tiny values, infinities and NaNs.
+// ties of the rounding (halves to even, as ggml's x86 builds), zeros, huge and tiny values,
+// infinities and NaNs.
 TEST(MatmulKernels, VectorQuantiserMatchesScalar) {
   if (test::vector_tiers().empty()) GTEST_SKIP() << "no vector tier";
   const int64_t n_blocks = 12;
@@ -465,10 +471,12 @@ TEST(MatmulKernels, VectorQuantiserMatchesScalar) {
       for (int j = 0; j < 32; ++j) EXPECT_EQ(a[i].qs[j], b[i].qs[j]) << "block " << i << " element " << j;
     }
   }
-  EXPECT_EQ(a[0].qs[1], 1);  // 0.5 -> 1
-  EXPECT_EQ(a[0].qs[2], -1);
-  EXPECT_EQ(a[0].qs[5], 3);  // 2.5 -> 3
+  EXPECT_EQ(a[0].qs[1], 0);  // 0.5 -> 0 (to even)
+  EXPECT_EQ(a[0].qs[2], 0);
+  EXPECT_EQ(a[0].qs[3], 2);  // 1.5 -> 2
+  EXPECT_EQ(a[0].qs[5], 2);  // 2.5 -> 2
   EXPECT_EQ(a[0].qs[7], 0);  // 0.49999997 -> 0
+  EXPECT_EQ(a[0].qs[9], 1);  // 0.50000006 -> 1
   EXPECT_EQ(a[4].sum(), 0);  // NaNs quantise to 0
   // ... but a block with a NaN has a NaN scale, and one with an infinity an infinite one, so
   // that no product with it is finite.
@@ -476,7 +484,9 @@ TEST(MatmulKernels, VectorQuantiserMatchesScalar) {
   EXPECT_TRUE(std::isnan(a[4].d));
   EXPECT_TRUE(std::isinf(a[2].d));
   EXPECT_TRUE(std::isinf(a[7].d));
-  EXPECT_TRUE(std::isfinite(a[6].d));
+  // A finite block past fp16's range (amax / 127 > 65504) gets an infinite scale, as in llama.cpp.
+  EXPECT_TRUE(std::isinf(a[6].d));
+  EXPECT_TRUE(std::isfinite(a[5].d));
 }
 
 // Non-finite activations stay non-finite through every matmul route of every tier, exact and
@@ -511,7 +521,8 @@ TEST(Matmul, NonFiniteActivationsPropagate) {
           x[static_cast<size_t>(4 * k + 200)] = bad;  // row 4
           std::vector<float> y(static_cast<size_t>(m * rows));
           for (const int64_t n : {m, int64_t{1}}) {
-            for (int64_t i = 0; i < m; i += n) matmul(pool, w, x.data() + i * k, n, y.data() + i * rows, nullptr, q8);
+            for (int64_t i = 0; i < m; i += n)
+              matmul(pool, w, x.data() + i * k, n, y.data() + i * rows, nullptr, q8 ? Numerics::Q8 : Numerics::Exact);
             for (int64_t i = 0; i < m; ++i)
               for (int64_t r = 0; r < rows; ++r) {
                 const float v = y[static_cast<size_t>(i * rows + r)];

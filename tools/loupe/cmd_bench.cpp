@@ -1,4 +1,4 @@
-// loupe bench MODEL [-p 256] [-n 64] [--threads N] [--repeat R] [--json] [--q8-act]
+// loupe bench MODEL [-p 256] [-n 64] [--threads N] [--repeat R] [--json] [--numerics exact|llama.cpp]
 //                   [--observe none|resid|nan] [--bandwidth]
 #include <chrono>
 #include <cmath>
@@ -59,15 +59,15 @@ struct KernelUse {
   MatmulRoute decode{}, prompt{};
 };
 
-std::map<std::string, KernelUse> kernel_uses(Model& model, int64_t prompt_rows, bool q8_acts) {
+std::map<std::string, KernelUse> kernel_uses(Model& model, int64_t prompt_rows, Numerics numerics) {
   std::map<std::string, KernelUse> uses;
   model.for_each_matmul_weight([&](Weight& w) {
     if (w.empty()) return;
     KernelUse& u = uses[std::string(dtype_name(w.type))];
     ++u.tensors;
     u.bytes += row_bytes(w.type, w.cols) * static_cast<size_t>(w.rows);
-    u.decode = matmul_route(w, 1, q8_acts);
-    u.prompt = matmul_route(w, prompt_rows, q8_acts);
+    u.decode = matmul_route(w, 1, numerics);
+    u.prompt = matmul_route(w, prompt_rows, numerics);
   });
   return uses;
 }
@@ -187,7 +187,8 @@ void add_bench(CLI::App& app, Action& action) {
                          {"observe_cost_percent", cost},
                          {"traced_bytes", tracer.bytes_copied()},
                          {"non_finite", nan.non_finite()},
-                         {"q8_activations", mf->q8_act},
+                         {"numerics", numerics_name(mf->numerics_mode())},
+                         {"q8_activations", mf->numerics_mode() == Numerics::Q8},
                          {"build", "loupe 0.1.0"}});
         } else {
           std::printf("| %-28s | %6.2f MiB | %7d | %8s | %7.2f ± %4.2f |\n", desc.c_str(),
@@ -213,7 +214,7 @@ void add_bench(CLI::App& app, Action& action) {
               bytes / 1e6, bw / 1e9, bound, tg.mean, 100.0 * tg.mean / bound);
         }
       }
-      const auto uses = kernel_uses(*model, std::max<int64_t>(*n_prompt, 1), mf->q8_act);
+      const auto uses = kernel_uses(*model, std::max<int64_t>(*n_prompt, 1), mf->numerics_mode());
       if (*json_out) {
         nlohmann::ordered_json k = nlohmann::ordered_json::object();
         for (const auto& [type, u] : uses)
@@ -231,14 +232,23 @@ void add_bench(CLI::App& app, Action& action) {
           std::printf("  %-7s %3d tensors %9.2f MiB  decode: %s; prompt: %s\n", type.c_str(), u.tensors,
                       static_cast<double>(u.bytes) / 1048576.0, matmul_route_name(u.decode),
                       matmul_route_name(u.prompt));
-        bool quantised = false;
-        model->for_each_matmul_weight(
-            [&](Weight& w) { quantised = quantised || kernels::takes_q8_activations(w.type); });
-        if (quantised)
-          std::printf(mf->q8_act ? "activations: int8 blocks (--q8-act): llama.cpp's kind of arithmetic, the fast "
-                                   "mode and the like-for-like comparison with llama-bench\n"
-                                 : "activations: float (exact, the default: reference numbers); --q8-act quantises "
-                                   "them to int8 blocks as llama.cpp does, the fast mode\n");
+        switch (mf->numerics_mode()) {
+          case Numerics::Exact:
+            std::printf(
+                "numerics: exact (the default: float activations, reference numbers); --numerics q8 (--q8-act) is the "
+                "fast mode, --numerics llama.cpp computes as llama.cpp does\n");
+            break;
+          case Numerics::LlamaCpp:
+            std::printf(
+                "numerics: llama.cpp (ggml's operations one output at a time: llama.cpp's numbers, not its speed; "
+                "--numerics q8 is the fast mode)\n");
+            break;
+          case Numerics::Q8:
+            std::printf(
+                "numerics: q8 (--q8-act): llama.cpp's activation conversions with loupe's int8 kernels; the fast mode "
+                "and the like-for-like comparison with llama-bench\n");
+            break;
+        }
       }
       if (*observe == "nan" && nan.non_finite() > 0)
         std::fprintf(stderr, "note: %lld non-finite values, first at %s\n", static_cast<long long>(nan.non_finite()),

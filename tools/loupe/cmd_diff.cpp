@@ -132,8 +132,12 @@ void add_diff(CLI::App& app, Action& action) {
   auto worst = std::make_shared<size_t>(10);
   auto jump = std::make_shared<double>(10.0);
   auto cand_q8 = std::make_shared<bool>(false);
+  auto ref_numerics = std::make_shared<std::string>();
+  auto cand_numerics = std::make_shared<std::string>();
+  auto numerics_vs = std::make_shared<std::string>();
   ref->add(cmd);
-  cmd->add_option("CANDIDATE", *cand, "the model to compare (same vocabulary)")->required();
+  cmd->add_option("CANDIDATE", *cand,
+                  "the model to compare (same vocabulary); with --numerics-vs, the reference's own file when left out");
   df->add(cmd);
   cmd->add_flag("--json", *json, "print JSON instead of the tables");
   cmd->add_option("--svg", *svg, "write a per-hook divergence plot");
@@ -141,22 +145,45 @@ void add_diff(CLI::App& app, Action& action) {
   cmd->add_flag("--no-lens", *no_lens, "skip the logit-lens KL at residual hooks");
   cmd->add_flag("--all-hooks", *all_hooks, "print every hook, not only the residual stream");
   cmd->add_option("--worst", *worst, "worst tokens to list (default 10)")->check(CLI::Range(0, 100000));
-  cmd->add_flag("--candidate-q8-act", *cand_q8,
-                "run the candidate with q8 activations (llama.cpp's arithmetic) and the reference exactly; the "
-                "candidate may be the reference's own file");
+  cmd->add_option("--reference-numerics", *ref_numerics,
+                  "the reference's arithmetic: exact, llama.cpp or q8 (default: --numerics)")
+      ->check(CLI::IsMember({"exact", "llama.cpp", "q8"}));
+  cmd->add_option("--candidate-numerics", *cand_numerics,
+                  "the candidate's arithmetic: exact, llama.cpp or q8 (default: the reference's); the candidate may be "
+                  "the reference's own file: the difference is then the arithmetic's alone")
+      ->check(CLI::IsMember({"exact", "llama.cpp", "q8"}));
+  cmd->add_option("--numerics-vs", *numerics_vs,
+                  "compare the model in exact arithmetic (reference) with itself in this one (candidate): where "
+                  "llama.cpp's arithmetic departs from the model's mathematics")
+      ->check(CLI::IsMember({"llama.cpp", "q8"}));
+  cmd->add_flag("--candidate-q8-act", *cand_q8, "the same as --candidate-numerics q8");
   cmd->add_option("--jump", *jump, "NMSE ratio over every earlier hook that counts as a jump (default 10)")
       ->check(CLI::Range(1.0, 1e12));
   cmd->callback([=, &action] {
     action = [=] {
+      if (cand->empty() && numerics_vs->empty())
+        fail("CANDIDATE is required (or --numerics-vs llama.cpp, which compares MODEL with itself)");
+      if (!numerics_vs->empty() && (!ref_numerics->empty() || !cand_numerics->empty() || *cand_q8))
+        fail(
+            "--numerics-vs sets both sides' arithmetic: leave out --reference-numerics, --candidate-numerics and "
+            "--candidate-q8-act");
+      analysis::DiffOptions o;
+      o.run = ref->run_options();
+      if (!numerics_vs->empty()) {
+        o.run.numerics = Numerics::Exact;
+        o.candidate_numerics = *numerics_from_name(*numerics_vs);
+      } else {
+        if (!ref_numerics->empty()) o.run.numerics = *numerics_from_name(*ref_numerics);
+        o.candidate_numerics = o.run.numerics;
+        if (!cand_numerics->empty()) o.candidate_numerics = *numerics_from_name(*cand_numerics);
+        if (*cand_q8) o.candidate_numerics = Numerics::Q8;
+      }
       auto reference = ref->load();
       LoadOptions lo;
       lo.tokenizer_path = ref->tokenizer;
-      lo.q8_panels = *cand_q8 || ref->q8_act;
-      auto candidate = load_model(*cand, lo);
-      analysis::DiffOptions o;
+      lo.q8_panels = o.candidate_numerics == Numerics::Q8;
+      auto candidate = load_model(cand->empty() ? ref->model : *cand, lo);
       o.seq = df->sequencer();
-      o.run = ref->run_options();
-      o.candidate_q8 = *cand_q8;
       o.layers = !*no_layers;
       o.lens = !*no_lens;
       o.n_worst = *worst;

@@ -1,4 +1,4 @@
-// loupe profile MODEL -p PROMPT [-n N] [--json] [--trace OUT.json] [--top K] [--no-peaks] [--q8-act]
+// loupe profile MODEL -p PROMPT [-n N] [--json] [--trace OUT.json] [--top K] [--no-peaks] [--numerics exact|llama.cpp]
 // [--no-warmup]:
 // time per op, by op kind, layer and phase, with a roofline against measured peaks and memory.
 #include <algorithm>

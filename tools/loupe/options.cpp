@@ -27,9 +27,14 @@ void ModelFlags::add(CLI::App* cmd) {
   cmd->add_option("-t,--threads", threads, "threads (default: all cores)")->check(CLI::Range(0, 1024));
   cmd->add_option("-c,--ctx", ctx, "context length (default: the model's, at most 4096)")
       ->check(CLI::Range(0, 1 << 20));
-  cmd->add_flag("--q8-act", q8_act,
-                "quantise activations to int8 blocks before products with q8_0, q4_0, q4_k, q5_k, q6_k, iq4_nl, "
-                "iq4_xs and mxfp4 weights, as llama.cpp does (the fast mode; logits move by about 1e-2 relative)");
+  cmd->add_option("--numerics", numerics,
+                  "the arithmetic: exact (the default: float activations times dequantised weights, the model's "
+                  "mathematics), llama.cpp (ggml's CPU arithmetic operation for operation: activations converted to "
+                  "each weight type's vec_dot type - f16, bf16, q8_0, q8_1, q8_k - integer block sums, ggml's float "
+                  "order, its fp16 GELU table: llama.cpp's logits) or q8 (the same conversions with loupe's fast "
+                  "int8 kernels: the fast mode, ~1e-2 from llama.cpp)")
+      ->check(CLI::IsMember({"exact", "llama.cpp", "q8"}));
+  cmd->add_flag("--q8-act", q8_act, "the same as --numerics q8 (the fast mode)");
   cmd->add_option(
          "--isa", isa,
          "kernels' instruction-set tier: scalar (the reference loops), avx2, avx2-vnni, avx512 (x86-64), neon, "
@@ -47,7 +52,7 @@ std::unique_ptr<Model> ModelFlags::load() const {
   }
   LoadOptions o;
   o.tokenizer_path = tokenizer;
-  o.q8_panels = q8_act;
+  o.q8_panels = numerics_mode() == Numerics::Q8;
   auto m = load_model(model, o);
   if (ctx > m->config.n_ctx)
     std::fprintf(stderr,
@@ -61,8 +66,15 @@ RunOptions ModelFlags::run_options() const {
   RunOptions o;
   o.n_threads = threads > 0 ? threads : default_threads();
   o.n_ctx = ctx;
-  o.q8_activations = q8_act;
+  o.numerics = numerics_mode();
   return o;
+}
+
+Numerics ModelFlags::numerics_mode() const {
+  if (q8_act) return Numerics::Q8;
+  const std::optional<Numerics> n = numerics_from_name(numerics);
+  if (!n) fail("--numerics: unknown arithmetic '", numerics, "' (exact, llama.cpp, q8)");
+  return *n;
 }
 
 void PromptFlags::add(CLI::App* cmd, bool allow_tokens) {

@@ -16,12 +16,14 @@ struct ModelFlags {
   std::string tokenizer;
   int threads = 0;  // 0 = all cores
   int64_t ctx = 0;
-  bool q8_act = false;  // llama.cpp's arithmetic: activations quantised to int8 blocks
-  std::string isa;      // --isa: the kernels' instruction-set tier (empty: the CPU's best)
+  std::string numerics = "exact";  // --numerics: exact, llama.cpp or q8 (tensor/numerics.h)
+  bool q8_act = false;             // --q8-act: an alias of --numerics q8
+  std::string isa;                 // --isa: the kernels' instruction-set tier (empty: the CPU's best)
 
   void add(CLI::App* cmd);
   std::unique_ptr<Model> load() const;
   RunOptions run_options() const;
+  Numerics numerics_mode() const;
 };
 
 // Prompt input: -p TEXT, -f FILE (the text of a file: long prompts do not fit argv), --chat TEXT

@@ -1,0 +1,195 @@
+// llama.cpp numerics (tensor/numerics.h): for every weight type loupe can write, matmul's product
+// equals llama.cpp's arithmetic computed apart (tests/llamacpp_reference.h: the activations in the
+// type's vec_dot type, the sum in double), on every instruction-set tier this CPU runs, for one
+// activation row and several, on one thread and three, from panels where the weight has them.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "llamacpp_reference.h"
+#include "tensor/half.h"
+#include "tensor/kernels.h"
+#include "tensor/kernels_matmul.h"
+#include "tensor/matmul.h"
+#include "test_support.h"
+
+namespace loupe {
+namespace {
+
+std::vector<float> normal_floats(size_t n, uint32_t seed, float sd = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.0f, sd);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+Weight rows_weight(DType type, int64_t rows, int64_t k, const std::vector<uint8_t>& bytes) {
+  Weight w;
+  w.name = "w";
+  w.type = type;
+  w.rows = rows;
+  w.cols = k;
+  w.data = bytes.data();
+  return w;
+}
+
+// The min of each 32-element block of a Q4_1 / Q5_1 row (both blocks start fp16 d, fp16 m).
+std::vector<float> block_mins(DType type, const uint8_t* row, int64_t k) {
+  std::vector<float> mins;
+  if (type != DType::Q4_1 && type != DType::Q5_1) return mins;
+  const size_t bb = dtype_traits(type).block_bytes;
+  for (int64_t b = 0; b < k / 32; ++b) {
+    const uint8_t* p = row + bb * static_cast<size_t>(b) + 2;
+    mins.push_back(f16_to_f32(static_cast<uint16_t>(p[0] | p[1] << 8)));
+  }
+  return mins;
+}
+
+TEST(Numerics, Names) {
+  EXPECT_EQ(numerics_from_name("exact"), Numerics::Exact);
+  EXPECT_EQ(numerics_from_name("llama.cpp"), Numerics::LlamaCpp);
+  EXPECT_FALSE(numerics_from_name("llama").has_value());
+  EXPECT_STREQ(numerics_name(Numerics::LlamaCpp), "llama.cpp");
+  EXPECT_EQ(vec_dot_format(DType::Q4_1), ActFormat::Q8_1);
+  EXPECT_EQ(vec_dot_format(DType::IQ4_XS), ActFormat::Q8_K);
+  EXPECT_EQ(vec_dot_format(DType::IQ4_NL), ActFormat::Q8_0);
+  EXPECT_EQ(vec_dot_format(DType::MXFP4), ActFormat::Q8_0);
+  EXPECT_EQ(vec_dot_format(DType::BF16), ActFormat::BF16);
+}
+
+TEST(Numerics, EveryTypeMatchesGgmlArithmetic) {
+  const int64_t rows = 48, k = 512;
+  ThreadPool p1(1), p3(3);
+  std::vector<Isa> tiers = test::vector_tiers();
+  tiers.insert(tiers.begin(), Isa::Scalar);
+  int checked = 0;
+  for (Isa tier : tiers) {
+    test::IsaScope scope(tier);
+    for (int t = 0; t <= static_cast<int>(DType::MXFP4); ++t) {
+      const auto type = static_cast<DType>(t);
+      if (!can_quantize(type)) continue;
+      SCOPED_TRACE(std::string(dtype_name(type)) + " " + isa_name(tier));
+      auto wf = normal_floats(static_cast<size_t>(rows * k), 11, 0.05f);
+      std::vector<uint8_t> wbytes(row_bytes(type, k) * static_cast<size_t>(rows));
+      quantize_row(type, wf.data(), wbytes.data(), rows * k);
+      dequantize_row(type, wbytes.data(), wf.data(), rows * k);
+      Weight w = rows_weight(type, rows, k, wbytes);
+      std::vector<uint8_t> panels;
+      if (packs_panels(w)) {
+        panels = pack_panels(w);
+        w.panels = panels.data();
+      }
+      const int64_t m = 5;
+      auto x = normal_floats(static_cast<size_t>(m * k), 12);
+      x[3] = 0.0f;
+      for (int j = 32; j < 64; ++j) x[static_cast<size_t>(j)] = 0.0f;  // an all-zero block
+      x[100] = 7.5f;                                                   // an outlier
+      std::vector<float> many(static_cast<size_t>(m * rows)), many3(many.size()), one(static_cast<size_t>(rows));
+      matmul(p1, w, x.data(), m, many.data(), nullptr, Numerics::LlamaCpp);
+      matmul(p3, w, x.data(), m, many3.data(), nullptr, Numerics::LlamaCpp);
+      EXPECT_EQ(many, many3);
+      for (int64_t i = 0; i < m; ++i) {
+        matmul(p3, w, x.data() + i * k, 1, one.data(), nullptr, Numerics::LlamaCpp);
+        const test::GgmlActs a = test::ggml_acts(type, x.data() + i * k, k);
+        for (int64_t r = 0; r < rows; ++r) {
+          const float got = many[static_cast<size_t>(i * rows + r)];
+          ASSERT_EQ(one[static_cast<size_t>(r)], got) << "row " << i << " out " << r;
+          double mag = 0;
+          const auto mins = block_mins(type, wbytes.data() + row_bytes(type, k) * static_cast<size_t>(r), k);
+          const double want = test::ggml_dot(wf.data() + r * k, a, mins, mag);
+          ASSERT_NEAR(got, want, 1e-6 * mag + 1e-7) << "row " << i << " out " << r;
+        }
+      }
+      ++checked;
+    }
+  }
+  EXPECT_GE(checked, 16);
+}
+
+// The activations really are converted: exact and llama.cpp products differ for every type (F32
+// only in its order of additions), and both are close.
+TEST(Numerics, DiffersFromExactWhereGgmlRounds) {
+  const int64_t rows = 16, k = 256;
+  ThreadPool pool(1);
+  for (int t = 0; t <= static_cast<int>(DType::MXFP4); ++t) {
+    const auto type = static_cast<DType>(t);
+    if (!can_quantize(type)) continue;
+    auto wf = normal_floats(static_cast<size_t>(rows * k), 21, 0.05f);
+    std::vector<uint8_t> wbytes(row_bytes(type, k) * static_cast<size_t>(rows));
+    quantize_row(type, wf.data(), wbytes.data(), rows * k);
+    const Weight w = rows_weight(type, rows, k, wbytes);
+    auto x = normal_floats(static_cast<size_t>(k), 22);
+    std::vector<float> exact(static_cast<size_t>(rows)), ggml(exact.size());
+    matmul(pool, w, x.data(), 1, exact.data(), nullptr, Numerics::Exact);
+    matmul(pool, w, x.data(), 1, ggml.data(), nullptr, Numerics::LlamaCpp);
+    if (type != DType::F32) {
+      EXPECT_NE(exact, ggml) << dtype_name(type);
+    }
+    for (int64_t r = 0; r < rows; ++r)
+      EXPECT_NEAR(exact[r], ggml[r], 0.05 * (std::fabs(exact[r]) + 1)) << dtype_name(type);
+  }
+}
+
+// ggml's Q8_K: the value of largest magnitude (its sign kept) becomes -127, the scale is float.
+TEST(Numerics, Q8KQuantiser) {
+  std::vector<float> x = normal_floats(512, 31);
+  x[17] = 3.0f;    // block 0's largest magnitude, positive
+  x[300] = -4.0f;  // block 1's, negative
+  std::vector<kernels::BlockQ8> q(16);
+  kernels::quantize_act_q8_k(x.data(), q.data(), 2);
+  EXPECT_EQ(q[0].qs[17], -127);
+  EXPECT_FLOAT_EQ(q[0].d, -3.0f / 127.0f);
+  EXPECT_EQ(q[9].qs[300 - 288], -127);  // negative: the scale is positive
+  EXPECT_FLOAT_EQ(q[8].d, 4.0f / 127.0f);
+  for (int b = 0; b < 16; ++b) {
+    EXPECT_EQ(q[b].d, q[b / 8 * 8].d);
+    int h0 = 0, h1 = 0;
+    for (int j = 0; j < 16; ++j) h0 += q[b].qs[j], h1 += q[b].qs[16 + j];
+    EXPECT_EQ(q[b].half_sum[0], h0);
+    EXPECT_EQ(q[b].half_sum[1], h1);
+    for (int j = 0; j < 32; ++j) EXPECT_LE(std::fabs(x[32 * b + j] - q[b].d * q[b].qs[j]), 0.5001f * std::fabs(q[b].d));
+  }
+  std::vector<float> zero(256, 0.0f), bad(256, 1.0f);
+  bad[9] = NAN;
+  kernels::quantize_act_q8_k(zero.data(), q.data(), 1);
+  EXPECT_EQ(q[0].d, 0.0f);
+  kernels::quantize_act_q8_k(bad.data(), q.data(), 1);
+  EXPECT_TRUE(std::isnan(q[0].d));
+  EXPECT_TRUE(std::isnan(q[7].d));
+}
+
+// ggml's GELU: its fp16 table (in its order of float operations), 0 below -10, identity above 10.
+TEST(Numerics, GeluTable) {
+  const float xs[] = {-12.0f, -10.0f, -3.3f, -0.7f, -1e-3f, 0.0f, 1e-3f, 0.5f, 1.25f, 4.0f, 9.99f, 10.0f, 30.0f};
+  for (float x : xs) {
+    float y = 0, yu = 0;
+    const float u = 1.5f;
+    gelu_mul_f32_ggml(&x, nullptr, &y, 1);
+    gelu_mul_f32_ggml(&x, &u, &yu, 1);
+    float want;
+    if (x <= -10.0f) {
+      want = 0.0f;
+    } else if (x >= 10.0f) {
+      want = x;
+    } else {
+      const float h = round_to_f16(x);
+      want = round_to_f16(0.5f * h *
+                          (1.0f + std::tanh(0.79788456080286535587989211986876f * h * (1.0f + 0.044715f * h * h))));
+    }
+    EXPECT_EQ(y, want) << x;
+    EXPECT_EQ(yu, want * u) << x;
+    // Within fp16 precision of the exact GELU.
+    const double g = 0.5 * x * (1 + std::tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
+    EXPECT_NEAR(y, g, 2e-3 * std::fabs(x) + 1e-6) << x;
+  }
+  float nan = NAN, y = 0;
+  gelu_mul_f32_ggml(&nan, nullptr, &y, 1);
+  EXPECT_TRUE(std::isnan(y));
+}
+
+}  // namespace
+}  // namespace loupe
