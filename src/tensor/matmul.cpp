@@ -216,6 +216,14 @@ void add_q8_1_term(const Weight& w, const float* q81, int64_t m, float* y, int64
   }
 }
 
+// The 32-element formats ggml's AVX2 build repacks (Q4_0, IQ4_NL, MXFP4: one exact integer sum per
+// block, one fma per block) are what loupe's VNNI / maddubs panels compute, bit for bit (the int8
+// tiles hold lane sums instead; Numerics tests): with panels they keep them in llama.cpp numerics.
+bool panels_are_ggmls(const Weight& w) {
+  return (w.type == DType::Q4_0 || w.type == DType::IQ4_NL || w.type == DType::MXFP4) && w.panels != nullptr &&
+         kernels::panel_kernel(w.type, active_isa()) != nullptr;
+}
+
 }  // namespace
 
 bool matmul_has_kernel(const Weight& w) {
@@ -228,7 +236,8 @@ bool matmul_takes_q8(const Weight& w, Numerics numerics) {
 }
 
 bool matmul_in_ggml_order(const Weight& w, Numerics numerics) {
-  return numerics == Numerics::LlamaCpp && w.storage == Storage::Rows && ggml::has_dot(w.type);
+  return numerics == Numerics::LlamaCpp && w.storage == Storage::Rows && ggml::has_dot(w.type) &&
+         !(panels_are_ggmls(w) && direct_kernel(w, true) != nullptr);
 }
 
 bool packs_tiles(const Weight& w) {

@@ -10,6 +10,7 @@
 
 #include "core/thread_pool.h"
 #include "llamacpp_reference.h"
+#include "tensor/ggml_dot.h"
 #include "tensor/half.h"
 #include "tensor/kernels.h"
 #include "tensor/kernels_matmul.h"
@@ -108,6 +109,49 @@ TEST(Numerics, EveryTypeMatchesGgmlArithmetic) {
     }
   }
   EXPECT_GE(checked, 16);
+}
+
+// Q4_0, IQ4_NL and MXFP4 keep loupe's int8 panels in llama.cpp numerics where the weight has them
+// (else ggml's order): either way ggml_dot's bits, on every tier, for one row and several.
+TEST(Numerics, Int8KernelsGiveGgmlBitsForRepackedFormats) {
+  const int64_t rows = 32, k = 512;
+  ThreadPool pool(2);
+  std::vector<Isa> tiers = test::vector_tiers();
+  tiers.insert(tiers.begin(), Isa::Scalar);
+  for (Isa tier : tiers) {
+    test::IsaScope scope(tier);
+    for (DType type : {DType::Q4_0, DType::IQ4_NL, DType::MXFP4}) {
+      if (!can_quantize(type)) continue;
+      SCOPED_TRACE(std::string(dtype_name(type)) + " " + isa_name(tier));
+      auto wf = normal_floats(static_cast<size_t>(rows * k), 41, 0.05f);
+      std::vector<uint8_t> wbytes(row_bytes(type, k) * static_cast<size_t>(rows));
+      quantize_row(type, wf.data(), wbytes.data(), rows * k);
+      Weight w = rows_weight(type, rows, k, wbytes);
+      for (bool panels : {false, true}) {
+        std::vector<uint8_t> copy;
+        if (panels) {
+          if (!packs_panels(w)) continue;
+          copy = pack_panels(w);
+          w.panels = copy.data();
+        }
+        EXPECT_EQ(matmul_in_ggml_order(w, Numerics::LlamaCpp), !panels);
+        for (int64_t m : {int64_t{1}, int64_t{6}}) {
+          auto x = normal_floats(static_cast<size_t>(m * k), 42 + static_cast<uint32_t>(m));
+          std::vector<float> y(static_cast<size_t>(m * rows));
+          matmul(pool, w, x.data(), m, y.data(), nullptr, Numerics::LlamaCpp);
+          for (int64_t i = 0; i < m; ++i) {
+            ggml::Acts a;
+            ggml::convert(vec_dot_format(type), x.data() + i * k, k, a);
+            for (int64_t r = 0; r < rows; ++r)
+              ASSERT_EQ(y[static_cast<size_t>(i * rows + r)],
+                        ggml::dot(type, wbytes.data() + row_bytes(type, k) * static_cast<size_t>(r), a))
+                  << "panels " << panels << " m " << m << " row " << i << " out " << r;
+          }
+        }
+        w.panels = nullptr;
+      }
+    }
+  }
 }
 
 // The activations really are converted: exact and llama.cpp products differ for every type (F32

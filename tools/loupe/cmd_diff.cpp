@@ -181,7 +181,7 @@ void add_diff(CLI::App& app, Action& action) {
       auto reference = ref->load();
       LoadOptions lo;
       lo.tokenizer_path = ref->tokenizer;
-      lo.q8_panels = o.candidate_numerics == Numerics::Q8;
+      lo.q8_panels = o.candidate_numerics != Numerics::Exact;
       auto candidate = load_model(cand->empty() ? ref->model : *cand, lo);
       o.seq = df->sequencer();
       o.layers = !*no_layers;

@@ -52,7 +52,7 @@ std::unique_ptr<Model> ModelFlags::load() const {
   }
   LoadOptions o;
   o.tokenizer_path = tokenizer;
-  o.q8_panels = numerics_mode() == Numerics::Q8;
+  o.q8_panels = numerics_mode() != Numerics::Exact;
   auto m = load_model(model, o);
   if (ctx > m->config.n_ctx)
     std::fprintf(stderr,
