@@ -540,13 +540,14 @@ void Interpreter::op_attn_scores(const Op& op) {
   pool_.parallel_for(c.n_heads * n, [&](int64_t begin, int64_t end) {
     if (ggml_attention(op.layer)) {
       // ggml's K Q product: vec_dot_f32 of each cached key (slot = position: the ring has not
-      // wrapped) with the query, then the scale; llama.cpp scales the query first where the model
-      // sets its own attention scale (Gemma) and the product then stands as it is.
+      // wrapped) with the query, then the scale; llama.cpp's Gemma graphs scale the query first
+      // and the product then stands as it is.
       std::vector<float> qs(static_cast<size_t>(c.d_head));
+      const bool scale_q = c.arch == Arch::Gemma2 || c.arch == Arch::Gemma3;  // llama.cpp's Gemma graphs
       for (int64_t r = begin; r < end; ++r) {
         const int64_t h = r / n, i = r % n, p = pos0_ + i;
         const float* qr = q + i * c.d_q() + h * c.d_head;
-        if (c.attn_scale > 0.0f) {
+        if (scale_q) {
           for (int64_t t = 0; t < c.d_head; ++t) qs[static_cast<size_t>(t)] = qr[t] * scale;
           qr = qs.data();
         }
@@ -556,7 +557,7 @@ void Interpreter::op_attn_scores(const Op& op) {
         std::fill(row, row + lo, neg_inf);
         for (int64_t j = lo; j <= p; ++j) {
           const float d = ggml::dot_f32(kh + j * dkv, qr, c.d_head);
-          row[j] = c.attn_scale > 0.0f ? d : d * scale;
+          row[j] = scale_q ? d : d * scale;
         }
         std::fill(row + p + 1, row + kv_len, neg_inf);
       }
