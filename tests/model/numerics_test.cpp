@@ -134,6 +134,20 @@ TEST(NumericsCli, LogitsAndDiff) {
   EXPECT_NE(j["reference"].get<std::string>().find("(exact numerics)"), std::string::npos) << j["reference"];
   EXPECT_NE(j["candidate"].get<std::string>().find("(llama.cpp numerics)"), std::string::npos) << j["candidate"];
   EXPECT_GT(j["kld"]["mean"].get<double>(), 0.0);
+  // --reference splits the total error against the F32 file into quantisation and arithmetic: the
+  // arithmetic part is the --numerics-vs diff itself, the quantisation part an exact diff.
+  r = test::run_loupe("diff " + base + ".gguf --numerics-vs llama.cpp --reference " +
+                      test::shared("reference/numerics/llama-F32.gguf") + " --data " + data + " --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto split = nlohmann::json::parse(r.out);
+  EXPECT_EQ(split["arithmetic"]["kld"], j["kld"]);
+  EXPECT_NE(split["total"]["candidate"].get<std::string>().find("(llama.cpp numerics)"), std::string::npos);
+  EXPECT_EQ(split["quantisation"]["candidate"].get<std::string>().find(" numerics)"), std::string::npos);
+  EXPECT_GT(split["quantisation"]["kld"]["mean"].get<double>(), split["arithmetic"]["kld"]["mean"].get<double>());
+  EXPECT_GT(split["total"]["kld"]["mean"].get<double>(), 0.0);
+  r = test::run_loupe("diff " + base + ".gguf --reference " + base + ".gguf --data " + data);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--reference"), std::string::npos) << r.err;
   r = test::run_loupe("diff " + base + ".gguf --data " + data);
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("CANDIDATE"), std::string::npos) << r.err;

@@ -81,6 +81,29 @@ void print_layers(const analysis::DiffResult& r, bool all_hooks) {
                 r.largest_jump->op.c_str(), r.largest_jump->nmse, r.largest_jump->before);
 }
 
+// --numerics-vs with --reference: the total error of MODEL in the candidate's arithmetic against a
+// higher-precision file in exact arithmetic, next to its two parts, per residual hook.
+void print_split(const analysis::DiffResult& total, const analysis::DiffResult& quant,
+                 const analysis::DiffResult& arith) {
+  std::printf("====== Error split: quantisation (weights) and arithmetic (activations) ======\n");
+  std::printf("total:        %s -> %s\nquantisation: %s -> %s\narithmetic:   %s -> %s\n\n", total.reference.c_str(),
+              total.candidate.c_str(), quant.reference.c_str(), quant.candidate.c_str(), arith.reference.c_str(),
+              arith.candidate.c_str());
+  std::printf("%-34s %12s %12s %12s\n", "", "total", "quantisation", "arithmetic");
+  std::printf("%-34s %12.6f %12.6f %12.6f\n", "mean KLD", total.output.kld.value, quant.output.kld.value,
+              arith.output.kld.value);
+  std::printf("%-34s %11.3f%% %11.3f%% %11.3f%%\n", "same top token", 100 * total.output.same_top_p.value,
+              100 * quant.output.same_top_p.value, 100 * arith.output.same_top_p.value);
+  if (!total.layers_compared || !quant.layers_compared || !arith.layers_compared) return;
+  std::printf("\nNMSE per hook (residual stream and outputs):\n");
+  for (size_t i = 0; i < total.layers.size() && i < quant.layers.size() && i < arith.layers.size(); ++i) {
+    const auto& t = total.layers[i];
+    if (t.shape_mismatch || (t.name.find("resid") == std::string::npos && t.name.find("logits") == std::string::npos))
+      continue;
+    std::printf("%-34s %12.3e %12.3e %12.3e\n", t.name.c_str(), t.nmse, quant.layers[i].nmse, arith.layers[i].nmse);
+  }
+}
+
 void print_worst(const analysis::DiffResult& r) {
   if (r.worst.empty()) return;
   std::printf("\n====== Tokens with the largest KL divergence ======\n");
@@ -135,6 +158,7 @@ void add_diff(CLI::App& app, Action& action) {
   auto ref_numerics = std::make_shared<std::string>();
   auto cand_numerics = std::make_shared<std::string>();
   auto numerics_vs = std::make_shared<std::string>();
+  auto split_ref = std::make_shared<std::string>();
   ref->add(cmd);
   cmd->add_option("CANDIDATE", *cand,
                   "the model to compare (same vocabulary); with --numerics-vs, the reference's own file when left out");
@@ -157,10 +181,16 @@ void add_diff(CLI::App& app, Action& action) {
                   "llama.cpp's arithmetic departs from the model's mathematics")
       ->check(CLI::IsMember({"llama.cpp", "q8"}));
   cmd->add_flag("--candidate-q8-act", *cand_q8, "the same as --candidate-numerics q8");
+  cmd->add_option("--reference", *split_ref,
+                  "with --numerics-vs: a higher-precision file of the same model (F32, F16): split the total error "
+                  "of MODEL in that arithmetic against it (exact) into quantisation (MODEL exact against it) and "
+                  "arithmetic (MODEL against itself)");
   cmd->add_option("--jump", *jump, "NMSE ratio over every earlier hook that counts as a jump (default 10)")
       ->check(CLI::Range(1.0, 1e12));
   cmd->callback([=, &action] {
     action = [=] {
+      if (!split_ref->empty() && numerics_vs->empty())
+        fail("--reference splits the error of --numerics-vs: give --numerics-vs llama.cpp (or q8) too");
       if (cand->empty() && numerics_vs->empty())
         fail("CANDIDATE is required (or --numerics-vs llama.cpp, which compares MODEL with itself)");
       if (!numerics_vs->empty() && (!ref_numerics->empty() || !cand_numerics->empty() || *cand_q8))
@@ -191,6 +221,28 @@ void add_diff(CLI::App& app, Action& action) {
       o.progress = print_progress;
       analysis::DiffResult r = analysis::run_diff(*reference, *candidate, df->data, df->field, o);
       end_progress();
+      if (!split_ref->empty()) {
+        LoadOptions base_options;
+        base_options.tokenizer_path = ref->tokenizer;
+        auto base = load_model(*split_ref, base_options);
+        analysis::DiffOptions exact = o;
+        exact.candidate_numerics = Numerics::Exact;
+        analysis::DiffOptions total = o;
+        const analysis::DiffResult quant = analysis::run_diff(*base, *reference, df->data, df->field, exact);
+        end_progress();
+        const analysis::DiffResult all = analysis::run_diff(*base, *candidate, df->data, df->field, total);
+        end_progress();
+        if (*json) {
+          nlohmann::ordered_json j;
+          j["total"] = analysis::to_json(all);
+          j["quantisation"] = analysis::to_json(quant);
+          j["arithmetic"] = analysis::to_json(r);
+          std::printf("%s\n", j.dump(1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+        } else {
+          print_split(all, quant, r);
+        }
+        return;
+      }
       if (!svg->empty() && r.layers_compared) write_svg(r, *svg);
       if (*json) {
         std::printf("%s\n", analysis::to_json(r).dump(1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
