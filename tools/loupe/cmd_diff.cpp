@@ -227,10 +227,9 @@ void add_diff(CLI::App& app, Action& action) {
         auto base = load_model(*split_ref, base_options);
         analysis::DiffOptions exact = o;
         exact.candidate_numerics = Numerics::Exact;
-        analysis::DiffOptions total = o;
         const analysis::DiffResult quant = analysis::run_diff(*base, *reference, df->data, df->field, exact);
         end_progress();
-        const analysis::DiffResult all = analysis::run_diff(*base, *candidate, df->data, df->field, total);
+        const analysis::DiffResult all = analysis::run_diff(*base, *candidate, df->data, df->field, o);
         end_progress();
         if (*json) {
           nlohmann::ordered_json j;
