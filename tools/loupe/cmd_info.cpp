@@ -9,6 +9,7 @@
 #include "engine/program.h"
 #include "formats/gguf.h"
 #include "model/weights.h"
+#include "tensor/numerics.h"
 #include "tokenizer/tokenizer.h"
 
 namespace loupe::cli {
@@ -124,6 +125,12 @@ void add_info(CLI::App& app, Action& action) {
         return n;
       }();
       j["weight_bytes"] = m->weight_bytes();
+      // What --numerics llama.cpp converts the activations to before each weight type's products.
+      nlohmann::ordered_json vec_dot = nlohmann::ordered_json::object();
+      m->for_each_matmul_weight([&](Weight& w) {
+        if (!w.empty()) vec_dot[std::string(dtype_name(w.type))] = act_format_name(vec_dot_format(w.type));
+      });
+      j["llama_cpp_activations"] = vec_dot;
       nlohmann::ordered_json tj;
       if (m->tokenizer) {
         tj["source"] = m->tokenizer_source;
@@ -194,6 +201,10 @@ void add_info(CLI::App& app, Action& action) {
       }
       std::printf("parameters %lld  weights %.2f MiB\n", (long long)j["n_params"].get<int64_t>(),
                   static_cast<double>(m->weight_bytes()) / (1024.0 * 1024.0));
+      std::printf("--numerics llama.cpp converts activations to:");
+      for (const auto& [type, fmt] : vec_dot.items())
+        std::printf(" %s (%s weights)", fmt.get<std::string>().c_str(), type.c_str());
+      std::printf("\n");
       if (m->tokenizer)
         std::printf("tokenizer %s (%s, %d tokens, bos %d, eos %d)\n", m->tokenizer_source.c_str(),
                     std::string(m->tokenizer->kind()).c_str(), m->tokenizer->n_vocab(), m->tokenizer->bos_id(),
