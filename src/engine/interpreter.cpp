@@ -74,10 +74,15 @@ Interpreter::Interpreter(const Model& model, const RunOptions& options)
         const double mag = rope_magnitude(c, spec.rope_scaled);
         const auto table_size = static_cast<size_t>(n_ctx_ * half);
         std::vector<float> cs(table_size), sn(table_size);
-        // llama.cpp's numerics: ggml's table (float angles, one multiplication per pair) where the
-        // layer's RoPE is unscaled; scaled ones (linear, YaRN) keep the exact table.
-        if (options.numerics == Numerics::LlamaCpp && !spec.rope_scaled)
-          ggml::rope_table(n_ctx_, c.n_rot(), spec.rope_theta, model.rope_freq_factors, cs.data(), sn.data());
+        // llama.cpp's numerics: ggml's table (float angles, one multiplication per pair, frequency
+        // factors and linear scaling as ggml applies them); YaRN, Llama 3 scaling computed here and
+        // magnitude scaling keep the exact table.
+        const RopeScaling scaling = spec.rope_scaled ? c.rope_scaling : RopeScaling::None;
+        if (options.numerics == Numerics::LlamaCpp &&
+            (scaling == RopeScaling::None || scaling == RopeScaling::Linear) && c.rope_attn_factor == 1.0f)
+          ggml::rope_table(n_ctx_, c.n_rot(), spec.rope_theta > 0.0f ? spec.rope_theta : c.rope_theta,
+                           model.rope_freq_factors, scaling == RopeScaling::Linear ? 1.0f / c.rope_factor : 1.0f,
+                           cs.data(), sn.data());
         else
           for (int64_t i = 0; i < half; ++i) {
             const double f = freqs[static_cast<size_t>(i)];
@@ -483,9 +488,7 @@ int64_t Interpreter::window_start(int layer, int64_t p) const {
 }
 
 bool Interpreter::ggml_attention(int layer) const {
-  // Layers with attention sinks keep loupe's softmax, and with it its mix.
-  return numerics_ == Numerics::LlamaCpp && pos0_ + n_ <= kv_cap_[static_cast<size_t>(layer)] &&
-         model_.layers[static_cast<size_t>(layer)].sinks == nullptr;
+  return numerics_ == Numerics::LlamaCpp && pos0_ + n_ <= kv_cap_[static_cast<size_t>(layer)];
 }
 
 bool Interpreter::window_binds(int layer) const {
@@ -617,8 +620,8 @@ void Interpreter::op_softmax(const Op& op) {
       float* out = p + r * kv_len;
       std::fill(out, out + lo, 0.0f);
       std::fill(out + pos + 1, out + kv_len, 0.0f);
-      if (op.aux == nullptr && ggml_attention(op.layer)) {
-        ggml::softmax(in, pos + 1, out);  // the masked scores (-inf) give exactly 0
+      if (ggml_attention(op.layer)) {  // the masked scores (-inf) give exactly 0
+        ggml::softmax(in, pos + 1, out, op.aux != nullptr ? op.aux + r / n : nullptr);
         continue;
       }
       if (op.aux == nullptr) {

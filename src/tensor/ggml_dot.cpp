@@ -391,9 +391,10 @@ void swiglu(const float* g, const float* u, float* y, int64_t n) {
   for (int64_t i = nv; i < n; ++i) y[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
 }
 
-void softmax(const float* s, int64_t n, float* p) {
+void softmax(const float* s, int64_t n, float* p, const float* sink) {
   float max = -INFINITY;
   for (int64_t j = 0; j < n; ++j) max = std::fmax(max, s[j]);
+  if (sink != nullptr) max = std::fmax(max, *sink);
   double sum = 0.0;
   for (int64_t i = 0; i < n; i += 8) {
     float lanes[8];
@@ -401,6 +402,7 @@ void softmax(const float* s, int64_t n, float* p) {
     for (int l = 0; l < 8 && i + l < n; ++l) p[i + l] = lanes[l];
     sum += static_cast<double>(hsum8(lanes));
   }
+  if (sink != nullptr) sum += static_cast<double>(std::exp(*sink - max));
   const auto inv = static_cast<float>(1.0 / sum);
   for (int64_t j = 0; j < n; ++j) p[j] *= inv;
 }
@@ -412,13 +414,14 @@ float rms_root(const float* x, int64_t n, float eps) {
   return std::sqrt(mean + eps);
 }
 
-void rope_table(int64_t n_pos, int64_t n_rot, float base, const float* factors, float* cs, float* sn) {
+void rope_table(int64_t n_pos, int64_t n_rot, float base, const float* factors, float freq_scale, float* cs,
+                float* sn) {
   const int64_t half = n_rot / 2;
   const float theta_scale = std::pow(base, -2.0f / static_cast<float>(n_rot));
   for (int64_t p = 0; p < n_pos; ++p) {
     float theta = static_cast<float>(p);
     for (int64_t i = 0; i < half; ++i) {
-      const float t = factors != nullptr ? theta / factors[i] : theta;
+      const float t = freq_scale * (factors != nullptr ? theta / factors[i] : theta);
       cs[p * half + i] = std::cos(t);
       sn[p * half + i] = std::sin(t);
       theta *= theta_scale;

@@ -53,14 +53,16 @@ float expf_v(float x);
 void swiglu(const float* g, const float* u, float* y, int64_t n);
 // ggml_soft_max_f32 on a row whose entries past n are masked (-inf): the max, expf_v(s - max) in
 // groups of 8 from index 0 each summed by hsum_float_8 into a double, then p *= float(1 / sum).
-void softmax(const float* s, int64_t n, float* p);
+// With an attention sink (gpt-oss): the max includes it and libm's expf(sink - max) joins the sum.
+void softmax(const float* s, int64_t n, float* p, const float* sink = nullptr);
 // RMSNorm's root: sqrtf(float(sum of float(x * x) in double / n) + eps); ggml multiplies x by
 // 1.0f / it.
 float rms_root(const float* x, int64_t n, float eps);
 // RoPE as ggml's cache builds it: theta = p, then theta *= theta_scale from pair to pair, with
-// theta_scale = powf(base, -2 / n_rot), each angle divided by its frequency factor (null: 1);
-// cosf / sinf of it. cs / sn: [n_pos, n_rot / 2].
-void rope_table(int64_t n_pos, int64_t n_rot, float base, const float* factors, float* cs, float* sn);
+// theta_scale = powf(base, -2 / n_rot), each angle divided by its frequency factor (null: 1) and
+// multiplied by freq_scale (linear scaling: 1 / factor); cosf / sinf of it. cs / sn:
+// [n_pos, n_rot / 2].
+void rope_table(int64_t n_pos, int64_t n_rot, float base, const float* factors, float freq_scale, float* cs, float* sn);
 // ggml's rotation of pairs (x0, x1): x0 cos - x1 sin and x0 sin + x1 cos with the first product
 // of each fused (as GCC contracts rotate_pairs).
 void rope(const float* x, float* y, const float* cs, const float* sn, int64_t half, bool adjacent);

@@ -52,21 +52,16 @@ TEST_P(NumericsReference, LlamaCppLogits) {
   const std::vector<float> got = run_logits(*m, tokens, Numerics::LlamaCpp);
   ASSERT_EQ(got.size(), want.size());
   auto [worst, mismatched] = compare(got, want, V);
-  // F16 and Q6_K: loupe's F32 operations are not yet ggml's to the last bit somewhere (the F32
-  // model is 3e-7 from llama.cpp, not 0), and F16's fp16 rounding of activations (and one Q6_K
-  // Q8_K quantisation) turns that into a rounding flip that moves later logits by 3e-4 (F16) and
-  // 9e-3 (Q6_K, one position). Bounded here at what they are; the other 13 types are at <= 5e-7.
-  const double tol = type == "F16" ? 5e-4 : type == "Q6_K" ? 1.5e-2 : 1e-4;
-  EXPECT_LE(worst, tol) << type;
-  if (tol == 1e-4) {
-    EXPECT_EQ(mismatched, 0) << type;
-  }
+  // llama.cpp's file to the bit on the x86 machines this was measured on (every type 0.0): the
+  // bound is the issue's.
+  EXPECT_LE(worst, 1e-4) << type;
+  EXPECT_EQ(mismatched, 0) << type;
   // One token per pass (llama.cpp's decode): the same bits as one batch.
   EXPECT_EQ(run_logits(*m, tokens, Numerics::LlamaCpp, 1), got) << type;
   // The exact arithmetic is further from llama.cpp than this mode for every type but F32.
   auto [exact_worst, exact_mismatched] = compare(run_logits(*m, tokens, Numerics::Exact), want, V);
   (void)exact_mismatched;
-  if (type != "F32" && tol == 1e-4) {
+  if (type != "F32") {
     EXPECT_GT(exact_worst, 10 * worst) << type;
   }
   std::printf("  %-7s llama.cpp numerics %.1e, exact %.1e from llama.cpp\n", type.c_str(), worst, exact_worst);
@@ -77,8 +72,8 @@ INSTANTIATE_TEST_SUITE_P(Types, NumericsReference,
                                            "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "IQ4_XS"),
                          [](const auto& info) { return info.param; });
 
-// The architecture oracles whose llama.cpp logits differ from the exact ones (an exact file exists
-// beside them): llama.cpp numerics meets llama.cpp's file.
+// The architecture oracles: llama.cpp numerics meets llama.cpp's file (Gemma's GELU table and
+// gpt-oss's MXFP4 experts with Q8_0 activations included; gpt-oss-mxfp4 and qwen3 to the bit).
 class ArchNumerics : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ArchNumerics, LlamaCppLogits) {
@@ -90,15 +85,16 @@ TEST_P(ArchNumerics, LlamaCppLogits) {
   const std::vector<float> want = test::read_f32(base + ".logits.f32");
   ASSERT_EQ(got.size(), want.size());
   auto [worst, mismatched] = compare(got, want, m->config.d_vocab);
-  // Gemma 2: the first position is llama.cpp's to the bit (GELU table, norms, soft-caps), later
-  // ones are ~1e-6 off (something in its soft-capped attention is not yet ggml's to the last bit)
-  // and GELU's fp16 rounding turns that into ~1e-3: still closer than exact (8.9e-3).
-  EXPECT_LE(worst, GetParam() == "gemma2" ? 2e-3 : 1e-4) << GetParam();
+  // Gemma 2 (1.9e-4): from position 9 its sliding window binds, and llama.cpp's window cache
+  // orders the keys differently from positions, so K.Q and the V mix sum in another order.
+  EXPECT_LE(worst, GetParam() == "gemma2" ? 3e-4 : 1e-4) << GetParam();
   EXPECT_EQ(mismatched, 0) << GetParam();
   std::printf("  %-14s llama.cpp numerics %.1e from llama.cpp\n", GetParam().c_str(), worst);
 }
 
-INSTANTIATE_TEST_SUITE_P(Archs, ArchNumerics, ::testing::Values("gemma2", "gemma3", "gpt-oss-mxfp4"),
+INSTANTIATE_TEST_SUITE_P(Archs, ArchNumerics,
+                         ::testing::Values("gemma2", "gemma3", "gpt-oss-mxfp4", "gpt-oss", "qwen3", "qwen3moe", "phi3",
+                                           "smollm3"),
                          [](const auto& info) {
                            std::string n = info.param;
                            std::replace(n.begin(), n.end(), '-', '_');
