@@ -86,7 +86,7 @@ void fifth_bits(const uint8_t (&qh)[4], int (&q)[32]) {
   for (int j = 0; j < 32; ++j) q[j] |= static_cast<int>((h >> j) & 1) << 4;
 }
 
-// ggml_vec_dot_q8_0_q8_0 / q5_0_q8_0 (AVX2): per block d = dw * dx, acc[lane] = fma(d, lane sum,
+// ggml_vec_dot_q8_0_q8_0 / q4_0_q8_0 / q5_0_q8_0 (AVX2): per block d = dw * dx, acc[lane] = fma(d, lane sum,
 // acc[lane]); hsum_float_8. q4_1_q8_1 / q5_1_q8_1 the same plus summs += m * s (an exact product
 // of two halves), added after the horizontal sum.
 template <DType T>
@@ -101,6 +101,11 @@ float dot_legacy(const uint8_t* row, const Acts& a) {
     if constexpr (T == DType::Q8_0) {
       const auto& blk = reinterpret_cast<const BlockQ8_0*>(row)[b];
       for (int j = 0; j < 32; ++j) q[j] = blk.qs[j];
+      dw = half_at(blk.d);
+    } else if constexpr (T == DType::Q4_0) {
+      const auto& blk = reinterpret_cast<const BlockQ4_0*>(row)[b];
+      nibbles(blk.qs, q);
+      for (int& v : q) v -= 8;
       dw = half_at(blk.d);
     } else if constexpr (T == DType::Q5_0) {
       const auto& blk = reinterpret_cast<const BlockQ5_0*>(row)[b];
@@ -271,12 +276,14 @@ float dot_kquant(const uint8_t* row, const Acts& a) {
   const int64_t nb = a.k / 256;
   float acc[8] = {};
   float summs = 0.0f;
+  float acc_m[4] = {};  // Q4_K's mins
   Super s;
   for (int64_t i = 0; i < nb; ++i) {
     const BlockQ8* y = a.q.data() + 8 * i;
     const float dy = y[0].d;
     if constexpr (T == DType::Q2_K) decode_q2_k(reinterpret_cast<const BlockQ2_K*>(row)[i], s);
     if constexpr (T == DType::Q3_K) decode_q3_k(reinterpret_cast<const BlockQ3_K*>(row)[i], s);
+    if constexpr (T == DType::Q4_K) decode_q45_k(reinterpret_cast<const BlockQ4_K*>(row)[i], false, s);
     if constexpr (T == DType::Q5_K) decode_q45_k(reinterpret_cast<const BlockQ5_K*>(row)[i], true, s);
     if constexpr (T == DType::Q6_K) decode_q6_k(reinterpret_cast<const BlockQ6_K*>(row)[i], s);
     if constexpr (T == DType::IQ4_XS) decode_iq4_xs(reinterpret_cast<const BlockIQ4_XS*>(row)[i], s);
@@ -288,6 +295,15 @@ float dot_kquant(const uint8_t* row, const Acts& a) {
       for (int l = 0; l < 8; ++l)
         acc[l] =
             std::fma(dmin, static_cast<float>(s.mins[2 * l] * bs[2 * l] + s.mins[2 * l + 1] * bs[2 * l + 1]), acc[l]);
+    }
+    if constexpr (T == DType::Q4_K) {
+      // ggml_vec_dot_q4_K_q8_K: 4 lanes of min_{2m} bsum32_{2m} + min_{2m+1} bsum32_{2m+1}
+      const float dmin = -dy * s.dm;
+      for (int m = 0; m < 4; ++m)
+        acc_m[m] = std::fma(dmin,
+                            static_cast<float>(s.mins[2 * m] * (bs[4 * m] + bs[4 * m + 1]) +
+                                               s.mins[2 * m + 1] * (bs[4 * m + 2] + bs[4 * m + 3])),
+                            acc_m[m]);
     }
     if constexpr (T == DType::Q5_K) {
       const float dmin = -dy * s.dm;
@@ -304,6 +320,7 @@ float dot_kquant(const uint8_t* row, const Acts& a) {
     }
     for (int l = 0; l < 8; ++l) acc[l] = std::fma(d, static_cast<float>(lane[l]), acc[l]);
   }
+  if constexpr (T == DType::Q4_K) return hsum8(acc) + ((acc_m[0] + acc_m[2]) + (acc_m[1] + acc_m[3]));
   return hsum8(acc) + summs;
 }
 
@@ -495,7 +512,9 @@ bool has_dot(DType type) {
   }
 }
 
-float dot(DType type, const uint8_t* row, const Acts& a) {
+float dot(DType type, const uint8_t* row, const Acts& a, bool repacked) {
+  if (!repacked && type == DType::Q4_0) return dot_legacy<DType::Q4_0>(row, a);
+  if (!repacked && type == DType::Q4_K) return dot_kquant<DType::Q4_K>(row, a);
   switch (type) {
     case DType::F32: return dot_f32(reinterpret_cast<const float*>(row), a.f.data(), a.k);
     case DType::F16: return dot_half<false>(row, a.f.data(), a.k);

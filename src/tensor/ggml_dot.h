@@ -36,7 +36,10 @@ void convert(ActFormat fmt, const float* x, int64_t k, Acts& out);
 bool has_dot(DType type);
 
 // The product of weight row `row` (k elements of `type`, in place) with converted activations.
-float dot(DType type, const uint8_t* row, const Acts& a);
+// repacked: whether ggml's AVX2 build would hold the matrix in its 8-row repacked buffer (Q4_0,
+// IQ4_NL, MXFP4, Q4_K with rows a multiple of 8, not shared with the embedding): its gemv's order
+// then, else ggml_vec_dot's (IQ4_NL and MXFP4 have only the gemv's here).
+float dot(DType type, const uint8_t* row, const Acts& a, bool repacked = true);
 
 // ---- ggml's float operations around the products (ggml-cpu's vec.h / ops.cpp, AVX2 build) ----
 

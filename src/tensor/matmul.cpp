@@ -219,9 +219,14 @@ void add_q8_1_term(const Weight& w, const float* q81, int64_t m, float* y, int64
 // The 32-element formats ggml's AVX2 build repacks (Q4_0, IQ4_NL, MXFP4: one exact integer sum per
 // block, one fma per block) are what loupe's VNNI / maddubs panels compute, bit for bit (the int8
 // tiles hold lane sums instead; Numerics tests): with panels they keep them in llama.cpp numerics.
+// Whether ggml's AVX2 build would hold this matrix in its repacked 8-row buffer.
+bool ggml_repacks(const Weight& w) {
+  return w.rows % 8 == 0 && !w.shared_with_embedding;
+}
+
 bool panels_are_ggmls(const Weight& w) {
   return (w.type == DType::Q4_0 || w.type == DType::IQ4_NL || w.type == DType::MXFP4) && w.panels != nullptr &&
-         kernels::panel_kernel(w.type, active_isa()) != nullptr;
+         ggml_repacks(w) && kernels::panel_kernel(w.type, active_isa()) != nullptr;
 }
 
 }  // namespace
@@ -312,12 +317,13 @@ void matmul(ThreadPool& pool, const Weight& w, const float* x, int64_t m, float*
       for (int64_t i = b; i < e; ++i) ggml::convert(fmt, x + i * w.cols, w.cols, acts[static_cast<size_t>(i)]);
     });
     const size_t row_stride = row_bytes(w.type, w.cols);
+    const bool repacked = ggml_repacks(w);
     pool.parallel_for(w.rows, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
         const int64_t stored = w.row_map.empty() ? r : w.row_map[static_cast<size_t>(r)];
         const uint8_t* row = w.data + row_stride * static_cast<size_t>(stored);
         for (int64_t i = 0; i < m; ++i) {
-          float v = ggml::dot(w.type, row, acts[static_cast<size_t>(i)]);
+          float v = ggml::dot(w.type, row, acts[static_cast<size_t>(i)], repacked);
           if (bias != nullptr) v += bias[r];
           y[i * w.rows + r] = v;
         }

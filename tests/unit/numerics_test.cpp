@@ -154,6 +154,35 @@ TEST(Numerics, Int8KernelsGiveGgmlBitsForRepackedFormats) {
   }
 }
 
+// ggml repacks Q4_0 / Q4_K matrices 8 rows at a time unless the row count is not a multiple of 8
+// or the matrix is also the token embedding: the products follow its gemv or its vec_dot.
+TEST(Numerics, RepackedOrNotAsGgml) {
+  const int64_t k = 512;
+  ThreadPool pool(1);
+  for (DType type : {DType::Q4_0, DType::Q4_K})
+    for (const auto& [rows, tied] : {std::pair<int64_t, bool>{16, false}, {12, false}, {16, true}}) {
+      SCOPED_TRACE(std::string(dtype_name(type)) + " rows " + std::to_string(rows) + (tied ? " tied" : ""));
+      auto wf = normal_floats(static_cast<size_t>(rows * k), 51, 0.05f);
+      std::vector<uint8_t> wbytes(row_bytes(type, k) * static_cast<size_t>(rows));
+      quantize_row(type, wf.data(), wbytes.data(), rows * k);
+      Weight w = rows_weight(type, rows, k, wbytes);
+      w.shared_with_embedding = tied;
+      auto x = normal_floats(static_cast<size_t>(k), 52);
+      std::vector<float> y(static_cast<size_t>(rows));
+      matmul(pool, w, x.data(), 1, y.data(), nullptr, Numerics::LlamaCpp);
+      ggml::Acts a;
+      ggml::convert(vec_dot_format(type), x.data(), k, a);
+      const bool repacked = rows % 8 == 0 && !tied;
+      int differ = 0;
+      for (int64_t r = 0; r < rows; ++r) {
+        const uint8_t* row = wbytes.data() + row_bytes(type, k) * static_cast<size_t>(r);
+        ASSERT_EQ(y[static_cast<size_t>(r)], ggml::dot(type, row, a, repacked)) << "out " << r;
+        differ += ggml::dot(type, row, a, true) != ggml::dot(type, row, a, false) ? 1 : 0;
+      }
+      EXPECT_GT(differ, 0) << "the two orders should differ somewhere";
+    }
+}
+
 // The activations really are converted: exact and llama.cpp products differ for every type (F32
 // only in its order of additions), and both are close.
 TEST(Numerics, DiffersFromExactWhereGgmlRounds) {
