@@ -182,8 +182,15 @@ struct Super {
 // The 8 lanes of a super-block: lane l holds the elements with (e mod 32) / 4 == l, each its
 // scale times its integer times its activation (ggml's maddubs / madd layout).
 void lanes256(const Super& s, const BlockQ8* y, int (&lane)[8]) {
-  for (int& v : lane) v = 0;
-  for (int e = 0; e < 256; ++e) lane[(e % 32) / 4] += s.scale[e] * s.q[e] * y[e / 32].qs[e % 32];
+  // Integer sums: exact in any order, so block by block (the loops vectorise).
+  int acc[32] = {};
+  for (int b = 0; b < 8; ++b) {
+    const int* sc = s.scale + 32 * b;
+    const int* q = s.q + 32 * b;
+    const int8_t* yq = y[b].qs;
+    for (int t = 0; t < 32; ++t) acc[t] += sc[t] * q[t] * yq[t];
+  }
+  for (int l = 0; l < 8; ++l) lane[l] = (acc[4 * l] + acc[4 * l + 1]) + (acc[4 * l + 2] + acc[4 * l + 3]);
 }
 
 // The 16 sums of 16 activations (Q8_K's bsums).
@@ -195,11 +202,12 @@ void bsums(const BlockQ8* y, int (&out)[16]) {
 }
 
 void decode_q2_k(const BlockQ2_K& blk, Super& s) {
-  for (int e = 0; e < 256; ++e) {
-    const int j = e / 128, k = (e % 128) / 32, t = e % 32;
-    s.q[e] = (blk.qs[32 * j + t] >> (2 * k)) & 3;
-    s.scale[e] = blk.scales[e / 16] & 15;
-  }
+  for (int j = 0; j < 2; ++j)
+    for (int k = 0; k < 4; ++k) {
+      int* q = s.q + 128 * j + 32 * k;
+      for (int t = 0; t < 32; ++t) q[t] = (blk.qs[32 * j + t] >> (2 * k)) & 3;
+    }
+  for (int e = 0; e < 256; ++e) s.scale[e] = blk.scales[e / 16] & 15;
   for (int i = 0; i < 16; ++i) s.mins[i] = blk.scales[i] >> 4;
   s.d = half_at(blk.d);
   s.dm = half_at(blk.dmin);
@@ -216,13 +224,13 @@ void decode_q3_k(const BlockQ3_K& blk, Super& s) {
   aux[1] = (aux[1] & kmask2) | (((tmp >> 2) & kmask1) << 4);
   int8_t sc[16];
   std::memcpy(sc, aux, 16);
-  for (int e = 0; e < 256; ++e) {
-    const int j = e / 128, k = (e % 128) / 32, t = e % 32;
-    const int low = (blk.qs[32 * j + t] >> (2 * k)) & 3;
-    const int high = (blk.hmask[t] >> (4 * j + k)) & 1;
-    s.q[e] = low - (high != 0 ? 0 : 4);
-    s.scale[e] = sc[e / 16] - 32;
-  }
+  for (int j = 0; j < 2; ++j)
+    for (int k = 0; k < 4; ++k) {
+      int* q = s.q + 128 * j + 32 * k;
+      for (int t = 0; t < 32; ++t)
+        q[t] = ((blk.qs[32 * j + t] >> (2 * k)) & 3) - (((blk.hmask[t] >> (4 * j + k)) & 1) != 0 ? 0 : 4);
+    }
+  for (int e = 0; e < 256; ++e) s.scale[e] = sc[e / 16] - 32;
   s.d = half_at(blk.d);
 }
 
@@ -230,14 +238,17 @@ template <class Block>
 void decode_q45_k(const Block& blk, bool fifth, Super& s) {
   uint8_t sc[8], mn[8];
   for (int j = 0; j < 8; ++j) scale_min_k4(j, blk.scales, sc[j], mn[j]);
-  for (int e = 0; e < 256; ++e) {
-    const int c = e / 64, l = e % 64;
-    int q = l < 32 ? blk.qs[32 * c + l] & 15 : blk.qs[32 * c + l - 32] >> 4;
+  // Sub-block j (32 elements): nibble j % 2 of bytes 32 (j / 2) .., the fifth bit j of qh.
+  for (int j = 0; j < 8; ++j) {
+    const uint8_t* qs = blk.qs + 32 * (j / 2);
+    const int shift = 4 * (j % 2);
+    int* q = s.q + 32 * j;
+    for (int t = 0; t < 32; ++t) q[t] = (qs[t] >> shift) & 15;
     if (fifth) {
-      if constexpr (requires { blk.qh; }) q |= ((blk.qh[e % 32] >> (e / 32)) & 1) << 4;
+      if constexpr (requires { blk.qh; })
+        for (int t = 0; t < 32; ++t) q[t] |= ((blk.qh[t] >> j) & 1) << 4;
     }
-    s.q[e] = q;
-    s.scale[e] = sc[e / 32];
+    for (int t = 0; t < 32; ++t) s.scale[32 * j + t] = sc[j];
   }
   for (int j = 0; j < 8; ++j) s.mins[j] = mn[j];
   s.d = half_at(blk.d);
@@ -245,14 +256,16 @@ void decode_q45_k(const Block& blk, bool fifth, Super& s) {
 }
 
 void decode_q6_k(const BlockQ6_K& blk, Super& s) {
-  for (int e = 0; e < 256; ++e) {
-    const int j = e / 128, k = (e % 128) / 32, t = e % 32;
-    const uint8_t ql = blk.ql[64 * j + 32 * (k % 2) + t];
-    const int low = k < 2 ? ql & 15 : ql >> 4;
-    const int high = (blk.qh[32 * j + t] >> (2 * k)) & 3;
-    s.q[e] = low | high << 4;  // unsigned: ggml takes 32 times the scaled sums off afterwards
-    s.scale[e] = blk.scales[e / 16];
-  }
+  for (int j = 0; j < 2; ++j)
+    for (int k = 0; k < 4; ++k) {
+      const uint8_t* ql = blk.ql + 64 * j + 32 * (k % 2);
+      const uint8_t* qh = blk.qh + 32 * j;
+      const int shift = k < 2 ? 0 : 4;
+      int* q = s.q + 128 * j + 32 * k;
+      // unsigned: ggml takes 32 times the scaled sums off afterwards
+      for (int t = 0; t < 32; ++t) q[t] = ((ql[t] >> shift) & 15) | ((qh[t] >> (2 * k)) & 3) << 4;
+    }
+  for (int e = 0; e < 256; ++e) s.scale[e] = blk.scales[e / 16];
   s.d = half_at(blk.d);
 }
 
@@ -334,8 +347,10 @@ float dot_q4_k(const uint8_t* row, const Acts& a) {
   for (int64_t i = 0; i < nb; ++i) {
     const BlockQ8* y = a.q.data() + 8 * i;
     decode_q45_k(reinterpret_cast<const BlockQ4_K*>(row)[i], false, s);
+    int lane[8];
+    lanes256(s, y, lane);
     int sum = 0, mins = 0;
-    for (int e = 0; e < 256; ++e) sum += s.scale[e] * s.q[e] * y[e / 32].qs[e % 32];
+    for (int l : lane) sum += l;
     for (int j = 0; j < 8; ++j) mins += s.mins[j] * y[j].sum();
     acc = std::fma(static_cast<float>(sum), s.d * y[0].d, acc);
     acc_min = std::fma(static_cast<float>(mins), s.dm * y[0].d, acc_min);
