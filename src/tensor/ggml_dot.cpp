@@ -21,6 +21,16 @@ float hsum8(const float (&a)[8]) {
   return (r[0] + r[2]) + (r[1] + r[3]);
 }
 
+// GGML_F32x8_REDUCE of four 8-lane accumulators: (0 + 2) + (1 + 3) lane-wise, the 128-bit halves
+// added, then two horizontal adds.
+float reduce4x8(const float (&sum)[4][8]) {
+  float v[8];
+  for (int l = 0; l < 8; ++l) v[l] = (sum[0][l] + sum[2][l]) + (sum[1][l] + sum[3][l]);
+  float t0[4];
+  for (int l = 0; l < 4; ++l) t0[l] = v[l] + v[l + 4];
+  return (t0[0] + t0[1]) + (t0[2] + t0[3]);
+}
+
 // ggml_vec_dot_f16 (AVX): four accumulators of 8 lanes over steps of 32 elements, fused
 // multiply-adds of the fp16 values as floats; reduced as GGML_F32x8_REDUCE: (0 + 2) + (1 + 3)
 // lane-wise, then the 128-bit halves added, then two horizontal adds; the rest of the row (n mod
@@ -41,16 +51,13 @@ float dot_half(const uint8_t* row, const float* x, int64_t k) {
         const int64_t e = i + 8 * j + l;
         sum[j][l] = kBf16 ? sum[j][l] + w(e) * x[e] : std::fma(w(e), x[e], sum[j][l]);
       }
-  float v[8];
   double total;
   if (kBf16) {
+    float v[8];
     for (int l = 0; l < 8; ++l) v[l] = (sum[0][l] + sum[2][l]) + (sum[1][l] + sum[3][l]);
     total = hsum8(v);
   } else {
-    for (int l = 0; l < 8; ++l) v[l] = (sum[0][l] + sum[2][l]) + (sum[1][l] + sum[3][l]);
-    float t0[4];
-    for (int l = 0; l < 4; ++l) t0[l] = v[l] + v[l + 4];
-    total = (t0[0] + t0[1]) + (t0[2] + t0[3]);
+    total = reduce4x8(sum);
   }
   for (int64_t e = np; e < k; ++e) total += static_cast<double>(w(e) * x[e]);
   return static_cast<float>(total);
@@ -369,11 +376,7 @@ float dot_f32(const float* x, const float* y, int64_t n) {
         const int64_t e = i + 8 * j + l;
         sum[j][l] = std::fma(x[e], y[e], sum[j][l]);
       }
-  float v[8];
-  for (int l = 0; l < 8; ++l) v[l] = (sum[0][l] + sum[2][l]) + (sum[1][l] + sum[3][l]);
-  float t0[4];
-  for (int l = 0; l < 4; ++l) t0[l] = v[l] + v[l + 4];
-  float s = (t0[0] + t0[1]) + (t0[2] + t0[3]);
+  float s = reduce4x8(sum);
   for (int64_t e = np; e < n; ++e) s = std::fma(x[e], y[e], s);
   return s;
 }
@@ -390,11 +393,7 @@ void mix_f32(const float* p, int64_t n, const float* v, int64_t v_stride, int64_
           const int64_t e = i + 8 * j + l;
           if (e < n) sum[j][l] = std::fma(v[e * v_stride + t], p[e], sum[j][l]);
         }
-    float w[8];
-    for (int l = 0; l < 8; ++l) w[l] = (sum[0][l] + sum[2][l]) + (sum[1][l] + sum[3][l]);
-    float t0[4];
-    for (int l = 0; l < 4; ++l) t0[l] = w[l] + w[l + 4];
-    z[t] = (t0[0] + t0[1]) + (t0[2] + t0[3]);
+    z[t] = reduce4x8(sum);
   }
 }
 

@@ -164,34 +164,19 @@ void quantize_row(ActFormat fmt, const float* x, int64_t k, BlockQ8* q) {
     kernels::quantize_act_q8(x, q, k / 32);
 }
 
-// One row of k activations in the vec_dot type `fmt`, written back as floats (exact: an fp16 or
-// bf16 value, or a block scale times a byte, which is exact for fp16 scales). Q8_1 also gives,
-// per block, ggml's s = fp16(amax / 127 * sum(q)) less the d * sum(q) the floats carry.
-void convert_row(ActFormat fmt, const float* x, int64_t k, float* out, float* q81, std::vector<BlockQ8>& scratch) {
-  switch (fmt) {
-    case ActFormat::F32: std::copy_n(x, k, out); return;
-    case ActFormat::F16:
-      for (int64_t j = 0; j < k; ++j) out[j] = round_to_f16(x[j]);
-      return;
-    case ActFormat::BF16:
-      for (int64_t j = 0; j < k; ++j) out[j] = round_to_bf16(x[j]);
-      return;
-    case ActFormat::Q8_0:
-    case ActFormat::Q8_1:
-    case ActFormat::Q8_K: break;
+// One row of k activations in the vec_dot type `fmt` (ggml::convert), written back as floats
+// (exact: an fp16 or bf16 value, or a block scale times a byte, which is exact for fp16 scales).
+// Q8_1 also gives, per block, ggml's s less the d * sum(q) the floats carry.
+void convert_row(ActFormat fmt, const float* x, int64_t k, float* out, float* q81, ggml::Acts& scratch) {
+  ggml::convert(fmt, x, k, scratch);
+  if (fmt == ActFormat::F32 || fmt == ActFormat::F16 || fmt == ActFormat::BF16) {  // the values themselves
+    std::copy_n(scratch.f.data(), k, out);
+    return;
   }
-  const int64_t blocks = k / 32;
-  scratch.resize(static_cast<size_t>(blocks));
-  quantize_row(fmt, x, k, scratch.data());
-  for (int64_t b = 0; b < blocks; ++b) {
-    const BlockQ8& q = scratch[static_cast<size_t>(b)];
+  for (int64_t b = 0; b < k / 32; ++b) {
+    const BlockQ8& q = scratch.q[static_cast<size_t>(b)];
     for (int j = 0; j < 32; ++j) out[32 * b + j] = q.d * static_cast<float>(q.qs[j]);
-    if (fmt == ActFormat::Q8_1) {
-      float amax = 0.0f;
-      for (int j = 0; j < 32; ++j) amax = std::fmax(amax, std::fabs(x[32 * b + j]));
-      const float sum = static_cast<float>(q.sum());
-      q81[b] = round_to_f16(amax / 127.0f * sum) - q.d * sum;
-    }
+    if (fmt == ActFormat::Q8_1) q81[b] = scratch.s[static_cast<size_t>(b)] - q.d * static_cast<float>(q.sum());
   }
 }
 
@@ -352,7 +337,7 @@ void matmul(ThreadPool& pool, const Weight& w, const float* x, int64_t m, float*
     float* conv = t_conv.data();
     float* corr = fmt == ActFormat::Q8_1 ? t_q81.data() : nullptr;
     pool.parallel_for(m, [&](int64_t b, int64_t e) {
-      thread_local std::vector<BlockQ8> scratch;
+      thread_local ggml::Acts scratch;
       for (int64_t i = b; i < e; ++i)
         convert_row(fmt, x + i * k, k, conv + i * k, corr != nullptr ? corr + i * (k / 32) : nullptr, scratch);
     });
