@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/npy.h"
+#include "core/suggest.h"
 #include "debugger/print.h"
 #include "debugger/stats.h"
 #include "engine/driver.h"
@@ -65,8 +66,32 @@ std::string_view stop_name(StopReason r) {
     case StopReason::PassEnd: return "pass_end";
     case StopReason::Done: return "done";
     case StopReason::EditError: return "edit_error";
+    case StopReason::Interrupted: return "interrupted";
   }
   return "?";
+}
+
+// The one candidate a word names exactly or is a unique prefix of; errors name `what`, the
+// candidates a prefix leaves, or the nearest ones.
+const std::string& match_word(const std::string& word, const std::vector<std::string>& candidates,
+                              std::string_view what) {
+  std::vector<const std::string*> hits;
+  for (const std::string& c : candidates) {
+    if (c == word) return c;
+    if (c.rfind(word, 0) == 0) hits.push_back(&c);
+  }
+  if (hits.size() == 1) return *hits[0];
+  if (hits.size() > 1) {
+    std::string list;
+    for (const std::string* h : hits) list += (list.empty() ? "" : ", ") + *h;
+    fail(what, " '", word, "' is ambiguous (", list, ")");
+  }
+  std::string hint = did_you_mean(word, candidates);
+  if (hint.empty() && candidates.size() <= 10) {
+    for (const std::string& c : candidates) hint += (hint.empty() ? " (" : ", ") + c;
+    hint += ")";
+  }
+  fail("unknown ", what, " '", word, "'", hint);
 }
 
 }  // namespace
@@ -79,8 +104,9 @@ const std::vector<CommandSpec>& Debugger::commands() {
        &Debugger::cmd_run},
       {"restart", "", "", "run the last prompt again from the start, keeping breakpoints, watches and edits",
        &Debugger::cmd_restart},
-      {"generate", "g", "[N]", "generate N more tokens (greedy, default 1) under the breakpoints and edits",
-       &Debugger::cmd_generate},
+      {"generate", "g", "[N]",
+       "generate N more tokens (greedy, default 1) under the breakpoints and edits; prints the text generated",
+       &Debugger::cmd_generate, true},
       {"break", "b", "[HOOK[SLICE] | layer L | op KIND | pos P | step S] [if COND]",
        "stop after a hook (name, glob, short form like pattern3), the first op of a layer, every op of a kind, or "
        "at the start of the pass holding position P / decode step S. COND: nan, inf, absmax|rms|mean|std|min|max "
@@ -90,17 +116,31 @@ const std::vector<CommandSpec>& Debugger::commands() {
       {"delete", "d", "[N ...]", "delete breakpoints (all when no number is given)", &Debugger::cmd_delete},
       {"disable", "", "N ...", "disable breakpoints", &Debugger::cmd_disable},
       {"enable", "", "N ...", "enable breakpoints", &Debugger::cmd_enable},
-      {"info", "i", "breakpoints|watches|edits|model|hooks|tokens", "show the session's state", &Debugger::cmd_info},
+      {"condition", "", "N [COND]", "stop at breakpoint N only when COND holds (no COND: every time)",
+       &Debugger::cmd_condition},
+      {"ignore", "", "N COUNT", "pass over the next COUNT crossings of breakpoint N (they count as hits)",
+       &Debugger::cmd_ignore},
+      {"commands", "", "[N]",
+       "commands to run when breakpoint N (default: the newest) stops, one per line, then 'end'; a first line "
+       "'silent' leaves out the stop's own report; no lines: remove them",
+       &Debugger::cmd_commands},
+      {"info", "i", "breakpoints|display|edits|model|hooks|tokens|cache",
+       "show the session's state (a unique prefix names the subject: 'info b')", &Debugger::cmd_info},
       {"step", "s", "[N] | layer | token",
        "run N ops (default 1); 'step layer' runs to the end of the current layer, 'step token' to the start of the "
        "next token's pass",
-       &Debugger::cmd_step},
-      {"next", "n", "[N]", "run to the next N-th hook point", &Debugger::cmd_next},
-      {"continue", "c", "", "run to the next breakpoint or the end of what is queued", &Debugger::cmd_continue},
-      {"finish", "", "", "run to the end of this forward pass (breakpoints still stop it)", &Debugger::cmd_finish},
-      {"where", "w", "", "token, positions, layer, op and program counter", &Debugger::cmd_where},
-      {"list", "l", "[N | all]", "the program around the current op, with shapes", &Debugger::cmd_list},
-      {"print", "p", "[HOOK][SLICE]", "print a hook tensor or a slice of it (no hook: the current op's output)",
+       &Debugger::cmd_step, true},
+      {"next", "n", "[N]", "run to the next N-th hook point", &Debugger::cmd_next, true},
+      {"continue", "c", "", "run to the next breakpoint or the end of what is queued (Ctrl-C stops it)",
+       &Debugger::cmd_continue, true},
+      {"finish", "", "", "run to the end of this forward pass (breakpoints still stop it)", &Debugger::cmd_finish,
+       true},
+      {"where", "w", "", "the stack: op, layer, pass (positions and tokens), run", &Debugger::cmd_where},
+      {"backtrace", "bt", "", "the same as where", &Debugger::cmd_where},
+      {"list", "l", "[N | all]", "the program around the current op, with shapes", &Debugger::cmd_list, true},
+      {"print", "p", "[HOOK][SLICE]",
+       "print a hook tensor or a slice of it (no hook: the current op's output). Positions are absolute; every "
+       "hook that has run stays readable through the cache ('set cache MB')",
        &Debugger::cmd_print},
       {"stats", "", "[HOOK][SLICE]", "shape, min, max, mean, std, rms, absmax and where, NaN/Inf counts, histogram",
        &Debugger::cmd_stats},
@@ -110,14 +150,19 @@ const std::vector<CommandSpec>& Debugger::commands() {
        "logit lens: a residual-stream row (default: the last live one, last position) through the final norm and "
        "unembedding",
        &Debugger::cmd_lens},
-      {"watch", "", "HOOK[SLICE]", "show an expression at every stop", &Debugger::cmd_watch},
-      {"unwatch", "", "N", "remove a watch", &Debugger::cmd_unwatch},
+      {"display", "", "[HOOK[SLICE]]", "show an expression at every stop (no expression: show them all now)",
+       &Debugger::cmd_display},
+      {"undisplay", "", "N", "remove a display", &Debugger::cmd_unwatch},
+      {"watch", "", "HOOK[SLICE]", "the same as display", &Debugger::cmd_watch},
+      {"unwatch", "", "N", "the same as undisplay", &Debugger::cmd_unwatch},
       {"save", "", "HOOK[SLICE] FILE.npy", "save a tensor as float32 .npy", &Debugger::cmd_save},
       {"edit", "e", "zero|scale|add|set|ablate|steer|patch ...",
        "change the run from here on: 'edit zero H[S]', 'edit scale H[S] F', 'edit add H[S] F', 'edit set H[S] F', "
        "'edit ablate LAYER HEAD[,HEAD]', 'edit steer H[S] FILE.npy [COEFF]', 'edit patch H[S] PROMPT'",
        &Debugger::cmd_edit},
       {"undo", "u", "", "remove the newest edit", &Debugger::cmd_undo},
+      {"set", "", "cache MB", "the memory the cache of hook tensors may take (0: no cache; clears it)",
+       &Debugger::cmd_set},
       {"quit", "q", "", "leave the debugger", &Debugger::cmd_quit},
   };
   return table;
@@ -125,25 +170,75 @@ const std::vector<CommandSpec>& Debugger::commands() {
 
 Debugger::Debugger(Session& session, std::string default_prompt) : s_(session), prompt_(std::move(default_prompt)) {}
 
+const CommandSpec& Debugger::find_command(std::string_view word) {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> n;
+    for (const CommandSpec& c : commands()) n.emplace_back(c.name);
+    return n;
+  }();
+  for (const CommandSpec& c : commands())
+    if (c.name == word || (!c.alias.empty() && c.alias == word)) return c;
+  const std::string& name = match_word(std::string(word), names, "command");
+  for (const CommandSpec& c : commands())
+    if (c.name == name) return c;
+  fail("unknown command '", word, "'");
+}
+
 Reply Debugger::execute(std::string_view line_text) {
+  if (collecting_ >= 0) return collect(line_text);
   Words words = split_words(line_text);
-  if (words.empty() || words[0][0] == '#') return {};
-  const std::string name = words[0];
-  for (const CommandSpec& c : commands()) {
-    if (c.name != name && c.alias != name) continue;
-    const Words args(words.begin() + 1, words.end());
-    try {
-      Reply r = (this->*c.handler)(args);
-      if (r.json.is_null()) r.json = Json::object();
-      return r;
-    } catch (const Error& e) {
-      const std::string msg = e.what();
-      // Messages that already start with the command name are kept as they are.
-      if (msg.rfind(std::string(c.name), 0) == 0) throw;
-      fail(c.name, ": ", msg);
-    }
+  if (words.empty()) {
+    if (repeat_on_blank_ && !last_repeatable_.empty()) return execute(std::string(last_repeatable_));
+    return {};
   }
-  fail("unknown command '", name, "' (try 'help')");
+  if (words[0][0] == '#') return {};
+  const CommandSpec* spec = nullptr;
+  try {
+    spec = &find_command(words[0]);
+  } catch (const Error& e) {
+    fail(e.what(), " (try 'help')");
+  }
+  const CommandSpec& c = *spec;
+  last_repeatable_ = c.repeats ? std::string(line_text) : std::string();
+  tokens_before_ = s_.started() ? s_.tokens().size() : 0;
+  const Words args(words.begin() + 1, words.end());
+  try {
+    Reply r = (this->*c.handler)(args);
+    if (r.json.is_null()) r.json = Json::object();
+    return r;
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    // Messages that already start with the command name are kept as they are.
+    if (msg.rfind(std::string(c.name), 0) == 0) throw;
+    fail(c.name, ": ", msg);
+  }
+}
+
+Reply Debugger::collect(std::string_view line_text) {
+  Reply r;
+  const Words words = split_words(line_text);
+  const int id = collecting_;
+  if (words.size() == 1 && words[0] == "end") {
+    collecting_ = -1;
+    if (collected_.empty()) {
+      commands_.erase(id);
+      line(r, cat("breakpoint ", id, " has no commands"));
+    } else {
+      line(r, cat("breakpoint ", id, ": ", collected_.size(), collected_.size() == 1 ? " command" : " commands"));
+      commands_[id] = std::move(collected_);
+    }
+    collected_.clear();
+    r.json = {{"breakpoint", id}, {"commands", commands_.contains(id) ? Json(commands_[id]) : Json::array()}};
+    return r;
+  }
+  r.json = {{"collecting", id}};
+  if (words.empty() || words[0][0] == '#') return r;
+  if (!(collected_.empty() && words.size() == 1 && words[0] == "silent")) {
+    const CommandSpec& c = find_command(words[0]);  // a typo is caught now, not at the stop
+    if (c.name == "commands") fail("commands: breakpoint commands cannot define commands ('end' ends the list)");
+  }
+  collected_.emplace_back(line_text);
+  return r;
 }
 
 std::vector<std::string> Debugger::complete(std::string_view word, bool first_word) const {
@@ -156,10 +251,10 @@ std::vector<std::string> Debugger::complete(std::string_view word, bool first_wo
     return out;
   }
   for (const HookPoint& h : s_.interp().hooks().points()) offer(h.name);
-  for (std::string_view k :
-       {"breakpoints",  "watches", "edits", "model", "hooks", "tokens", "layer",  "op",    "pos",
-        "step",         "token",   "if",    "nan",   "inf",   "absmax", "rms",    "mean",  "std",
-        "attn_entropy", "top1",    "zero",  "scale", "add",   "set",    "ablate", "steer", "patch"})
+  for (std::string_view k : {"breakpoints", "watches", "edits",        "model",   "hooks", "tokens", "layer",  "op",
+                             "pos",         "step",    "token",        "if",      "nan",   "inf",    "absmax", "rms",
+                             "mean",        "std",     "attn_entropy", "top1",    "zero",  "scale",  "add",    "set",
+                             "ablate",      "steer",   "patch",        "display", "cache", "end",    "silent"})
     offer(k);
   return out;
 }
@@ -247,8 +342,23 @@ void Debugger::bad_report(const BadOpReport& r, Reply& reply) {
   j["kind"] = std::string(op_kind_name(o.kind));
   j["nan"] = r.n_nan;
   j["inf"] = r.n_inf;
-  line(reply, cat("first bad op: ", r.op, " ", o.label, " (", op_kind_name(o.kind), ") wrote ", r.n_nan, " NaN and ",
-                  r.n_inf, " Inf"));
+  const std::string counts = cat(r.n_nan, " NaN and ", r.n_inf, " Inf");
+  if (r.edit >= 0) {
+    line(reply, cat("bad values begin at edit ", r.edit, " (", r.edit_text, "), applied after op ", r.op, " ", o.label,
+                    " (", op_kind_name(o.kind), "): ", counts));
+  } else if (r.origin) {
+    line(reply, cat("first bad op: ", r.op, " ", o.label, " (", op_kind_name(o.kind), ") wrote ", counts));
+  } else if (r.first_bad >= 0 && r.first_bad != r.op) {
+    const Op& f = s_.program().ops[static_cast<size_t>(r.first_bad)];
+    line(reply, cat("bad op: ", r.op, " ", o.label, " (", op_kind_name(o.kind), ") has ", counts,
+                    "; they began earlier, at op ", r.first_bad, " ", f.label));
+  } else {
+    line(reply, cat("bad op: ", r.op, " ", o.label, " (", op_kind_name(o.kind), ") has ", counts,
+                    "; an input was already bad"));
+  }
+  j["origin"] = r.origin;
+  j["edit"] = r.edit >= 0 ? Json(r.edit) : Json(nullptr);
+  j["first_bad_op"] = r.first_bad >= 0 ? Json(r.first_bad) : Json(nullptr);
   Json ins = Json::array();
   for (const InputHealth& h : r.inputs) {
     const bool bad = h.n_nan > 0 || h.n_inf > 0;
@@ -274,11 +384,11 @@ void Debugger::show_watches(Reply& reply) {
     try {
       Value v = s_.evaluate(w);
       if (v.data.size() <= 16) {
-        line(reply, cat("watch ", watch_ids_[i], ": ", w.text, " = ", format_tensor(v.data, v.selection.shape)));
+        line(reply, cat("display ", watch_ids_[i], ": ", w.text, " = ", format_tensor(v.data, v.selection.shape)));
         j["values"] = nums(v.data);
       } else {
         const TensorStats st = compute_stats(v.data, 0);
-        line(reply, cat("watch ", watch_ids_[i], ": ", w.text, " ", format_shape(v.selection.shape),
+        line(reply, cat("display ", watch_ids_[i], ": ", w.text, " ", format_shape(v.selection.shape),
                         " mean=", format_number(st.mean), " std=", format_number(st.std),
                         " absmax=", format_number(st.absmax), " nan=", st.n_nan, " inf=", st.n_inf));
         j["mean"] = num(st.mean);
@@ -289,7 +399,7 @@ void Debugger::show_watches(Reply& reply) {
       }
       j["shape"] = v.selection.shape;
     } catch (const Error& e) {
-      line(reply, cat("watch ", watch_ids_[i], " (", w.text, "): ", e.what()));
+      line(reply, cat("display ", watch_ids_[i], " (", w.text, "): ", e.what()));
       j["unavailable"] = e.what();
     }
     all.push_back(j);
@@ -312,6 +422,7 @@ Reply Debugger::report(const Stop& stop) {
     case StopReason::PassEnd: break;
     case StopReason::Done: line(r, "done: " + stop.detail); break;
     case StopReason::EditError: line(r, "error: " + stop.detail); break;
+    case StopReason::Interrupted: line(r, "interrupted (Ctrl-C); the state is kept: 'continue' goes on"); break;
   }
   if (!stop.detail.empty()) r.json["detail"] = stop.detail;
   line(r, where_text());
@@ -325,8 +436,55 @@ Reply Debugger::report(const Stop& stop) {
     r.json["next_token"] = {{"id", next}, {"text", raw_text(next)}, {"p", num(p)}};
   }
   if (stop.bad) bad_report(*stop.bad, r);
+  show_generated(r);
   show_watches(r);
+  if (stop.reason == StopReason::Breakpoint) run_breakpoint_commands(stop.breakpoint, r);
   return r;
+}
+
+void Debugger::show_generated(Reply& reply) {
+  const std::vector<int32_t>& t = s_.tokens();
+  const size_t from = std::max(tokens_before_, static_cast<size_t>(s_.n_prompt()));
+  if (t.size() <= from) return;
+  const std::vector<int32_t> gen(t.begin() + static_cast<std::ptrdiff_t>(from), t.end());
+  const Tokenizer* tok = s_.model().tokenizer.get();
+  const std::string text = tok != nullptr ? tok->decode(gen) : std::string();
+  line(reply, cat("generated ", gen.size(), gen.size() == 1 ? " token: " : " tokens: ",
+                  Json(text).dump(-1, ' ', false, Json::error_handler_t::replace)));
+  reply.json["generated"] = {{"tokens", gen}, {"text", text}};
+}
+
+void Debugger::run_breakpoint_commands(int id, Reply& reply) {
+  auto it = commands_.find(id);
+  if (it == commands_.end()) return;
+  const std::vector<std::string> lines = it->second;  // a command may delete the breakpoint
+  if (command_depth_ >= 16) {
+    line(reply, cat("breakpoint ", id, "'s commands not run: breakpoint commands resumed 16 times in a row"));
+    return;
+  }
+  if (!lines.empty() && lines.front() == "silent") {
+    reply.text.clear();
+    reply.json.erase("where");
+  }
+  ++command_depth_;
+  const std::string repeat = last_repeatable_;  // Enter repeats what the user typed, not these
+  Json ran = Json::array();
+  for (const std::string& cmd : lines) {
+    if (cmd == "silent") continue;
+    reply.text += "(loupe) " + cmd + "\n";
+    try {
+      Reply sub = execute(cmd);
+      reply.text += sub.text;
+      ran.push_back({{"command", cmd}, {"ok", true}, {"result", sub.json}});
+    } catch (const Error& e) {
+      reply.text += cat("error: ", e.what(), "\n");
+      ran.push_back({{"command", cmd}, {"ok", false}, {"error", e.what()}});
+      break;  // as gdb: an error ends the list
+    }
+  }
+  --command_depth_;
+  last_repeatable_ = repeat;
+  reply.json["commands"] = ran;
 }
 
 // ---- commands -----------------------------------------------------------------------------
@@ -407,13 +565,17 @@ Reply Debugger::cmd_delete(const Words& a) {
   if (a.empty()) {
     const size_t n = s_.breakpoints().size();
     s_.delete_all_breakpoints();
+    commands_.clear();
     line(r, cat("deleted ", n, n == 1 ? " breakpoint" : " breakpoints"));
     r.json["deleted"] = n;
     return r;
   }
   std::vector<int> ids;
   for (const auto& w : a) ids.push_back(static_cast<int>(parse_int(w, "delete")));
-  for (int id : ids) s_.delete_breakpoint(id);
+  for (int id : ids) {
+    s_.delete_breakpoint(id);
+    commands_.erase(id);
+  }
   line(r, cat("deleted breakpoint", ids.size() > 1 ? "s " : " ", join(a, 0)));
   r.json["deleted"] = ids;
   return r;
@@ -438,29 +600,37 @@ Reply Debugger::cmd_enable(const Words& a) {
 }
 
 Reply Debugger::cmd_info(const Words& a) {
-  if (a.empty()) fail("info: expected one of breakpoints, watches, edits, model, hooks, tokens");
+  static const std::vector<std::string> subjects = {"breakpoints", "display", "watches", "edits",
+                                                    "model",       "hooks",   "tokens",  "cache"};
+  if (a.empty()) fail("info: expected one of breakpoints, display, edits, model, hooks, tokens, cache");
   no_more(a, 1, "info");
-  const std::string& what = a[0];
+  const std::string& what = match_word(a[0], subjects, "info subject");
   Reply r;
   const ModelConfig& c = s_.model().config;
-  if (what == "breakpoints" || what == "b") {
+  if (what == "breakpoints") {
     Json list = Json::array();
     if (s_.breakpoints().empty()) line(r, "no breakpoints");
     for (const Breakpoint& b : s_.breakpoints()) {
       line(r, cat(b.id, (b.temporary ? " tbreak " : " break "), b.location,
                   b.condition ? " if " + b.condition->text : std::string(), b.enabled ? "" : " (disabled)", ", hit ",
-                  b.hits, b.hits == 1 ? " time" : " times"));
+                  b.hits, b.hits == 1 ? " time" : " times",
+                  b.ignore > 0 ? cat(", ignoring the next ", b.ignore) : std::string()));
+      const auto cmds = commands_.find(b.id);
+      if (cmds != commands_.end())
+        for (const std::string& cmd : cmds->second) line(r, "        " + cmd);
       list.push_back({{"id", b.id},
                       {"location", b.location},
                       {"condition", b.condition ? Json(b.condition->text) : Json(nullptr)},
                       {"enabled", b.enabled},
                       {"temporary", b.temporary},
-                      {"hits", b.hits}});
+                      {"hits", b.hits},
+                      {"ignore", b.ignore},
+                      {"commands", cmds != commands_.end() ? Json(cmds->second) : Json::array()}});
     }
     r.json["breakpoints"] = list;
-  } else if (what == "watches") {
+  } else if (what == "display" || what == "watches") {
     Json list = Json::array();
-    if (watches_.empty()) line(r, "no watches");
+    if (watches_.empty()) line(r, "no displays");
     for (size_t i = 0; i < watches_.size(); ++i) {
       line(r, cat(watch_ids_[i], " ", watches_[i].text));
       list.push_back({{"id", watch_ids_[i]}, {"expr", watches_[i].text}});
@@ -514,8 +684,15 @@ Reply Debugger::cmd_info(const Words& a) {
       list.push_back({{"pos", p}, {"id", t}, {"text", raw_text(t)}, {"generated", !prompt}});
     }
     r.json["tokens"] = list;
-  } else {
-    fail("info: unknown subject '", what, "' (breakpoints, watches, edits, model, hooks, tokens)");
+  } else if (what == "cache") {
+    const double mib = 1024.0 * 1024.0;
+    line(r, cat("cache: ", format_number(static_cast<double>(s_.cache_bytes()) / mib), " MiB of ",
+                format_number(static_cast<double>(s_.cache_budget()) / mib), " MiB, ", s_.cache_hooks_kept(),
+                " hooks kept, ", s_.cache_hooks_dropped(), " left out (budget full)"));
+    r.json = {{"bytes", s_.cache_bytes()},
+              {"budget", s_.cache_budget()},
+              {"hooks", s_.cache_hooks_kept()},
+              {"dropped", s_.cache_hooks_dropped()}};
   }
   return r;
 }
@@ -550,8 +727,70 @@ Reply Debugger::cmd_finish(const Words& a) {
 Reply Debugger::cmd_where(const Words& a) {
   no_more(a, 0, "where");
   Reply r;
-  line(r, where_text());
   r.json = where_json();
+  if (!s_.started()) {
+    line(r, where_text());
+    return r;
+  }
+  // The stack, innermost first: op, layer, pass, run.
+  Interpreter& in = s_.interp();
+  const auto& ops = s_.program().ops;
+  const int n_ops = static_cast<int>(ops.size());
+  Json frames = Json::array();
+  auto frame = [&](const std::string& text, Json j) {
+    line(r, cat("#", frames.size(), "  ", text));
+    j["text"] = text;
+    frames.push_back(std::move(j));
+  };
+  const int op = s_.last_op();
+  int layer = -2;
+  if (op >= 0) {
+    const Op& o = ops[static_cast<size_t>(op)];
+    std::string t = cat("op ", op, " ", o.label, " (", op_kind_name(o.kind), ")");
+    if (o.hook >= 0) t += cat(" -> ", in.hooks()[o.hook].name);
+    t += " " + format_shape(s_.op_shape(op));
+    t += s_.in_pass() ? cat(", next op ", in.pc()) : std::string(", the pass's last op");
+    frame(t, {{"frame", "op"}, {"op", op}});
+    layer = o.layer;
+  } else {
+    frame(cat("at the start of the pass, next op 0 of ", n_ops), {{"frame", "op"}, {"op", nullptr}});
+    layer = ops.empty() ? -1 : ops[0].layer;
+  }
+  if (layer >= 0) {
+    int first = n_ops, last = -1;
+    for (int i = 0; i < n_ops; ++i)
+      if (ops[static_cast<size_t>(i)].layer == layer) {
+        first = std::min(first, i);
+        last = std::max(last, i);
+      }
+    frame(cat("layer ", layer, " of ", s_.model().config.n_layers, " (blocks.", layer, "), ops ", first, "..", last),
+          {{"frame", "layer"}, {"layer", layer}, {"first_op", first}, {"last_op", last}});
+  } else {
+    const bool before =
+        op < 0 || std::none_of(ops.begin(), ops.begin() + op + 1, [](const Op& o) { return o.layer >= 0; });
+    frame(before ? "before the layers (embedding)" : "after the layers (final norm and unembedding)",
+          {{"frame", "layer"}, {"layer", nullptr}});
+  }
+  const int64_t pos0 = in.batch_pos0();
+  const auto batch = in.batch_tokens();
+  const int64_t n = static_cast<int64_t>(batch.size());
+  const bool prompt = pos0 < s_.n_prompt();
+  const Tokenizer* tok = s_.model().tokenizer.get();
+  const std::string text = tok != nullptr ? tok->decode(batch) : std::string();
+  frame(cat("pass ", s_.pass_index(), " (", prompt ? "prompt" : "decode", "), positions ", pos0, "..", pos0 + n - 1,
+            ", tokens ", Json(std::vector<int32_t>(batch.begin(), batch.end())).dump(), " ",
+            Json(text).dump(-1, ' ', false, Json::error_handler_t::replace)),
+        {{"frame", "pass"},
+         {"pass", s_.pass_index()},
+         {"prompt", prompt},
+         {"positions", {pos0, pos0 + n - 1}},
+         {"tokens", std::vector<int32_t>(batch.begin(), batch.end())},
+         {"text", text}});
+  const int64_t generated = static_cast<int64_t>(s_.tokens().size()) - s_.n_prompt();
+  frame(cat("run of ", s_.n_prompt(), " prompt tokens, ", generated, " generated, ", s_.decode_left(),
+            s_.decode_left() == 1 ? " decode step" : " decode steps", " queued, context ", in.n_ctx()),
+        {{"frame", "run"}, {"prompt_tokens", s_.n_prompt()}, {"generated", generated}, {"queued", s_.decode_left()}});
+  r.json["frames"] = frames;
   return r;
 }
 
@@ -686,7 +925,7 @@ Value Debugger::residual(const Words& a, size_t& next) {
   const auto& ops = s_.program().ops;
   for (int i = s_.last_op(); i >= 0; --i) {
     const Op& o = ops[static_cast<size_t>(i)];
-    if (o.hook >= 0 && (o.out == Buf::Resid || o.out == Buf::Embed) && !o.final_rows && s_.live(i))
+    if (o.hook >= 0 && (o.out == Buf::Resid || o.out == Buf::Embed) && !o.final_rows && s_.readable(i))
       return s_.evaluate(parse_tensor_expr(s_.interp().hooks()[o.hook].name));
   }
   fail("no residual-stream tensor is available here (name one, e.g. 'lens resid_post2')");
@@ -726,27 +965,51 @@ Reply Debugger::cmd_lens(const Words& a) {
 }
 
 Reply Debugger::cmd_watch(const Words& a) {
-  if (a.size() != 1) fail("watch: expected one expression like resid_post2[-1, :4]");
+  if (a.size() != 1) fail("expected one expression like resid_post2[-1, :4]");
   TensorExpr e = parse_tensor_expr(a[0]);
-  if (e.hook.empty()) fail("watch: name a hook (a watch follows a hook, not the current op)");
+  if (e.hook.empty()) fail("name a hook (a display follows a hook, not the current op)");
   s_.resolve_one(e.hook);
   watches_.push_back(e);
   watch_ids_.push_back(next_watch_id_++);
   Reply r;
-  line(r, cat("watch ", watch_ids_.back(), ": ", e.text));
+  line(r, cat("display ", watch_ids_.back(), ": ", e.text));
   r.json = {{"watch", watch_ids_.back()}, {"expr", e.text}};
   return r;
 }
 
+Reply Debugger::cmd_display(const Words& a) {
+  if (a.size() > 1) fail("display: expected one expression like resid_post2[-1, :4]");
+  if (a.empty()) {
+    Reply r;
+    if (watches_.empty()) line(r, "no displays");
+    show_watches(r);
+    return r;
+  }
+  Reply r = cmd_watch(a);
+  // Shown at once when it can be read here, as gdb does.
+  if (s_.started()) {
+    const std::vector<TensorExpr> all = std::move(watches_);
+    const std::vector<int> ids = watch_ids_;
+    watches_ = {all.back()};
+    watch_ids_ = {ids.back()};
+    Reply now;
+    show_watches(now);
+    watches_ = all;
+    watch_ids_ = ids;
+    r.text += now.text;
+  }
+  return r;
+}
+
 Reply Debugger::cmd_unwatch(const Words& a) {
-  if (a.size() != 1) fail("unwatch: expected a watch number");
-  const int64_t id = parse_int(a[0], "unwatch");
+  if (a.size() != 1) fail("expected a display number");
+  const int64_t id = parse_int(a[0], "display number");
   auto it = std::find(watch_ids_.begin(), watch_ids_.end(), id);
-  if (it == watch_ids_.end()) fail("unwatch: no watch number ", id);
+  if (it == watch_ids_.end()) fail("no display number ", id);
   watches_.erase(watches_.begin() + (it - watch_ids_.begin()));
   watch_ids_.erase(it);
   Reply r;
-  line(r, cat("removed watch ", id));
+  line(r, cat("removed display ", id));
   r.json["removed"] = id;
   return r;
 }
@@ -860,6 +1123,58 @@ Reply Debugger::cmd_undo(const Words& a) {
   Reply r;
   line(r, cat("removed edit ", e.id, ": ", e.text));
   r.json = {{"removed", e.id}, {"text", e.text}};
+  return r;
+}
+
+Reply Debugger::cmd_condition(const Words& a) {
+  if (a.empty()) fail("condition: expected a breakpoint number and a condition (none: stop every time)");
+  const int id = static_cast<int>(parse_int(a[0], "condition"));
+  std::optional<Condition> cond;
+  if (a.size() > 1) cond = parse_condition(join(a, 1));
+  s_.set_condition(id, cond);
+  Reply r;
+  line(r, cond ? cat("breakpoint ", id, " stops if ", cond->text) : cat("breakpoint ", id, " is now unconditional"));
+  r.json = {{"breakpoint", id}, {"condition", cond ? Json(cond->text) : Json(nullptr)}};
+  return r;
+}
+
+Reply Debugger::cmd_ignore(const Words& a) {
+  if (a.size() != 2) fail("ignore: expected a breakpoint number and a count");
+  const int id = static_cast<int>(parse_int(a[0], "ignore"));
+  const int64_t n = parse_int(a[1], "ignore");
+  s_.set_ignore(id, n);
+  Reply r;
+  line(r, n == 0 ? cat("breakpoint ", id, " will stop the next time it is reached")
+                 : cat("breakpoint ", id, " will be passed over the next ", n, n == 1 ? " time" : " times"));
+  r.json = {{"breakpoint", id}, {"ignore", n}};
+  return r;
+}
+
+Reply Debugger::cmd_commands(const Words& a) {
+  no_more(a, 1, "commands");
+  if (s_.breakpoints().empty()) fail("commands: there are no breakpoints");
+  const int id = a.empty() ? s_.breakpoints().back().id : static_cast<int>(parse_int(a[0], "commands"));
+  s_.breakpoint(id);  // it exists
+  if (command_depth_ > 0) fail("commands: breakpoint commands cannot define commands");
+  collecting_ = id;
+  collected_.clear();
+  Reply r;
+  line(r, cat("commands for breakpoint ", id, ", one per line; 'end' ends them"));
+  r.json = {{"collecting", id}};
+  return r;
+}
+
+Reply Debugger::cmd_set(const Words& a) {
+  if (a.size() != 2) fail("set: expected 'set cache MB'");
+  match_word(a[0], {"cache"}, "setting");
+  const double mb = parse_number(a[1], "set cache");
+  if (!(mb >= 0) || mb > 1e9) fail("set cache: expected megabytes from 0 (got ", a[1], ")");
+  s_.set_cache_budget(static_cast<int64_t>(mb * 1024 * 1024));
+  Reply r;
+  line(r,
+       cat("cache budget ", format_number(mb), " MiB",
+           mb > 0 ? " (cleared; hooks are kept from their next run)" : " (off: only tensors still in their buffers)"));
+  r.json = {{"cache_budget", s_.cache_budget()}};
   return r;
 }
 

@@ -3,6 +3,7 @@
 // twice: as text for people and as one JSON object for scripts (`loupe debug --json`).
 #pragma once
 
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -25,6 +26,7 @@ struct CommandSpec {
   std::string_view args;   // usage after the name
   std::string_view help;
   Reply (Debugger::*handler)(const std::vector<std::string>& args);
+  bool repeats = false;  // a blank line at the terminal runs it again (step, next, continue, ...)
 };
 
 class Debugger {
@@ -32,10 +34,18 @@ class Debugger {
   // default_prompt is what a bare `run` runs.
   Debugger(Session& session, std::string default_prompt);
 
-  // Runs one command line. A blank line or a comment (#) gives an empty reply. Throws Error
-  // with a message naming the command for anything wrong; the session stays usable.
+  // Runs one command line. A command is named in full, by its alias or by a unique prefix
+  // ("cont", "disp"). A comment (#) gives an empty reply, and so does a blank line unless
+  // repeat_on_blank is set (the terminal: it runs the last step / next / continue / generate /
+  // list again, as gdb does). Throws Error with a message naming the command for anything
+  // wrong; the session stays usable. After `commands N`, lines are collected up to `end`.
   Reply execute(std::string_view line);
   bool quit_requested() const { return quit_; }
+  void set_repeat_on_blank(bool on) { repeat_on_blank_ = on; }
+  // Whether lines are being collected for `commands N` (the terminal prompts with ">").
+  bool collecting() const { return collecting_ >= 0; }
+  // The command a word names: exact name or alias, else the one command it is a prefix of.
+  static const CommandSpec& find_command(std::string_view word);
 
   static const std::vector<CommandSpec>& commands();
   // Candidates for completing `word` (command names for the first word, else hook names and
@@ -68,12 +78,20 @@ class Debugger {
   Reply cmd_save(const std::vector<std::string>& a);
   Reply cmd_edit(const std::vector<std::string>& a);
   Reply cmd_undo(const std::vector<std::string>& a);
+  Reply cmd_condition(const std::vector<std::string>& a);
+  Reply cmd_ignore(const std::vector<std::string>& a);
+  Reply cmd_commands(const std::vector<std::string>& a);
+  Reply cmd_display(const std::vector<std::string>& a);
+  Reply cmd_set(const std::vector<std::string>& a);
   Reply cmd_quit(const std::vector<std::string>& a);
 
   Reply add_break(const std::vector<std::string>& a, bool temporary);
   Reply report(const Stop& stop);
   nlohmann::ordered_json where_json();
   std::string where_text();
+  Reply collect(std::string_view line);
+  void run_breakpoint_commands(int id, Reply& reply);
+  void show_generated(Reply& reply);
   std::string token_text(int32_t id) const;  // quoted and escaped, for the terminal: "\" there\""
   std::string raw_text(int32_t id) const;    // the text itself, for JSON: " there" ("<s>" for control)
   std::vector<int32_t> tokens_of(const std::vector<std::string>& words, size_t first) const;
@@ -88,6 +106,14 @@ class Debugger {
   std::vector<int> watch_ids_;
   int next_watch_id_ = 1;
   bool quit_ = false;
+
+  bool repeat_on_blank_ = false;
+  std::string last_repeatable_;                       // the line a blank line runs again
+  std::map<int, std::vector<std::string>> commands_;  // breakpoint id -> its command lines
+  int collecting_ = -1;                               // breakpoint whose commands are being typed
+  std::vector<std::string> collected_;
+  int command_depth_ = 0;     // breakpoint commands that resumed and stopped at another breakpoint
+  size_t tokens_before_ = 0;  // tokens fed before the command now running
 };
 
 }  // namespace loupe::dbg

@@ -226,6 +226,26 @@ Selection select(const Slice& slice, const std::vector<int64_t>& shape, std::str
   return sel;
 }
 
+Selection select_positions(const Slice& slice, const std::vector<int64_t>& shape, size_t pos_dim, int64_t pos0,
+                           Outside outside, std::string_view what) {
+  if (pos0 == 0 || pos_dim >= shape.size()) return select(slice, shape, what);
+  std::vector<int64_t> run_shape = shape;
+  run_shape[pos_dim] += pos0;
+  Selection sel = select(slice, run_shape, what);
+  std::vector<int64_t>& ix = sel.index[pos_dim];
+  if (outside == Outside::Fail && !ix.empty() && ix.front() < pos0)
+    fail(what, ": position ", ix.front(), " is not in this pass (positions ", pos0, "..", pos0 + shape[pos_dim] - 1,
+         ")");
+  std::erase_if(ix, [pos0](int64_t i) { return i < pos0; });
+  for (int64_t& i : ix) i -= pos0;
+  if (sel.kept[pos_dim]) {
+    size_t out = 0;  // the result dimension of pos_dim
+    for (size_t d = 0; d < pos_dim; ++d) out += sel.kept[d] ? 1 : 0;
+    sel.shape[out] = static_cast<int64_t>(ix.size());
+  }
+  return sel;
+}
+
 TensorExpr parse_tensor_expr(std::string_view text) {
   TensorExpr e;
   e.text = std::string(trim(text));

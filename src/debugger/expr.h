@@ -54,6 +54,16 @@ struct Selection {
 // indices must be in range). Errors name `what` (the expression), the dimension and its size.
 Selection select(const Slice& slice, const std::vector<int64_t>& shape, std::string_view what);
 
+// Positions are absolute, as TransformerLens's cache has them: dimension pos_dim of `shape`
+// holds positions pos0 .. pos0 + shape[pos_dim] - 1 of a run whose positions so far are
+// 0 .. pos0 + shape[pos_dim] - 1, and the slice indexes that whole run ([-1] is the newest
+// position, [3] is position 3). The selection is of `shape`'s tensor. Positions the slice
+// names before pos0 are an error naming them, or left out when keep_outside is false (an
+// edit or a condition that does not reach this pass then selects nothing).
+enum class Outside : uint8_t { Fail, Skip };
+Selection select_positions(const Slice& slice, const std::vector<int64_t>& shape, size_t pos_dim, int64_t pos0,
+                           Outside outside, std::string_view what);
+
 // A hook pattern with an optional slice: "pattern3[2, -1, :]". An empty hook ("[0, :]" or "")
 // means the tensor the debugger is stopped at.
 struct TensorExpr {

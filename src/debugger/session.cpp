@@ -1,17 +1,23 @@
 #include "debugger/session.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstring>
 
 #include "analysis/lens.h"
 #include "core/error.h"
 #include "debugger/stats.h"
 #include "model/sampler.h"
+#include "perf/observers.h"
 
 namespace loupe::dbg {
 namespace {
 
 constexpr int64_t kMaxDebugBatch = 512;
+
+std::atomic<bool> g_interrupt{false};
+static_assert(std::atomic<bool>::is_always_lock_free, "Session::interrupt() is called from a signal handler");
 
 void count_bad(const float* x, int64_t n, int64_t& n_nan, int64_t& n_inf) {
   for (int64_t i = 0; i < n; ++i) {
@@ -44,6 +50,20 @@ bool is_attention_map(HookKind k) {
 
 }  // namespace
 
+size_t Session::op_position_dim(int op) const {
+  const Op& o = program().ops[static_cast<size_t>(op)];
+  if (o.hook >= 0) return position_dim(interp_->hooks()[o.hook].kind);
+  return op_info(o.kind).masks_with_inf ? 1 : 0;
+}
+
+size_t position_dim(HookKind kind) {
+  return is_attention_map(kind) ? 1 : 0;
+}
+
+void Session::interrupt() {
+  g_interrupt.store(true, std::memory_order_relaxed);
+}
+
 Session::Session(const Model& model, RunOptions options) : model_(model), options_(options) {
   const int64_t ctx = options_.n_ctx > 0 ? options_.n_ctx : std::min<int64_t>(model.config.n_ctx, 4096);
   options_.max_batch = std::min<int64_t>(kMaxDebugBatch, ctx);
@@ -61,6 +81,8 @@ Session::Session(const Model& model, RunOptions options) : model_(model), option
   op_breaks_.resize(ops.size());
   op_health_.assign(ops.size(), false);
   hook_edits_.resize(static_cast<size_t>(interp_->hooks().size()));
+  cache_.resize(static_cast<size_t>(interp_->hooks().size()));
+  observe_hooks();
 }
 
 Session::~Session() {
@@ -93,6 +115,7 @@ Stop Session::run(const std::vector<int32_t>& tokens) {
   next_logits_.clear();
   pending_chunks_.clear();
   pre_health_.clear();
+  cache_clear();
   decode_left_ = 0;
   pass_index_ = -1;
   last_op_ = -1;
@@ -141,6 +164,8 @@ bool Session::start_next_pass(std::string* why_not) {
   ++pass_index_;
   last_op_ = -1;
   pre_health_.clear();
+  bad_edit_.clear();
+  first_bad_op_ = -1;
   return true;
 }
 
@@ -159,17 +184,28 @@ Stop Session::resume(Motion motion, int64_t count) {
   // step layer runs to the end of the layer of the next op (the embedding counts as layer -1).
   const int start_layer = interp_->in_pass() ? ops[static_cast<size_t>(interp_->pc())].layer : -1;
   int64_t left = count;
+  g_interrupt.store(false, std::memory_order_relaxed);
+  auto interrupted = [] { return g_interrupt.exchange(false, std::memory_order_relaxed); };
+  auto stopped_by_user = [] { return Stop{StopReason::Interrupted, -1, "", "interrupted", std::nullopt}; };
   while (true) {
     if (!interp_->in_pass()) {
+      if (interrupted()) return stopped_by_user();
       std::string why;
       if (!start_next_pass(&why)) return Stop{StopReason::Done, -1, "", why, std::nullopt};
       if (motion == Motion::StepToken) return Stop{StopReason::PassStart, -1, "", "", std::nullopt};
       if (auto s = check_pass_breakpoints()) return *s;
     }
-    // With no op-level breakpoint a pass runs exactly as an uninterrupted one does.
+    // With no op-level breakpoint a pass runs as an uninterrupted one does, op after op (the
+    // same Interpreter::step()), looking only for an interrupt between ops.
     if (!any_op_breaks_ && (motion == Motion::Continue || motion == Motion::Finish || motion == Motion::StepToken)) {
-      interp_->finish();
-      last_op_ = static_cast<int>(ops.size()) - 1;
+      while (interp_->in_pass()) {
+        last_op_ = interp_->pc();
+        interp_->step();
+        if (interp_->in_pass() && interrupted()) {
+          if (auto e = take_edit_error()) return *e;
+          return stopped_by_user();
+        }
+      }
       end_pass();
       if (auto e = take_edit_error()) return *e;
       if (motion == Motion::Finish) return Stop{StopReason::PassEnd, -1, "", "", std::nullopt};
@@ -183,6 +219,7 @@ Stop Session::resume(Motion motion, int64_t count) {
     if (ended) end_pass();
     if (auto e = take_edit_error()) return *e;
     if (auto s = check_op_breakpoints(i)) return *s;
+    if (interrupted()) return stopped_by_user();
     const Op& op = ops[static_cast<size_t>(i)];
     switch (motion) {
       case Motion::StepOp:
@@ -322,6 +359,29 @@ void Session::enable_breakpoint(int id, bool enabled) {
   rebuild_breakpoint_index();
 }
 
+Breakpoint& Session::breakpoint(int id) {
+  auto it = std::find_if(breakpoints_.begin(), breakpoints_.end(), [&](const Breakpoint& b) { return b.id == id; });
+  if (it == breakpoints_.end()) fail("no breakpoint number ", id);
+  return *it;
+}
+
+void Session::set_condition(int id, std::optional<Condition> condition) {
+  Breakpoint& bp = breakpoint(id);
+  if (condition) {
+    // Checked as `break LOCATION if COND` checks it.
+    const std::vector<std::string> location =
+        bp.location == "*" ? std::vector<std::string>{} : split_words(bp.location);
+    (void)make_breakpoint(location, condition);
+  }
+  bp.condition = std::move(condition);
+  rebuild_breakpoint_index();
+}
+
+void Session::set_ignore(int id, int64_t count) {
+  if (count < 0) fail("ignore: the count must be at least 0 (got ", count, ")");
+  breakpoint(id).ignore = count;
+}
+
 void Session::rebuild_breakpoint_index() {
   const auto& ops = program().ops;
   for (auto& v : op_breaks_) v.clear();
@@ -351,6 +411,13 @@ void Session::rebuild_breakpoint_index() {
   }
 }
 
+bool Session::pass_ignored(Breakpoint& bp) {
+  if (bp.ignore <= 0) return false;
+  --bp.ignore;
+  ++bp.hits;
+  return true;
+}
+
 Stop Session::hit(Breakpoint& bp, int op, std::string detail) {
   ++bp.hits;
   Stop s{StopReason::Breakpoint, bp.id, bp.location, std::move(detail), std::nullopt};
@@ -367,9 +434,11 @@ std::optional<Stop> Session::check_pass_breakpoints() {
       pass_index_ - static_cast<int64_t>((n_prompt_ + options_.max_batch - 1) / options_.max_batch) + 1;
   for (Breakpoint& bp : breakpoints_) {
     if (!bp.enabled) continue;
-    if (bp.kind == LocationKind::Position && bp.value >= pos0 && bp.value < pos0 + n)
-      return hit(bp, -1, cat("position ", bp.value, " is in this pass"));
-    if (bp.kind == LocationKind::Step && decode_step == bp.value) return hit(bp, -1, cat("decode step ", bp.value));
+    const bool at_pos = bp.kind == LocationKind::Position && bp.value >= pos0 && bp.value < pos0 + n;
+    const bool at_step = bp.kind == LocationKind::Step && decode_step == bp.value;
+    if ((!at_pos && !at_step) || pass_ignored(bp)) continue;
+    if (at_pos) return hit(bp, -1, cat("position ", bp.value, " is in this pass"));
+    return hit(bp, -1, cat("decode step ", bp.value));
   }
   return std::nullopt;
 }
@@ -385,6 +454,7 @@ std::optional<Stop> Session::check_op_breakpoints(int op) {
     } catch (const Error& e) {
       return hit(bp, op, cat("condition could not be evaluated: ", e.what()));
     }
+    if (pass_ignored(bp)) continue;
     return hit(bp, op, detail);
   }
   return std::nullopt;
@@ -395,7 +465,9 @@ bool Session::condition_holds(const Breakpoint& bp, int op, std::string* detail)
   const Condition& c = *bp.condition;
   HookEvent e = interp_->view(op);
   const std::vector<int64_t> shape = e.shape.vec();
-  const Selection sel = select(bp.slice, shape, bp.location);
+  // Positions in the slice are absolute: a slice that does not reach this pass holds nothing.
+  const Selection sel = select_positions(bp.slice, shape, op_position_dim(op), e.pos0, Outside::Skip, bp.location);
+  if (sel.numel() == 0) return false;
   std::vector<float> values;
   values.reserve(static_cast<size_t>(sel.numel()));
   const Op& o = program().ops[static_cast<size_t>(op)];
@@ -519,6 +591,21 @@ BadOpReport Session::health(int op_index) {
   vec(op.gamma, d, op.label, "norm weight");
   vec(op.beta, d, op.label, "norm bias");
   if (op.w != nullptr) vec(op.bias, op.w->rows, op.label, "bias");
+  // Where the bad values began.
+  // A bad weight makes the op reading it the origin; a bad activation input does not.
+  bool inputs_fine = true;
+  for (const InputHealth& h : r.inputs)
+    if (h.what == "input" || h.what.find("KV cache") != std::string::npos)
+      inputs_fine = inputs_fine && h.n_nan == 0 && h.n_inf == 0;
+  if (auto be = bad_edit_.find(op_index); be != bad_edit_.end()) {
+    r.edit = be->second;
+    r.edit_text = "(undone since)";
+    for (const Edit& e : edits_)
+      if (e.id == be->second) r.edit_text = e.text;
+  }
+  if ((r.n_nan > 0 || r.n_inf > 0) && (first_bad_op_ < 0 || op_index < first_bad_op_)) first_bad_op_ = op_index;
+  r.first_bad = first_bad_op_;
+  r.origin = inputs_fine && r.edit < 0 && r.first_bad == op_index;
   return r;
 }
 
@@ -549,6 +636,7 @@ bool Session::add_edit(Edit edit) {
     rebuild_edit_index();
     throw;
   }
+  if (cache_budget_ > 0) cache_store(ev);
   return true;
 }
 
@@ -561,19 +649,30 @@ Edit Session::undo_edit() {
 }
 
 void Session::rebuild_edit_index() {
-  interp_->unobserve(this);
   for (auto& v : hook_edits_) v.clear();
   for (size_t i = 0; i < edits_.size(); ++i)
     for (int h : edits_[i].hooks) hook_edits_[static_cast<size_t>(h)].push_back(static_cast<int>(i));
+  observe_hooks();
+}
+
+void Session::observe_hooks() {
+  interp_->unobserve(this);
   for (size_t h = 0; h < hook_edits_.size(); ++h)
-    if (!hook_edits_[h].empty()) interp_->observe(static_cast<int>(h), this);
+    if (!hook_edits_[h].empty() || cache_budget_ > 0) interp_->observe(static_cast<int>(h), this);
+}
+
+int64_t Session::count_non_finite(const HookEvent& e) {
+  const bool mask = e.point->kind == HookKind::AttnScores;  // the causal mask's -inf is by design
+  return perf::count_non_finite(e.data, e.shape.numel(), mask);
 }
 
 void Session::on_hook(const HookEvent& event) {
   // Called inside Interpreter::step(): an exception here would leave the op half done, so
   // errors are kept and reported after the step, and the failing edit is removed.
   // The interpreter is iterating its observer list, so failed edits are removed afterwards.
-  for (int i : hook_edits_[static_cast<size_t>(event.hook)]) {
+  const std::vector<int>& here = hook_edits_[static_cast<size_t>(event.hook)];
+  int64_t bad = here.empty() ? 0 : count_non_finite(event);
+  for (int i : here) {
     const Edit& e = edits_[static_cast<size_t>(i)];
     if (std::find(failed_edits_.begin(), failed_edits_.end(), e.id) != failed_edits_.end()) continue;
     try {
@@ -582,7 +681,75 @@ void Session::on_hook(const HookEvent& event) {
       failed_edits_.push_back(e.id);
       if (edit_error_.empty()) edit_error_ = cat("edit ", e.id, " (", e.text, ") failed and was removed: ", err.what());
     }
+    // An edit that writes NaN / Inf is where they begin (the NaN report names it).
+    const int64_t after = count_non_finite(event);
+    if (after > bad && !bad_edit_.contains(event.op_index)) bad_edit_[event.op_index] = e.id;
+    bad = after;
   }
+  if (cache_budget_ > 0) cache_store(event);
+}
+
+// ---- the cache ----------------------------------------------------------------------------
+
+void Session::cache_store(const HookEvent& e) {
+  CachedHook& c = cache_[static_cast<size_t>(e.hook)];
+  if (c.dropped) return;
+  const std::vector<int64_t> shape = e.shape.vec();
+  const size_t pd = position_dim(e.point->kind);
+  const auto old_bytes = static_cast<int64_t>(c.data.size() * sizeof(float));
+  const bool same_tail =
+      c.shape.size() == shape.size() && std::equal(shape.begin() + 1, shape.end(), c.shape.begin() + 1);
+  const int64_t end = c.shape.empty() ? 0 : c.first + c.shape[0];
+  if (pd == 0 && !c.data.empty() && same_tail && e.pos0 >= c.first && e.pos0 <= end) {
+    // Rows of a later pass (or this pass again, after an edit): they follow the earlier ones.
+    const int64_t width = shape[0] > 0 ? e.shape.numel() / shape[0] : 0;
+    const int64_t rows = e.pos0 - c.first + shape[0];
+    const int64_t new_bytes = rows * width * static_cast<int64_t>(sizeof(float));
+    if (cache_bytes_ - old_bytes + new_bytes > cache_budget_) {
+      cache_bytes_ -= old_bytes;
+      c = CachedHook{};
+      c.dropped = true;
+      return;
+    }
+    c.data.resize(static_cast<size_t>(rows * width));
+    std::memcpy(c.data.data() + (e.pos0 - c.first) * width, e.data,
+                static_cast<size_t>(e.shape.numel()) * sizeof(float));
+    c.shape[0] = rows;
+    cache_bytes_ += new_bytes - old_bytes;
+  } else {
+    const int64_t new_bytes = e.shape.numel() * static_cast<int64_t>(sizeof(float));
+    if (cache_bytes_ - old_bytes + new_bytes > cache_budget_) {
+      cache_bytes_ -= old_bytes;
+      c = CachedHook{};
+      c.dropped = true;
+      return;
+    }
+    c.first = e.pos0;
+    c.shape = shape;
+    c.data.assign(e.data, e.data + e.shape.numel());
+    cache_bytes_ += new_bytes - old_bytes;
+  }
+  c.pass = pass_index_;
+}
+
+void Session::cache_clear() {
+  for (CachedHook& c : cache_) c = CachedHook{};
+  cache_bytes_ = 0;
+}
+
+void Session::set_cache_budget(int64_t bytes) {
+  if (bytes < 0) fail("the cache budget must be at least 0 bytes (got ", bytes, ")");
+  cache_budget_ = bytes;
+  cache_clear();
+  observe_hooks();
+}
+
+int64_t Session::cache_hooks_kept() const {
+  return std::count_if(cache_.begin(), cache_.end(), [](const CachedHook& c) { return !c.data.empty(); });
+}
+
+int64_t Session::cache_hooks_dropped() const {
+  return std::count_if(cache_.begin(), cache_.end(), [](const CachedHook& c) { return c.dropped; });
 }
 
 std::optional<Stop> Session::take_edit_error() {
@@ -599,7 +766,9 @@ std::optional<Stop> Session::take_edit_error() {
 
 void Session::apply_edit(const Edit& edit, const HookEvent& e) {
   const std::vector<int64_t> shape = e.shape.vec();
-  const Selection sel = select(edit.slice, shape, edit.text);
+  // Positions are absolute: an edit of position 3 changes nothing in a later decode pass.
+  const Selection sel =
+      select_positions(edit.slice, shape, position_dim(e.point->kind), e.pos0, Outside::Skip, edit.text);
   const std::vector<int64_t> offs = sel.offsets(shape);
   float* x = e.data;
   switch (edit.kind) {
@@ -676,6 +845,17 @@ int Session::resolve_one(const std::string& pattern) const {
   return ids.front();
 }
 
+bool Session::cached(int op) const {
+  const int h = program().ops[static_cast<size_t>(op)].hook;
+  if (h < 0 || last_op_ < 0 || op > last_op_) return false;
+  const CachedHook& c = cache_[static_cast<size_t>(h)];
+  return !c.dropped && !c.data.empty() && c.pass == pass_index_;
+}
+
+bool Session::readable(int op) const {
+  return live(op) || cached(op);
+}
+
 Value Session::evaluate(const TensorExpr& expr) {
   Value v;
   if (expr.hook.empty()) {
@@ -690,18 +870,32 @@ Value Session::evaluate(const TensorExpr& expr) {
   v.name = op.hook >= 0 ? interp_->hooks()[op.hook].name : op.label;
   if (v.hook < 0) v.hook = op.hook;
   if (!started_) fail(v.name, ": nothing has run yet (use 'run')");
+  const std::string what = expr.text.empty() ? v.name : expr.text;
+  const size_t pd = op_position_dim(v.op);
+  if (cached(v.op)) {
+    const CachedHook& c = cache_[static_cast<size_t>(v.hook)];
+    v.full_shape = c.shape;
+    v.pos0 = c.first;
+    v.cached = true;
+    v.selection = select_positions(expr.slice, c.shape, pd, c.first, Outside::Fail, what);
+    v.data.reserve(static_cast<size_t>(v.selection.numel()));
+    for (int64_t off : v.selection.offsets(c.shape)) v.data.push_back(c.data[static_cast<size_t>(off)]);
+    return v;
+  }
   if (!live(v.op)) {
     if (last_op_ < 0 || v.op > last_op_)
       fail(v.name, ": not computed yet in this pass (op ", v.op, "; the debugger is ",
            last_op_ < 0 ? std::string("at the start of the pass") : cat("after op ", last_op_), ")");
     const int w = next_writer_[static_cast<size_t>(v.op)];
-    fail(v.name, ": no longer available (its buffer was reused by op ", w, " '", ops[static_cast<size_t>(w)].label,
-         "'); break at ", v.name, " to read it");
+    const bool dropped = v.hook >= 0 && cache_[static_cast<size_t>(v.hook)].dropped;
+    fail(v.name, ": no longer available (its buffer was reused by op ", w, " '", ops[static_cast<size_t>(w)].label, "'",
+         dropped ? cat(", and the cache budget of ", cache_budget_ >> 20, " MiB was full: 'set cache MB'") : "",
+         v.hook < 0 ? " and only hooks are cached" : "", "); break at ", v.name, " to read it");
   }
   HookEvent e = interp_->view(v.op);
   v.full_shape = e.shape.vec();
   v.pos0 = e.pos0;
-  v.selection = select(expr.slice, v.full_shape, expr.text.empty() ? v.name : expr.text);
+  v.selection = select_positions(expr.slice, v.full_shape, pd, e.pos0, Outside::Fail, what);
   v.data.reserve(static_cast<size_t>(v.selection.numel()));
   for (int64_t off : v.selection.offsets(v.full_shape)) v.data.push_back(e.data[off]);
   return v;

@@ -37,6 +37,7 @@ struct Breakpoint {
   bool enabled = true;
   bool temporary = false;
   int64_t hits = 0;
+  int64_t ignore = 0;  // crossings still to pass over (gdb's `ignore N COUNT`); they count as hits
 };
 
 enum class EditKind : uint8_t { Zero, Scale, Add, Set, Steer, Patch };
@@ -73,15 +74,22 @@ struct BadOpReport {
   int64_t n_nan = 0;  // in the op's output
   int64_t n_inf = 0;
   std::vector<InputHealth> inputs;
+  // Where the bad values began: this op (origin, its inputs were fine), an edit on its hook that
+  // wrote them (edit id, with its text), or earlier in the pass (first_bad: the op reported first).
+  bool origin = false;
+  int edit = -1;
+  std::string edit_text;
+  int first_bad = -1;
 };
 
 enum class StopReason : uint8_t {
-  Breakpoint,  // an enabled breakpoint hit (after its op, or at the start of a pass)
-  Step,        // step / next / step layer finished
-  PassStart,   // step token: the next pass is about to run
-  PassEnd,     // finish: the pass ended
-  Done,        // nothing left to run
-  EditError,   // an edit could not be applied (it was disabled)
+  Breakpoint,   // an enabled breakpoint hit (after its op, or at the start of a pass)
+  Step,         // step / next / step layer finished
+  PassStart,    // step token: the next pass is about to run
+  PassEnd,      // finish: the pass ended
+  Done,         // nothing left to run
+  EditError,    // an edit could not be applied (it was disabled)
+  Interrupted,  // Session::interrupt() (Ctrl-C): stopped after the op that was running
 };
 
 struct Stop {
@@ -103,7 +111,12 @@ struct Value {
   Selection selection;              // of the slice
   std::vector<float> data;          // selected elements in C order, selection.shape
   int64_t pos0 = 0;                 // absolute position of row 0 of [pos, ...] tensors
+  bool cached = false;              // read from the session's cache (the op's buffer may be reused)
 };
+
+// Which dimension of a hook's tensor counts positions: 0 for [pos, ...], 1 for attention maps
+// [head, query_pos, key_pos].
+size_t position_dim(HookKind kind);
 
 class Session : private Observer {
  public:
@@ -125,6 +138,9 @@ class Session : private Observer {
   // Queues n greedy decode steps after what is queued, then continues.
   Stop generate(int64_t n);
   Stop resume(Motion motion, int64_t count = 1);
+  // Asks the running resume() to stop after the op in progress (StopReason::Interrupted); safe
+  // from a signal handler. A request made while nothing runs is forgotten at the next resume.
+  static void interrupt();
 
   bool started() const { return started_; }
   bool in_pass() const { return interp_->in_pass(); }
@@ -144,6 +160,10 @@ class Session : private Observer {
   void delete_breakpoint(int id);
   void delete_all_breakpoints();
   void enable_breakpoint(int id, bool enabled);
+  // gdb's `condition N [EXPR]` (no condition: stop every time) and `ignore N COUNT`.
+  void set_condition(int id, std::optional<Condition> condition);
+  void set_ignore(int id, int64_t count);
+  Breakpoint& breakpoint(int id);
   const std::vector<Breakpoint>& breakpoints() const { return breakpoints_; }
 
   // Edits apply from the next time their hook's op runs; when the debugger is stopped right
@@ -155,13 +175,28 @@ class Session : private Observer {
   Edit undo_edit();
   const std::vector<Edit>& edits() const { return edits_; }
 
-  // Reads a tensor expression at the current point. Throws when the hook has not run in this
-  // pass yet, or its buffer has been reused since (the message says which op).
+  // Reads a tensor expression at the current point. Positions in slices are absolute. A hook
+  // that has run in this pass is read from the session's cache (every position of the run so
+  // far; attention maps: this pass's queries) or, when the cache budget left it out, from its
+  // buffer while no later op has reused it. Throws naming the reason otherwise.
   Value evaluate(const TensorExpr& expr);
+
+  // The cache that keeps every hook's tensor of the run for reading after the op (and after the
+  // pass), within a budget in bytes; a hook that would pass it is left out for the rest of the
+  // run. 0 turns the cache off. Setting it clears the cache.
+  void set_cache_budget(int64_t bytes);
+  int64_t cache_budget() const { return cache_budget_; }
+  int64_t cache_bytes() const { return cache_bytes_; }
+  int64_t cache_hooks_kept() const;
+  int64_t cache_hooks_dropped() const;
   // Resolves a hook pattern that must name exactly one hook.
   int resolve_one(const std::string& pattern) const;
-  // Whether op i's output can still be read now.
+  // Whether op i's output can still be read now: in its buffer (live) or in the cache.
   bool live(int op) const;
+  bool cached(int op) const;
+  bool readable(int op) const;
+  // Which dimension of op i's output counts positions.
+  size_t op_position_dim(int op) const;
 
   // The logit lens: a residual-stream row [d_model] through the final norm and the unembedding,
   // computed exactly as the program's final ops do.
@@ -188,6 +223,11 @@ class Session : private Observer {
   bool condition_holds(const Breakpoint& bp, int op, std::string* detail);
   std::vector<InputHealth> input_health(int op);
   Stop hit(Breakpoint& bp, int op, std::string detail);
+  bool pass_ignored(Breakpoint& bp);  // an ignore count passes over this crossing
+  void observe_hooks();
+  void cache_store(const HookEvent& event);
+  void cache_clear();
+  static int64_t count_non_finite(const HookEvent& event);
 
   const Model& model_;
   RunOptions options_;
@@ -217,6 +257,19 @@ class Session : private Observer {
   std::vector<std::vector<int>> hook_edits_;  // per hook: indices into edits_
   std::string edit_error_;                    // set by on_hook, reported after the step
   std::vector<int> failed_edits_;             // ids of edits on_hook could not apply
+  std::map<int, int> bad_edit_;               // op -> id of the edit that wrote NaN/Inf into its output, this pass
+  int first_bad_op_ = -1;                     // the first op of this pass reported bad
+
+  struct CachedHook {
+    int64_t first = 0;  // position of row 0 (attention maps: of query row 0)
+    std::vector<int64_t> shape;
+    std::vector<float> data;
+    bool dropped = false;  // left out: the budget was full
+    int64_t pass = -1;     // the pass that stored it last
+  };
+  std::vector<CachedHook> cache_;  // per hook id
+  int64_t cache_budget_ = int64_t{1} << 30;
+  int64_t cache_bytes_ = 0;
 };
 
 }  // namespace loupe::dbg

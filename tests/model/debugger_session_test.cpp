@@ -19,6 +19,7 @@
 #include "model/sampler.h"
 #include "model/weights.h"
 #include "test_support.h"
+#include "tokenizer/tokenizer.h"
 
 namespace loupe::dbg {
 namespace {
@@ -364,7 +365,7 @@ TEST(DebuggerSession, NanFinderNamesTheFirstBadOpAndItsInputs) {
   d.execute("break if nan");
   Reply r = d.execute("run");
   ASSERT_TRUE(r.json.contains("bad_op")) << r.text;
-  const auto& bad = r.json["bad_op"];
+  const auto bad = r.json["bad_op"];
   EXPECT_EQ(bad["label"], "blocks.2.attn.W_K");
   EXPECT_EQ(bad["kind"], "matmul");
   // Row 3 of W_K is NaN: output column 3 of every position.
@@ -380,7 +381,218 @@ TEST(DebuggerSession, NanFinderNamesTheFirstBadOpAndItsInputs) {
   r = d.execute("continue");
   EXPECT_EQ(r.json["bad_op"]["label"], "blocks.2.attn.rope_k");
   EXPECT_TRUE(r.json["bad_op"]["inputs"][0]["already_bad"].get<bool>());
+  // ... and is not called the first: the report points back at W_K.
+  EXPECT_EQ(r.text.find("first bad op: "), std::string::npos) << r.text;
+  EXPECT_NE(r.text.find("they began earlier, at op "), std::string::npos) << r.text;
+  EXPECT_FALSE(r.json["bad_op"]["origin"].get<bool>());
+  EXPECT_EQ(r.json["bad_op"]["first_bad_op"], bad["op"]);
   std::filesystem::remove_all(dir);
+}
+
+// A NaN written by an edit is reported as coming from the edit, not from the op it follows.
+TEST(DebuggerSession, NanFinderNamesAnEditAsTheSource) {
+  auto m = load_model(stories());
+  Session s(*m, two_threads());
+  Debugger d(s, "Once upon a time");
+  d.execute("edit set resid_mid1[2, 7] nan");
+  d.execute("break if nan");
+  Reply r = d.execute("run");
+  ASSERT_TRUE(r.json.contains("bad_op")) << r.text;
+  EXPECT_EQ(r.json["bad_op"]["label"], "blocks.1.resid + attn_out");
+  EXPECT_EQ(r.json["bad_op"]["edit"], 1);
+  EXPECT_FALSE(r.json["bad_op"]["origin"].get<bool>());
+  EXPECT_EQ(r.json["bad_op"]["nan"], 1);
+  EXPECT_NE(r.text.find("bad values begin at edit 1 (set resid_mid1[2, 7] nan)"), std::string::npos) << r.text;
+  r = d.execute("continue");
+  EXPECT_NE(r.text.find("they began earlier, at op "), std::string::npos) << r.text;
+}
+
+// Every hook of the run stays readable after its op, after the pass and after generation
+// (TransformerLens's run_with_cache), with absolute positions; values equal a clean run's.
+TEST(DebuggerSession, EveryHookIsReadableAfterThePassAtAbsolutePositions) {
+  auto m = load_model(stories());
+  Session s(*m, two_threads());
+  Debugger d(s, "Once upon a time");
+  const std::vector<int32_t> tokens = prompt(*m, "Once upon a time");
+  const auto n = static_cast<int64_t>(tokens.size());
+  ASSERT_EQ(s.run(tokens).reason, StopReason::Done);
+  ASSERT_EQ(s.generate(3).reason, StopReason::Done);
+  const std::vector<int32_t>& all = s.tokens();
+  ASSERT_EQ(static_cast<int64_t>(all.size()), n + 3);
+  const auto hooks = s.interp().hooks().resolve("blocks.*.hook_resid_pre");
+  const std::map<int, SourceTensor> clean = s.capture(all, hooks);
+  for (int h : hooks) {
+    const std::string& name = s.interp().hooks()[h].name;
+    SCOPED_TRACE(name);
+    const Value v = s.evaluate(parse_tensor_expr(name));
+    EXPECT_TRUE(v.cached);
+    ASSERT_EQ(v.selection.shape, (std::vector<int64_t>{n + 3, 64}));
+    const SourceTensor& want = clean.at(h);
+    ASSERT_EQ(want.data.size(), v.data.size());
+    for (size_t i = 0; i < v.data.size(); ++i) ASSERT_NEAR(v.data[i], want.data[i], 1e-4) << i;
+    // [3] is position 3 (a prompt position), [-1] the newest.
+    const Value p3 = s.evaluate(parse_tensor_expr(name + "[3]"));
+    for (size_t i = 0; i < 64; ++i) EXPECT_EQ(p3.data[i], v.data[3 * 64 + i]);
+    const Value last = s.evaluate(parse_tensor_expr(name + "[-1]"));
+    for (size_t i = 0; i < 64; ++i) EXPECT_EQ(last.data[i], v.data[static_cast<size_t>((n + 2) * 64) + i]);
+  }
+  // Attention maps keep the newest pass: its query is position n + 2.
+  const Value pat = s.evaluate(parse_tensor_expr("pattern0[0, -1, :]"));
+  EXPECT_EQ(pat.selection.shape, (std::vector<int64_t>{n + 3}));
+  EXPECT_THROW(s.evaluate(parse_tensor_expr("pattern0[0, 2, :]")), Error);
+  // The text commands read the same, and `lens` names the absolute position.
+  const Reply r = d.execute("lens resid_post3[4]");
+  EXPECT_EQ(r.json["position"], 4);
+  EXPECT_NO_THROW(d.execute("stats blocks.0.hook_resid_pre"));
+}
+
+// The cache never passes its budget; hooks that would are left out and say so.
+TEST(DebuggerSession, TheCacheKeepsToItsBudget) {
+  auto m = load_model(stories());
+  Session s(*m, two_threads());
+  Debugger d(s, "Once upon a time");
+  d.execute("set cache 0.05");  // 52 KB: a few layers of a 5-position run
+  s.run(prompt(*m, "Once upon a time"));
+  EXPECT_LE(s.cache_bytes(), s.cache_budget());
+  EXPECT_GT(s.cache_hooks_kept(), 5);
+  EXPECT_GT(s.cache_hooks_dropped(), 5);
+  EXPECT_NO_THROW(s.evaluate(parse_tensor_expr("resid_pre0")));
+  try {
+    s.evaluate(parse_tensor_expr("resid_pre4"));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cache budget"), std::string::npos) << e.what();
+  }
+  const Reply info = d.execute("info cache");
+  EXPECT_EQ(info.json["dropped"], s.cache_hooks_dropped());
+  EXPECT_THROW(d.execute("set cache -1"), Error);
+}
+
+// Session::interrupt() (Ctrl-C) stops after the op in progress; continuing gives the same
+// logits as a run never interrupted.
+TEST(DebuggerSession, AnInterruptStopsBetweenOpsAndKeepsTheState) {
+  auto m = load_model(stories());
+  const std::vector<int32_t> tokens = prompt(*m, "Once upon a time there");
+  Session s(*m, two_threads());
+  struct Interrupter : Observer {
+    int calls = 0;
+    void on_hook(const HookEvent& /*e*/) override {
+      if (++calls == 1) Session::interrupt();
+    }
+  } ctrl_c;
+  const int hook = s.resolve_one("resid_mid2");
+  Subscription sub = s.interp().subscribe(hook, &ctrl_c);
+  Stop stop = s.run(tokens);
+  ASSERT_EQ(stop.reason, StopReason::Interrupted);
+  EXPECT_EQ(s.last_op(), s.program().hook_op[static_cast<size_t>(hook)]);
+  EXPECT_TRUE(s.in_pass());
+  stop = s.resume(Motion::Continue);
+  EXPECT_EQ(stop.reason, StopReason::Done);
+  // Interrupting generation: the next decode pass's hook stops it, and generation goes on.
+  ctrl_c.calls = 0;
+  stop = s.generate(3);
+  ASSERT_EQ(stop.reason, StopReason::Interrupted);
+  stop = s.resume(Motion::Continue);
+  EXPECT_EQ(stop.reason, StopReason::Done);
+  ASSERT_EQ(s.tokens().size(), tokens.size() + 3);
+  EXPECT_EQ(s.logits(), uninterrupted(*m, s.tokens()));
+  // A request made while nothing runs is forgotten.
+  Session::interrupt();
+  sub.reset();
+  EXPECT_EQ(s.run(tokens).reason, StopReason::Done);
+}
+
+// gdb's breakpoint commands: condition, ignore, commands ... end; display; unique prefixes;
+// Enter repeating the last motion at the terminal.
+TEST(DebuggerSession, GdbBreakpointCommands) {
+  auto m = load_model(stories());
+  Session s(*m, two_threads());
+  Debugger d(s, "Once upon a time");
+  d.execute("break blocks.*.hook_resid_post");
+  // condition: only layer outputs whose absmax passes a bound nobody reaches.
+  d.execute("condition 1 absmax > 1e30");
+  Reply r = d.execute("run");
+  EXPECT_EQ(r.json["stop"], "done");
+  d.execute("condition 1");
+  r = d.execute("restart");
+  EXPECT_EQ(r.json["breakpoint"], 1);
+  EXPECT_EQ(r.json["where"]["hook"], "blocks.0.hook_resid_post");
+  EXPECT_THROW(d.execute("condition 1 top1 == 99999"), Error);  // checked as 'break ... if' is
+  EXPECT_THROW(d.execute("condition 7 nan"), Error);
+  // ignore: pass over the next two crossings (they count as hits).
+  d.execute("ignore 1 2");
+  r = d.execute("continue");
+  EXPECT_EQ(r.json["where"]["hook"], "blocks.3.hook_resid_post");
+  r = d.execute("info break");  // a unique prefix of the subject
+  EXPECT_EQ(r.json["breakpoints"][0]["hits"], 4);
+  // commands ... end run at each stop of that breakpoint.
+  d.execute("commands 1");
+  EXPECT_TRUE(d.collecting());
+  EXPECT_THROW(d.execute("pirnt resid_pre0"), Error);  // caught while typing, still collecting
+  EXPECT_TRUE(d.collecting());
+  d.execute("stats");
+  d.execute("print [-1, 0:2]");
+  r = d.execute("end");
+  EXPECT_FALSE(d.collecting());
+  EXPECT_EQ(r.json["commands"].size(), 2u);
+  r = d.execute("cont");  // a unique prefix
+  EXPECT_EQ(r.json["where"]["hook"], "blocks.4.hook_resid_post");
+  ASSERT_EQ(r.json["commands"].size(), 2u);
+  EXPECT_EQ(r.json["commands"][1]["result"]["expr"], "blocks.4.hook_resid_post[-1, 0:2]");
+  EXPECT_NE(r.text.find("(loupe) stats\n"), std::string::npos) << r.text;
+  // display shows at once and at every stop.
+  r = d.execute("display resid_pre0[-1, :3]");
+  EXPECT_NE(r.text.find("display 1: resid_pre0[-1, :3] = "), std::string::npos) << r.text;
+  r = d.execute("restart");
+  EXPECT_EQ(r.json["watches"][0]["expr"], "resid_pre0[-1, :3]");
+  d.execute("undisplay 1");
+  // Prefixes: ambiguous and unknown commands say what they could be.
+  try {
+    d.execute("d");  // 'd' is delete's alias
+    d.execute("un");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("ambiguous"), std::string::npos) << e.what();
+  }
+  try {
+    d.execute("contnue");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("did you mean 'continue'"), std::string::npos) << e.what();
+  }
+  // Enter repeats the last step at the terminal, and nothing in a script.
+  d.execute("break resid_pre2");
+  d.execute("restart");
+  r = d.execute("step");
+  const int64_t op = r.json["where"]["op"].get<int64_t>();
+  EXPECT_TRUE(d.execute("").json.is_null());
+  d.set_repeat_on_blank(true);
+  r = d.execute("");
+  EXPECT_EQ(r.json["where"]["op"].get<int64_t>(), op + 1);
+  d.execute("where");  // not repeated
+  EXPECT_TRUE(d.execute("").json.is_null() || d.execute("").json.empty());
+}
+
+// generate prints what it generated; where prints the stack.
+TEST(DebuggerSession, GenerateAndWhereSayWhatHappened) {
+  auto m = load_model(stories());
+  Session s(*m, two_threads());
+  Debugger d(s, "Once upon a time");
+  d.execute("run");
+  Reply r = d.execute("generate 3");
+  ASSERT_TRUE(r.json.contains("generated")) << r.text;
+  const std::vector<int32_t> gen = r.json["generated"]["tokens"];
+  ASSERT_EQ(gen.size(), 3u);
+  EXPECT_EQ(r.json["generated"]["text"], m->tokenizer->decode(gen));
+  EXPECT_NE(r.text.find("generated 3 tokens: "), std::string::npos) << r.text;
+  d.execute("break layer 2");
+  r = d.execute("generate 1");
+  r = d.execute("bt");
+  ASSERT_EQ(r.json["frames"].size(), 4u);
+  EXPECT_EQ(r.json["frames"][1]["layer"], 2);
+  EXPECT_EQ(r.json["frames"][2]["prompt"], false);
+  EXPECT_EQ(r.json["frames"][3]["generated"], 4);
+  EXPECT_NE(r.text.find("#1  layer 2 of 5"), std::string::npos) << r.text;
 }
 
 // One NaN in any weight of the model reaches the logits (no kernel turns it into a number: an
@@ -425,6 +637,7 @@ TEST(DebuggerSession, ANanInAnyWeightReachesTheLogits) {
 TEST(DebuggerSession, ReadingTensorsThatAreGoneSaysWhy) {
   auto m = load_model(stories());
   Session s(*m, two_threads());
+  s.set_cache_budget(0);  // only what is still in the interpreter's buffers
   s.add_breakpoint(s.make_breakpoint({"resid_mid2"}, std::nullopt));
   s.run(prompt(*m, "Once upon a time"));
   EXPECT_NO_THROW(s.evaluate(parse_tensor_expr("attn_out2")));

@@ -4,6 +4,8 @@
 #include <editline/readline.h>
 #include <unistd.h>
 
+#include <csignal>
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -21,6 +23,32 @@ namespace loupe::cli {
 namespace {
 
 dbg::Debugger* g_completion_target = nullptr;  // libedit's completion callbacks take no context
+
+void on_interrupt(int /*signal*/) {
+  dbg::Session::interrupt();
+}
+
+// Ctrl-C while a command runs stops the pass after the op in progress (the REPL stays); the
+// previous handler comes back when the command returns.
+class InterruptScope {
+ public:
+  explicit InterruptScope(bool on) : on_(on) {
+    if (!on_) return;
+    struct sigaction sa {};
+    sa.sa_handler = on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &previous_);
+  }
+  ~InterruptScope() {
+    if (on_) sigaction(SIGINT, &previous_, nullptr);
+  }
+  InterruptScope(const InterruptScope&) = delete;
+  InterruptScope& operator=(const InterruptScope&) = delete;
+
+ private:
+  bool on_;
+  struct sigaction previous_ {};
+};
 
 char* completion_generator(const char* text, int state) {
   static std::vector<std::string> matches;
@@ -45,14 +73,17 @@ struct Shell {
   dbg::Debugger& debugger;
   bool json = false;
   bool echo = false;
+  bool interactive = false;  // a person at a terminal: Ctrl-C interrupts, Enter repeats
   int failures = 0;
 
   // Runs one line and prints its result; never throws for a bad command.
   void execute(const std::string& line) {
     const size_t first = line.find_first_not_of(" \t");
-    if (first == std::string::npos || line[first] == '#') return;  // blank lines and comments
-    if (echo && !json) std::printf("(loupe) %s\n", line.c_str());
+    const bool blank = first == std::string::npos;
+    if ((blank && !interactive) || (!blank && line[first] == '#')) return;  // blank lines and comments
+    if (echo && !json) std::printf("%s%s\n", debugger.collecting() ? ">" : "(loupe) ", line.c_str());
     try {
+      const InterruptScope ctrl_c(interactive);
       dbg::Reply r = debugger.execute(line);
       if (json) {
         if (r.json.is_null()) return;  // blank line or comment
@@ -88,7 +119,7 @@ struct Shell {
     const std::string history = home != nullptr ? std::string(home) + "/.loupe_history" : "";
     if (!history.empty()) read_history(history.c_str());
     while (!debugger.quit_requested()) {
-      char* raw = readline("(loupe) ");
+      char* raw = readline(debugger.collecting() ? ">" : "(loupe) ");
       if (raw == nullptr) break;  // end of input (Ctrl-D)
       std::string line(raw);
       std::free(raw);
@@ -115,6 +146,12 @@ void add_debug(CLI::App& app, Action& action) {
                   "one user message, put through the model's chat template: the prompt a bare 'run' runs");
   cmd->add_option("-x,--script", *script, "run the commands in FILE (then read standard input when it is a terminal)");
   cmd->add_flag("--json", *json, "print one JSON object per command");
+  auto cache_mb = std::make_shared<double>(1024);
+  cmd->add_option("--cache-mb", *cache_mb,
+                  "memory for the hook tensors kept after their op (every hook of the run, readable by print, "
+                  "stats, save; 0: none)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e9));
   cmd->callback([=, &action] {
     action = [=] {
       std::ifstream file;
@@ -132,13 +169,16 @@ void add_debug(CLI::App& app, Action& action) {
           default_prompt.erase(0, model->tokenizer->token_text(model->tokenizer->bos_id()).size());
       }
       dbg::Session session(*model, mf->run_options());
+      session.set_cache_budget(static_cast<int64_t>(*cache_mb * 1024 * 1024));
       dbg::Debugger debugger(session, default_prompt);
       const bool tty = isatty(STDIN_FILENO) != 0;
-      Shell shell{debugger, *json, !tty || !script->empty(), 0};
+      Shell shell{debugger, *json, !tty || !script->empty(), false, 0};
       if (!script->empty()) shell.run_stream(file);
       if (!debugger.quit_requested()) {
         shell.echo = !tty;
         if (tty && !*json) {
+          shell.interactive = true;
+          debugger.set_repeat_on_blank(true);
           shell.run_terminal();
         } else {
           shell.run_stream(std::cin);
