@@ -10,27 +10,6 @@
 
 namespace loupe::analysis {
 
-void StreamHistogram::set_range(double lo, double hi) {
-  LOUPE_ASSERT(hi > lo, "histogram range [", lo, ", ", hi, "]");
-  lo_ = lo;
-  hi_ = hi;
-}
-
-void StreamHistogram::add(double x) {
-  if (!std::isfinite(x)) return;
-  if (x < lo_) {
-    ++below_;
-    return;
-  }
-  if (x >= hi_) {
-    ++above_;
-    return;
-  }
-  const auto n = static_cast<int64_t>(counts_.size());
-  const auto i = std::min<int64_t>(n - 1, static_cast<int64_t>((x - lo_) / (hi_ - lo_) * static_cast<double>(n)));
-  ++counts_[static_cast<size_t>(i)];
-}
-
 namespace {
 
 bool is_attention_map(HookKind k) {
@@ -61,12 +40,7 @@ class ActivationObserver : public Observer {
     }
     LOUPE_ASSERT(a.width == width, e.point->name, ": width changed from ", a.width, " to ", width);
     const int64_t numel = rows * width;
-    if (!a.histogram.ranged()) {
-      Moments first;
-      for (int64_t i = 0; i < numel; ++i) first.add(e.data[i]);
-      const double sd = first.std_dev() > 0 ? first.std_dev() : std::max(1e-6, std::fabs(first.mean()));
-      if (first.count() > 0) a.histogram.set_range(first.mean() - 6 * sd, first.mean() + 6 * sd);
-    }
+    if (!a.histogram.ranged()) a.histogram.start(e.data, numel);
     for (int64_t r = 0; r < rows; ++r) {
       const float* x = e.data + r * width;
       double ss = 0;
@@ -74,7 +48,7 @@ class ActivationObserver : public Observer {
         const double v = x[k];
         a.moments.add(v);
         if (!std::isfinite(v)) continue;
-        if (a.histogram.ranged()) a.histogram.add(v);
+        a.histogram.add(v);
         const double av = std::fabs(v);
         a.sum_abs += av;
         ss += v * v;
@@ -199,7 +173,7 @@ ActivationsResult run_activations(const Model& model, const std::string& data_pa
   Interpreter interp(model, options.run);
   ActivationsAnalysis analysis(model, options);
   analysis.attach(interp);
-  DocumentReader reader(data_path, field);
+  DocumentReader reader(data_path, field, options.seq.format, options.seq.strict);
   SequencerOptions so = options.seq;
   so.max_len = interp.n_ctx();
   if (so.chunk > interp.n_ctx())
@@ -238,11 +212,7 @@ nlohmann::ordered_json to_json(const ActivationsResult& r) {
     e["inf"] = h.moments.n_inf();
     e["mean_abs"] = h.mean_abs;
     e["mean_norm"] = h.mean_norm;
-    e["histogram"] = {{"lo", h.histogram.lo()},
-                      {"hi", h.histogram.hi()},
-                      {"counts", h.histogram.counts()},
-                      {"below", h.histogram.below()},
-                      {"above", h.histogram.above()}};
+    e["histogram"] = {{"lo", h.histogram.lo()}, {"hi", h.histogram.hi()}, {"counts", h.histogram.counts()}};
     nlohmann::ordered_json massive = nlohmann::ordered_json::array();
     for (const MassiveDim& m : h.massive)
       massive.push_back({{"dim", m.dim}, {"max_abs", m.max_abs}, {"ratio", m.ratio}});

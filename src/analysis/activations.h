@@ -18,26 +18,6 @@
 
 namespace loupe::analysis {
 
-// A histogram whose range is fixed by the first values it sees (their mean +- 6 std), with
-// counts of the values that fall outside it.
-class StreamHistogram {
- public:
-  explicit StreamHistogram(int n_bins = 60) : counts_(static_cast<size_t>(n_bins), 0) {}
-  bool ranged() const { return hi_ > lo_; }
-  void set_range(double lo, double hi);
-  void add(double x);
-  double lo() const { return lo_; }
-  double hi() const { return hi_; }
-  const std::vector<int64_t>& counts() const { return counts_; }
-  int64_t below() const { return below_; }
-  int64_t above() const { return above_; }
-
- private:
-  std::vector<int64_t> counts_;
-  double lo_ = 0, hi_ = 0;
-  int64_t below_ = 0, above_ = 0;
-};
-
 struct MassiveDim {
   int64_t dim = 0;
   double max_abs = 0;

@@ -1,5 +1,8 @@
 #include "analysis/data.h"
 
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -21,49 +24,82 @@ bool blank(const std::string& s) {
 
 }  // namespace
 
-DocumentReader::DocumentReader(const std::string& path, const std::string& field)
-    : path_(path), field_(field), in_(path, std::ios::binary) {
-  if (!in_) fail(path, ": cannot open the data file");
-  if (ends_with(path, ".jsonl") || ends_with(path, ".ndjson")) {
-    format_ = DataFormat::Jsonl;
-    return;
+DocumentReader::DocumentReader(const std::string& path, const std::string& field, data::Format format, bool strict)
+    : path_(path), field_(field), strict_(strict) {
+  if (format == data::Format::Auto && path != "-") {
+    // A file without a telling extension is JSONL when it starts with '{'.
+    std::error_code ec;
+    const bool file = std::filesystem::is_regular_file(path, ec);
+    const bool named = ends_with(path, ".jsonl") || ends_with(path, ".json") || ends_with(path, ".ndjson") ||
+                       ends_with(path, ".csv") || ends_with(path, ".gz") || ends_with(path, ".zst");
+    if (file && !named) {
+      std::ifstream in(path, std::ios::binary);
+      if (!in) fail(path, ": cannot open the data file");
+      char c = 0;
+      while (in.get(c))
+        if (c != ' ' && c != '\t' && c != '\r' && c != '\n') break;
+      format = in && c == '{' ? data::Format::Jsonl : data::Format::Lines;
+    }
   }
-  // Peek at the first non-blank character.
-  char c = 0;
-  while (in_.get(c))
-    if (c != ' ' && c != '\t' && c != '\r' && c != '\n') break;
-  if (in_ && c == '{') format_ = DataFormat::Jsonl;
-  in_.clear();
-  in_.seekg(0);
+  reader_ = std::make_unique<data::Reader>(std::vector<std::string>{path}, format, field);
+  reader_->set_max_record_bytes(size_t{64} << 20);
+  format_ = reader_->sources().empty() ? data::Format::Lines : reader_->format_of(0);
+  on_problem_ = [n = 0](const std::string& msg) mutable {
+    if (++n <= 20) std::fprintf(stderr, "warning: %s; skipped (--strict stops instead)\n", msg.c_str());
+    if (n == 21) std::fprintf(stderr, "warning: more records skipped; not listed\n");
+  };
+}
+
+DocumentReader::~DocumentReader() = default;
+
+const std::string& DocumentReader::path() const {
+  return reader_->sources().empty() ? path_ : reader_->sources()[source_];
+}
+
+void DocumentReader::problem(uint32_t source, int64_t line, const std::string& message) {
+  const std::string where = source < reader_->sources().size() ? reader_->sources()[source] : path_;
+  const std::string msg = cat(where, ":", line, ": ", message);
+  if (strict_) fail(msg, " (--strict)");
+  ++skipped_;
+  if (on_problem_) on_problem_(msg);
+}
+
+void DocumentReader::take_reader_problems() {
+  for (const data::Problem& p : reader_->take_problems()) problem(p.source, p.line, p.message);
 }
 
 std::optional<std::string> DocumentReader::next() {
-  std::string line;
-  while (std::getline(in_, line)) {
-    ++line_;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (blank(line)) continue;
-    if (format_ == DataFormat::Text) {
-      const int64_t bad = find_invalid_utf8(line);
-      if (bad >= 0) fail(path_, ":", line_, ": invalid UTF-8 at byte ", bad, " of the line");
-      return line;
+  for (;;) {
+    if (pos_ >= batch_.size()) {
+      batch_.clear();
+      pos_ = 0;
+      const bool more = reader_->next_batch(batch_, size_t{1} << 20);
+      take_reader_problems();
+      if (!more) return std::nullopt;
+      continue;
     }
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
-      fail(path_, ":", line_, ": not a JSON object (", e.what(), ")");
+    data::Record& r = batch_[pos_++];
+    source_ = r.source;
+    line_ = r.line;
+    std::string text;
+    if (reader_->format_of(r.source) == data::Format::Jsonl) {
+      if (blank(r.text)) continue;
+      std::string why;
+      if (!data::extract_jsonl(r.text, field_, text, why)) {
+        problem(r.source, r.line, why);
+        continue;
+      }
+    } else {
+      text = std::move(r.text);
     }
-    if (!j.is_object()) fail(path_, ":", line_, ": expected a JSON object with a '", field_, "' field");
-    auto it = j.find(field_);
-    if (it == j.end()) fail(path_, ":", line_, ": no '", field_, "' field (use --field to name another)");
-    if (!it->is_string()) fail(path_, ":", line_, ": field '", field_, "' is not a string");
-    std::string text = it->get<std::string>();
     if (blank(text)) continue;
+    const int64_t bad = find_invalid_utf8(text);
+    if (bad >= 0) {
+      problem(r.source, r.line, cat("invalid UTF-8 at byte ", bad, " of the document"));
+      continue;
+    }
     return text;
   }
-  if (in_.bad()) fail(path_, ": read error after line ", line_);
-  return std::nullopt;
 }
 
 Sequencer::Sequencer(const Model& model, DocumentReader& reader, const SequencerOptions& options)

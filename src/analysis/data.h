@@ -1,14 +1,16 @@
-// Evaluation data: documents streamed from a plain-text file (one document per line) or a JSONL
-// file (one object per line with a text field), and the token sequences the analysis commands
-// run, one at a time, so memory does not grow with the number of documents.
+// Evaluation data: documents streamed from the corpus reader (text, JSONL, CSV, gz, zst, folders),
+// and the token sequences the analysis commands run, one at a time, so memory does not grow
+// with the number of documents.
 #pragma once
 
 #include <cstdint>
-#include <fstream>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "data/input.h"
 
 namespace loupe {
 struct Model;
@@ -16,26 +18,48 @@ struct Model;
 
 namespace loupe::analysis {
 
-enum class DataFormat : uint8_t { Text, Jsonl };
-
-// Reads documents one at a time. Empty lines are skipped. The format is JSONL when the file
-// name ends in .jsonl / .ndjson or its first non-blank character is '{'. Errors name file:line.
+// Reads documents one at a time through the corpus reader the explorer uses (data::Reader): a
+// file, a folder (its files in name order), standard input ("-"), plain or gzip / zstd, split
+// by format: one document per line (text), JSONL (a string field, dotted for nesting), CSV (a
+// column) or blank-line separated. Auto: by extension, else JSONL when the first non-blank
+// character is '{', else lines. Blank documents are skipped. A bad record (broken JSON, a
+// missing field, a CSV row without the column, invalid UTF-8, one past the size limit) is
+// reported as FILE:LINE: PROBLEM and skipped, or stops the reading with that error when strict.
 class DocumentReader {
  public:
-  explicit DocumentReader(const std::string& path, const std::string& field = "text");
-  DataFormat format() const { return format_; }
-  // The next document's text, or nullopt at the end of the file.
+  explicit DocumentReader(const std::string& path, const std::string& field = "text",
+                          data::Format format = data::Format::Auto, bool strict = false);
+  ~DocumentReader();
+  DocumentReader(const DocumentReader&) = delete;
+  DocumentReader& operator=(const DocumentReader&) = delete;
+
+  // The format of the first input, resolved.
+  data::Format format() const { return format_; }
+  // The next document's text, or nullopt at the end of the data.
   std::optional<std::string> next();
-  // 1-based line of the document last returned.
+  // 1-based line of the document last returned, and its file.
   int64_t line() const { return line_; }
-  const std::string& path() const { return path_; }
+  const std::string& path() const;
+  // Records skipped so far. Each is handed to on_problem ("FILE:LINE: PROBLEM"); by default the
+  // first 20 are printed to stderr as warnings.
+  int64_t skipped() const { return skipped_; }
+  void set_on_problem(std::function<void(const std::string&)> f) { on_problem_ = std::move(f); }
 
  private:
+  void problem(uint32_t source, int64_t line, const std::string& message);
+  void take_reader_problems();
+
+  std::unique_ptr<data::Reader> reader_;
   std::string path_;
   std::string field_;
-  std::ifstream in_;
-  DataFormat format_ = DataFormat::Text;
+  bool strict_ = false;
+  data::Format format_ = data::Format::Lines;
+  std::vector<data::Record> batch_;
+  size_t pos_ = 0;
+  uint32_t source_ = 0;
   int64_t line_ = 0;
+  int64_t skipped_ = 0;
+  std::function<void(const std::string&)> on_problem_;
 };
 
 // One forward pass worth of tokens. Position i (i >= first_scored, i + 1 < tokens.size())
@@ -61,6 +85,9 @@ struct SequencerOptions {
   int64_t chunk = 0;
   int64_t max_len = 0;   // per-document window length (usually the context)
   int64_t max_docs = 0;  // stop after this many documents; 0 = all
+  // How the data is read (DocumentReader).
+  data::Format format = data::Format::Auto;
+  bool strict = false;
 };
 
 class Sequencer {

@@ -226,7 +226,7 @@ DiffResult run_diff(const Model& reference, const Model& candidate, const std::s
     result.layers_note = "layers not compared (--no-layers)";
   }
 
-  DocumentReader reader(data_path, field);
+  DocumentReader reader(data_path, field, options.seq.format, options.seq.strict);
   SequencerOptions so = options.seq;
   so.max_len = n_ctx;
   Sequencer seq(reference, reader, so);

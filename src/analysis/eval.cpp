@@ -92,7 +92,7 @@ EvalResult run_eval(const Model& model, const std::string& data_path, const std:
     fail("--chunk ", options.seq.chunk, " is longer than the context of ", interp.n_ctx(), " positions (raise --ctx)");
   const int64_t V = model.config.d_vocab;
   const Tokenizer& tok = *model.tokenizer;
-  DocumentReader reader(data_path, field);
+  DocumentReader reader(data_path, field, options.seq.format, options.seq.strict);
   SequencerOptions so = options.seq;
   so.max_len = interp.n_ctx();
   Sequencer seq(model, reader, so);

@@ -124,4 +124,57 @@ double Moments::kurtosis() const {
   return n * m4_ / (m2_ * m2_);
 }
 
+StreamHistogram::StreamHistogram(int n_bins) : counts_(static_cast<size_t>(std::max(2, n_bins + (n_bins & 1))), 0) {}
+
+void StreamHistogram::set_range(double lo, double hi) {
+  LOUPE_ASSERT(std::isfinite(lo) && std::isfinite(hi) && hi > lo, "histogram range [", lo, ", ", hi, "]");
+  lo_ = lo;
+  hi_ = hi;
+}
+
+void StreamHistogram::start(const float* x, int64_t n) {
+  double lo = INFINITY, hi = -INFINITY;
+  for (int64_t i = 0; i < n; ++i)
+    if (std::isfinite(x[i])) {
+      lo = std::min<double>(lo, x[i]);
+      hi = std::max<double>(hi, x[i]);
+    }
+  if (lo > hi) return;  // nothing finite yet
+  // The maximum falls inside: the range ends a little past it.
+  const double span = hi > lo ? hi - lo : std::max(1e-6, std::fabs(lo) * 1e-3);
+  set_range(lo, hi + span / static_cast<double>(counts_.size()) * 1e-3 + (hi > lo ? 0.0 : span));
+}
+
+void StreamHistogram::widen(bool up) {
+  // Neighbouring bins merge into one half; the range doubles toward the value.
+  const size_t half = counts_.size() / 2;
+  std::vector<int64_t> merged(counts_.size(), 0);
+  for (size_t i = 0; i < half; ++i) merged[(up ? 0 : half) + i] = counts_[2 * i] + counts_[2 * i + 1];
+  counts_ = std::move(merged);
+  const double w = hi_ - lo_;
+  if (up) {
+    hi_ = lo_ + 2 * w;
+  } else {
+    lo_ = hi_ - 2 * w;
+  }
+}
+
+void StreamHistogram::add(double x) {
+  if (!std::isfinite(x)) return;
+  if (!ranged()) {
+    const float v = static_cast<float>(x);
+    start(&v, 1);
+  }
+  while (x < lo_ || x >= hi_) widen(x >= hi_);
+  const auto n = static_cast<int64_t>(counts_.size());
+  const auto i = std::min<int64_t>(n - 1, static_cast<int64_t>((x - lo_) / (hi_ - lo_) * static_cast<double>(n)));
+  ++counts_[static_cast<size_t>(i)];
+}
+
+int64_t StreamHistogram::total() const {
+  int64_t t = 0;
+  for (int64_t c : counts_) t += c;
+  return t;
+}
+
 }  // namespace loupe::analysis

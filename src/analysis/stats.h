@@ -108,4 +108,29 @@ class TopK {
   std::vector<Entry> items_;
 };
 
+// A streamed histogram that covers every finite value it is given. Its range starts at the first
+// values' minimum and maximum; a value outside doubles the bin width (neighbouring bins merge)
+// and extends the range toward it, so the bins stay on one grid and each count is exact for its
+// bin: the result equals binning all the values at once into the final range.
+class StreamHistogram {
+ public:
+  explicit StreamHistogram(int n_bins = 60);
+  bool ranged() const { return hi_ > lo_; }
+  // The first range: [lo, hi) with hi > lo.
+  void set_range(double lo, double hi);
+  // The first range from the finite values of x (a small one around a single value).
+  void start(const float* x, int64_t n);
+  // Adds a value (non-finite values are not counted); starts the range when it has none.
+  void add(double x);
+  double lo() const { return lo_; }
+  double hi() const { return hi_; }
+  const std::vector<int64_t>& counts() const { return counts_; }
+  int64_t total() const;
+
+ private:
+  void widen(bool up);
+  std::vector<int64_t> counts_;
+  double lo_ = 0, hi_ = 0;
+};
+
 }  // namespace loupe::analysis

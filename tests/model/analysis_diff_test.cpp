@@ -336,17 +336,22 @@ TEST_F(DiffTest, BadInputGivesPreciseErrors) {
   const std::string models = "diff " + test::shared(kF32) + " " + test::shared(kQ8);
   auto r = test::run_loupe(models + " --data " + dir_ + "/missing.txt");
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find("missing.txt: cannot open the data file"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("missing.txt: no such file or directory"), std::string::npos) << r.err;
 
+  // A bad record is reported and skipped; --strict stops at it.
   std::ofstream(dir_ + "/bad.jsonl") << "{\"text\": \"Once upon a time\"}\n{\"body\": \"x\"}\n";
   r = test::run_loupe(models + " --data " + dir_ + "/bad.jsonl");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("warning: " + dir_ + "/bad.jsonl:2: missing field 'text'; skipped"), std::string::npos) << r.err;
+  r = test::run_loupe(models + " --data " + dir_ + "/bad.jsonl --strict");
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find("bad.jsonl:2: no 'text' field"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("error: " + dir_ + "/bad.jsonl:2: missing field 'text' (--strict)"), std::string::npos) << r.err;
 
   std::ofstream(dir_ + "/broken.jsonl") << "{\"text\": \"Once upon\"\n";
   r = test::run_loupe(models + " --data " + dir_ + "/broken.jsonl");
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find("broken.jsonl:1: not a JSON object"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("broken.jsonl:1: invalid JSON"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("no token to score"), std::string::npos) << r.err;
 
   r = test::run_loupe(models + " --data " + data_ + " --chunk 4096");
   EXPECT_EQ(r.exit_code, 1);

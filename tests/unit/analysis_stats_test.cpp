@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <random>
 
 #include "analysis/activations.h"
@@ -154,13 +155,48 @@ TEST(AnalysisDegeneration, EntropyCollapse) {
   EXPECT_FALSE(find_entropy_collapse(flat, o).has_value());
 }
 
-TEST(AnalysisHistogram, RangeAndOverflow) {
+TEST(AnalysisHistogram, CoversEveryValueOnOneGrid) {
   StreamHistogram h(4);
   h.set_range(0, 4);
-  for (double v : {-1.0, 0.0, 0.5, 1.0, 3.99, 4.0, 10.0, static_cast<double>(NAN)}) h.add(v);
+  for (double v : {0.0, 0.5, 1.0, 3.99, static_cast<double>(NAN)}) h.add(v);
   EXPECT_EQ(h.counts(), (std::vector<int64_t>{2, 1, 0, 1}));
-  EXPECT_EQ(h.below(), 1);
-  EXPECT_EQ(h.above(), 2);
+  // 4.0 and 10.0 are past the range: it doubles upward twice ([0, 16), bins of 4).
+  for (double v : {4.0, 10.0}) h.add(v);
+  EXPECT_EQ(h.lo(), 0);
+  EXPECT_EQ(h.hi(), 16);
+  EXPECT_EQ(h.counts(), (std::vector<int64_t>{4, 1, 1, 0}));
+  // -1.0 doubles it downward ([-16, 16), bins of 8).
+  h.add(-1.0);
+  EXPECT_EQ(h.lo(), -16);
+  EXPECT_EQ(h.counts(), (std::vector<int64_t>{0, 1, 5, 1}));
+  EXPECT_EQ(h.total(), 7);
+}
+
+TEST(AnalysisHistogram, EqualsBinningEverythingAtOnce) {
+  // Random values in batches whose ranges grow: the streamed counts equal one binning of all of
+  // them into the final range, and no value is left out.
+  std::mt19937 rng(7);
+  std::vector<double> all;
+  StreamHistogram h(60);
+  for (int batch = 0; batch < 20; ++batch) {
+    std::normal_distribution<float> d(0.5f * static_cast<float>(batch), 1.0f + static_cast<float>(batch * batch));
+    std::vector<float> xs(500);
+    for (float& x : xs) x = d(rng);
+    if (batch == 0) h.start(xs.data(), static_cast<int64_t>(xs.size()));
+    for (float x : xs) {
+      h.add(x);
+      all.push_back(x);
+    }
+  }
+  EXPECT_EQ(h.total(), static_cast<int64_t>(all.size()));
+  const double lo = *std::min_element(all.begin(), all.end()), hi = *std::max_element(all.begin(), all.end());
+  EXPECT_LE(h.lo(), lo);
+  EXPECT_GT(h.hi(), hi);
+  std::vector<int64_t> direct(60, 0);
+  for (double x : all) ++direct[static_cast<size_t>(std::min(59.0, (x - h.lo()) / (h.hi() - h.lo()) * 60))];
+  int64_t differ = 0;  // a value on a bin edge may round either way
+  for (size_t i = 0; i < 60; ++i) differ += std::abs(direct[i] - h.counts()[i]);
+  EXPECT_LE(differ, 2);
 }
 
 class DataReaderTest : public ::testing::Test {
@@ -176,7 +212,7 @@ class DataReaderTest : public ::testing::Test {
 
 TEST_F(DataReaderTest, TextAndJsonl) {
   DocumentReader text(write("a.txt", "one\n\n  \ntwo\r\nthree"));
-  EXPECT_EQ(text.format(), DataFormat::Text);
+  EXPECT_EQ(text.format(), data::Format::Lines);
   EXPECT_EQ(*text.next(), "one");
   EXPECT_EQ(*text.next(), "two");
   EXPECT_EQ(text.line(), 4);
@@ -184,7 +220,7 @@ TEST_F(DataReaderTest, TextAndJsonl) {
   EXPECT_FALSE(text.next().has_value());
 
   DocumentReader json(write("b.data", "\n{\"text\": \"a\\nb\", \"id\": 1}\n{\"text\": \"c\"}\n"));
-  EXPECT_EQ(json.format(), DataFormat::Jsonl);
+  EXPECT_EQ(json.format(), data::Format::Jsonl);
   EXPECT_EQ(*json.next(), "a\nb");
   EXPECT_EQ(*json.next(), "c");
   EXPECT_FALSE(json.next().has_value());
@@ -193,7 +229,7 @@ TEST_F(DataReaderTest, TextAndJsonl) {
   EXPECT_EQ(*other.next(), "x");
 }
 
-TEST_F(DataReaderTest, ErrorsNameFileAndLine) {
+TEST_F(DataReaderTest, StrictStopsAtABadRecordNamingFileAndLine) {
   auto expect_error = [](DocumentReader& r, const std::string& what) {
     try {
       while (r.next()) {
@@ -203,13 +239,50 @@ TEST_F(DataReaderTest, ErrorsNameFileAndLine) {
       EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
     }
   };
-  DocumentReader a(write("x.jsonl", "{\"text\": \"ok\"}\n{\"text\": 3}\n"));
-  expect_error(a, "x.jsonl:2: field 'text' is not a string");
-  DocumentReader b(write("y.jsonl", "[1, 2]\n"));
-  expect_error(b, "y.jsonl:1: expected a JSON object");
-  DocumentReader c(write("z.txt", "fine\nbad \xff byte\n"));
-  expect_error(c, "z.txt:2: invalid UTF-8 at byte 4");
+  const auto strict = [](const std::string& path) {
+    return std::make_unique<DocumentReader>(path, "text", data::Format::Auto, true);
+  };
+  expect_error(*strict(write("x.jsonl", "{\"text\": \"ok\"}\n{\"text\": 3}\n")),
+               "x.jsonl:2: field 'text' is not a string");
+  expect_error(*strict(write("y.jsonl", "[1, 2]\n")), "y.jsonl:1: missing field 'text' (not a JSON object)");
+  expect_error(*strict(write("z.txt", "fine\nbad \xff byte\n")), "z.txt:2: invalid UTF-8 at byte 4");
+  expect_error(*strict(write("w.csv", "id,text\n1,\"open\n")), "w.csv:2: unterminated quoted field");
   EXPECT_THROW(DocumentReader(dir_ + "/nope.txt"), Error);
+}
+
+// Without --strict a bad record is reported (file and line) and skipped; the rest is read.
+TEST_F(DataReaderTest, BadRecordsAreReportedAndSkipped) {
+  DocumentReader r(write("m.jsonl", "{\"text\": \"one\"}\n{broken\n{\"body\": 1}\n{\"text\": \"two\"}\n"));
+  std::vector<std::string> problems;
+  r.set_on_problem([&](const std::string& p) { problems.push_back(p); });
+  EXPECT_EQ(*r.next(), "one");
+  EXPECT_EQ(*r.next(), "two");
+  EXPECT_EQ(r.line(), 4);
+  EXPECT_FALSE(r.next().has_value());
+  EXPECT_EQ(r.skipped(), 2);
+  ASSERT_EQ(problems.size(), 2u);
+  EXPECT_NE(problems[0].find("m.jsonl:2: invalid JSON"), std::string::npos) << problems[0];
+  EXPECT_NE(problems[1].find("m.jsonl:3: missing field 'text'"), std::string::npos) << problems[1];
+}
+
+// The explorer's reader: folders, CSV columns, blank-line documents.
+TEST_F(DataReaderTest, FoldersCsvAndBlankLineDocuments) {
+  const std::string folder = dir_ + "/corpus";
+  std::filesystem::create_directories(folder);
+  std::ofstream(folder + "/b.txt") << "second\nthird\n";
+  std::ofstream(folder + "/a.txt") << "first\n";
+  DocumentReader f(folder);
+  EXPECT_EQ(*f.next(), "first");
+  EXPECT_EQ(*f.next(), "second");
+  EXPECT_EQ(f.path(), folder + "/b.txt");
+  EXPECT_EQ(*f.next(), "third");
+  EXPECT_FALSE(f.next().has_value());
+  DocumentReader csv(write("t.csv", "id,body\n1,\"a, b\"\n2,\"multi\nline\"\n"), "body");
+  EXPECT_EQ(*csv.next(), "a, b");
+  EXPECT_EQ(*csv.next(), "multi\nline");
+  DocumentReader blank(write("p.txt", "para one\nstill one\n\n\npara two\n"), "text", data::Format::Blank);
+  EXPECT_EQ(*blank.next(), "para one\nstill one");
+  EXPECT_EQ(*blank.next(), "para two");
 }
 
 }  // namespace

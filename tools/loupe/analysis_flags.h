@@ -20,12 +20,19 @@ namespace loupe::cli {
 struct DataFlags {
   std::string data;
   std::string field = "text";
+  std::string format = "auto";
+  bool strict = false;
   int64_t chunk = 0;
   int64_t max_docs = 0;
 
   void add(CLI::App* cmd) {
-    cmd->add_option("--data", data, "plain text (one document per line) or JSONL file")->required();
-    cmd->add_option("--field", field, "JSONL field holding the text (default text)");
+    cmd->add_option("--data", data,
+                    "the documents: a file (text, one per line; JSONL; CSV; blank-line separated), plain or .gz / "
+                    ".zst, a folder of them, or - for standard input")
+        ->required();
+    cmd->add_option("--field", field, "JSONL field (a.b nests) or CSV column holding the text (default text)");
+    cmd->add_option("--format", format, "auto, lines, blank, jsonl or csv (default auto: by extension and content)");
+    cmd->add_flag("--strict", strict, "stop at the first bad record (default: report it and skip it)");
     cmd->add_option("--chunk", chunk,
                     "llama-perplexity mode: join the documents, cut into chunks of N tokens, score the second "
                     "half of each (default 0: score every token of each document)")
@@ -37,6 +44,8 @@ struct DataFlags {
     analysis::SequencerOptions o;
     o.chunk = chunk;
     o.max_docs = max_docs;
+    o.format = data::parse_format(format);
+    o.strict = strict;
     return o;
   }
 };

@@ -23,8 +23,7 @@ void write_svgs(const analysis::ActivationsResult& r, const std::string& dir) {
   report::Series pre{.name = "resid_pre"}, post{.name = "resid_post"};
   for (const auto& h : r.hooks) {
     report::Histogram hist;
-    hist.frame.title = h.name + " (" + std::to_string(h.histogram.below()) + " below, " +
-                       std::to_string(h.histogram.above()) + " above the range)";
+    hist.frame.title = h.name;
     hist.x_label = "value";
     hist.y_label = "count";
     const auto& counts = h.histogram.counts();

@@ -1,5 +1,6 @@
 // loupe eval MODEL --data FILE: per-token loss, perplexity per document and overall, surprising
 // tokens, a document coloured by loss, and degenerate-text detectors.
+#include <algorithm>
 #include <cstdio>
 #include <optional>
 #include <span>
@@ -88,10 +89,9 @@ void add_eval(CLI::App& app, Action& action) {
         tokens_file.emplace(*tokens_out);
         tokens_file->write("doc\tpos\ttoken\ttext\tloss\tentropy\n");
       }
-      // Loss histogram: fixed bins of 0.25 nats up to 16, streamed.
-      constexpr int kBins = 64;
-      constexpr double kBinWidth = 0.25;
-      std::vector<double> hist(kBins, 0.0);
+      // Loss histogram: bins of 0.25 nats over [0, 16), doubling in width as larger losses come.
+      analysis::StreamHistogram hist(64);
+      hist.set_range(0, 16);
       nlohmann::ordered_json docs_json = nlohmann::ordered_json::array();
       std::vector<std::string> table;
       int64_t shown = -1;
@@ -103,7 +103,7 @@ void add_eval(CLI::App& app, Action& action) {
       o.progress = print_progress;
       o.on_doc = [&](const analysis::DocEval& d) {
         for (const auto& t : d.losses) {
-          hist[static_cast<size_t>(std::min<double>(kBins - 1, t.loss / kBinWidth))] += 1;
+          hist.add(std::max(0.0, static_cast<double>(t.loss)));  // -log p of p rounded past 1
           if (tokens_file) {
             const int32_t one[1] = {t.token};
             std::ostringstream line;
@@ -139,8 +139,10 @@ void add_eval(CLI::App& app, Action& action) {
         h.frame.title = "per-token loss";
         h.x_label = "loss (nats)";
         h.y_label = "tokens";
-        for (int i = 0; i <= kBins; ++i) h.edges.push_back(i * kBinWidth);
-        h.counts = hist;
+        const auto n = static_cast<double>(hist.counts().size());
+        for (size_t i = 0; i <= hist.counts().size(); ++i)
+          h.edges.push_back(hist.lo() + (hist.hi() - hist.lo()) * static_cast<double>(i) / n);
+        h.counts.assign(hist.counts().begin(), hist.counts().end());
         report::histogram(h).save(*svg);
       }
       if (*json) {
