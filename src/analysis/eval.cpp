@@ -62,7 +62,13 @@ std::optional<EntropyCollapse> find_entropy_collapse(const std::vector<double>& 
 
 namespace {
 
-void finish_doc(DocEval& d, const DegenerationOptions& o) {
+// Whether a token's text is only white space (or nothing: a control token).
+bool blank_token(const Tokenizer& tok, int32_t id) {
+  const std::string t = tok.decode(std::span<const int32_t>(&id, 1));
+  return t.find_first_not_of(" \t\r\n\v\f") == std::string::npos;
+}
+
+void finish_doc(DocEval& d, const DegenerationOptions& o, const Tokenizer& tok) {
   double sum = 0, sum2 = 0, hsum = 0;
   std::vector<double> entropy;
   entropy.reserve(d.losses.size());
@@ -78,7 +84,11 @@ void finish_doc(DocEval& d, const DegenerationOptions& o) {
   d.ppl = {std::exp(m.mean), std::exp(m.mean) * m.error};
   d.mean_entropy = count > 0 ? hsum / static_cast<double>(count) : 0.0;
   d.ngram_repetition = ngram_repetition_rate(d.tokens, o.ngram);
-  d.loop = find_repetition_loop(d.tokens, o);
+  // White space (a final newline, trailing spaces) after a loop does not hide it.
+  size_t end = d.tokens.size();
+  while (end > 0 && blank_token(tok, d.tokens[end - 1])) --end;
+  d.loop = find_repetition_loop(
+      std::vector<int32_t>(d.tokens.begin(), d.tokens.begin() + static_cast<std::ptrdiff_t>(end)), o);
   d.collapse = find_entropy_collapse(entropy, o);
 }
 
@@ -110,7 +120,7 @@ EvalResult run_eval(const Model& model, const std::string& data_path, const std:
     if (!doc_open) return;
     doc_open = false;
     if (doc.losses.empty()) return;
-    finish_doc(doc, options.degeneration);
+    finish_doc(doc, options.degeneration, tok);
     ++r.n_docs;
     rep_sum += doc.ngram_repetition;
     if (doc.loop) ++r.docs_with_loop;

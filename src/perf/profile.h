@@ -86,11 +86,15 @@ class Profiler : public OpListener {
 
 // The machine's peaks, measured now with every thread of `pool` at the tier the kernels run
 // (perf/peaks.h): what the hardware does, not what loupe's kernels reach.
+// An op whose bytes per call fit in half the last-level cache is held to the cache's read rate
+// (a model that fits reads its weights from cache, far past DRAM's rate), a larger one to DRAM's.
 struct Peaks {
   Isa isa = Isa::Scalar;
-  double read_bytes_per_s = 0;  // streaming read bandwidth (perf::read_bandwidth)
-  double fma_flops_per_s = 0;   // float multiply-adds in registers (perf::fma_peak)
-  double int8_ops_per_s = 0;    // int8 products in registers (perf::int8_peak)
+  double read_bytes_per_s = 0;        // streaming read bandwidth from DRAM (perf::read_bandwidth)
+  double cache_read_bytes_per_s = 0;  // the same over a buffer that stays in the caches
+  int64_t cache_bytes = 0;            // the last-level cache (sysfs; 8 MiB when unknown)
+  double fma_flops_per_s = 0;         // float multiply-adds in registers (perf::fma_peak)
+  double int8_ops_per_s = 0;          // int8 products in registers (perf::int8_peak)
 };
 Peaks measure_peaks(ThreadPool& pool);
 

@@ -57,6 +57,8 @@ TEST(AnalysisEval, PerplexityPerDocumentAndOverall) {
       "Once upon a time, there was a little girl named Lily. She loved to play outside in the park.",
       "Tom had a big red ball. He liked to throw it high in the sky and catch it with his hands.",
       "the cat the cat the cat the cat the cat the cat the cat the cat the cat the cat",
+      // Trailing white space does not hide the loop.
+      "the cat the cat the cat the cat the cat the cat the cat the cat the cat the cat  \n \n",
   };
   {
     std::ofstream out(dir + "/d.jsonl");
@@ -84,18 +86,20 @@ TEST(AnalysisEval, PerplexityPerDocumentAndOverall) {
   EXPECT_EQ(j["n_tokens_scored"].get<size_t>(), all.size());
   // The most surprising token is the largest loss.
   EXPECT_NEAR(j["surprising"][0]["loss"].get<double>(), *std::max_element(all.begin(), all.end()), 1e-9);
-  // Only the "the cat" document loops, with the period of " the cat" in tokens.
+  // Only the "the cat" documents loop, with the period of " the cat" in tokens.
   EXPECT_TRUE(j["documents"][0]["repetition_loop"].is_null());
   EXPECT_TRUE(j["documents"][1]["repetition_loop"].is_null());
   ASSERT_FALSE(j["documents"][2]["repetition_loop"].is_null());
   const size_t period = m->tokenizer->encode("the cat", false).size();  // dummy prefix: "▁the▁cat"
   EXPECT_EQ(j["documents"][2]["repetition_loop"]["period"].get<size_t>(), period);
   EXPECT_GT(j["documents"][2]["ngram_repetition"].get<double>(), 0.5);
-  EXPECT_EQ(j["degeneration"]["docs_with_repetition_loop"].get<int>(), 1);
+  ASSERT_FALSE(j["documents"][3]["repetition_loop"].is_null());
+  EXPECT_EQ(j["documents"][3]["repetition_loop"]["period"].get<size_t>(), period);
+  EXPECT_EQ(j["degeneration"]["docs_with_repetition_loop"].get<int>(), 2);
   // Streamed per-document lines and a loss histogram.
   EXPECT_EQ(std::count(std::istreambuf_iterator<char>(*std::make_unique<std::ifstream>(dir + "/docs.jsonl")),
                        std::istreambuf_iterator<char>(), '\n'),
-            3);
+            4);
   EXPECT_EQ(test::read_file(dir + "/loss.svg").rfind("<svg", 0), 0u);
   EXPECT_GE(test::parse_xml(test::read_file(dir + "/loss.svg"))->all("text").size(), 2u);
   std::filesystem::remove_all(dir);

@@ -107,6 +107,27 @@ TEST(Profile, SeesEveryOpAndChangesNothing) {
     EXPECT_LE(ph["ops_seconds"].get<double>(), ph["seconds"].get<double>() + 1e-9);
     EXPECT_FALSE(ph["total"].contains("roofline_percent"));  // no peaks given
   }
+  // Peaks far below what the ops reach: they are raised to the fastest op, which is at 100%,
+  // and no op, kind, layer or phase passes 100.
+  perf::Peaks low;
+  low.isa = active_isa();
+  low.read_bytes_per_s = 1e6;
+  low.cache_read_bytes_per_s = 2e6;
+  low.cache_bytes = int64_t{1} << 20;
+  low.fma_flops_per_s = 1e6;
+  low.int8_ops_per_s = 1e6;
+  const auto roofed = perf::profile_json(interp, prof, low, perf::memory_use(interp));
+  EXPECT_GT(roofed["peaks"]["raised_by"].get<double>(), 1.0);
+  double best = 0;
+  for (const auto& ph : roofed["phases"]) {
+    for (const char* list : {"by_kind", "by_layer", "ops"})
+      for (const auto& g : ph[list]) {
+        EXPECT_LE(g["roofline_percent"].get<double>(), 100.0 + 1e-9) << g.dump();
+        best = std::max(best, g["roofline_percent"].get<double>());
+      }
+    EXPECT_LE(ph["total"]["roofline_percent"].get<double>(), 100.0 + 1e-9);
+  }
+  EXPECT_NEAR(best, 100.0, 1e-9);
   const auto& mem = report["memory"];
   EXPECT_EQ(mem["kv_cache"].get<int64_t>(), 2 * c.n_layers * 64 * c.d_kv() * 4);
   EXPECT_GE(mem["weights_mapped"].get<int64_t>(), mem["weights_stored"].get<int64_t>());
