@@ -43,6 +43,29 @@ std::vector<double> induction_scores(const float* pattern, int64_t n_heads, int6
   return out;
 }
 
+HeadScores chance_scores(int64_t n, int64_t window, int64_t n_induction, int64_t period) {
+  // Query i sees keys max(0, i - window + 1) .. i: each with weight 1 / k_i.
+  const auto seen = [window](int64_t i) { return window > 0 ? std::min(i + 1, window) : i + 1; };
+  const auto first_seen = [window](int64_t i) { return window > 0 ? std::max<int64_t>(0, i - window + 1) : 0; };
+  HeadScores c;
+  c.layer = -1;
+  c.head = -1;
+  for (int64_t i = 0; i < n; ++i) {
+    const auto k = static_cast<double>(seen(i));
+    c.entropy += std::log(k);
+    if (first_seen(i) == 0) c.sink += 1 / k;
+    if (i >= 1) c.prev_token += 1 / k;
+  }
+  c.entropy /= static_cast<double>(std::max<int64_t>(n, 1));
+  c.sink /= static_cast<double>(std::max<int64_t>(n, 1));
+  c.prev_token = n > 1 ? c.prev_token / static_cast<double>(n - 1) : 0.0;
+  const int64_t first = 1 + period;
+  for (int64_t i = first; i < n_induction; ++i)
+    if (i - period + 1 >= first_seen(i)) c.induction += 1 / static_cast<double>(seen(i));
+  c.induction = n_induction > first ? c.induction / static_cast<double>(n_induction - first) : 0.0;
+  return c;
+}
+
 namespace {
 
 // Copies every layer's pattern of a single pass starting at position 0.
@@ -129,6 +152,9 @@ const AttentionResult& AttentionAnalysis::result() {
       const auto hi = static_cast<size_t>(h);
       r.heads.push_back({static_cast<int>(l), static_cast<int>(h), ent[hi], sink[hi], prev[hi], ind[hi]});
     }
+    HeadScores chance = chance_scores(n, c.layers[static_cast<size_t>(l)].window, n_ind, R);
+    chance.layer = static_cast<int>(l);
+    r.chance.push_back(chance);
   }
   return r;
 }
@@ -160,6 +186,14 @@ nlohmann::ordered_json to_json(const AttentionResult& r) {
                      {"prev_token", h.prev_token},
                      {"induction", h.induction}});
   j["heads"] = heads;
+  nlohmann::ordered_json chance = nlohmann::ordered_json::array();
+  for (const HeadScores& c : r.chance)
+    chance.push_back({{"layer", c.layer},
+                      {"entropy", c.entropy},
+                      {"sink", c.sink},
+                      {"prev_token", c.prev_token},
+                      {"induction", c.induction}});
+  j["chance"] = chance;
   return j;
 }
 

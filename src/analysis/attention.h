@@ -29,6 +29,10 @@ struct AttentionResult {
   int64_t n_layers = 0, n_heads = 0;
   std::vector<std::vector<float>> patterns;  // per layer: [n_heads, n, n] of the prompt
   std::vector<HeadScores> heads;             // layer-major
+  // Per layer (head -1): what each score would be with uniform attention over the keys a query
+  // sees (causal, and the layer's sliding window): the chance baseline a head's score means
+  // something against (entropy: its maximum).
+  std::vector<HeadScores> chance;
   std::vector<int32_t> induction_tokens;     // the repeated random sequence
 };
 
@@ -43,6 +47,9 @@ void pattern_scores(const float* pattern, int64_t n_heads, int64_t n, std::vecto
                     std::vector<double>& sink, std::vector<double>& prev);
 // Mean attention i -> i - period + 1 over the second copy (i >= 1 + period) of a [n_heads, n, n] pattern.
 std::vector<double> induction_scores(const float* pattern, int64_t n_heads, int64_t n, int64_t period);
+// The scores of uniform attention: a prompt of n positions, the induction sequence of n_induction
+// positions with that period, keys limited to a window (0: all earlier positions).
+HeadScores chance_scores(int64_t n, int64_t window, int64_t n_induction, int64_t period);
 
 // The attention analysis of a pass over `tokens` from position 0: the patterns are taken from
 // that pass; the induction scores need a pass of their own over the repeated random sequence,

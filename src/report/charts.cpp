@@ -316,8 +316,27 @@ SvgDocument xy_plot(const XYPlot& p) {
   const Scale sy{ya.lo, ya.hi, bottom, top, p.y.log};
   draw_y_axis(doc, sy, ya.ticks, left, right, p.y.label);
   draw_x_axis(doc, sx, xa.ticks, bottom, bottom, p.x.label);
+  if (!p.markers.empty()) {
+    doc.begin_group("markers");
+    std::vector<double> last_end(4, -std::numeric_limits<double>::infinity());  // per label row
+    for (const Marker& m : p.markers) {
+      if (!sx.drawable(m.x) || m.x < xa.lo || m.x > xa.hi) continue;
+      const double x = sx(m.x);
+      doc.line(x, top, x, bottom, {.stroke = m.colour, .stroke_width = 1, .dash = m.dashed ? "3,3" : ""});
+      const double w = text_width(m.label, kTickSize);
+      const auto row = static_cast<size_t>(std::clamp(m.row, 0, 3));
+      if (!m.label.empty() && x + 2 > last_end[row] + 4 && x + 2 + w <= right) {
+        doc.text(x + 2, top + 10 + 13 * static_cast<double>(row), m.label, {.size = kTickSize, .fill = m.colour},
+                 m.label);
+        last_end[row] = x + 2 + w;
+      }
+    }
+    doc.end_group();
+  }
   for (size_t k = 0; k < p.series.size(); ++k) {
     const Series& s = p.series[k];
+    LOUPE_ASSERT(s.labels.empty() || s.labels.size() == s.x.size(), "series '", s.name, "': ", s.labels.size(),
+                 " labels for ", s.x.size(), " points");
     const std::string colour = s.colour.empty() ? palette_colour(k) : s.colour;
     doc.begin_group("series-" + std::to_string(k));
     std::vector<Point> run;  // a polyline breaks at undrawable points
@@ -335,7 +354,8 @@ SvgDocument xy_plot(const XYPlot& p) {
       if (s.lines) run.push_back({sx(x), sy(y)});
       if (s.points)
         doc.circle(sx(x), sy(y), 2.5, {.fill = colour},
-                   (s.name.empty() ? "" : s.name + ": ") + "(" + format_label(x) + ", " + format_label(y) + ")");
+                   (s.labels.empty() ? "" : s.labels[i] + " ") + (s.name.empty() ? "" : s.name + ": ") + "(" +
+                       format_label(x) + ", " + format_label(y) + ")");
     }
     flush();
     doc.end_group();

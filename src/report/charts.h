@@ -93,13 +93,24 @@ struct Series {
   std::vector<double> y{};
   bool lines = true;
   bool points = false;
-  std::string colour{};  // empty: palette_colour(series index)
+  std::string colour{};             // empty: palette_colour(series index)
+  std::vector<std::string> labels;  // empty or one per point: named in the point's tooltip
+};
+// A vertical line across the plot at x, its label at the top (labels that would overlap the
+// previous one are left to the line's tooltip).
+struct Marker {
+  double x = 0;
+  std::string label{};
+  std::string colour = "#9e9e9e";
+  bool dashed = true;
+  int row = 0;  // label row from the top (0, 1, ...): rows keep apart markers that fall together
 };
 struct XYPlot {
   Frame frame;
   Axis x;
   Axis y;
   std::vector<Series> series{};
+  std::vector<Marker> markers{};
 };
 SvgDocument xy_plot(const XYPlot& p);
 

@@ -330,6 +330,11 @@ TEST_F(DiffTest, TerminalOutputHasLlamaPerplexitySections) {
   EXPECT_EQ(svg.rfind("<svg", 0), 0u);
   EXPECT_NE(svg.find("NMSE"), std::string::npos);
   EXPECT_GE(test::parse_xml(svg)->all("text").size(), 4u);  // well-formed, with labels
+  // Layers are marked and labelled, the first jump is named, each point names its hook.
+  EXPECT_NE(svg.find(">L0</text>"), std::string::npos);
+  EXPECT_NE(svg.find(">L4</text>"), std::string::npos);
+  EXPECT_NE(svg.find("first jump: "), std::string::npos);
+  EXPECT_NE(svg.find("<title>blocks.2.hook_resid_post NMSE: "), std::string::npos);
 }
 
 TEST_F(DiffTest, BadInputGivesPreciseErrors) {

@@ -9,6 +9,7 @@
 #include <random>
 
 #include "analysis/activations.h"
+#include "analysis/attention.h"
 #include "analysis/data.h"
 #include "analysis/eval.h"
 #include "analysis/stats.h"
@@ -197,6 +198,34 @@ TEST(AnalysisHistogram, EqualsBinningEverythingAtOnce) {
   int64_t differ = 0;  // a value on a bin edge may round either way
   for (size_t i = 0; i < 60; ++i) differ += std::abs(direct[i] - h.counts()[i]);
   EXPECT_LE(differ, 2);
+}
+
+// The chance baseline is what the scores give on uniform attention over the keys each query sees.
+TEST(AttentionChance, EqualsTheScoresOfUniformAttention) {
+  for (int64_t window : {int64_t{0}, int64_t{3}}) {
+    SCOPED_TRACE(window);
+    const auto uniform = [window](int64_t n) {
+      std::vector<float> p(static_cast<size_t>(n * n), 0.0f);
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t lo = window > 0 ? std::max<int64_t>(0, i - window + 1) : 0;
+        for (int64_t j = lo; j <= i; ++j) p[static_cast<size_t>(i * n + j)] = 1.0f / static_cast<float>(i - lo + 1);
+      }
+      return p;
+    };
+    const int64_t n = 9, period = 4, n_ind = 1 + 2 * period;
+    const HeadScores c = chance_scores(n, window, n_ind, period);
+    std::vector<double> ent, sink, prev;
+    pattern_scores(uniform(n).data(), 1, n, ent, sink, prev);
+    EXPECT_NEAR(c.entropy, ent[0], 1e-6);
+    EXPECT_NEAR(c.sink, sink[0], 1e-6);
+    EXPECT_NEAR(c.prev_token, prev[0], 1e-6);
+    EXPECT_NEAR(c.induction, induction_scores(uniform(n_ind).data(), 1, n_ind, period)[0], 1e-6);
+  }
+  // By hand, no window, 4 positions: keys 1, 2, 3, 4.
+  const HeadScores c = chance_scores(4, 0, 5, 2);
+  EXPECT_NEAR(c.sink, (1 + 1 / 2.0 + 1 / 3.0 + 1 / 4.0) / 4, 1e-12);
+  EXPECT_NEAR(c.prev_token, (1 / 2.0 + 1 / 3.0 + 1 / 4.0) / 3, 1e-12);
+  EXPECT_NEAR(c.induction, (1 / 4.0 + 1 / 5.0) / 2, 1e-12);
 }
 
 class DataReaderTest : public ::testing::Test {

@@ -111,10 +111,18 @@ void add_attention(CLI::App& app, Action& action) {
         std::printf("%s\n", analysis::to_json(r).dump(1).c_str());
         return;
       }
-      std::printf("%-6s %-5s %9s %9s %9s %9s\n", "layer", "head", "entropy", "sink", "prev-tok", "induction");
-      for (const auto& h : r.heads)
-        std::printf("%-6d %-5d %9.4f %9.4f %9.4f %9.4f\n", h.layer, h.head, h.entropy, h.sink, h.prev_token,
+      // Each layer's chance row (uniform attention over the keys a query sees) comes first, so a
+      // score reads against it: prev-tok 0.35 means little when chance is 0.3.
+      std::printf("%-6s %-6s %9s %9s %9s %9s\n", "layer", "head", "entropy", "sink", "prev-tok", "induction");
+      for (const auto& h : r.heads) {
+        if (h.head == 0) {
+          const auto& c = r.chance[static_cast<size_t>(h.layer)];
+          std::printf("%-6d %-6s %9.4f %9.4f %9.4f %9.4f\n", h.layer, "chance", c.entropy, c.sink, c.prev_token,
+                      c.induction);
+        }
+        std::printf("%-6d %-6d %9.4f %9.4f %9.4f %9.4f\n", h.layer, h.head, h.entropy, h.sink, h.prev_token,
                     h.induction);
+      }
       const std::pair<const char*, double analysis::HeadScores::*> scores[] = {
           {"induction", &analysis::HeadScores::induction},
           {"previous token", &analysis::HeadScores::prev_token},

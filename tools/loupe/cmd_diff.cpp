@@ -116,23 +116,38 @@ void write_svg(const analysis::DiffResult& r, const std::string& path) {
   report::XYPlot p;
   p.frame.title = "divergence per hook (program order)";
   p.frame.width = 900;
-  p.x.label = "hook index in program order";
+  p.x.label = "hook in program order (L = the layer's first hook; hover a point for its name)";
   p.y.label = "NMSE / lens KL (log)";
   p.y.log = true;
   report::Series nmse{.name = "NMSE", .lines = true, .points = true};
   report::Series lens{.name = "logit-lens KL", .lines = true, .points = true};
+  int layer = -2;
   for (size_t i = 0; i < r.layers.size(); ++i) {
     const auto& h = r.layers[i];
+    // A line where each layer starts, labelled L0, L1, ...; each point names its hook.
+    if (h.layer != layer && h.layer >= 0) p.markers.push_back({.x = static_cast<double>(i), .label = cat("L", h.layer)});
+    layer = h.layer;
     if (h.shape_mismatch) continue;
     if (h.nmse > 0 && std::isfinite(h.nmse)) {
       nmse.x.push_back(static_cast<double>(i));
       nmse.y.push_back(h.nmse);
+      nmse.labels.push_back(h.name);
     }
     if (h.lens_kl && *h.lens_kl > 0) {
       lens.x.push_back(static_cast<double>(i));
       lens.y.push_back(*h.lens_kl);
+      lens.labels.push_back(h.name);
     }
   }
+  // The first jump, in red, named.
+  if (r.first_divergence)
+    for (size_t i = 0; i < r.layers.size(); ++i)
+      if (r.layers[i].hook == r.first_divergence->hook)
+        p.markers.push_back({.x = static_cast<double>(i),
+                             .label = "first jump: " + r.first_divergence->name,
+                             .colour = "#d62728",
+                             .dashed = false,
+                             .row = 1});
   p.series = {nmse, lens};
   report::xy_plot(p).save(path);
 }
