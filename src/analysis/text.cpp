@@ -9,14 +9,8 @@
 
 namespace loupe::analysis {
 
-std::string tokens_text(const Tokenizer& tok, std::span<const int32_t> tokens) {
-  Utf8Stream stream;
-  std::string raw;
-  for (int32_t t : tokens) {
-    const std::string bytes = tok.token_bytes(t);
-    raw += bytes.empty() ? stream.push(tok.token_text(t)) : stream.push(bytes);  // control tokens: "<s>"
-  }
-  raw += stream.flush();
+std::string text_form(std::string_view raw, TextForm form) {
+  if (form == TextForm::Raw) return std::string(raw);
   std::string out;
   out.reserve(raw.size());
   for (char c : raw) {
@@ -24,8 +18,9 @@ std::string tokens_text(const Tokenizer& tok, std::span<const int32_t> tokens) {
       case '\n': out += "\\n"; break;
       case '\r': out += "\\r"; break;
       case '\t': out += "\\t"; break;
+      case ' ': out += form == TextForm::Visible ? "\u2423" : " "; break;
       default:
-        if (static_cast<unsigned char>(c) < 0x20) {
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
           char esc[8];
           std::snprintf(esc, sizeof esc, "\\x%02x", static_cast<unsigned char>(c));
           out += esc;
@@ -37,14 +32,26 @@ std::string tokens_text(const Tokenizer& tok, std::span<const int32_t> tokens) {
   return out;
 }
 
-std::string context_before(const Tokenizer& tok, std::span<const int32_t> tokens, int64_t end, int64_t n) {
-  const int64_t begin = std::max<int64_t>(0, end - n);
-  return tokens_text(tok, tokens.subspan(static_cast<size_t>(begin), static_cast<size_t>(end - begin)));
+std::string tokens_text(const Tokenizer& tok, std::span<const int32_t> tokens, TextForm form) {
+  Utf8Stream stream;
+  std::string raw;
+  for (int32_t t : tokens) {
+    const std::string bytes = tok.token_bytes(t);
+    raw += bytes.empty() ? stream.push(tok.token_text(t)) : stream.push(bytes);  // control tokens: "<s>"
+  }
+  raw += stream.flush();
+  return text_form(raw, form);
 }
 
-std::string token_text(const Model& model, int32_t id) {
+std::string context_before(const Tokenizer& tok, std::span<const int32_t> tokens, int64_t end, int64_t n,
+                           TextForm form) {
+  const int64_t begin = std::max<int64_t>(0, end - n);
+  return tokens_text(tok, tokens.subspan(static_cast<size_t>(begin), static_cast<size_t>(end - begin)), form);
+}
+
+std::string token_text(const Model& model, int32_t id, TextForm form) {
   const int32_t one[1] = {id};
-  return model.tokenizer != nullptr ? tokens_text(*model.tokenizer, one) : std::to_string(id);
+  return model.tokenizer != nullptr ? tokens_text(*model.tokenizer, one, form) : std::to_string(id);
 }
 
 int32_t parse_token(const Model& model, const std::string& spec, const std::string& flag) {

@@ -369,7 +369,11 @@ SvgDocument xy_plot(const XYPlot& p) {
       const std::string colour = s.colour.empty() ? palette_colour(k) : s.colour;
       const double x = right + 16;
       doc.line(x, y, x + 18, y, {.stroke = colour, .stroke_width = 2.5});
-      doc.text(x + 24, y, s.name, {.size = kTickSize, .middle_baseline = true});
+      // A long name is squeezed into the legend's column rather than run off the canvas.
+      const double room = p.frame.width - (x + 24) - 4;
+      doc.text(
+          x + 24, y, s.name,
+          {.size = kTickSize, .middle_baseline = true, .fit_width = text_width(s.name, kTickSize) > room ? room : 0});
       y += 18;
     }
     doc.end_group();
@@ -461,14 +465,22 @@ SvgDocument heatmap(const Heatmap& h) {
              {.fill = scale_colour(h.scale, t0 + 0.5 / kSteps)});
   }
   doc.rect(bx, btop, bw, bh, {.fill = "none", .stroke = kAxisColour, .stroke_width = 0.8});
+  double tick_w = 0;
   for (double t : nice_ticks(lo, hi, 5)) {
     if (t < lo - 1e-12 * (hi - lo) || t > hi + 1e-12 * (hi - lo)) continue;
     const double y = btop + bh * (1 - unit(t));
     doc.line(bx + bw, y, bx + bw + 4, y, {.stroke = kAxisColour, .stroke_width = 1});
     doc.text(bx + bw + 6, y, format_label(t), {.size = kTickSize - 1, .middle_baseline = true});
+    tick_w = std::max(tick_w, text_width(format_label(t), kTickSize - 1));
   }
-  if (!h.value_label.empty())
-    doc.text(bx + bw / 2, btop - 8, h.value_label, {.size = kTickSize, .anchor = Anchor::Middle});
+  // The caption runs down the right of the tick labels, squeezed to the bar's height: it never
+  // reaches the column labels above or past the canvas.
+  if (!h.value_label.empty()) {
+    const double cx = std::min(bx + bw + 6 + tick_w + 10, h.frame.width - 4);
+    const double w = text_width(h.value_label, kTickSize);
+    doc.text(cx, btop + bh / 2, h.value_label,
+             {.size = kTickSize, .anchor = Anchor::Middle, .rotate = 90, .fit_width = w > bh ? bh : 0});
+  }
   doc.end_group();
   if (h.values.empty()) draw_no_data(doc);
   return doc;

@@ -8,6 +8,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "analysis/attention.h"
 #include "core/npy.h"
 #include "engine/driver.h"
 #include "model/weights.h"
@@ -124,6 +125,10 @@ TEST_F(ViewsTest, LogitLensMatchesDirectReadOut) {
   EXPECT_NE(svg.find("blocks.2.hook_resid_mid"), std::string::npos);
   EXPECT_NE(svg.find("Lily"), std::string::npos);
   EXPECT_GE(test::parse_xml(svg)->all("rect").size(), 5u);  // well-formed; a cell per layer and position
+  // JSON carries token text raw; pictures show spaces as ␣.
+  const auto texts = j["token_texts"].get<std::vector<std::string>>();
+  EXPECT_NE(std::find(texts.begin(), texts.end(), " upon"), texts.end());
+  EXPECT_NE(svg.find("\u2423upon"), std::string::npos);
 }
 
 TEST_F(ViewsTest, AttentionScoresMatchCapturedPatterns) {
@@ -158,11 +163,34 @@ TEST_F(ViewsTest, AttentionScoresMatchCapturedPatterns) {
       EXPECT_NEAR(e["induction"].get<double>(), induction / 12, 1e-6);
     }
   }
+  // Each layer's chance baseline is uniform attention's scores.
+  ASSERT_EQ(j["chance"].size(), 5u);
+  const analysis::HeadScores chance = analysis::chance_scores(n, 0, 25, 12);
+  EXPECT_NEAR(j["chance"][2]["prev_token"].get<double>(), chance.prev_token, 1e-12);
+  EXPECT_NEAR(j["chance"][2]["induction"].get<double>(), chance.induction, 1e-12);
   const std::string svg = test::read_file(dir_ + "/attsvg/pattern_L1_H3.svg");
-  EXPECT_NE(svg.find("upon"), std::string::npos);  // token labels
+  EXPECT_NE(svg.find("\u2423upon"), std::string::npos);  // token labels, spaces visible
   EXPECT_GE(test::parse_xml(svg)->all("text").size(), 4u);
   test::parse_xml(test::read_file(dir_ + "/attsvg/summary.svg"));
   EXPECT_NE(test::read_file(dir_ + "/attsvg/summary.svg").find("induction score"), std::string::npos);
+}
+
+// A long prompt's heatmaps are drawn in blocks of positions: each file stays small.
+TEST_F(ViewsTest, LongPromptAttentionPicturesStaySmall) {
+  std::string text;
+  for (int i = 0; i < 25; ++i) text += "Once upon a time, there was a little girl named Lily. ";
+  std::ofstream(dir_ + "/long.txt") << text;
+  const auto j = run_json("attention " + test::shared(kF32) + " -f " + dir_ + "/long.txt --svg " + dir_ + "/longsvg");
+  ASSERT_GT(j["tokens"].size(), 300u);
+  size_t files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir_ + "/longsvg")) {
+    ++files;
+    EXPECT_LT(std::filesystem::file_size(e.path()), size_t{3} << 20) << e.path();
+  }
+  EXPECT_EQ(files, 5u * 8u + 1u);
+  const std::string svg = test::read_file(dir_ + "/longsvg/pattern_L0_H0.svg");
+  EXPECT_NE(svg.find("(blocks of 4 positions: mean attention)"), std::string::npos);
+  test::parse_xml(svg);
 }
 
 // Zeroes one row of the embedding (the occlusion of the test's own run).

@@ -173,6 +173,51 @@ TEST(SvgCharts, HeatmapCellsLabelsAndLegend) {
   EXPECT_TRUE(has_text(*root->by_id("legend"), "4"));
 }
 
+// The colour bar's caption runs beside its tick labels, within the canvas and the bar's height:
+// never over the column labels above, however long.
+TEST(SvgCharts, HeatmapCaptionNeverOverlapsLabels) {
+  report::Heatmap h;
+  h.frame.width = 300;
+  h.frame.height = 200;
+  for (int i = 0; i < 12; ++i) h.row_labels.push_back("row " + std::to_string(i));
+  for (int i = 0; i < 12; ++i) h.col_labels.push_back("a long column label " + std::to_string(i));
+  h.values.assign(144, 0.5);
+  h.value_label = "attention (query row -> key column), a caption far longer than the bar is tall";
+  const auto root = parse_xml(report::heatmap(h).str());
+  const XmlElement* legend = root->by_id("legend");
+  ASSERT_NE(legend, nullptr);
+  double ticks_x = 0;
+  const XmlElement* caption = nullptr;
+  for (const XmlElement* t : legend->all("text")) {
+    if (t->text == h.value_label)
+      caption = t;
+    else
+      ticks_x = std::max(ticks_x, std::stod(t->attributes.at("x")));
+  }
+  ASSERT_NE(caption, nullptr);
+  const double x = std::stod(caption->attributes.at("x"));
+  EXPECT_GT(x, ticks_x + 10);
+  EXPECT_LE(x, h.frame.width);
+  EXPECT_NE(caption->attributes.at("transform").find("rotate(90"), std::string::npos);
+  // Centred on the bar (its outline is the legend's last rect) and squeezed to its height.
+  const XmlElement* bar = legend->all("rect").back();
+  const double top = std::stod(bar->attributes.at("y")), height = std::stod(bar->attributes.at("height"));
+  EXPECT_NEAR(std::stod(caption->attributes.at("y")), top + height / 2, 0.01);  // 2 decimals written
+  EXPECT_LE(std::stod(caption->attributes.at("textLength")), height + 0.01);
+  EXPECT_LE(top + height, h.frame.height + 0.01);
+  // An x-y plot's long series name is squeezed into the legend's column.
+  report::XYPlot p;
+  p.frame.width = 400;
+  p.series = {{.name = "a", .x = {0, 1}, .y = {0, 1}},
+              {.name = "a series name much longer than the legend column is wide", .x = {0, 1}, .y = {1, 0}}};
+  const auto xy = parse_xml(report::xy_plot(p).str());
+  for (const XmlElement* t : xy->by_id("legend")->all("text")) {
+    const double right = std::stod(t->attributes.at("x")) +
+                         (t->attributes.count("textLength") ? std::stod(t->attributes.at("textLength")) : 10);
+    EXPECT_LE(right, p.frame.width) << t->text;
+  }
+}
+
 TEST(SvgCharts, HeatmapDivergingIsSymmetric) {
   report::Heatmap h;
   h.row_labels = {"r"};

@@ -17,22 +17,51 @@ namespace loupe::cli {
 
 namespace {
 
+// Heatmaps draw one cell per query and key up to this many positions; a longer prompt is drawn
+// in blocks of positions (the mean attention of each block's query rows to its keys), so a file
+// stays about a megabyte whatever the prompt's length.
+constexpr int64_t kMaxHeatmapPositions = 96;
+
 void write_svgs(const analysis::AttentionResult& r, const std::vector<std::string>& labels, const std::string& dir) {
   const auto n = static_cast<int64_t>(r.tokens.size());
+  const int64_t block = (n + kMaxHeatmapPositions - 1) / kMaxHeatmapPositions;
+  const int64_t cells = (n + block - 1) / block;
+  std::vector<std::string> block_labels;
+  for (int64_t b = 0; b < cells; ++b) {
+    const int64_t first = b * block, last = std::min(n, first + block) - 1;
+    block_labels.push_back(
+        block == 1 ? labels[static_cast<size_t>(first)]
+                   : cat(first, "-", last, " ",
+                         labels[static_cast<size_t>(first)].substr(labels[static_cast<size_t>(first)].find(' ') + 1)));
+  }
   for (int64_t l = 0; l < r.n_layers; ++l) {
     for (int64_t h = 0; h < r.n_heads; ++h) {
       report::Heatmap m;
-      m.frame.title = "blocks." + std::to_string(l) + ".attn.hook_pattern head " + std::to_string(h);
-      m.row_labels = labels;  // queries
-      m.col_labels = labels;  // keys
+      m.frame.title = "blocks." + std::to_string(l) + ".attn.hook_pattern head " + std::to_string(h) +
+                      (block > 1 ? cat(" (blocks of ", block, " positions: mean attention)") : std::string());
+      m.row_labels = block_labels;  // queries
+      m.col_labels = block_labels;  // keys
       const float* p = r.patterns[static_cast<size_t>(l)].data() + h * n * n;
-      for (int64_t i = 0; i < n; ++i)
-        for (int64_t j = 0; j < n; ++j) m.values.push_back(j <= i ? p[i * n + j] : NAN);
+      for (int64_t bi = 0; bi < cells; ++bi)
+        for (int64_t bj = 0; bj < cells; ++bj) {
+          // Mean over the block's query rows of their total attention to the block's keys.
+          double sum = 0;
+          int64_t rows = 0;
+          bool any = false;
+          for (int64_t i = bi * block; i < std::min(n, (bi + 1) * block); ++i) {
+            ++rows;
+            for (int64_t j = bj * block; j < std::min(n, (bj + 1) * block) && j <= i; ++j) {
+              sum += p[i * n + j];
+              any = true;
+            }
+          }
+          m.values.push_back(any ? sum / static_cast<double>(rows) : NAN);
+        }
       m.vmin = 0;
       m.vmax = 1;
       m.value_label = "attention (query row -> key column)";
-      m.frame.width = 220 + 26.0 * static_cast<double>(n);
-      m.frame.height = 200 + 26.0 * static_cast<double>(n);
+      m.frame.width = 220 + 26.0 * static_cast<double>(cells);
+      m.frame.height = 200 + 26.0 * static_cast<double>(cells);
       report::heatmap(m).save(dir + "/pattern_L" + std::to_string(l) + "_H" + std::to_string(h) + ".svg");
     }
   }
@@ -95,7 +124,8 @@ void add_attention(CLI::App& app, Action& action) {
       analysis::AttentionResult r = analysis::run_attention(*model, tokens, o);
       std::vector<std::string> labels;
       for (size_t i = 0; i < tokens.size(); ++i)
-        labels.push_back(std::to_string(i) + " " + analysis::token_text(*model, tokens[i]));
+        labels.push_back(std::to_string(i) + " " +
+                         analysis::token_text(*model, tokens[i], analysis::TextForm::Visible));
       const auto n = static_cast<int64_t>(tokens.size());
       if (!npy->empty()) {
         std::filesystem::create_directories(*npy);

@@ -44,7 +44,7 @@ void add_attribute(CLI::App& app, Action& action) {
       o.occlusion = !*no_occlusion;
       analysis::AttributionResult r = analysis::run_attribution(*model, tokens, o);
       const Tokenizer* tok = model->tokenizer.get();
-      auto text = [&model](int32_t id) { return analysis::token_text(*model, id); };
+      auto text = [&model](int32_t id) { return analysis::token_text(*model, id, analysis::TextForm::Visible); };
       if (!svg->empty()) {
         report::BarChart bars;
         bars.frame.title = "direct logit attribution of '" + text(r.target) + "' at position " + std::to_string(r.pos);
@@ -76,8 +76,9 @@ void add_attribute(CLI::App& app, Action& action) {
           "target '%s' (%d) at position %lld after \"%s\"\nlogit %.4f, log-probability %.4f; the parts below "
           "sum to %.4f\n\n",
           text(r.target).c_str(), r.target, static_cast<long long>(r.pos),
-          tok != nullptr ? analysis::context_before(*tok, r.tokens, r.pos + 1, 16).c_str() : "", r.logit, r.logprob,
-          r.parts_sum);
+          tok != nullptr ? analysis::context_before(*tok, r.tokens, r.pos + 1, 16, analysis::TextForm::Escaped).c_str()
+                         : "",
+          r.logit, r.logprob, r.parts_sum);
       std::printf("%-22s %10s\n", "part", "logit");
       for (const auto& p : r.parts) std::printf("%-22s %10.4f\n", p.name.c_str(), p.logit);
       std::vector<analysis::HeadPart> heads = r.heads;

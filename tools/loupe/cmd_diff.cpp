@@ -109,7 +109,9 @@ void print_worst(const analysis::DiffResult& r) {
   std::printf("\n====== Tokens with the largest KL divergence ======\n");
   for (const auto& w : r.worst)
     std::printf("KLD %9.5f  p %.3f -> %.3f  doc %lld pos %lld: ...%s[%s]\n", w.div.kld, w.div.p_ref, w.div.p_cand,
-                static_cast<long long>(w.doc), static_cast<long long>(w.pos), w.context.c_str(), w.text.c_str());
+                static_cast<long long>(w.doc), static_cast<long long>(w.pos),
+                analysis::text_form(w.context, analysis::TextForm::Escaped).c_str(),
+                analysis::text_form(w.text, analysis::TextForm::Escaped).c_str());
 }
 
 void write_svg(const analysis::DiffResult& r, const std::string& path) {
@@ -125,7 +127,8 @@ void write_svg(const analysis::DiffResult& r, const std::string& path) {
   for (size_t i = 0; i < r.layers.size(); ++i) {
     const auto& h = r.layers[i];
     // A line where each layer starts, labelled L0, L1, ...; each point names its hook.
-    if (h.layer != layer && h.layer >= 0) p.markers.push_back({.x = static_cast<double>(i), .label = cat("L", h.layer)});
+    if (h.layer != layer && h.layer >= 0)
+      p.markers.push_back({.x = static_cast<double>(i), .label = cat("L", h.layer)});
     layer = h.layer;
     if (h.shape_mismatch) continue;
     if (h.nmse > 0 && std::isfinite(h.nmse)) {

@@ -34,7 +34,7 @@ void print_coloured(const analysis::DocEval& d, const Tokenizer& tok, bool colou
   size_t k = 0;
   for (size_t pos = 0; pos < d.tokens.size(); ++pos) {
     const int32_t t[1] = {d.tokens[pos]};
-    const std::string text = analysis::tokens_text(tok, t);
+    const std::string text = analysis::tokens_text(tok, t, analysis::TextForm::Escaped);
     while (k < d.losses.size() && d.losses[k].pos < static_cast<int64_t>(pos)) ++k;
     const bool scored = k < d.losses.size() && d.losses[k].pos == static_cast<int64_t>(pos);
     if (colour && scored)
@@ -107,8 +107,9 @@ void add_eval(CLI::App& app, Action& action) {
           if (tokens_file) {
             const int32_t one[1] = {t.token};
             std::ostringstream line;
-            line << d.doc << '\t' << t.pos << '\t' << t.token << '\t' << analysis::tokens_text(*tok, one) << '\t'
-                 << t.loss << '\t' << t.entropy << '\n';
+            line << d.doc << '\t' << t.pos << '\t' << t.token << '\t'
+                 << analysis::tokens_text(*tok, one, analysis::TextForm::Escaped) << '\t' << t.loss << '\t' << t.entropy
+                 << '\n';
             tokens_file->write(line.str());
           }
         }
@@ -168,10 +169,11 @@ void add_eval(CLI::App& app, Action& action) {
                     static_cast<long long>(r.n_docs) - static_cast<long long>(table.size()));
       if (!r.surprising.empty()) {
         std::printf("\nmost surprising tokens:\n");
+        const auto esc = [](const std::string& t) { return analysis::text_form(t, analysis::TextForm::Escaped); };
         for (const auto& s : r.surprising)
           std::printf("loss %6.3f  doc %lld pos %lld: ...%s[%s]  (expected [%s])\n", s.t.loss,
-                      static_cast<long long>(s.doc), static_cast<long long>(s.t.pos), s.context.c_str(), s.text.c_str(),
-                      s.top_text.c_str());
+                      static_cast<long long>(s.doc), static_cast<long long>(s.t.pos), esc(s.context).c_str(),
+                      esc(s.text).c_str(), esc(s.top_text).c_str());
       }
     };
   });

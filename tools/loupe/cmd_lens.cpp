@@ -56,7 +56,7 @@ void add_lens(CLI::App& app, Action& action) {
       std::vector<int32_t> tokens = pf->resolve(*model, probe.n_ctx());
       const analysis::LensOptions o = lf->options(*model, ro);
       analysis::LensResult r = analysis::run_lens(*model, tokens, o);
-      auto text = [&model](int32_t id) { return analysis::token_text(*model, id); };
+      auto text = [&model](int32_t id) { return analysis::token_text(*model, id, analysis::TextForm::Visible); };
       if (!svg->empty()) {
         report::Heatmap h;
         h.frame.title = o.target ? "logit lens: p(" + text(*o.target) + ")" : "logit lens: KL(final || layer)";
