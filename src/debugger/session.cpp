@@ -8,6 +8,7 @@
 #include "analysis/lens.h"
 #include "core/error.h"
 #include "debugger/stats.h"
+#include "engine/run.h"
 #include "model/sampler.h"
 #include "perf/observers.h"
 
@@ -65,8 +66,7 @@ void Session::interrupt() {
 }
 
 Session::Session(const Model& model, RunOptions options) : model_(model), options_(options) {
-  const int64_t ctx = options_.n_ctx > 0 ? options_.n_ctx : std::min<int64_t>(model.config.n_ctx, 4096);
-  options_.max_batch = std::min<int64_t>(kMaxDebugBatch, ctx);
+  options_.max_batch = std::min<int64_t>(kMaxDebugBatch, effective_context(model.config, options_.n_ctx));
   interp_ = std::make_unique<Interpreter>(model_, options_);
   const auto& ops = interp_->program().ops;
   next_writer_.assign(ops.size(), static_cast<int>(ops.size()));
@@ -120,11 +120,8 @@ Stop Session::run(const std::vector<int32_t>& tokens) {
   pass_index_ = -1;
   last_op_ = -1;
   n_prompt_ = static_cast<int64_t>(tokens.size());
-  for (size_t i = 0; i < tokens.size(); i += static_cast<size_t>(options_.max_batch)) {
-    const size_t n = std::min<size_t>(static_cast<size_t>(options_.max_batch), tokens.size() - i);
-    pending_chunks_.emplace_back(tokens.begin() + static_cast<std::ptrdiff_t>(i),
-                                 tokens.begin() + static_cast<std::ptrdiff_t>(i + n));
-  }
+  for (const PassRange& r : pass_ranges(static_cast<int64_t>(tokens.size()), options_.max_batch))
+    pending_chunks_.emplace_back(tokens.begin() + r.first, tokens.begin() + r.first + r.count);
   return resume(Motion::Continue);
 }
 
@@ -147,8 +144,7 @@ bool Session::start_next_pass(std::string* why_not) {
       return false;
     }
     const int32_t next = argmax(next_logits_.data(), model_.config.d_vocab);
-    const bool stop_bos = model_.config.arch == Arch::Llama && next == model_.config.bos_id;
-    if (next == model_.config.eos_id || stop_bos) {
+    if (stops_generation(model_.config, next)) {
       decode_left_ = 0;
       *why_not = cat("the model chose end of text (token ", next, ")");
       return false;
@@ -823,9 +819,9 @@ std::map<int, SourceTensor> Session::capture(const std::vector<int32_t>& tokens,
   cap.out = &out;
   Interpreter other(model_, options_);
   for (int h : hooks) other.observe(h, &cap);
-  for (size_t i = 0; i < tokens.size(); i += static_cast<size_t>(options_.max_batch)) {
-    const size_t n = std::min<size_t>(static_cast<size_t>(options_.max_batch), tokens.size() - i);
-    other.begin(std::span<const int32_t>(tokens).subspan(i, n), true);
+  for (const PassRange& r : pass_ranges(static_cast<int64_t>(tokens.size()), options_.max_batch)) {
+    other.begin(std::span<const int32_t>(tokens).subspan(static_cast<size_t>(r.first), static_cast<size_t>(r.count)),
+                true);
     other.finish();
   }
   return out;

@@ -68,15 +68,12 @@ void forward(Interpreter& interp, std::span<const int32_t> tokens, bool all_logi
   if (interp.n_past() + static_cast<int64_t>(tokens.size()) > interp.n_ctx())
     fail(tokens.size(), " tokens after ", interp.n_past(), " cached positions exceed the context of ", interp.n_ctx(),
          " positions (use --ctx to raise it, up to the model's n_ctx)");
-  size_t done = 0;
-  while (done < tokens.size()) {
-    const size_t n = std::min<size_t>(static_cast<size_t>(interp.max_batch()), tokens.size() - done);
-    const bool last_batch = done + n == tokens.size();
-    interp.begin(tokens.subspan(done, n), all_logits);
+  for (const PassRange& r : pass_ranges(static_cast<int64_t>(tokens.size()), interp.max_batch())) {
+    const bool last_batch = r.first + r.count == static_cast<int64_t>(tokens.size());
+    interp.begin(tokens.subspan(static_cast<size_t>(r.first), static_cast<size_t>(r.count)), all_logits);
     interp.finish();
     if (on_logits && (all_logits || last_batch))
       on_logits(interp.logits(), interp.logit_rows(), interp.n_past() - interp.logit_rows());
-    done += n;
   }
 }
 
@@ -121,16 +118,11 @@ GenerateResult generate(Interpreter& interp, std::span<const int32_t> prompt, co
   });
   const auto t1 = std::chrono::steady_clock::now();
   result.prompt_seconds = std::chrono::duration<double>(t1 - t0).count();
-  const bool stop_at_bos = model.config.arch == Arch::Llama;
   result.stop = StopReason::Length;
   for (int64_t k = 0; k < options.n_predict; ++k) {
     const int32_t next = sampler.sample(logits.data());
-    if (next == model.config.eos_id) {
-      result.stop = StopReason::Eos;
-      break;
-    }
-    if (stop_at_bos && next == model.config.bos_id) {
-      result.stop = StopReason::Bos;
+    if (const std::optional<StopReason> stop = stops_generation(model.config, next)) {
+      result.stop = *stop;
       break;
     }
     result.tokens.push_back(next);
@@ -154,16 +146,6 @@ GenerateResult generate(Interpreter& interp, std::span<const int32_t> prompt, co
     }
   }
   return result;
-}
-
-std::string_view stop_reason_text(StopReason r) {
-  switch (r) {
-    case StopReason::Length: return "n reached";
-    case StopReason::Eos: return "EOS sampled";
-    case StopReason::Bos: return "BOS sampled";
-    case StopReason::ContextFull: return "context full";
-  }
-  return "?";
 }
 
 }  // namespace loupe

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/interpreter.h"
+#include "engine/run.h"
 #include "model/sampler.h"
 
 namespace loupe {
@@ -36,10 +37,6 @@ struct GenerateOptions {
   // Called with each piece of text as it becomes printable.
   std::function<void(const std::string&)> on_text;
 };
-
-// Why generation stopped.
-enum class StopReason { Length, Eos, Bos, ContextFull };
-std::string_view stop_reason_text(StopReason r);  // "n reached", "EOS sampled", ...
 
 struct GenerateResult {
   std::vector<int32_t> tokens;  // prompt + generated

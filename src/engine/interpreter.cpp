@@ -9,6 +9,7 @@
 #include "engine/activations.h"
 #include "engine/norm.h"
 #include "engine/rope.h"
+#include "engine/run.h"
 #include "tensor/ggml_dot.h"
 #include "tensor/kernels.h"
 #include "tensor/matmul.h"
@@ -41,10 +42,7 @@ void rows_in_parallel(ThreadPool& pool, int64_t rows, int64_t width, const F& f)
 Interpreter::Interpreter(const Model& model, const RunOptions& options)
     : model_(model), program_(lower(model)), pool_(options.n_threads) {
   const ModelConfig& c = model.config;
-  n_ctx_ = options.n_ctx > 0 ? options.n_ctx : std::min<int64_t>(c.n_ctx, 4096);
-  if (c.arch == Arch::Gpt2 && n_ctx_ > c.n_ctx)
-    fail("context of ", n_ctx_, " positions exceeds the ", c.n_ctx, " learned positions of this model");
-  if (n_ctx_ > (int64_t(1) << 20)) fail("context of ", n_ctx_, " positions is too large");
+  n_ctx_ = effective_context(c, options.n_ctx);
   max_batch_ = std::clamp<int64_t>(options.max_batch, 1, n_ctx_);
   for (int b = 0; b < kBufCount; ++b) {
     const Buf buf_id = static_cast<Buf>(b);

@@ -44,11 +44,11 @@ void add_profile(CLI::App& app, Action& action) {
         const Interpreter probe(*model, ro);
         prompt = pf->resolve(*model, probe.n_ctx());
       }
-      if (static_cast<int64_t>(prompt.size()) + *n_gen > (ro.n_ctx > 0 ? ro.n_ctx : model->config.n_ctx))
-        fail("--n-gen ", *n_gen, ": ", prompt.size(), " prompt tokens + ", *n_gen,
-             " generated exceed the context (--ctx)");
-      if (ro.n_ctx == 0)
-        ro.n_ctx = std::min<int64_t>(model->config.n_ctx, static_cast<int64_t>(prompt.size()) + *n_gen);
+      // The context every command gets (engine/run.h).
+      const int64_t n_ctx = effective_context(model->config, ro.n_ctx);
+      if (static_cast<int64_t>(prompt.size()) + *n_gen > n_ctx)
+        fail("--n-gen ", *n_gen, ": ", prompt.size(), " prompt tokens + ", *n_gen, " generated exceed the context of ",
+             n_ctx, " positions (--ctx)");
       ro.max_batch = std::max<int64_t>(static_cast<int64_t>(prompt.size()), 1);
       Interpreter interp(*model, ro);
       if (!*no_warmup) {
