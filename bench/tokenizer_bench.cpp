@@ -1,8 +1,8 @@
-// Tokenizer throughput in MB/s per tokenizer family, on documents of 64 KiB, 256 KiB and 1 MiB:
-// linear tokenisation shows as the same MB/s at every size. Texts: English-like prose (words,
-// punctuation, newlines, digits, some non-ASCII), one long run without spaces (the worst case
-// for merging), and long whitespace / code-like runs. Run: ./build/release/tokenizer_bench
-// (LOUPE_SHARED_DIR names the shared folder when it is not ../shared).
+// Tokenizer load time per family, and throughput in MB/s per tokenizer family, on documents of 64 KiB, 256 KiB and 1
+// MiB: linear tokenisation shows as the same MB/s at every size. Texts: English-like prose (words, punctuation,
+// newlines, digits, some non-ASCII), one long run without spaces (the worst case for merging), and long whitespace /
+// code-like runs. Run: ./build/release/tokenizer_bench (LOUPE_SHARED_DIR names the shared folder when it is not
+// ../shared).
 #include <benchmark/benchmark.h>
 
 #include <map>
@@ -85,7 +85,21 @@ void run(benchmark::State& state, const std::string& family, std::string (*make)
   state.counters["tokens"] = static_cast<double>(n_tokens);
 }
 
+// Loading the tokenizer file itself (a 128k-token tokenizer.json with 280k merges: the time every
+// command that names the model pays before it starts).
+void load(benchmark::State& state, const std::string& family) {
+  const std::string path = bench::shared_dir() + families().at(family);
+  for (auto _ : state) {
+    auto t = load_tokenizer(path);
+    benchmark::DoNotOptimize(t.get());
+  }
+}
+
 void register_all() {
+  for (const auto& [family, path] : families())
+    benchmark::RegisterBenchmark(("load/" + family).c_str(), [family = family](benchmark::State& st) {
+      load(st, family);
+    })->Unit(benchmark::kMillisecond);
   for (const auto& [family, path] : families()) {
     for (auto [name, make] :
          {std::pair{"prose", &prose}, std::pair{"no_spaces", &no_spaces}, std::pair{"code", &code_like}}) {

@@ -20,6 +20,21 @@ BpeModel::BpeModel(const Vocab& vocab, const std::vector<std::pair<std::string, 
     const int32_t result = intern(a + b);
     merges_.emplace(pair_key(left, right), Merge{static_cast<int32_t>(rank), result});  // first rank wins
   }
+  find_byte_tokens();
+}
+
+BpeModel::BpeModel(const Vocab& vocab, const std::vector<std::array<int32_t, 3>>& merge_ids, BpeUnknownPolicy unknowns,
+                   bool ignore_merges)
+    : vocab_(vocab), unknowns_(unknowns), ignore_merges_(ignore_merges) {
+  merges_.reserve(merge_ids.size());
+  for (size_t rank = 0; rank < merge_ids.size(); ++rank) {
+    const auto [left, right, result] = merge_ids[rank];
+    merges_.emplace(pair_key(left, right), Merge{static_cast<int32_t>(rank), result});  // first rank wins
+  }
+  find_byte_tokens();
+}
+
+void BpeModel::find_byte_tokens() {
   byte_token_.assign(256, -1);
   static const char kHex[] = "0123456789ABCDEF";
   for (int b = 0; b < 256; ++b) {

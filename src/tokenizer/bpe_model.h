@@ -3,6 +3,7 @@
 // queue. Symbols are ids: vocabulary ids, plus extra ids for merge parts that are not tokens.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -31,6 +32,10 @@ class BpeModel {
   // merges in rank order; what names the source in errors.
   BpeModel(const Vocab& vocab, const std::vector<std::pair<std::string, std::string>>& merges,
            BpeUnknownPolicy unknowns, bool ignore_merges);
+  // Merges already as vocabulary ids {left, right, joined}, in rank order (a tokenizer.json's:
+  // every part is a token).
+  BpeModel(const Vocab& vocab, const std::vector<std::array<int32_t, 3>>& merge_ids, BpeUnknownPolicy unknowns,
+           bool ignore_merges);
 
   // Encodes one word (already in the vocabulary's alphabet, e.g. byte-level mapped) and appends
   // the ids. Results of short words are cached.
@@ -47,6 +52,7 @@ class BpeModel {
   int32_t symbol_id(std::string_view s) const;
   int32_t intern(const std::string& s);
   void encode_uncached(std::string_view word, std::vector<int32_t>& out) const;
+  void find_byte_tokens();
 
   const Vocab& vocab_;
   BpeUnknownPolicy unknowns_;

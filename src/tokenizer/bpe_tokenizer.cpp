@@ -12,7 +12,8 @@ namespace {
 class BpeTokenizer final : public Tokenizer {
  public:
   explicit BpeTokenizer(BpeTokenizerConfig config) : c_(std::move(config)) {
-    model_ = std::make_unique<BpeModel>(c_.vocab, c_.merges, c_.unknowns, c_.ignore_merges);
+    model_ = c_.merge_ids.empty() ? std::make_unique<BpeModel>(c_.vocab, c_.merges, c_.unknowns, c_.ignore_merges)
+                                  : std::make_unique<BpeModel>(c_.vocab, c_.merge_ids, c_.unknowns, c_.ignore_merges);
     // Words of SentencePiece-style BPE (U+2581 for spaces, often no pre-tokenizer, so a whole
     // document would be one word) merge independently when no piece, and no merge's result,
     // holds U+2581 after other text: then cut them apart first, which keeps encoding linear in
@@ -24,8 +25,12 @@ class BpeTokenizer final : public Tokenizer {
       const auto& [a, b] = c_.merges[i];
       word_split_ = piece_respects_word_starts(a + b, kSpaceMark);
     }
+    for (size_t i = 0; word_split_ && i < c_.merge_ids.size(); ++i)
+      word_split_ = piece_respects_word_starts(c_.vocab.text[static_cast<size_t>(c_.merge_ids[i][2])], kSpaceMark);
     c_.merges.clear();
     c_.merges.shrink_to_fit();
+    c_.merge_ids.clear();
+    c_.merge_ids.shrink_to_fit();
     std::vector<SpecialToken> specials;
     for (int32_t id = 0; id < c_.vocab.size(); ++id) {
       const TokenAttr a = c_.vocab.attr[static_cast<size_t>(id)];

@@ -2,6 +2,7 @@
 // special-token split, optional normalizer, pre-tokenizer, byte-level mapping, rank-ordered merges.
 #pragma once
 
+#include <array>
 #include <memory>
 #include <string>
 #include <utility>
@@ -20,6 +21,8 @@ struct BpeTokenizerConfig {
   std::string source;  // the file, for errors
   Vocab vocab;         // attr decides special handling: Control / Unknown / UserDefined
   std::vector<std::pair<std::string, std::string>> merges;  // rank order
+  // Or, instead, the merges as vocabulary ids {left, right, joined} (every part a token).
+  std::vector<std::array<int32_t, 3>> merge_ids;
   Normalizer normalizer;
   PreTokenizer pre;
   bool byte_level = true;  // GPT-2 byte mapping of each word; else words are matched as UTF-8

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include <simdjson.h>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -145,19 +146,119 @@ std::string config_token(const json& config, const char* key) {
   return "";
 }
 
+// model.vocab and model.merges: most of a large file (128k entries, 280k merges), read as views
+// into the parsed text rather than a tree of JSON nodes.
+struct VocabEntry {
+  std::string_view text;
+  bool integer = false;
+  int64_t id = 0;
+};
+struct BigParts {
+  std::vector<VocabEntry> vocab;
+  std::vector<std::pair<std::string_view, std::string_view>> merges;
+};
+
+void add_merge_text(std::string_view m, size_t i, BigParts& parts, const std::string& source) {
+  const size_t space = m.find(' ');
+  if (space == std::string_view::npos || m.find(' ', space + 1) != std::string_view::npos)
+    fail(source, ": model.merges[", i, "] \"", m, "\" is not two tokens separated by one space");
+  parts.merges.emplace_back(m.substr(0, space), m.substr(space + 1));
+}
+
+// The whole document with simdjson: everything but model.vocab and model.merges becomes a small
+// nlohmann tree (placeholders where those two were); they become views into the parser's strings.
+// False when the document is not a tokenizer.json with those two (the nlohmann path then says
+// precisely what is wrong).
+bool parse_fast(simdjson::dom::parser& parser, std::string_view text, const std::string& source, json& root,
+                BigParts& parts) {
+  simdjson::dom::element doc;
+  if (parser.parse(text.data(), text.size()).get(doc) != simdjson::SUCCESS) return false;
+  simdjson::dom::object top, model;
+  if (doc.get_object().get(top) != simdjson::SUCCESS) return false;
+  if (top["model"].get_object().get(model) != simdjson::SUCCESS) return false;
+  simdjson::dom::object vocab;
+  simdjson::dom::array merges;
+  if (model["vocab"].get_object().get(vocab) != simdjson::SUCCESS) return false;
+  if (model["merges"].get_array().get(merges) != simdjson::SUCCESS) return false;
+  const auto small = [](simdjson::dom::element e) { return json::parse(simdjson::minify(e)); };
+  root = json::object();
+  for (auto field : top)
+    if (field.key != "model") root[std::string(field.key)] = small(field.value);
+  json m = json::object();
+  for (auto field : model)
+    if (field.key != "vocab" && field.key != "merges") m[std::string(field.key)] = small(field.value);
+  m["vocab"] = json::object();
+  m["merges"] = json::array();
+  root["model"] = std::move(m);
+  parts.vocab.reserve(vocab.size());
+  for (auto field : vocab) {
+    VocabEntry e{field.key, false, 0};
+    int64_t id = 0;
+    if (field.value.get_int64().get(id) == simdjson::SUCCESS) {
+      e.integer = true;
+      e.id = id;
+    } else if (field.value.is_uint64()) {
+      e.integer = true;
+      e.id = -1;  // past int64: out of range
+    }
+    parts.vocab.push_back(e);
+  }
+  parts.merges.reserve(merges.size());
+  size_t i = 0;
+  for (simdjson::dom::element m_el : merges) {
+    std::string_view str, a, b;
+    simdjson::dom::array pair;
+    if (m_el.get_string().get(str) == simdjson::SUCCESS) {
+      add_merge_text(str, i, parts, source);
+    } else if (m_el.get_array().get(pair) == simdjson::SUCCESS && pair.size() == 2 &&
+               pair.at(0).get_string().get(a) == simdjson::SUCCESS &&
+               pair.at(1).get_string().get(b) == simdjson::SUCCESS) {
+      parts.merges.emplace_back(a, b);
+    } else {
+      fail(source, ": model.merges[", i, "] is neither \"a b\" nor [\"a\", \"b\"]");
+    }
+    ++i;
+  }
+  return true;
+}
+
+// The same parts from an nlohmann tree (a document simdjson did not take, or a small one).
+void parts_from_tree(const json& model, BigParts& parts, const std::string& source) {
+  const json& vocab = model["vocab"];
+  for (auto it = vocab.begin(); it != vocab.end(); ++it)
+    parts.vocab.push_back(
+        {it.key(), it.value().is_number_integer(), it.value().is_number_integer() ? it.value().get<int64_t>() : 0});
+  const json& merges = model["merges"];
+  for (size_t i = 0; i < merges.size(); ++i) {
+    const json& m = merges[i];
+    if (m.is_string()) {
+      add_merge_text(m.get_ref<const std::string&>(), i, parts, source);
+    } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
+      parts.merges.emplace_back(m[0].get_ref<const std::string&>(), m[1].get_ref<const std::string&>());
+    } else {
+      fail(source, ": model.merges[", i, "] is neither \"a b\" nor [\"a\", \"b\"]");
+    }
+  }
+}
+
 }  // namespace
 
 std::unique_ptr<Tokenizer> hf_tokenizer_from_json(std::string_view json_text, const std::string& source,
                                                   bool split_words) {
   json root;
-  try {
-    root = json::parse(json_text.begin(), json_text.end());
-  } catch (const json::exception& e) {
-    fail(source, ": not valid json: ", e.what());
+  BigParts parts;
+  simdjson::dom::parser parser;  // parts' views point into it
+  const bool fast = parse_fast(parser, json_text, source, root, parts);
+  if (!fast) {
+    try {
+      root = json::parse(json_text.begin(), json_text.end());
+    } catch (const json::exception& e) {
+      fail(source, ": not valid json: ", e.what());
+    }
   }
   Context ctx;
   ctx.source = source;
-  if (looks_like_openai_encoder(root)) return openai_gpt2_tokenizer(root, source);
+  if (!fast && looks_like_openai_encoder(root)) return openai_gpt2_tokenizer(root, source);
   if (!root.is_object() || !root.contains("model") || !root["model"].is_object())
     fail(source, ": json is not a hugging face tokenizer.json (no \"model\" object)");
   const json& model = root["model"];
@@ -168,28 +269,33 @@ std::unique_ptr<Tokenizer> hf_tokenizer_from_json(std::string_view json_text, co
     fail(source, ": BPE continuing_subword_prefix / end_of_word_suffix are not supported");
 
   // Vocabulary: model.vocab plus added_tokens.
-  auto vocab_it = model.find("vocab");
-  if (vocab_it == model.end() || !vocab_it->is_object()) fail(source, ": model.vocab is not an object");
+  if (!fast) {
+    auto vocab_it = model.find("vocab");
+    if (vocab_it == model.end() || !vocab_it->is_object()) fail(source, ": model.vocab is not an object");
+    auto merges_it = model.find("merges");
+    if (merges_it == model.end() || !merges_it->is_array()) fail(source, ": model.merges is not an array");
+    parts_from_tree(model, parts, source);
+  }
   const json empty_array = json::array();
   const json& added =
       root.contains("added_tokens") && root["added_tokens"].is_array() ? root["added_tokens"] : empty_array;
-  const size_t n_entries = vocab_it->size() + added.size();
+  const size_t n_entries = parts.vocab.size() + added.size();
   int64_t max_id = -1;
-  const auto check_id = [&](const json& v, const std::string& what) -> int64_t {
-    if (!v.is_number_integer()) fail(source, ": ", what, ": id is not an integer");
-    const int64_t id = v.get<int64_t>();
+  const auto check_id = [&](bool integer, int64_t id, const auto& what) -> int64_t {
+    if (!integer) fail(source, ": ", what(), ": id is not an integer");
     if (id < 0 || static_cast<uint64_t>(id) >= n_entries + 4096)
-      fail(source, ": ", what, ": id ", id, " is out of range for ", n_entries, " vocabulary entries");
+      fail(source, ": ", what(), ": id ", id, " is out of range for ", n_entries, " vocabulary entries");
     max_id = std::max(max_id, id);
     return id;
   };
-  for (auto it = vocab_it->begin(); it != vocab_it->end(); ++it)
-    check_id(it.value(), cat("model.vocab '", it.key(), "'"));
+  for (const VocabEntry& e : parts.vocab) check_id(e.integer, e.id, [&] { return cat("model.vocab '", e.text, "'"); });
   for (size_t i = 0; i < added.size(); ++i) {
     const json& t = added[i];
     if (!t.is_object() || !t.contains("content") || !t["content"].is_string() || !t.contains("id"))
       fail(source, ": added_tokens[", i, "] needs \"id\" and \"content\"");
-    check_id(t["id"], cat("added_tokens[", i, "]"));
+    const json& v = t["id"];
+    check_id(v.is_number_integer(), v.is_number_integer() ? v.get<int64_t>() : 0,
+             [&] { return cat("added_tokens[", i, "]"); });
   }
   if (max_id < 0) fail(source, ": the vocabulary is empty");
 
@@ -198,7 +304,7 @@ std::unique_ptr<Tokenizer> hf_tokenizer_from_json(std::string_view json_text, co
   Vocab& vocab = c.vocab;
   vocab.text.resize(static_cast<size_t>(max_id) + 1);
   vocab.attr.assign(vocab.text.size(), TokenAttr::Normal);
-  for (auto it = vocab_it->begin(); it != vocab_it->end(); ++it) vocab.text[it.value().get<size_t>()] = it.key();
+  for (const VocabEntry& e : parts.vocab) vocab.text[static_cast<size_t>(e.id)] = e.text;
   const bool byte_fallback = bool_or(model, "byte_fallback", false);
   if (byte_fallback)
     for (size_t i = 0; i < vocab.text.size(); ++i)
@@ -210,32 +316,24 @@ std::unique_ptr<Tokenizer> hf_tokenizer_from_json(std::string_view json_text, co
     vocab.attr[id] = bool_or(t, "special", false) ? TokenAttr::Control : TokenAttr::UserDefined;
     vocab.lstrip[id] = bool_or(t, "lstrip", false);
     vocab.rstrip[id] = bool_or(t, "rstrip", false);
-    vocab.to_id.emplace(vocab.text[id], static_cast<int32_t>(id));
+    vocab.add_to_index(static_cast<int32_t>(id));
   }
 
-  // Merges, in rank order.
-  auto merges_it = model.find("merges");
-  if (merges_it == model.end() || !merges_it->is_array()) fail(source, ": model.merges is not an array");
-  c.merges.reserve(merges_it->size());
-  for (size_t i = 0; i < merges_it->size(); ++i) {
-    const json& m = (*merges_it)[i];
-    if (m.is_string()) {
-      const std::string& s = m.get_ref<const std::string&>();
-      const size_t space = s.find(' ');
-      if (space == std::string::npos || s.find(' ', space + 1) != std::string::npos)
-        fail(source, ": model.merges[", i, "] \"", s, "\" is not two tokens separated by one space");
-      c.merges.emplace_back(s.substr(0, space), s.substr(space + 1));
-    } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
-      c.merges.emplace_back(m[0].get<std::string>(), m[1].get<std::string>());
-    } else {
-      fail(source, ": model.merges[", i, "] is neither \"a b\" nor [\"a\", \"b\"]");
-    }
+  c.merge_ids.reserve(parts.merges.size());
+  std::string joined;
+  for (size_t i = 0; i < parts.merges.size(); ++i) {
+    const auto [a, b] = parts.merges[i];
     // As Hugging Face's BPE builder: both parts and their concatenation must be tokens.
-    const auto& [a, b] = c.merges.back();
-    for (const std::string& part : {a, b, a + b})
-      if (c.vocab.find(part) < 0)
-        fail(source, ": model.merges[", i, "] (\"", a, "\" + \"", b, "\") names \"", part,
+    joined.assign(a).append(b);
+    std::array<int32_t, 3> ids{};
+    const std::string_view names[3] = {a, b, joined};
+    for (size_t k = 0; k < 3; ++k) {
+      ids[k] = c.vocab.find(names[k]);
+      if (ids[k] < 0)
+        fail(source, ": model.merges[", i, "] (\"", a, "\" + \"", b, "\") names \"", names[k],
              "\", which is not in model.vocab");
+    }
+    c.merge_ids.push_back(ids);
   }
 
   add_normalizer(root.value("normalizer", json()), c.normalizer, ctx, 0);
