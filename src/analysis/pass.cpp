@@ -1,8 +1,10 @@
 #include "analysis/pass.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/error.h"
+#include "perf/observers.h"
 
 namespace loupe::analysis {
 
@@ -66,6 +68,44 @@ nlohmann::ordered_json TensorCache::finish() {
   for (const Entry& e : entries_)
     hooks.push_back({{"hook", e.name}, {"shape", e.shape}, {"bytes", e.data.size() * sizeof(float)}});
   return {{"hooks", hooks}, {"bytes", bytes()}};
+}
+
+void NanWatch::attach(Interpreter& interp) {
+  if (hooks_.empty())
+    for (int h = 0; h < interp.hooks().size(); ++h) hooks_.push_back(h);
+  for (int h : hooks_) subs_.push_back(interp.subscribe(h, this));
+}
+
+void NanWatch::on_hook(const HookEvent& e) {
+  const int64_t n = e.shape.numel();
+  ++checked_;
+  values_ += n;
+  const bool mask = e.point->kind == HookKind::AttnScores;  // -inf above the diagonal is the mask
+  if (perf::count_non_finite(e.data, n, mask) == 0) return;
+  Bad b{e.hook, e.point->name, 0, 0, n};
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = e.data[i];
+    if (std::isnan(v)) ++b.nan;
+    if (std::isinf(v) && !(mask && v < 0)) ++b.inf;
+  }
+  auto it = std::find_if(bad_.begin(), bad_.end(), [&](const Bad& x) { return x.hook == e.hook; });
+  if (it == bad_.end()) {
+    bad_.push_back(b);
+  } else {  // a later batch of the same run
+    it->nan += b.nan;
+    it->inf += b.inf;
+    it->numel += b.numel;
+  }
+}
+
+nlohmann::ordered_json NanWatch::finish() {
+  subs_.clear();
+  nlohmann::ordered_json list = nlohmann::ordered_json::array();
+  for (const Bad& b : bad_) list.push_back({{"hook", b.name}, {"nan", b.nan}, {"inf", b.inf}, {"numel", b.numel}});
+  return {{"hooks_checked", checked_},
+          {"values_checked", values_},
+          {"bad", list},
+          {"first", bad_.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(bad_.front().name)}};
 }
 
 }  // namespace loupe::analysis

@@ -76,4 +76,31 @@ class TensorCache : public PassAnalysis, public Observer {
   std::vector<Entry> entries_;  // in the order the pass produced them
 };
 
+// The NaN / Inf watch as an analysis: every hook (or the chosen ones) scanned with the tier's
+// vector count, the causal mask's -inf in hook_attn_scores left out (it is by design); the
+// result names each hook with bad values and the first in program order, where a search for
+// the source starts (`loupe debug`'s `break if nan` then names the op and its inputs).
+class NanWatch : public PassAnalysis, public Observer {
+ public:
+  struct Bad {
+    int hook = -1;
+    std::string name;
+    int64_t nan = 0;
+    int64_t inf = 0;
+    int64_t numel = 0;
+  };
+  explicit NanWatch(std::vector<int> hooks = {}) : hooks_(std::move(hooks)) {}
+  std::string_view name() const override { return "nan"; }
+  void attach(Interpreter& interp) override;
+  void on_hook(const HookEvent& e) override;
+  // {"hooks_checked", "values_checked", "bad": [{hook, nan, inf, numel}], "first": hook or null}
+  nlohmann::ordered_json finish() override;
+  const std::vector<Bad>& bad() const { return bad_; }
+
+ private:
+  std::vector<int> hooks_;
+  std::vector<Bad> bad_;  // in the order the pass produced them
+  int64_t checked_ = 0, values_ = 0;
+};
+
 }  // namespace loupe::analysis

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cmath>
 
+#include "analysis/activations.h"
+#include "analysis/attention.h"
+#include "analysis/logit_lens.h"
 #include "core/error.h"
 #include "core/npy.h"
 #include "core/suggest.h"
@@ -163,6 +166,11 @@ const std::vector<CommandSpec>& Debugger::commands() {
       {"undo", "u", "", "remove the newest edit", &Debugger::cmd_undo},
       {"set", "", "cache MB", "the memory the cache of hook tensors may take (0: no cache; clears it)",
        &Debugger::cmd_set},
+      {"analyze", "", "[lens] [attention] [activations] [nan]",
+       "run analyses on this run's hooks as the cache kept them (after the edits), without running the model "
+       "again: the logit lens, attention head scores (a run of one pass), activation statistics, the NaN / Inf "
+       "watch (default: lens, activations, nan)",
+       &Debugger::cmd_analyze},
       {"quit", "q", "", "leave the debugger", &Debugger::cmd_quit},
   };
   return table;
@@ -1175,6 +1183,90 @@ Reply Debugger::cmd_set(const Words& a) {
        cat("cache budget ", format_number(mb), " MiB",
            mb > 0 ? " (cleared; hooks are kept from their next run)" : " (off: only tensors still in their buffers)"));
   r.json = {{"cache_budget", s_.cache_budget()}};
+  return r;
+}
+
+Reply Debugger::cmd_analyze(const Words& a) {
+  static const std::vector<std::string> names = {"lens", "attention", "activations", "nan"};
+  std::vector<std::string> chosen;
+  for (const std::string& w : a) {
+    const std::string& n = match_word(w, names, "analysis");
+    if (std::find(chosen.begin(), chosen.end(), n) == chosen.end()) chosen.push_back(n);
+  }
+  if (chosen.empty()) chosen = {"lens", "activations", "nan"};
+  const Model& m = s_.model();
+  RunOptions ro = s_.options();
+  std::vector<std::unique_ptr<analysis::PassAnalysis>> owned;
+  for (const std::string& n : chosen) {
+    if (n == "lens") {
+      analysis::LensOptions o;
+      o.run = ro;
+      owned.push_back(std::make_unique<analysis::LensAnalysis>(m, s_.tokens(), o));
+    } else if (n == "attention") {
+      analysis::AttentionOptions o;
+      o.run = ro;
+      owned.push_back(std::make_unique<analysis::AttentionAnalysis>(m, s_.tokens(), o));
+    } else if (n == "activations") {
+      analysis::ActivationsOptions o;
+      o.run = ro;
+      owned.push_back(std::make_unique<analysis::ActivationsAnalysis>(m, o));
+    } else {
+      owned.push_back(std::make_unique<analysis::NanWatch>());
+    }
+  }
+  std::vector<analysis::PassAnalysis*> list;
+  list.reserve(owned.size());
+  for (auto& p : owned) list.push_back(p.get());
+  const Json results = s_.analyze(list);
+  Reply r;
+  r.json = results;
+  line(r, cat("analyzed the run's ", s_.tokens().size(), " positions from the cache (no new pass)"));
+  if (results.contains("lens")) {
+    line(r, "lens, last position (top token, p, KL to the final output):");
+    for (const auto& row : results["lens"]["rows"]) {
+      const auto& cell = row["positions"].back();
+      line(r, cat("  ", row["hook"].get<std::string>(), "  ",
+                  cell["top"][0]["text"].dump(-1, ' ', false, Json::error_handler_t::replace), "  ",
+                  format_number(cell["top"][0]["p"].get<double>()), "  ",
+                  format_number(cell["kl_to_final"].get<double>())));
+    }
+  }
+  if (results.contains("attention")) {
+    const auto& heads = results["attention"]["heads"];
+    for (const char* score : {"induction", "prev_token", "sink"}) {
+      const Json* best = nullptr;
+      for (const auto& h : heads)
+        if (best == nullptr || h[score].get<double>() > (*best)[score].get<double>()) best = &h;
+      if (best != nullptr)
+        line(r,
+             cat("attention: strongest ", score, " head L", (*best)["layer"].get<int>(), " H",
+                 (*best)["head"].get<int>(), " ", format_number((*best)[score].get<double>()), " (chance ",
+                 format_number(results["attention"]["chance"][static_cast<size_t>((*best)["layer"].get<int>())][score]
+                                   .get<double>()),
+                 ")"));
+    }
+  }
+  if (results.contains("activations")) {
+    const auto& hooks = results["activations"]["hooks"];
+    line(r, cat("activations: ", hooks.size(), " hooks"));
+    for (const auto& h : hooks)
+      if (h["nan"].get<int64_t>() > 0 || h["inf"].get<int64_t>() > 0)
+        line(r, cat("  ", h["hook"].get<std::string>(), ": ", h["nan"].get<int64_t>(), " NaN, ",
+                    h["inf"].get<int64_t>(), " Inf"));
+  }
+  if (results.contains("nan")) {
+    const auto& n = results["nan"];
+    if (n["bad"].empty()) {
+      line(r, cat("nan: ", n["hooks_checked"].get<int64_t>(), " hooks checked, no NaN or Inf"));
+    } else {
+      line(r, cat("nan: ", n["bad"].size(), " of ", n["hooks_checked"].get<int64_t>(),
+                  " hooks hold NaN / Inf; the first is ", n["first"].get<std::string>(), " ('break ",
+                  n["first"].get<std::string>(), " if nan' then 'restart' names its op and inputs)"));
+      for (const auto& b : n["bad"])
+        line(r, cat("  ", b["hook"].get<std::string>(), ": ", b["nan"].get<int64_t>(), " NaN, ",
+                    b["inf"].get<int64_t>(), " Inf"));
+    }
+  }
   return r;
 }
 

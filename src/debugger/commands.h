@@ -83,6 +83,7 @@ class Debugger {
   Reply cmd_commands(const std::vector<std::string>& a);
   Reply cmd_display(const std::vector<std::string>& a);
   Reply cmd_set(const std::vector<std::string>& a);
+  Reply cmd_analyze(const std::vector<std::string>& a);
   Reply cmd_quit(const std::vector<std::string>& a);
 
   Reply add_break(const std::vector<std::string>& a, bool temporary);

@@ -897,6 +897,50 @@ Value Session::evaluate(const TensorExpr& expr) {
   return v;
 }
 
+nlohmann::ordered_json Session::analyze(const std::vector<analysis::PassAnalysis*>& analyses) {
+  if (!started_) fail("analyze: nothing has run yet (use 'run')");
+  if (interp_->in_pass()) fail("analyze: the pass is not finished (use 'finish', then 'analyze')");
+  if (cache_budget_ <= 0) fail("analyze: the cache is off ('set cache MB')");
+  const auto& hooks = interp_->hooks();
+  const int64_t n = static_cast<int64_t>(tokens_.size());
+  for (analysis::PassAnalysis* a : analyses) a->attach(*interp_);
+  // On an error the caller's analyses go, and their subscriptions with them (Subscription handles).
+  nlohmann::ordered_json out = nlohmann::ordered_json::object();
+  std::vector<float> copy;
+  for (const Op& op : program().ops) {
+    if (op.hook < 0) continue;
+    std::vector<Observer*> them;
+    for (Observer* o : interp_->observers(op.hook))
+      if (o != this) them.push_back(o);
+    if (them.empty()) continue;
+    const CachedHook& c = cache_[static_cast<size_t>(op.hook)];
+    const std::string& name = hooks[op.hook].name;
+    if (c.dropped || c.data.empty())
+      fail("analyze: ", name, " was not kept (the cache budget of ", cache_budget_ >> 20,
+           " MiB was full: 'set cache MB' and run again)");
+    const bool map = position_dim(hooks[op.hook].kind) == 1;
+    if (c.first != 0 || (map && c.shape[1] != n))
+      fail("analyze: ", name, " holds only the newest pass (positions ", c.first,
+           "..); an attention-map analysis needs a run of one pass: 'run' the ", n, " tokens again");
+    if (!map && c.shape[0] != n) fail("analyze: ", name, " holds ", c.shape[0], " of the run's ", n, " positions");
+    HookEvent e;
+    e.hook = op.hook;
+    e.point = &hooks[op.hook];
+    e.op_index = program().hook_op[static_cast<size_t>(op.hook)];
+    copy = c.data;  // an analysis never changes the kept tensor
+    e.data = copy.data();
+    e.shape.rank = static_cast<int>(c.shape.size());
+    for (size_t d = 0; d < c.shape.size() && d < e.shape.dims.size(); ++d) e.shape.dims[d] = c.shape[d];
+    e.pos0 = 0;
+    e.tokens = tokens_;
+    for (Observer* o : them) o->on_hook(e);
+  }
+  const int64_t rows = logit_positions();
+  for (analysis::PassAnalysis* a : analyses) a->on_logits(logits_.data(), rows, 0);
+  for (analysis::PassAnalysis* a : analyses) out[std::string(a->name())] = a->finish();
+  return out;
+}
+
 std::vector<float> Session::lens(const float* x) {
   std::vector<float> logits(static_cast<size_t>(model_.config.d_vocab));  // [d_vocab]
   analysis::LogitLens(model_, lens_pool_, options_.numerics).apply(x, 1, logits.data());

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/thread_pool.h"
+#include "analysis/pass.h"
 #include "debugger/expr.h"
 #include "engine/interpreter.h"
 
@@ -197,6 +198,14 @@ class Session : private Observer {
   bool readable(int op) const;
   // Which dimension of op i's output counts positions.
   size_t op_position_dim(int op) const;
+
+  // Runs pass analyses (lens, attention, activations, NaN watch, ...) on this run's hooks as the
+  // cache kept them (after the edits), without running the model again: each analysis attaches
+  // to the interpreter, every hook it subscribed to is handed to it from the cache as one event
+  // from position 0, then the run's logits, then finish(). Needs a finished pass, and every hook
+  // an analysis reads kept from position 0; attention maps hold the newest pass only, so an
+  // analysis of them needs a run of one pass. Returns {name: result}.
+  nlohmann::ordered_json analyze(const std::vector<analysis::PassAnalysis*>& analyses);
 
   // The logit lens: a residual-stream row [d_model] through the final norm and the unembedding,
   // computed exactly as the program's final ops do.

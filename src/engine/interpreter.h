@@ -113,6 +113,8 @@ class Interpreter {
   void unobserve(Observer* observer);            // from every hook
   void unobserve(int hook, Observer* observer);  // from one
   bool observed(int hook) const { return !subs_[static_cast<size_t>(hook)].empty(); }
+  // The observers of a hook, in subscription order (a replay of kept tensors calls them).
+  const std::vector<Observer*>& observers(int hook) const { return subs_[static_cast<size_t>(hook)]; }
 
   // Op listeners, any number: before_op in the order added, after_op in reverse. Cost one
   // branch per op when there are none.

@@ -10,6 +10,10 @@
 #include <fstream>
 #include <limits>
 
+#include "analysis/activations.h"
+#include "analysis/attention.h"
+#include "analysis/logit_lens.h"
+#include "analysis/pass.h"
 #include "core/error.h"
 #include "core/npy.h"
 #include "debugger/commands.h"
@@ -571,6 +575,61 @@ TEST(DebuggerSession, GdbBreakpointCommands) {
   EXPECT_EQ(r.json["where"]["op"].get<int64_t>(), op + 1);
   d.execute("where");  // not repeated
   EXPECT_TRUE(d.execute("").json.is_null() || d.execute("").json.empty());
+}
+
+// `analyze` runs pass analyses on the run's cached hooks: the same numbers, to the bit, as the
+// analyses attached to a clean pass over the same tokens; edits show in them; attention maps
+// need a run of one pass.
+TEST(DebuggerSession, AnalyzeOnTheCacheEqualsAOnePassRun) {
+  auto m = load_model(stories());
+  Session s(*m, two_threads());
+  Debugger d(s, "Once upon a time there was");
+  d.execute("run");
+  const Reply r = d.execute("analyze lens attention activations nan");
+  const std::vector<int32_t> tokens = s.tokens();
+  RunOptions ro = two_threads();
+  ro.max_batch = static_cast<int64_t>(tokens.size());
+  Interpreter interp(*m, ro);
+  analysis::LensOptions lo;
+  lo.run = s.options();
+  analysis::AttentionOptions ao;
+  ao.run = s.options();
+  analysis::ActivationsOptions aco;
+  aco.run = s.options();
+  analysis::LensAnalysis lens(*m, tokens, lo);
+  analysis::AttentionAnalysis attention(*m, tokens, ao);
+  analysis::ActivationsAnalysis activations(*m, aco);
+  analysis::NanWatch nan;
+  const auto want = analysis::run_one_pass(interp, tokens, {&lens, &attention, &activations, &nan});
+  for (const char* k : {"lens", "attention", "activations", "nan"}) EXPECT_EQ(r.json[k].dump(), want[k].dump()) << k;
+  EXPECT_TRUE(r.json["nan"]["bad"].empty());  // the attention mask's -inf is not counted
+  EXPECT_EQ(r.json["nan"]["hooks_checked"], s.interp().hooks().size());
+  // An edit's NaN shows, from the hook it was written to.
+  d.execute("edit set resid_mid1[2, 7] nan");
+  d.execute("restart");
+  Reply n = d.execute("analyze nan");
+  EXPECT_EQ(n.json["nan"]["first"], "blocks.1.hook_resid_mid");
+  EXPECT_EQ(n.json["nan"]["bad"][0]["nan"], 1);
+  d.execute("undo");
+  // After generation: the lens covers every position; attention maps hold the newest pass only.
+  d.execute("restart");
+  d.execute("generate 2");
+  n = d.execute("analyze lens");
+  EXPECT_EQ(n.json["lens"]["rows"][0]["positions"].size(), tokens.size() + 2);
+  try {
+    d.execute("analyze attention");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("holds only the newest pass"), std::string::npos) << e.what();
+  }
+  // Mid-pass it waits for the pass to finish; without the cache it cannot run.
+  d.execute("break resid_pre2");
+  d.execute("restart");
+  EXPECT_THROW(d.execute("analyze"), Error);
+  d.execute("delete");
+  d.execute("set cache 0");
+  d.execute("restart");
+  EXPECT_THROW(d.execute("analyze nan"), Error);
 }
 
 // generate prints what it generated; where prints the stack.

@@ -37,11 +37,16 @@ TEST(OnePass, AnalyzeGivesTheSeparateCommandsNumbersToTheBit) {
   std::ofstream(dir + "/prompt.txt") << kPrompt << "\n";
   EXPECT_EQ(all["activations"], run_json("activations " + m + " --data " + dir + "/prompt.txt"));
   EXPECT_FALSE(all.contains("cache"));
+  // The NaN watch: every hook checked, nothing bad (the attention mask's -inf is not counted).
+  EXPECT_EQ(all["nan"]["hooks_checked"], 104);
+  EXPECT_TRUE(all["nan"]["bad"].empty());
+  EXPECT_TRUE(all["nan"]["first"].is_null());
   // Chosen analyses only.
   const nlohmann::json lens_only = run_json("analyze " + m + p + " --lens");
   EXPECT_TRUE(lens_only.contains("lens"));
   EXPECT_FALSE(lens_only.contains("attention"));
   EXPECT_FALSE(lens_only.contains("activations"));
+  EXPECT_FALSE(lens_only.contains("nan"));
   std::filesystem::remove_all(dir);
 }
 

@@ -26,6 +26,7 @@ void add_analyze(CLI::App& app, Action& action) {
   auto lens = std::make_shared<bool>(false);
   auto attention = std::make_shared<bool>(false);
   auto activations = std::make_shared<bool>(false);
+  auto nan = std::make_shared<bool>(false);
   auto cache = std::make_shared<std::vector<std::string>>();
   auto lf = std::make_shared<LensFlags>();
   auto af = std::make_shared<AttentionFlags>();
@@ -36,13 +37,16 @@ void add_analyze(CLI::App& app, Action& action) {
   cmd->add_flag("--lens", *lens, "the logit lens (as loupe lens)");
   cmd->add_flag("--attention", *attention, "attention patterns and head scores (as loupe attention)");
   cmd->add_flag("--activations", *activations, "activation statistics of the prompt (as loupe activations)");
+  cmd->add_flag(
+      "--nan", *nan,
+      "the NaN / Inf watch: every hook scanned (the attention mask's -inf left out), the first bad one named");
   cmd->add_option("--cache", *cache,
                   "keep these hooks' tensors for the pass (name, glob or short form; repeatable); the memory "
                   "they take is said before the run");
   lf->add(cmd, "lens: ");
   af->add(cmd, "attention: ");
   acf->add(cmd, "activations: ");
-  cmd->add_flag("--json", *json, "print JSON: {tokens, lens, attention, activations, cache}");
+  cmd->add_flag("--json", *json, "print JSON: {tokens, lens, attention, activations, nan, cache}");
   cmd->callback([=, &action] {
     action = [=] {
       auto model = mf->load();
@@ -52,7 +56,7 @@ void add_analyze(CLI::App& app, Action& action) {
         Interpreter probe(*model, ro);
         tokens = pf->resolve(*model, probe.n_ctx());
       }
-      const bool all = !*lens && !*attention && !*activations && cache->empty();
+      const bool all = !*lens && !*attention && !*activations && !*nan && cache->empty();
       ro.max_batch = std::max<int64_t>(1, static_cast<int64_t>(tokens.size()));  // one pass
       Interpreter interp(*model, ro);
 
@@ -66,6 +70,7 @@ void add_analyze(CLI::App& app, Action& action) {
       if (*activations || all) {
         owned.push_back(std::make_unique<analysis::ActivationsAnalysis>(*model, acf->options(ro)));
       }
+      if (*nan || all) owned.push_back(std::make_unique<analysis::NanWatch>());
       if (!cache->empty()) {
         std::vector<int> ids;
         for (const std::string& g : *cache)
@@ -111,6 +116,15 @@ void add_analyze(CLI::App& app, Action& action) {
           std::printf("  %-32s %10.4f %10.4f %10.3f %lld/%lld\n", h["hook"].get<std::string>().c_str(),
                       h["mean"].get<double>(), h["std"].get<double>(), h["mean_norm"].get<double>(),
                       h["nan"].get<long long>(), h["inf"].get<long long>());
+      }
+      if (j.contains("nan")) {
+        const auto& n = j["nan"];
+        std::printf(
+            "\nnan: %lld hooks checked, %zu with NaN / Inf%s%s\n", n["hooks_checked"].get<long long>(), n["bad"].size(),
+            n["bad"].empty() ? "" : "; the first: ", n["bad"].empty() ? "" : n["first"].get<std::string>().c_str());
+        for (const auto& b : n["bad"])
+          std::printf("  %-32s %lld NaN %lld Inf\n", b["hook"].get<std::string>().c_str(), b["nan"].get<long long>(),
+                      b["inf"].get<long long>());
       }
       if (j.contains("cache")) {
         std::printf("\ncache: %lld bytes\n", j["cache"]["bytes"].get<long long>());
