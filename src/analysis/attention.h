@@ -33,7 +33,7 @@ struct AttentionResult {
   // sees (causal, and the layer's sliding window): the chance baseline a head's score means
   // something against (entropy: its maximum).
   std::vector<HeadScores> chance;
-  std::vector<int32_t> induction_tokens;     // the repeated random sequence
+  std::vector<int32_t> induction_tokens;  // the repeated random sequence
 };
 
 struct AttentionOptions {

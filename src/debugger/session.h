@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "core/thread_pool.h"
 #include "analysis/pass.h"
+#include "core/thread_pool.h"
 #include "debugger/expr.h"
 #include "engine/interpreter.h"
 
