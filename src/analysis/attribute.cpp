@@ -67,48 +67,73 @@ std::pair<double, double> target_at(const Model& model, const RunOptions& ro, st
 
 }  // namespace
 
-AttributionResult run_attribution(const Model& model, const std::vector<int32_t>& tokens,
-                                  const AttributionOptions& options) {
-  const ModelConfig& c = model.config;
-  const int64_t V = c.d_vocab;
-  const auto n = static_cast<int64_t>(tokens.size());
-  if (options.target < 0 || options.target >= V)
-    fail("--target: token id ", options.target, " is out of range (vocabulary of ", V, ")");
-  const int64_t pos = options.pos < 0 ? n + options.pos : options.pos;
-  if (pos < 0 || pos >= n) fail("--pos: ", options.pos, " is outside the prompt of ", n, " tokens");
+// The target position's rows of the hooks the parts come from.
+struct AttributionAnalysis::Capture {
+  explicit Capture(int64_t pos) : rows(pos) {}
+  RowCapture rows;
+  int h_embed = -1, h_pos = -1, h_scale = -1, h_logits = -1;
+  std::vector<int> h_attn, h_mlp, h_z;
+};
 
-  AttributionResult r;
-  r.tokens = tokens;
-  r.target = options.target;
-  r.pos = pos;
-  const std::span<const int32_t> upto(tokens.data(), static_cast<size_t>(pos + 1));
+AttributionAnalysis::AttributionAnalysis(const Model& model, std::vector<int32_t> tokens,
+                                         const AttributionOptions& options)
+    : model_(model), opt_(options), tokens_(std::move(tokens)) {
+  const int64_t V = model.config.d_vocab;
+  const auto n = static_cast<int64_t>(tokens_.size());
+  if (opt_.target < 0 || opt_.target >= V)
+    fail("--target: token id ", opt_.target, " is out of range (vocabulary of ", V, ")");
+  pos_ = opt_.pos < 0 ? n + opt_.pos : opt_.pos;
+  if (pos_ < 0 || pos_ >= n) fail("--pos: ", opt_.pos, " is outside the prompt of ", n, " tokens");
+  cap_ = std::make_unique<Capture>(pos_);
+}
 
-  // One run capturing the target position's parts.
-  Interpreter interp(model, options.run);
+AttributionAnalysis::~AttributionAnalysis() = default;
+
+void AttributionAnalysis::attach(Interpreter& interp) {
   const HookTable& hooks = interp.hooks();
-  RowCapture cap(pos);
-  std::vector<int> watched;
   auto watch = [&](HookKind k, int layer) {
     if (auto id = hooks.id(k, layer)) {
-      interp.observe(*id, &cap);
+      subs_.push_back(interp.subscribe(*id, &cap_->rows));
       return *id;
     }
     return -1;
   };
-  const int h_embed = watch(HookKind::Embed, -1);
-  const int h_pos = watch(HookKind::PosEmbed, -1);
-  const int h_scale = watch(HookKind::LnFinalScale, -1);
-  const int h_logits = watch(HookKind::Logits, -1);
-  std::vector<int> h_attn, h_mlp, h_z;
-  for (int l = 0; l < c.n_layers; ++l) {
-    h_attn.push_back(watch(HookKind::AttnOut, l));
-    h_mlp.push_back(watch(HookKind::MlpOut, l));
-    h_z.push_back(watch(HookKind::Z, l));
+  cap_->h_embed = watch(HookKind::Embed, -1);
+  cap_->h_pos = watch(HookKind::PosEmbed, -1);
+  cap_->h_scale = watch(HookKind::LnFinalScale, -1);
+  cap_->h_logits = watch(HookKind::Logits, -1);
+  for (int l = 0; l < model_.config.n_layers; ++l) {
+    cap_->h_attn.push_back(watch(HookKind::AttnOut, l));
+    cap_->h_mlp.push_back(watch(HookKind::MlpOut, l));
+    cap_->h_z.push_back(watch(HookKind::Z, l));
   }
-  forward(interp, upto, false, nullptr);
+}
 
-  const float scale = cap.rows.at(h_scale)[0];
-  const std::vector<float>& logits = cap.rows.at(h_logits);
+nlohmann::ordered_json AttributionAnalysis::finish() {
+  return to_json(result(), model_);
+}
+
+const AttributionResult& AttributionAnalysis::result() {
+  if (result_) return *result_;
+  subs_.clear();
+  const Model& model = model_;
+  const ModelConfig& c = model.config;
+  const int64_t V = c.d_vocab;
+  const AttributionOptions& options = opt_;
+  const int64_t pos = pos_;
+  const std::vector<int32_t>& tokens = tokens_;
+  const std::span<const int32_t> upto(tokens.data(), static_cast<size_t>(pos + 1));
+  const auto row = [&](int hook) -> const std::vector<float>& {
+    auto it = cap_->rows.rows.find(hook);
+    if (it == cap_->rows.rows.end()) fail("attribution: position ", pos, " was not in the pass it watched");
+    return it->second;
+  };
+  AttributionResult r;
+  r.tokens = tokens;
+  r.target = options.target;
+  r.pos = pos;
+  const float scale = row(cap_->h_scale)[0];
+  const std::vector<float>& logits = row(cap_->h_logits);
   r.logit = logits[static_cast<size_t>(options.target)];
   {
     std::vector<double> lp(static_cast<size_t>(V));
@@ -134,12 +159,12 @@ AttributionResult run_attribution(const Model& model, const std::vector<int32_t>
     r.parts.push_back({name, layer, value});
     r.parts_sum += value;
   };
-  add_part("embed", -1, dot(cap.rows.at(h_embed), u));
-  if (h_pos >= 0) add_part("pos_embed", -1, dot(cap.rows.at(h_pos), u));
+  add_part("embed", -1, dot(row(cap_->h_embed), u));
+  if (cap_->h_pos >= 0) add_part("pos_embed", -1, dot(row(cap_->h_pos), u));
   const int64_t d_q = c.d_q();
   std::vector<float> wo_row(static_cast<size_t>(d_q));
   for (int l = 0; l < c.n_layers; ++l) {
-    const double attn = dot(cap.rows.at(h_attn[static_cast<size_t>(l)]), u);
+    const double attn = dot(row(cap_->h_attn[static_cast<size_t>(l)]), u);
     add_part("blocks." + std::to_string(l) + ".attn", l, attn);
     // Per head: z_h . (W_O^T u)_h.
     std::vector<double> v(static_cast<size_t>(d_q), 0.0);
@@ -149,7 +174,7 @@ AttributionResult run_attribution(const Model& model, const std::vector<int32_t>
       for (int64_t k = 0; k < d_q; ++k)
         v[static_cast<size_t>(k)] += static_cast<double>(wo_row[static_cast<size_t>(k)]) * u[static_cast<size_t>(row)];
     }
-    const std::vector<float>& z = cap.rows.at(h_z[static_cast<size_t>(l)]);
+    const std::vector<float>& z = row(cap_->h_z[static_cast<size_t>(l)]);
     double heads_sum = 0;
     for (int64_t h = 0; h < c.n_heads; ++h) {
       double s = 0;
@@ -159,7 +184,7 @@ AttributionResult run_attribution(const Model& model, const std::vector<int32_t>
       heads_sum += s;
     }
     r.attn_bias.push_back(attn - heads_sum);
-    add_part("blocks." + std::to_string(l) + ".mlp", l, dot(cap.rows.at(h_mlp[static_cast<size_t>(l)]), u));
+    add_part("blocks." + std::to_string(l) + ".mlp", l, dot(row(cap_->h_mlp[static_cast<size_t>(l)]), u));
   }
   if (model.ln_final_b != nullptr) {
     double b = 0;
@@ -174,7 +199,18 @@ AttributionResult run_attribution(const Model& model, const std::vector<int32_t>
       r.occlusion.push_back({i, tokens[static_cast<size_t>(i)], logit, logprob, logit - r.logit, logprob - r.logprob});
     }
   }
-  return r;
+  result_ = std::move(r);
+  return *result_;
+}
+
+AttributionResult run_attribution(const Model& model, const std::vector<int32_t>& tokens,
+                                  const AttributionOptions& options) {
+  AttributionAnalysis a(model, tokens, options);
+  const int64_t pos = a.result_pos();
+  Interpreter interp(model, options.run);
+  a.attach(interp);
+  forward(interp, std::span<const int32_t>(tokens.data(), static_cast<size_t>(pos + 1)), false, nullptr);
+  return a.result();
 }
 
 nlohmann::ordered_json to_json(const AttributionResult& r, const Model& model) {

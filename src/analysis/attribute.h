@@ -9,10 +9,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "analysis/pass.h"
 #include "engine/interpreter.h"
 
 namespace loupe::analysis {
@@ -56,6 +59,29 @@ struct AttributionOptions {
   int32_t target = 0;
   int64_t pos = -1;  // -1: the last position
   bool occlusion = true;
+};
+
+// Attribution as a pass analysis: attached to a pass over tokens from position 0 (at least up to
+// pos; later positions change nothing at pos), it keeps the target position's parts; finish()
+// computes them and, with options.occlusion, runs the occlusion passes of its own.
+class AttributionAnalysis : public PassAnalysis {
+ public:
+  AttributionAnalysis(const Model& model, std::vector<int32_t> tokens, const AttributionOptions& options);
+  ~AttributionAnalysis() override;
+  std::string_view name() const override { return "attribution"; }
+  void attach(Interpreter& interp) override;
+  nlohmann::ordered_json finish() override;
+  const AttributionResult& result();
+  int64_t result_pos() const { return pos_; }  // the position explained
+
+ private:
+  struct Capture;
+  const Model& model_;
+  AttributionOptions opt_;
+  std::vector<int32_t> tokens_;
+  int64_t pos_ = 0;
+  std::unique_ptr<Capture> cap_;
+  std::optional<AttributionResult> result_;
 };
 
 AttributionResult run_attribution(const Model& model, const std::vector<int32_t>& tokens,

@@ -41,6 +41,10 @@ TEST(OnePass, AnalyzeGivesTheSeparateCommandsNumbersToTheBit) {
   EXPECT_EQ(all["nan"]["hooks_checked"], 104);
   EXPECT_TRUE(all["nan"]["bad"].empty());
   EXPECT_TRUE(all["nan"]["first"].is_null());
+  // Attribution as a pass analysis: the same parts, heads and occlusion as loupe attribute.
+  const nlohmann::json attributed = run_json("analyze " + m + p + " --attribute ' Lily'");
+  EXPECT_EQ(attributed["attribution"], run_json("attribute " + m + p + " --target ' Lily'"));
+  EXPECT_FALSE(attributed.contains("lens"));
   // Chosen analyses only.
   const nlohmann::json lens_only = run_json("analyze " + m + p + " --lens");
   EXPECT_TRUE(lens_only.contains("lens"));

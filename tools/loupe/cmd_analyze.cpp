@@ -7,6 +7,7 @@
 
 #include "analysis/activations.h"
 #include "analysis/attention.h"
+#include "analysis/attribute.h"
 #include "analysis/logit_lens.h"
 #include "analysis/pass.h"
 #include "analysis/text.h"
@@ -27,6 +28,7 @@ void add_analyze(CLI::App& app, Action& action) {
   auto attention = std::make_shared<bool>(false);
   auto activations = std::make_shared<bool>(false);
   auto nan = std::make_shared<bool>(false);
+  auto attribute = std::make_shared<std::string>();
   auto cache = std::make_shared<std::vector<std::string>>();
   auto lf = std::make_shared<LensFlags>();
   auto af = std::make_shared<AttentionFlags>();
@@ -37,6 +39,9 @@ void add_analyze(CLI::App& app, Action& action) {
   cmd->add_flag("--lens", *lens, "the logit lens (as loupe lens)");
   cmd->add_flag("--attention", *attention, "attention patterns and head scores (as loupe attention)");
   cmd->add_flag("--activations", *activations, "activation statistics of the prompt (as loupe activations)");
+  cmd->add_option("--attribute", *attribute,
+                  "direct logit attribution of this token (text of one token, or its id) at the last position "
+                  "(as loupe attribute)");
   cmd->add_flag(
       "--nan", *nan,
       "the NaN / Inf watch: every hook scanned (the attention mask's -inf left out), the first bad one named");
@@ -56,7 +61,7 @@ void add_analyze(CLI::App& app, Action& action) {
         Interpreter probe(*model, ro);
         tokens = pf->resolve(*model, probe.n_ctx());
       }
-      const bool all = !*lens && !*attention && !*activations && !*nan && cache->empty();
+      const bool all = !*lens && !*attention && !*activations && !*nan && attribute->empty() && cache->empty();
       ro.max_batch = std::max<int64_t>(1, static_cast<int64_t>(tokens.size()));  // one pass
       Interpreter interp(*model, ro);
 
@@ -71,6 +76,12 @@ void add_analyze(CLI::App& app, Action& action) {
         owned.push_back(std::make_unique<analysis::ActivationsAnalysis>(*model, acf->options(ro)));
       }
       if (*nan || all) owned.push_back(std::make_unique<analysis::NanWatch>());
+      if (!attribute->empty()) {
+        analysis::AttributionOptions o;
+        o.run = mf->run_options();
+        o.target = analysis::parse_token(*model, *attribute, "--attribute");
+        owned.push_back(std::make_unique<analysis::AttributionAnalysis>(*model, tokens, o));
+      }
       if (!cache->empty()) {
         std::vector<int> ids;
         for (const std::string& g : *cache)
@@ -116,6 +127,14 @@ void add_analyze(CLI::App& app, Action& action) {
           std::printf("  %-32s %10.4f %10.4f %10.3f %lld/%lld\n", h["hook"].get<std::string>().c_str(),
                       h["mean"].get<double>(), h["std"].get<double>(), h["mean_norm"].get<double>(),
                       h["nan"].get<long long>(), h["inf"].get<long long>());
+      }
+      if (j.contains("attribution")) {
+        const auto& a = j["attribution"];
+        std::printf("\nattribution of %s at position %lld: logit %.4f (parts sum %.4f)\n",
+                    a["target_text"].dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str(),
+                    a["pos"].get<long long>(), a["logit"].get<double>(), a["parts_sum"].get<double>());
+        for (const auto& p : a["parts"])
+          std::printf("  %-22s %10.4f\n", p["name"].get<std::string>().c_str(), p["logit"].get<double>());
       }
       if (j.contains("nan")) {
         const auto& n = j["nan"];
