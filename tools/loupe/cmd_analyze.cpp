@@ -14,6 +14,7 @@
 #include "analysis_flags.h"
 #include "commands.h"
 #include "core/error.h"
+#include "engine/run.h"
 #include "options.h"
 
 namespace loupe::cli {
@@ -57,10 +58,7 @@ void add_analyze(CLI::App& app, Action& action) {
       auto model = mf->load();
       RunOptions ro = mf->run_options();
       std::vector<int32_t> tokens;
-      {
-        Interpreter probe(*model, ro);
-        tokens = pf->resolve(*model, probe.n_ctx());
-      }
+      tokens = pf->resolve(*model, effective_context(model->config, ro.n_ctx));
       const bool all = !*lens && !*attention && !*activations && !*nan && attribute->empty() && cache->empty();
       ro.max_batch = std::max<int64_t>(1, static_cast<int64_t>(tokens.size()));  // one pass
       Interpreter interp(*model, ro);

@@ -9,6 +9,7 @@
 #include "commands.h"
 #include "core/error.h"
 #include "core/npy.h"
+#include "engine/run.h"
 #include "options.h"
 #include "report/charts.h"
 #include "tokenizer/tokenizer.h"
@@ -118,8 +119,7 @@ void add_attention(CLI::App& app, Action& action) {
   cmd->callback([=, &action] {
     action = [=] {
       auto model = mf->load();
-      Interpreter probe(*model, mf->run_options());
-      std::vector<int32_t> tokens = pf->resolve(*model, probe.n_ctx());
+      std::vector<int32_t> tokens = pf->resolve(*model, effective_context(model->config, mf->run_options().n_ctx));
       const analysis::AttentionOptions o = af->options(mf->run_options());
       analysis::AttentionResult r = analysis::run_attention(*model, tokens, o);
       std::vector<std::string> labels;

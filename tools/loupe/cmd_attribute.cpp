@@ -8,6 +8,7 @@
 #include "analysis/text.h"
 #include "commands.h"
 #include "core/error.h"
+#include "engine/run.h"
 #include "options.h"
 #include "report/charts.h"
 #include "tokenizer/tokenizer.h"
@@ -35,8 +36,7 @@ void add_attribute(CLI::App& app, Action& action) {
   cmd->callback([=, &action] {
     action = [=] {
       auto model = mf->load();
-      Interpreter probe(*model, mf->run_options());
-      std::vector<int32_t> tokens = pf->resolve(*model, probe.n_ctx());
+      std::vector<int32_t> tokens = pf->resolve(*model, effective_context(model->config, mf->run_options().n_ctx));
       analysis::AttributionOptions o;
       o.run = mf->run_options();
       o.target = analysis::parse_token(*model, *target, "--target");

@@ -6,6 +6,7 @@
 #include "analysis_flags.h"
 #include "commands.h"
 #include "core/error.h"
+#include "engine/run.h"
 #include "options.h"
 #include "report/charts.h"
 #include "tokenizer/tokenizer.h"
@@ -52,8 +53,7 @@ void add_lens(CLI::App& app, Action& action) {
     action = [=] {
       auto model = mf->load();
       RunOptions ro = mf->run_options();
-      Interpreter probe(*model, ro);
-      std::vector<int32_t> tokens = pf->resolve(*model, probe.n_ctx());
+      std::vector<int32_t> tokens = pf->resolve(*model, effective_context(model->config, ro.n_ctx));
       const analysis::LensOptions o = lf->options(*model, ro);
       analysis::LensResult r = analysis::run_lens(*model, tokens, o);
       auto text = [&model](int32_t id) { return analysis::token_text(*model, id, analysis::TextForm::Visible); };

@@ -8,6 +8,7 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "engine/driver.h"
+#include "engine/run.h"
 #include "options.h"
 #include "perf/profile.h"
 
@@ -40,10 +41,7 @@ void add_profile(CLI::App& app, Action& action) {
       auto model = mf->load();
       RunOptions ro = mf->run_options();
       std::vector<int32_t> prompt;
-      {
-        const Interpreter probe(*model, ro);
-        prompt = pf->resolve(*model, probe.n_ctx());
-      }
+      prompt = pf->resolve(*model, effective_context(model->config, ro.n_ctx));
       // The context every command gets (engine/run.h).
       const int64_t n_ctx = effective_context(model->config, ro.n_ctx);
       if (static_cast<int64_t>(prompt.size()) + *n_gen > n_ctx)
