@@ -801,29 +801,18 @@ void Session::apply_edit(const Edit& edit, const HookEvent& e) {
 }
 
 std::map<int, SourceTensor> Session::capture(const std::vector<int32_t>& tokens, const std::vector<int>& hooks) const {
-  struct Capture : Observer {
-    std::map<int, SourceTensor>* out;
-    void on_hook(const HookEvent& e) override {
-      SourceTensor& t = (*out)[e.hook];
-      const std::vector<int64_t> s = e.shape.vec();
-      if (t.shape.empty()) {
-        t.shape = s;
-        t.shape[0] = 0;
-      }
-      t.data.insert(t.data.end(), e.data, e.data + e.shape.numel());
-      t.shape[0] += s[0];
-    }
-  };
-  std::map<int, SourceTensor> out;
-  Capture cap;
-  cap.out = &out;
+  // A clean interpreter (no edits) with the hooks kept as TransformerLens's run_with_cache keeps them.
+  analysis::TensorCache cache(hooks);
   Interpreter other(model_, options_);
-  for (int h : hooks) other.observe(h, &cap);
+  cache.attach(other);
   for (const PassRange& r : pass_ranges(static_cast<int64_t>(tokens.size()), options_.max_batch)) {
     other.begin(std::span<const int32_t>(tokens).subspan(static_cast<size_t>(r.first), static_cast<size_t>(r.count)),
                 true);
     other.finish();
   }
+  cache.finish();
+  std::map<int, SourceTensor> out;
+  for (const analysis::TensorCache::Entry& e : cache.entries()) out[e.hook] = SourceTensor{e.shape, e.data};
   return out;
 }
 
