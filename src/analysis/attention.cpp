@@ -73,7 +73,10 @@ class PatternCapture : public Observer {
  public:
   explicit PatternCapture(int64_t n_layers) : patterns(static_cast<size_t>(n_layers)) {}
   void on_hook(const HookEvent& e) override {
-    LOUPE_ASSERT(e.pos0 == 0, "pattern capture expects one pass from position 0");
+    if (e.pos0 != 0)
+      fail("attention: ", e.point->name, " holds queries from position ", e.pos0,
+           "; the head scores need the prompt's patterns from position 0 in one pass (in loupe debug: 'run' the "
+           "prompt again, then 'analyze attention')");
     const int64_t heads = e.shape.dims[0], q = e.shape.dims[1], k = e.shape.dims[2];
     // Keep the [heads, q, q] square (key positions beyond the queries are masked anyway).
     std::vector<float>& p = patterns[static_cast<size_t>(e.point->layer)];

@@ -907,11 +907,11 @@ nlohmann::ordered_json Session::analyze(const std::vector<analysis::PassAnalysis
     if (c.dropped || c.data.empty())
       fail("analyze: ", name, " was not kept (the cache budget of ", cache_budget_ >> 20,
            " MiB was full: 'set cache MB' and run again)");
+    // Attention maps hold the newest pass's queries: they go as they are (from c.first), and an
+    // analysis that needs them from position 0 (attention scores) says so.
     const bool map = position_dim(hooks[op.hook].kind) == 1;
-    if (c.first != 0 || (map && c.shape[1] != n))
-      fail("analyze: ", name, " holds only the newest pass (positions ", c.first,
-           "..); an attention-map analysis needs a run of one pass: 'run' the ", n, " tokens again");
-    if (!map && c.shape[0] != n) fail("analyze: ", name, " holds ", c.shape[0], " of the run's ", n, " positions");
+    if (!map && (c.first != 0 || c.shape[0] != n))
+      fail("analyze: ", name, " holds positions ", c.first, "..", c.first + c.shape[0] - 1, " of the run's ", n);
     HookEvent e;
     e.hook = op.hook;
     e.point = &hooks[op.hook];
@@ -920,7 +920,7 @@ nlohmann::ordered_json Session::analyze(const std::vector<analysis::PassAnalysis
     e.data = copy.data();
     e.shape.rank = static_cast<int>(c.shape.size());
     for (size_t d = 0; d < c.shape.size() && d < e.shape.dims.size(); ++d) e.shape.dims[d] = c.shape[d];
-    e.pos0 = 0;
+    e.pos0 = c.first;
     e.tokens = tokens_;
     for (Observer* o : them) o->on_hook(e);
   }
