@@ -383,10 +383,10 @@ void Debugger::bad_report(const BadOpReport& r, Reply& reply) {
   reply.json["bad_op"] = j;
 }
 
-void Debugger::show_watches(Reply& reply) {
-  if (watches_.empty()) return;
+void Debugger::show_watches(Reply& reply, size_t first) {
+  if (first >= watches_.size()) return;
   Json all = Json::array();
-  for (size_t i = 0; i < watches_.size(); ++i) {
+  for (size_t i = first; i < watches_.size(); ++i) {
     const TensorExpr& w = watches_[i];
     Json j = {{"id", watch_ids_[i]}, {"expr", w.text}};
     try {
@@ -996,14 +996,8 @@ Reply Debugger::cmd_display(const Words& a) {
   Reply r = cmd_watch(a);
   // Shown at once when it can be read here, as gdb does.
   if (s_.started()) {
-    const std::vector<TensorExpr> all = std::move(watches_);
-    const std::vector<int> ids = watch_ids_;
-    watches_ = {all.back()};
-    watch_ids_ = {ids.back()};
     Reply now;
-    show_watches(now);
-    watches_ = all;
-    watch_ids_ = ids;
+    show_watches(now, watches_.size() - 1);
     r.text += now.text;
   }
   return r;

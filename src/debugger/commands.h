@@ -97,7 +97,7 @@ class Debugger {
   std::string raw_text(int32_t id) const;    // the text itself, for JSON: " there" ("<s>" for control)
   std::vector<int32_t> tokens_of(const std::vector<std::string>& words, size_t first) const;
   void bad_report(const BadOpReport& r, Reply& reply);
-  void show_watches(Reply& reply);
+  void show_watches(Reply& reply, size_t first = 0);  // the displays from index first on
   Value residual(const std::vector<std::string>& a, size_t& next);
 
   Session& s_;

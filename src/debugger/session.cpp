@@ -696,35 +696,31 @@ void Session::cache_store(const HookEvent& e) {
   const bool same_tail =
       c.shape.size() == shape.size() && std::equal(shape.begin() + 1, shape.end(), c.shape.begin() + 1);
   const int64_t end = c.shape.empty() ? 0 : c.first + c.shape[0];
-  if (pd == 0 && !c.data.empty() && same_tail && e.pos0 >= c.first && e.pos0 <= end) {
-    // Rows of a later pass (or this pass again, after an edit): they follow the earlier ones.
-    const int64_t width = shape[0] > 0 ? e.shape.numel() / shape[0] : 0;
-    const int64_t rows = e.pos0 - c.first + shape[0];
-    const int64_t new_bytes = rows * width * static_cast<int64_t>(sizeof(float));
-    if (cache_bytes_ - old_bytes + new_bytes > cache_budget_) {
-      cache_bytes_ -= old_bytes;
-      c = CachedHook{};
-      c.dropped = true;
-      return;
-    }
+  // Rows of a later pass (or this pass again, after an edit) follow the earlier ones; anything
+  // else (attention maps, a new run) replaces them.
+  const bool append = pd == 0 && !c.data.empty() && same_tail && e.pos0 >= c.first && e.pos0 <= end;
+  const int64_t width = shape[0] > 0 ? e.shape.numel() / shape[0] : 0;
+  const int64_t first = append ? c.first : e.pos0;
+  const int64_t rows = e.pos0 - first + shape[0];
+  const int64_t new_bytes = append ? rows * width * static_cast<int64_t>(sizeof(float))
+                                   : e.shape.numel() * static_cast<int64_t>(sizeof(float));
+  if (cache_bytes_ - old_bytes + new_bytes > cache_budget_) {  // left out for the rest of the run
+    cache_bytes_ -= old_bytes;
+    c = CachedHook{};
+    c.dropped = true;
+    return;
+  }
+  if (append) {
     c.data.resize(static_cast<size_t>(rows * width));
     std::memcpy(c.data.data() + (e.pos0 - c.first) * width, e.data,
                 static_cast<size_t>(e.shape.numel()) * sizeof(float));
     c.shape[0] = rows;
-    cache_bytes_ += new_bytes - old_bytes;
   } else {
-    const int64_t new_bytes = e.shape.numel() * static_cast<int64_t>(sizeof(float));
-    if (cache_bytes_ - old_bytes + new_bytes > cache_budget_) {
-      cache_bytes_ -= old_bytes;
-      c = CachedHook{};
-      c.dropped = true;
-      return;
-    }
     c.first = e.pos0;
     c.shape = shape;
     c.data.assign(e.data, e.data + e.shape.numel());
-    cache_bytes_ += new_bytes - old_bytes;
   }
+  cache_bytes_ += new_bytes - old_bytes;
   c.pass = pass_index_;
 }
 

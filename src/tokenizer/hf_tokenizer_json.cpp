@@ -166,7 +166,8 @@ void add_merge_text(std::string_view m, size_t i, BigParts& parts, const std::st
 }
 
 // The whole document with simdjson: everything but model.vocab and model.merges becomes a small
-// nlohmann tree (placeholders where those two were); they become views into the parser's strings.
+// nlohmann tree (with an empty object and array in those two keys' places, which the common code
+// checks); the two become views into the parser's strings.
 // False when the document is not a tokenizer.json with those two (the nlohmann path then says
 // precisely what is wrong).
 bool parse_fast(simdjson::dom::parser& parser, std::string_view text, const std::string& source, json& root,
