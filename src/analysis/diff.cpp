@@ -195,8 +195,10 @@ DiffResult run_diff(const Model& reference, const Model& candidate, const std::s
   if (candidate.config.d_vocab != V)
     fail("the models have different vocabularies (", V, " vs ", candidate.config.d_vocab,
          " tokens); diff needs the same tokens for both");
-  Interpreter ref(reference, options.run);
-  RunOptions cand_run = options.run;
+  RunOptions run = options.run;  // both models and the lens on one pool of threads
+  if (!run.pool) run.pool = std::make_shared<ThreadPool>(run.n_threads);
+  Interpreter ref(reference, run);
+  RunOptions cand_run = run;
   cand_run.numerics = options.candidate_numerics;
   Interpreter cand(candidate, cand_run);
   const int64_t n_ctx = std::min(ref.n_ctx(), cand.n_ctx());
@@ -210,7 +212,7 @@ DiffResult run_diff(const Model& reference, const Model& candidate, const std::s
       reference.path + (say ? std::string(" (") + numerics_name(options.run.numerics) + " numerics)" : "");
   result.candidate = candidate.path + (say ? std::string(" (") + numerics_name(cand_run.numerics) + " numerics)" : "");
 
-  ThreadPool pool(options.run.n_threads);
+  ThreadPool& pool = *run.pool;
   std::unique_ptr<LockstepComparer> cmp;
   if (options.layers) {
     result.layers_note = lockstep_problem(ref, cand);

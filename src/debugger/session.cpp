@@ -65,7 +65,7 @@ void Session::interrupt() {
   g_interrupt.store(true, std::memory_order_relaxed);
 }
 
-Session::Session(const Model& model, RunOptions options) : model_(model), options_(options) {
+Session::Session(const Model& model, RunOptions options) : model_(model), options_(std::move(options)) {
   options_.max_batch = std::min<int64_t>(kMaxDebugBatch, effective_context(model.config, options_.n_ctx));
   interp_ = std::make_unique<Interpreter>(model_, options_);
   const auto& ops = interp_->program().ops;
@@ -928,7 +928,7 @@ nlohmann::ordered_json Session::analyze(const std::vector<analysis::PassAnalysis
 
 std::vector<float> Session::lens(const float* x) {
   std::vector<float> logits(static_cast<size_t>(model_.config.d_vocab));  // [d_vocab]
-  analysis::LogitLens(model_, lens_pool_, options_.numerics).apply(x, 1, logits.data());
+  analysis::LogitLens(model_, interp_->pool(), options_.numerics).apply(x, 1, logits.data());
   return logits;
 }
 

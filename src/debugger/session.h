@@ -241,7 +241,6 @@ class Session : private Observer {
   const Model& model_;
   RunOptions options_;
   std::unique_ptr<Interpreter> interp_;
-  ThreadPool lens_pool_{1};
   std::vector<int> next_writer_;  // per op: the next op writing the same buffer (or ops.size())
 
   bool started_ = false;

@@ -77,6 +77,15 @@ void forward(Interpreter& interp, std::span<const int32_t> tokens, bool all_logi
   }
 }
 
+const float* decode(Interpreter& interp, int32_t token) {
+  if (interp.n_past() >= interp.n_ctx())
+    fail("decoding past the context of ", interp.n_ctx(), " positions (use --ctx to raise it)");
+  const int32_t one[1] = {token};
+  interp.begin(one, false);
+  interp.finish();
+  return interp.logits() + (interp.logit_rows() - 1) * interp.model().config.d_vocab;
+}
+
 GenerateResult generate(Interpreter& interp, std::span<const int32_t> prompt, const GenerateOptions& options) {
   const Model& model = interp.model();
   const Tokenizer* tok = model.tokenizer.get();
@@ -132,10 +141,7 @@ GenerateResult generate(Interpreter& interp, std::span<const int32_t> prompt, co
       result.stop = StopReason::ContextFull;
       break;
     }
-    const int32_t one[1] = {next};
-    interp.begin(one, false);
-    interp.finish();
-    std::copy_n(interp.logits(), d_vocab, logits.data());
+    std::copy_n(decode(interp, next), d_vocab, logits.data());
   }
   result.generate_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
   if (!llama2c_print) {

@@ -31,6 +31,10 @@ std::vector<int32_t> parse_token_list(const std::string& list, int64_t d_vocab);
 void forward(Interpreter& interp, std::span<const int32_t> tokens, bool all_logits,
              const std::function<void(const float* logits, int64_t rows, int64_t first_pos)>& on_logits);
 
+// One decode pass: token at the next position; returns its logits row [d_vocab] (valid until
+// the next pass). Fails past the context. generate, profile and bench decode through it.
+const float* decode(Interpreter& interp, int32_t token);
+
 struct GenerateOptions {
   int64_t n_predict = 128;
   SamplerConfig sampler;

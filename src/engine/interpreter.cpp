@@ -40,7 +40,9 @@ void rows_in_parallel(ThreadPool& pool, int64_t rows, int64_t width, const F& f)
 }  // namespace
 
 Interpreter::Interpreter(const Model& model, const RunOptions& options)
-    : model_(model), program_(lower(model)), pool_(options.n_threads) {
+    : model_(model),
+      program_(lower(model)),
+      pool_(options.pool ? options.pool : std::make_shared<ThreadPool>(options.n_threads)) {
   const ModelConfig& c = model.config;
   n_ctx_ = effective_context(c, options.n_ctx);
   max_batch_ = std::clamp<int64_t>(options.max_batch, 1, n_ctx_);
@@ -347,7 +349,7 @@ void Interpreter::run_op(const Op& op) {
     case OpKind::NormApply: op_norm_apply(op); return;
     case OpKind::MatMul: {
       const float* x = buf(op.in0);
-      matmul(pool_, *op.w, x, rows, buf(op.out), op.bias, numerics_);
+      matmul(*pool_, *op.w, x, rows, buf(op.out), op.bias, numerics_);
       return;
     }
     case OpKind::Rope: op_rope(op); return;
@@ -373,7 +375,7 @@ void Interpreter::run_op(const Op& op) {
       float* y = buf(op.out);
       const int64_t w = c.d_mlp;
       const bool gelu = op.kind == OpKind::GeluMul;
-      rows_in_parallel(pool_, rows, w, [&](int64_t i) {
+      rows_in_parallel(*pool_, rows, w, [&](int64_t i) {
         if (gelu) {
           (numerics_ != Numerics::Exact ? gelu_mul_f32_ggml : gelu_mul_f32)(g + i * w, u + i * w, y + i * w, w);
         } else {
@@ -400,15 +402,15 @@ void Interpreter::run_op(const Op& op) {
       float* y = buf(op.out);
       const int64_t w = c.d_mlp;
       if (numerics_ == Numerics::LlamaCpp) {  // ggml's SwiGLU, row by row
-        rows_in_parallel(pool_, rows, w, [&](int64_t i) { ggml::swiglu(g + i * w, u + i * w, y + i * w, w); });
+        rows_in_parallel(*pool_, rows, w, [&](int64_t i) { ggml::swiglu(g + i * w, u + i * w, y + i * w, w); });
         return;
       }
       if (rows * w < (int64_t{1} << 16)) {  // too little work to be worth waking the pool
         silu_mul_f32(g, u, y, rows * w);
         return;
       }
-      pool_.parallel_for(rows,
-                         [&](int64_t b, int64_t e) { silu_mul_f32(g + b * w, u + b * w, y + b * w, (e - b) * w); });
+      pool_->parallel_for(rows,
+                          [&](int64_t b, int64_t e) { silu_mul_f32(g + b * w, u + b * w, y + b * w, (e - b) * w); });
       return;
     }
   }
@@ -422,10 +424,10 @@ void Interpreter::op_norm_scale(const Op& op) {
   const float* x = buf(op.in0) + (op.final_rows ? (n_ - rows) * d : 0);
   float* s = buf(op.out);
   if (numerics_ == Numerics::LlamaCpp && c.norm == NormKind::RmsNorm) {
-    rows_in_parallel(pool_, rows, d, [&](int64_t i) { s[i] = ggml::rms_root(x + i * d, d, c.norm_eps); });
+    rows_in_parallel(*pool_, rows, d, [&](int64_t i) { s[i] = ggml::rms_root(x + i * d, d, c.norm_eps); });
     return;
   }
-  rows_in_parallel(pool_, rows, d, [&](int64_t i) { s[i] = norm_scale(x + i * d, d, c.norm, c.norm_eps); });
+  rows_in_parallel(*pool_, rows, d, [&](int64_t i) { s[i] = norm_scale(x + i * d, d, c.norm, c.norm_eps); });
 }
 
 void Interpreter::op_norm_apply(const Op& op) {
@@ -435,7 +437,7 @@ void Interpreter::op_norm_apply(const Op& op) {
   const float* x = buf(op.in0) + (op.final_rows ? (n_ - rows) * d : 0);
   const float* s = buf(op.in1);
   float* y = buf(op.out);
-  rows_in_parallel(pool_, rows, d,
+  rows_in_parallel(*pool_, rows, d,
                    [&](int64_t i) { norm_apply(x + i * d, d, c.norm, s[i], op.gamma, op.beta, y + i * d); });
 }
 
@@ -451,7 +453,7 @@ void Interpreter::op_rope(const Op& op) {
   const std::vector<float>& sin_t = rope_sin_[static_cast<size_t>(table)];
   const float* x = buf(op.in0);
   float* y = buf(op.out);
-  rows_in_parallel(pool_, n_, width_, [&](int64_t i) {
+  rows_in_parallel(*pool_, n_, width_, [&](int64_t i) {
     const float* cs = cos_t.data() + (pos0_ + i) * half;
     const float* sn = sin_t.data() + (pos0_ + i) * half;
     for (int64_t h = 0; h < heads; ++h) {
@@ -472,7 +474,7 @@ void Interpreter::op_head_norm(const Op& op) {
   const int64_t heads = w / c.d_head;
   const float* x = buf(op.in0);
   float* y = buf(op.out);
-  rows_in_parallel(pool_, n_ * heads, c.d_head, [&](int64_t r) {
+  rows_in_parallel(*pool_, n_ * heads, c.d_head, [&](int64_t r) {
     const float* xr = x + r * c.d_head;
     const float scale = numerics_ == Numerics::LlamaCpp ? ggml::rms_root(xr, c.d_head, c.norm_eps)
                                                         : norm_scale(xr, c.d_head, NormKind::RmsNorm, c.norm_eps);
@@ -538,7 +540,7 @@ void Interpreter::op_attn_scores(const Op& op) {
   const bool windowed = window_binds(op.layer);
   const int64_t cap = kv_cap_[static_cast<size_t>(op.layer)];
   constexpr float neg_inf = -std::numeric_limits<float>::infinity();
-  pool_.parallel_for(c.n_heads * n, [&](int64_t begin, int64_t end) {
+  pool_->parallel_for(c.n_heads * n, [&](int64_t begin, int64_t end) {
     if (ggml_attention(op.layer)) {
       // ggml's K Q product: vec_dot_f32 of each cached key (slot = position: the ring has not
       // wrapped) with the query, then the scale; llama.cpp's Gemma graphs scale the query first
@@ -609,7 +611,7 @@ void Interpreter::op_softmax(const Op& op) {
   const float* s = buf(op.in0);
   float* p = buf(op.out);
   const int64_t n = n_;
-  pool_.parallel_for(c.n_heads * n, [&](int64_t begin, int64_t end) {
+  pool_->parallel_for(c.n_heads * n, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       // Only keys [lo, pos] can have weight; the rest of the row is exactly zero.
       const int64_t pos = pos0_ + r % n;
@@ -652,7 +654,7 @@ void Interpreter::op_attn_mix(const Op& op) {
   const int64_t n = n_;
   const bool windowed = window_binds(op.layer);
   const int64_t cap = kv_cap_[static_cast<size_t>(op.layer)];
-  pool_.parallel_for(c.n_heads * n, [&](int64_t begin, int64_t end) {
+  pool_->parallel_for(c.n_heads * n, [&](int64_t begin, int64_t end) {
     if (ggml_attention(op.layer)) {
       // ggml's product of the transposed V cache with the weights: vec_dot_f32 per output (the
       // zero weights outside a window add nothing).
@@ -806,8 +808,8 @@ void Interpreter::op_moe_experts(const Op& op) {
     const float* bg = L.expert_gate_bias ? L.expert_gate_bias + e * f : nullptr;
     const float* bu = L.expert_up_bias ? L.expert_up_bias + e * f : nullptr;
     const float* bd = L.expert_down_bias ? L.expert_down_bias + e * d : nullptr;
-    matmul(pool_, L.expert_gate[eu], moe_x_.data(), m, moe_g_.data(), bg, numerics_);
-    matmul(pool_, L.expert_up[eu], moe_x_.data(), m, moe_u_.data(), bu, numerics_);
+    matmul(*pool_, L.expert_gate[eu], moe_x_.data(), m, moe_g_.data(), bg, numerics_);
+    matmul(*pool_, L.expert_up[eu], moe_x_.data(), m, moe_u_.data(), bu, numerics_);
     float* g = moe_g_.data();
     const float* u = moe_u_.data();
     switch (c.mlp) {
@@ -823,7 +825,7 @@ void Interpreter::op_moe_experts(const Op& op) {
         break;
       case MlpKind::Gelu: LOUPE_ASSERT(false, "experts are gated");
     }
-    matmul(pool_, L.expert_down[eu], g, m, moe_y_.data(), bd, numerics_);
+    matmul(*pool_, L.expert_down[eu], g, m, moe_y_.data(), bd, numerics_);
     for (int64_t r = 0; r < m; ++r) std::copy_n(moe_y_.data() + r * d, d, out + moe_rows_[static_cast<size_t>(r)] * d);
   }
 }

@@ -23,6 +23,11 @@ struct RunOptions {
   // the dequantised weights (the reference), or LlamaCpp, ggml's CPU arithmetic (activations
   // converted to each weight type's vec_dot type; the int8 kernels: faster prompts).
   Numerics numerics = Numerics::Exact;
+  // The threads to run on, shared by every interpreter and analysis of one command (diff's two
+  // models, an analysis's own passes, the debugger's lens) so a command never starts more than
+  // n_threads. Null: the interpreter starts its own pool of n_threads. Interpreters sharing a
+  // pool must run one at a time (from one thread).
+  std::shared_ptr<ThreadPool> pool;
 };
 
 struct Shape {
@@ -100,9 +105,10 @@ class Interpreter {
   const HookTable& hooks() const { return program_.hooks; }
   int64_t n_ctx() const { return n_ctx_; }
   int64_t max_batch() const { return max_batch_; }
-  int n_threads() const { return pool_.n_threads(); }
+  int n_threads() const { return pool_->n_threads(); }
   // The run's threads, idle while observers run: an observer may split its own work on them.
-  ThreadPool& pool() { return pool_; }
+  ThreadPool& pool() { return *pool_; }
+  const std::shared_ptr<ThreadPool>& shared_pool() const { return pool_; }
   // The run's arithmetic (--numerics).
   Numerics numerics() const { return numerics_; }
 
@@ -191,7 +197,7 @@ class Interpreter {
 
   const Model& model_;
   Program program_;
-  ThreadPool pool_;
+  std::shared_ptr<ThreadPool> pool_;
   int64_t n_ctx_;
   int64_t max_batch_;
   std::array<std::vector<float>, kBufCount> bufs_;

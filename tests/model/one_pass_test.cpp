@@ -26,6 +26,40 @@ nlohmann::json run_json(const std::string& args) {
   return nlohmann::json::parse(r.out);
 }
 
+// A command's interpreters share one pool of threads (RunOptions::pool): diff's two models run
+// on it, and what they compute is what interpreters with pools of their own compute.
+TEST(OnePass, InterpretersShareOnePoolOfThreads) {
+  auto m = load_model(test::shared(kF32));
+  const std::vector<int32_t> tokens = m->tokenizer->encode(kPrompt, true);
+  RunOptions shared;
+  shared.n_threads = 2;
+  shared.pool = std::make_shared<ThreadPool>(2);
+  Interpreter a(*m, shared), b(*m, shared);
+  EXPECT_EQ(&a.pool(), &b.pool());
+  EXPECT_EQ(a.n_threads(), 2);
+  RunOptions own;
+  own.n_threads = 2;
+  Interpreter c(*m, own);
+  EXPECT_NE(&a.pool(), &c.pool());
+  const int64_t V = m->config.d_vocab;
+  auto last_logits = [&](Interpreter& in) {
+    std::vector<float> out;
+    forward(in, tokens, false,
+            [&](const float* l, int64_t rows, int64_t) { out.assign(l + (rows - 1) * V, l + rows * V); });
+    return out;
+  };
+  const std::vector<float> want = last_logits(c);
+  EXPECT_EQ(last_logits(a), want);
+  EXPECT_EQ(last_logits(b), want);
+  // decode() continues a run by one token, as a pass of that one token does.
+  const float* next = decode(a, 42);
+  std::vector<float> one(next, next + V);
+  const int32_t token[1] = {42};
+  c.begin(token, false);
+  c.finish();
+  EXPECT_EQ(one, std::vector<float>(c.logits(), c.logits() + V));
+}
+
 TEST(OnePass, AnalyzeGivesTheSeparateCommandsNumbersToTheBit) {
   const std::string m = test::shared(kF32);
   const std::string p = " -p '" + std::string(kPrompt) + "'";

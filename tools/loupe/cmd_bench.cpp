@@ -116,9 +116,7 @@ void add_bench(CLI::App& app, Action& action) {
           forward(interp, toks, false, nullptr);
         } else {
           for (int64_t k = 0; k < ng; ++k) {
-            const int32_t one[1] = {toks[0]};
-            interp.begin(one, false);
-            interp.finish();
+            decode(interp, toks[0]);
             toks[0] = dist(rng);
           }
         }
@@ -200,8 +198,7 @@ void add_bench(CLI::App& app, Action& action) {
         }
       }
       if (*bandwidth && *n_gen > 0) {
-        ThreadPool pool(interp.n_threads());
-        const double bw = perf::read_bandwidth(pool);
+        const double bw = perf::read_bandwidth(interp.pool());
         const double bytes = static_cast<double>(perf::decode_bytes(interp, *n_gen / 2));
         const double bound = bw / bytes;
         if (*json_out) {

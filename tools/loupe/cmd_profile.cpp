@@ -58,16 +58,12 @@ void add_profile(CLI::App& app, Action& action) {
       forward(interp, prompt, false, nullptr);
       prof.set_phase(perf::Phase::Decode);
       const int64_t vocab = model->config.d_vocab;
-      for (int64_t k = 0; k < *n_gen; ++k) {
-        const float* logits = interp.logits() + (interp.logit_rows() - 1) * vocab;
-        const int32_t next[1] = {static_cast<int32_t>(std::max_element(logits, logits + vocab) - logits)};
-        interp.begin(next, false);
-        interp.finish();
-      }
+      const float* logits = interp.logits() + (interp.logit_rows() - 1) * vocab;
+      for (int64_t k = 0; k < *n_gen; ++k)
+        logits = decode(interp, static_cast<int32_t>(std::max_element(logits, logits + vocab) - logits));
       perf::Peaks peaks;
       if (!*no_peaks) {
-        ThreadPool pool(interp.n_threads());
-        peaks = perf::measure_peaks(pool);
+        peaks = perf::measure_peaks(interp.pool());
       }
       const auto report = perf::profile_json(interp, prof, peaks, perf::memory_use(interp));
       if (!trace->empty()) write_file_atomic(*trace, perf::chrome_trace(interp, prof).dump());

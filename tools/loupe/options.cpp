@@ -65,6 +65,8 @@ std::unique_ptr<Model> ModelFlags::load() const {
 RunOptions ModelFlags::run_options() const {
   RunOptions o;
   o.n_threads = threads > 0 ? threads : default_threads();
+  if (!pool_) pool_ = std::make_shared<ThreadPool>(o.n_threads);
+  o.pool = pool_;
   o.n_ctx = ctx;
   o.numerics = numerics_mode();
   return o;

@@ -22,8 +22,12 @@ struct ModelFlags {
 
   void add(CLI::App* cmd);
   std::unique_ptr<Model> load() const;
+  // The same pool of threads on every call: a command's interpreters and analyses share it.
   RunOptions run_options() const;
   Numerics numerics_mode() const;
+
+ private:
+  mutable std::shared_ptr<ThreadPool> pool_;
 };
 
 // Prompt input: -p TEXT, -f FILE (the text of a file: long prompts do not fit argv), --chat TEXT
