@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 dir="${LOUPE_ARM_SYSROOT:-build/arm-sysroot}"
 pkgs=(libsentencepiece-dev libsentencepiece0 libprotobuf-lite32 libpcre2-dev libpcre2-8-0
       zlib1g-dev zlib1g libzstd-dev libzstd1 libedit-dev libedit2 libbsd0 libmd0 libtinfo6
-      libgtest-dev libgmock-dev libsimdjson-dev libsimdjson14)
+      libgtest-dev libgmock-dev libsimdjson-dev libsimdjson14 libsqlite3-dev libsqlite3-0
+      libtomlplusplus-dev libtomlplusplus3)
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every check CI runs: the release build and its tests (unit + model, not the ones
-# labelled slow), the unit and model tests again under AddressSanitizer + UBSan (the model tests
+# Runs every check CI runs: the release build and its tests (unit + model + Python, not the ones
+# labelled slow), the CI gate `loupe check ci/quant.toml` (docs/ci.md), the unit and model tests again under AddressSanitizer + UBSan (the model tests
 # run the sanitized binary too: the CLI, bad inputs, the mutation sample), every libFuzzer harness
 # for a few seconds (scripts/fuzz.sh), clang-format,
 # clang-tidy, and the AArch64 cross build with its tests under qemu (LOUPE_SKIP_ARM=1 skips it).
@@ -13,6 +13,12 @@ echo "== release build + tests"
 cmake --preset release >/dev/null
 cmake --build --preset release -j "$jobs"
 ctest --preset release -j "$jobs"
+
+echo "== CI gate: loupe check ci/quant.toml (stories260K Q8_0 against F32)"
+# The rules name ../shared; another shared folder is substituted into a copy.
+shared="${LOUPE_SHARED_DIR:-../shared}"
+sed "s|\.\./shared/|$shared/|g" ci/quant.toml >build/release/quant.toml
+./build/release/loupe check build/release/quant.toml --store build/release/ci-runs.db
 
 echo "== unit and model tests under AddressSanitizer + UBSan"
 cmake --preset asan >/dev/null

@@ -58,8 +58,10 @@ void add_activations(CLI::App& app, Action& action) {
   auto acf = std::make_shared<ActivationFlags>();
   auto json = std::make_shared<bool>(false);
   auto svg = std::make_shared<std::string>();
+  auto sf = std::make_shared<StoreFlags>();
   mf->add(cmd);
   df->add(cmd);
+  sf->add(cmd);
   acf->add(cmd);
   cmd->add_flag("--json", *json, "print JSON");
   cmd->add_option("--svg", *svg, "write DIR/<hook>.svg histograms and DIR/norm_growth.svg");
@@ -72,6 +74,8 @@ void add_activations(CLI::App& app, Action& action) {
       analysis::ActivationsResult r = analysis::run_activations(*model, df->data, df->field, o);
       end_progress();
       if (!svg->empty()) write_svgs(r, *svg);
+      sf->record("activations", {mf->model}, model->config.format + " " + model->config.file_type, o.run.n_threads,
+                 analysis::to_json(r));
       if (*json) {
         std::printf("%s\n", analysis::to_json(r).dump(1).c_str());
         return;

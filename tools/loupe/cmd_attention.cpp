@@ -109,7 +109,9 @@ void add_attention(CLI::App& app, Action& action) {
   auto json = std::make_shared<bool>(false);
   auto af = std::make_shared<AttentionFlags>();
   auto top = std::make_shared<size_t>(5);
+  auto sf = std::make_shared<StoreFlags>();
   mf->add(cmd);
+  sf->add(cmd);
   pf->add(cmd, true);
   cmd->add_option("--npy", *npy, "write DIR/blocks.L.attn.hook_pattern.npy [n_heads, n, n] for every layer");
   cmd->add_option("--svg", *svg, "write DIR/pattern_L<l>_H<h>.svg heatmaps and DIR/summary.svg");
@@ -137,6 +139,8 @@ void add_attention(CLI::App& app, Action& action) {
         std::filesystem::create_directories(*svg);
         write_svgs(r, labels, *svg);
       }
+      sf->record("attention", {mf->model}, model->config.format + " " + model->config.file_type, o.run.n_threads,
+                 analysis::to_json(r));
       if (*json) {
         std::printf("%s\n", analysis::to_json(r).dump(1).c_str());
         return;

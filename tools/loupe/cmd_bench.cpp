@@ -83,7 +83,9 @@ void add_bench(CLI::App& app, Action& action) {
   auto json_out = std::make_shared<bool>(false);
   auto observe = std::make_shared<std::string>("none");
   auto bandwidth = std::make_shared<bool>(false);
+  auto sf = std::make_shared<StoreFlags>();
   mf->add(cmd);
+  sf->add(cmd);
   cmd->add_option("-p,--n-prompt", *n_prompt, "prompt tokens (default 256; 0 = skip)")
       ->check(CLI::Range(int64_t(0), int64_t(1) << 20));
   cmd->add_option("-n,--n-gen", *n_gen, "generated tokens (default 64; 0 = skip)")
@@ -166,7 +168,7 @@ void add_bench(CLI::App& app, Action& action) {
         if (ng > 0) tg = s;
         const double cost = observing && base.mean > 0 ? 100.0 * (1.0 - s.mean / base.mean) : 0.0;
         const std::string test = np > 0 ? cat("pp", np) : cat("tg", ng);
-        if (*json_out) {
+        {  // the JSON row is made either way: --store keeps it
           arr.push_back({{"model_filename", model->path},
                          {"model_type", desc},
                          {"model_size", model->weight_bytes()},
@@ -188,7 +190,8 @@ void add_bench(CLI::App& app, Action& action) {
                          {"numerics", numerics_name(mf->numerics_mode())},
                          {"q8_activations", mf->numerics_mode() == Numerics::Q8},
                          {"build", "loupe 0.1.0"}});
-        } else {
+        }
+        if (!*json_out) {
           std::printf("| %-28s | %6.2f MiB | %7d | %8s | %7.2f ± %4.2f |\n", desc.c_str(),
                       static_cast<double>(model->weight_bytes()) / 1048576.0, interp.n_threads(), test.c_str(), s.mean,
                       s.stddev);
@@ -201,29 +204,27 @@ void add_bench(CLI::App& app, Action& action) {
         const double bw = perf::read_bandwidth(interp.pool());
         const double bytes = static_cast<double>(perf::decode_bytes(interp, *n_gen / 2));
         const double bound = bw / bytes;
-        if (*json_out) {
-          arr.back()["bytes_per_token"] = bytes;
-          arr.back()["read_bandwidth_gbs"] = bw / 1e9;
-          arr.back()["bound_ts"] = bound;
-        } else {
+        arr.back()["bytes_per_token"] = bytes;
+        arr.back()["read_bandwidth_gbs"] = bw / 1e9;
+        arr.back()["bound_ts"] = bound;
+        if (!*json_out) {
           std::printf(
               "generation bound: %.1f MB per token / %.1f GB/s read bandwidth = %.1f t/s; measured %.1f t/s (%.0f%%)\n",
               bytes / 1e6, bw / 1e9, bound, tg.mean, 100.0 * tg.mean / bound);
         }
       }
       const auto uses = kernel_uses(*model, std::max<int64_t>(*n_prompt, 1), mf->numerics_mode());
-      if (*json_out) {
-        nlohmann::ordered_json k = nlohmann::ordered_json::object();
-        for (const auto& [type, u] : uses)
-          k[type] = {{"tensors", u.tensors},
-                     {"bytes", u.bytes},
-                     {"decode", matmul_route_name(u.decode)},
-                     {"prompt", matmul_route_name(u.prompt)}};
-        for (auto& row : arr) {
-          row["isa"] = isa_name(active_isa());
-          row["kernels"] = k;
-        }
-      } else {
+      nlohmann::ordered_json k = nlohmann::ordered_json::object();
+      for (const auto& [type, u] : uses)
+        k[type] = {{"tensors", u.tensors},
+                   {"bytes", u.bytes},
+                   {"decode", matmul_route_name(u.decode)},
+                   {"prompt", matmul_route_name(u.prompt)}};
+      for (auto& row : arr) {
+        row["isa"] = isa_name(active_isa());
+        row["kernels"] = k;
+      }
+      if (!*json_out) {
         std::printf("isa: %s (--isa lowers it); matmul kernels per weight type:\n", isa_name(active_isa()));
         for (const auto& [type, u] : uses)
           std::printf("  %-7s %3d tensors %9.2f MiB  decode: %s; prompt: %s\n", type.c_str(), u.tensors,
@@ -250,6 +251,7 @@ void add_bench(CLI::App& app, Action& action) {
       if (*observe == "nan" && nan.non_finite() > 0)
         std::fprintf(stderr, "note: %lld non-finite values, first at %s\n", static_cast<long long>(nan.non_finite()),
                      interp.hooks()[nan.first_hook()].name.c_str());
+      sf->record("bench", {mf->model}, model->config.format + " " + model->config.file_type, interp.n_threads(), arr);
       if (*json_out) std::printf("%s\n", arr.dump(2).c_str());
     };
   });

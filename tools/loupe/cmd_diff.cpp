@@ -181,6 +181,8 @@ void add_diff(CLI::App& app, Action& action) {
   cmd->add_option("CANDIDATE", *cand,
                   "the model to compare (same vocabulary); with --numerics-vs, the reference's own file when left out");
   df->add(cmd);
+  auto sf = std::make_shared<StoreFlags>();
+  sf->add(cmd);
   cmd->add_flag("--json", *json, "print JSON instead of the tables");
   cmd->add_option("--svg", *svg, "write a per-hook divergence plot");
   cmd->add_flag("--no-layers", *no_layers, "compare the outputs only");
@@ -249,11 +251,13 @@ void add_diff(CLI::App& app, Action& action) {
         end_progress();
         const analysis::DiffResult all = analysis::run_diff(*base, *candidate, df->data, df->field, o);
         end_progress();
+        nlohmann::ordered_json j;
+        j["total"] = analysis::to_json(all);
+        j["quantisation"] = analysis::to_json(quant);
+        j["arithmetic"] = analysis::to_json(r);
+        sf->record("diff", {*split_ref, ref->model, cand->empty() ? ref->model : *cand},
+                   candidate->config.format + " " + candidate->config.file_type, o.run.n_threads, j);
         if (*json) {
-          nlohmann::ordered_json j;
-          j["total"] = analysis::to_json(all);
-          j["quantisation"] = analysis::to_json(quant);
-          j["arithmetic"] = analysis::to_json(r);
           std::printf("%s\n", j.dump(1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
         } else {
           print_split(all, quant, r);
@@ -261,6 +265,8 @@ void add_diff(CLI::App& app, Action& action) {
         return;
       }
       if (!svg->empty() && r.layers_compared) write_svg(r, *svg);
+      sf->record("diff", {ref->model, cand->empty() ? ref->model : *cand},
+                 candidate->config.format + " " + candidate->config.file_type, o.run.n_threads, analysis::to_json(r));
       if (*json) {
         std::printf("%s\n", analysis::to_json(r).dump(1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
         return;

@@ -63,8 +63,10 @@ void add_eval(CLI::App& app, Action& action) {
   auto svg = std::make_shared<std::string>();
   auto ngram = std::make_shared<int64_t>(4);
   auto colour = std::make_shared<std::string>("auto");
+  auto sf = std::make_shared<StoreFlags>();
   mf->add(cmd);
   df->add(cmd);
+  sf->add(cmd);
   cmd->add_flag("--json", *json, "print JSON (overall figures and every document) instead of the tables");
   cmd->add_option("--show", *show, "document shown coloured by loss (default 0, the first; -1 none)")
       ->check(CLI::Range(int64_t(-1), int64_t(1) << 40));
@@ -146,6 +148,8 @@ void add_eval(CLI::App& app, Action& action) {
         h.counts.assign(hist.counts().begin(), hist.counts().end());
         report::histogram(h).save(*svg);
       }
+      sf->record("eval", {mf->model}, model->config.format + " " + model->config.file_type, o.run.n_threads,
+                 analysis::to_json(r));
       if (*json) {
         nlohmann::ordered_json j = analysis::to_json(r);
         j["documents"] = docs_json;

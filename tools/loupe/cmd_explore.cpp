@@ -12,6 +12,7 @@
 #include "data/explore_report.h"
 #include "data/progress.h"
 #include "model/weights.h"
+#include "options.h"
 #include "tokenizer/tokenizer.h"
 
 namespace loupe::cli {
@@ -148,8 +149,10 @@ void add_explore(CLI::App& app, Action& action) {
       ->capture_default_str();
   cmd->add_flag("--progress", a->progress, "always show progress on stderr (default: only on a terminal)");
   cmd->add_flag("--no-progress", a->no_progress, "never show progress");
-  cmd->callback([a, &action] {
-    action = [a] {
+  auto sf = std::make_shared<StoreFlags>();
+  sf->add(cmd);
+  cmd->callback([a, sf, &action] {
+    action = [a, sf] {
       const size_t budget = static_cast<size_t>(a->memory_mb) << 20;
       std::unique_ptr<Tokenizer> tok;
       int64_t model_ctx = 0;
@@ -194,6 +197,8 @@ void add_explore(CLI::App& app, Action& action) {
             "loupe explore: " + (a->data.size() == 1 ? a->data[0] : std::to_string(a->data.size()) + " inputs");
         data::explore_html(report, title).save(a->html);
       }
+      // The corpus files stand where a model stands for the other commands.
+      sf->record("explore", a->merge ? std::vector<std::string>{} : a->data, "data", 0, report);
       if (a->json)
         std::printf("%s\n", report.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
       else

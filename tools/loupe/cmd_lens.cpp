@@ -44,7 +44,9 @@ void add_lens(CLI::App& app, Action& action) {
   auto lf = std::make_shared<LensFlags>();
   auto json = std::make_shared<bool>(false);
   auto svg = std::make_shared<std::string>();
+  auto sf = std::make_shared<StoreFlags>();
   mf->add(cmd);
+  sf->add(cmd);
   pf->add(cmd, true);
   lf->add(cmd);
   cmd->add_flag("--json", *json, "print JSON");
@@ -70,6 +72,8 @@ void add_lens(CLI::App& app, Action& action) {
         h.frame.height = 120 + 22.0 * static_cast<double>(r.rows.size());
         report::heatmap(h).save(*svg);
       }
+      sf->record("lens", {mf->model}, model->config.format + " " + model->config.file_type, ro.n_threads,
+                 analysis::to_json(r, *model));
       if (*json) {
         std::printf("%s\n",
                     analysis::to_json(r, *model).dump(1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());

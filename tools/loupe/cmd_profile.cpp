@@ -25,7 +25,9 @@ void add_profile(CLI::App& app, Action& action) {
   auto top = std::make_shared<int>(15);
   auto no_peaks = std::make_shared<bool>(false);
   auto no_warmup = std::make_shared<bool>(false);
+  auto sf = std::make_shared<StoreFlags>();
   mf->add(cmd);
+  sf->add(cmd);
   pf->add(cmd, true);
   cmd->add_option("-n,--n-gen", *n_gen, "tokens to generate greedily after the prompt (default 16; no EOS stop)")
       ->check(CLI::Range(int64_t(0), int64_t(1) << 20));
@@ -67,6 +69,8 @@ void add_profile(CLI::App& app, Action& action) {
       }
       const auto report = perf::profile_json(interp, prof, peaks, perf::memory_use(interp));
       if (!trace->empty()) write_file_atomic(*trace, perf::chrome_trace(interp, prof).dump());
+      sf->record("profile", {mf->model}, model->config.format + " " + model->config.file_type, interp.n_threads(),
+                 report);
       if (*json) {
         std::printf("%s\n", report.dump(1).c_str());
       } else {

@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "core/error.h"
 #include "core/suggest.h"
+#include "options.h"
 
 namespace {
 
@@ -78,6 +79,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "loupe 0.1.0");
   loupe::cli::Action action;
+  loupe::cli::set_command_line(argc, argv);
   loupe::cli::add_info(app, action);
   loupe::cli::add_tensor(app, action);
   loupe::cli::add_tokenize(app, action);
@@ -96,6 +98,8 @@ int main(int argc, char** argv) {
   loupe::cli::add_attention(app, action);
   loupe::cli::add_activations(app, action);
   loupe::cli::add_analyze(app, action);
+  loupe::cli::add_runs(app, action);
+  loupe::cli::add_check(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -103,6 +107,9 @@ int main(int argc, char** argv) {
   }
   try {
     if (action) action();
+  } catch (const loupe::cli::ExitWith& e) {
+    std::fflush(stdout);
+    return e.code;
   } catch (const loupe::Error& e) {
     std::fflush(stdout);
     std::fprintf(stderr, "error: %s\n", e.what());

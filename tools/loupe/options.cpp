@@ -1,8 +1,12 @@
 #include "options.h"
 
+#include <unistd.h>
+
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -10,11 +14,78 @@
 
 #include "core/error.h"
 #include "engine/driver.h"
+#include "store/store.h"
 #include "tensor/kernels.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
 namespace loupe::cli {
+
+namespace {
+
+std::vector<std::string> g_args;
+std::chrono::steady_clock::time_point g_start = std::chrono::steady_clock::now();
+
+std::string cpu_name() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0 || line.rfind("Model", 0) == 0) {
+      const size_t colon = line.find(':');
+      if (colon != std::string::npos) return line.substr(line.find_first_not_of(" \t", colon + 1));
+    }
+  return "";
+}
+
+std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char s[32];
+  std::strftime(s, sizeof s, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return s;
+}
+
+}  // namespace
+
+void set_command_line(int argc, char** argv) {
+  g_args.assign(argv + 1, argv + argc);
+  g_start = std::chrono::steady_clock::now();
+}
+
+void StoreFlags::add(CLI::App* cmd) {
+  cmd->add_option("--store", path,
+                  "keep this run in a run store (SQLite; created if missing): loupe runs, loupe check");
+  cmd->add_option("--label", label, "a name for this run in the store (such as main), for baseline(\"main\") in rules");
+}
+
+void StoreFlags::record(const std::string& command, const std::vector<std::string>& models,
+                        const std::string& model_format, int threads, const nlohmann::ordered_json& result) const {
+  if (!enabled()) return;
+  auto store = store::Store::open(path, true);
+  store::Run r;
+  r.time = utc_now();
+  r.command = command;
+  r.args = g_args;
+  r.label = label;
+  r.models = models;
+  for (const std::string& m : models) r.model_hashes.push_back(store->file_hash(m));
+  r.model_format = model_format;
+  const store::GitState git = store::git_state(std::filesystem::current_path().string());
+  r.git_commit = git.commit;
+  r.git_branch = git.branch;
+  r.git_dirty = git.dirty;
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) == 0) r.host = host;
+  r.cpu = cpu_name();
+  r.isa = isa_name(active_isa());
+  r.threads = threads;
+  r.version = "loupe 0.1.0";
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - g_start).count();
+  r.result = result;
+  const int64_t id = store->add(r);
+  std::fprintf(stderr, "kept as run %lld in %s\n", static_cast<long long>(id), path.c_str());
+}
 
 int default_threads() {
   unsigned n = std::thread::hardware_concurrency();

@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,23 @@ struct ModelFlags {
  private:
   mutable std::shared_ptr<ThreadPool> pool_;
 };
+
+// --store FILE.db and --label NAME: keep the run (its command line, models, git state, machine
+// and JSON result) in a run store (store/store.h; `loupe runs`, `loupe check`).
+struct StoreFlags {
+  std::string path;
+  std::string label;
+
+  void add(CLI::App* cmd);
+  bool enabled() const { return !path.empty(); }
+  // Keeps a run when --store was given; says where on stderr. models: the model files as given
+  // (hashed by content, cached in the store).
+  void record(const std::string& command, const std::vector<std::string>& models, const std::string& model_format,
+              int threads, const nlohmann::ordered_json& result) const;
+};
+
+// The command line and start time of this process (main sets them; a kept run records them).
+void set_command_line(int argc, char** argv);
 
 // Prompt input: -p TEXT, -f FILE (the text of a file: long prompts do not fit argv), --chat TEXT
 // (one user turn through the model's chat template) or --tokens 1,2,3, with BOS control.
