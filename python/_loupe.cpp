@@ -34,6 +34,7 @@
 #include "data/explore.h"
 #include "data/explore_json.h"
 #include "data/input.h"
+#include "data/wordcloud.h"
 #include "debugger/commands.h"
 #include "debugger/expr.h"
 #include "debugger/session.h"
@@ -722,6 +723,21 @@ PYBIND11_MODULE(_loupe, mod) {
       },
       py::arg("inputs"), py::arg("model") = nullptr, py::arg("field") = "text", py::arg("format") = "auto",
       py::arg("lowercase") = false, py::arg("top_k") = 20);
+
+  mod.def(
+      "word_cloud",
+      [](const std::vector<std::pair<std::string, double>>& words, double width, double height, size_t max_words,
+         const std::string& title) {
+        std::vector<data::CloudWord> in;
+        in.reserve(words.size());
+        for (const auto& [w, weight] : words) {
+          if (!(weight > 0)) fail("word_cloud: the weight of '", w, "' is ", weight, "; weights must be positive");
+          in.push_back({w, weight});
+        }
+        return data::draw_word_cloud(data::layout_word_cloud(in, width, height, max_words), title).str();
+      },
+      py::arg("words"), py::arg("width") = 900.0, py::arg("height") = 500.0, py::arg("max_words") = 120,
+      py::arg("title") = "");
 
   py::class_<PyDebugger>(mod, "Debugger")
       .def(py::init<PyModel&, const std::string&, std::optional<int64_t>>(), py::arg("model"), py::arg("prompt"),

@@ -21,7 +21,7 @@ from ._loupe import Hook, LoupeError
 
 __all__ = [
     "load", "HookedModel", "ActivationCache", "Config", "Debugger", "Hook", "LoupeError",
-    "lens", "attention", "attribute", "eval", "activations", "diff", "explore",
+    "lens", "attention", "attribute", "eval", "activations", "diff", "explore", "word_cloud",
 ]
 
 
@@ -553,3 +553,12 @@ def explore(inputs, model=None, field="text", format="auto", lowercase=False, to
         inputs = [inputs]
     return _loupe.explore([str(i) for i in inputs], None if model is None else model._m, field, format, lowercase,
                           top_k)
+
+
+def word_cloud(words, width=900, height=500, max_words=120, title=""):
+    """An SVG word cloud (the text of the <svg> element) of {word: weight} or [(word, weight)]:
+    sizes by the square root of the weight, no two words overlapping (explore's layout). For a
+    corpus: word_cloud(dict(explore("corpus.txt")["top_ngrams"]["words"]["1"]))."""
+    items = list(words.items()) if isinstance(words, dict) else [tuple(w) for w in words]
+    return _loupe.word_cloud([(str(w), float(c)) for w, c in items], float(width), float(height), int(max_words),
+                             title)

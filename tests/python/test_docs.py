@@ -7,6 +7,19 @@ SHARED = os.environ.get("LOUPE_SHARED_DIR") or os.environ.get("LOUPE_DEFAULT_SHA
 DOC = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "python.md")
 
 
+def test_the_examples_run(tmp_path, monkeypatch):
+    text = open(DOC, encoding="utf-8").read()
+    walk = re.search(r"```python\n(.*?)```", text[text.index("## Walk-through"):], re.S).group(1)
+    more = re.search(r"```python\n(.*?)```", text[text.index("## More examples"):], re.S).group(1)
+    root = os.path.join(os.path.dirname(__file__), "..", "..")
+    more = more.replace('"ci/stories.txt"', repr(os.path.join(root, "ci", "stories.txt")))
+    walk = walk.replace('"../shared/', '"' + SHARED.rstrip("/") + "/")
+    monkeypatch.chdir(tmp_path)
+    scope = {}
+    exec(compile(walk + more, "docs/python.md (examples)", "exec"), scope)
+    assert (tmp_path / "cloud.svg").read_text().startswith("<svg")
+
+
 def test_the_walk_through_runs(capsys):
     text = open(DOC, encoding="utf-8").read()
     section = text[text.index("## Walk-through"):]

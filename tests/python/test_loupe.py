@@ -318,3 +318,14 @@ def test_threads_take_turns(m):
     for t in ts:
         t.join()
     assert len(results) == 60 and all(results)
+
+
+def test_word_cloud_of_a_corpus(tmp_path):
+    data = tmp_path / "d.txt"
+    data.write_text("the cat sat on the mat\nthe dog sat on the log\n")
+    words = dict(loupe.explore(str(data))["top_ngrams"]["words"]["1"])
+    assert words["the"] == 4
+    svg = loupe.word_cloud(words, title="cats")
+    assert svg.startswith("<svg") and ">the<" in svg and "cats" in svg
+    with pytest.raises(loupe.LoupeError, match="positive"):
+        loupe.word_cloud({"x": 0})
