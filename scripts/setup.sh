@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 packages=(g++ cmake ninja-build pkg-config libcli11-dev nlohmann-json3-dev libpcre2-dev
           libsentencepiece-dev zlib1g-dev libzstd-dev libgtest-dev libgmock-dev libbenchmark-dev clang-format clang-tidy
           libedit-dev libsimdjson-dev clang libclang-rt-14-dev pybind11-dev python3-dev python3-numpy python3-pytest
-          libsqlite3-dev libtomlplusplus-dev)
+          libsqlite3-dev libtomlplusplus-dev libopenmpi-dev openmpi-bin)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

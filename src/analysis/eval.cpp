@@ -1,6 +1,7 @@
 #include "analysis/eval.h"
 
 #include <cmath>
+#include <cstring>
 #include <unordered_set>
 
 #include "analysis/stats.h"
@@ -107,9 +108,7 @@ EvalResult run_eval(const Model& model, const std::string& data_path, const std:
   so.max_len = interp.n_ctx();
   Sequencer seq(model, reader, so);
 
-  EvalResult r;
-  r.model = model.path;
-  double sum = 0, sum2 = 0, hsum = 0, rep_sum = 0;
+  EvalSummary summary;
   TopK<SurprisingToken> surprising(options.n_surprising);
   std::vector<double> lp(static_cast<size_t>(V));
   DocEval doc;
@@ -121,14 +120,12 @@ EvalResult run_eval(const Model& model, const std::string& data_path, const std:
     doc_open = false;
     if (doc.losses.empty()) return;
     finish_doc(doc, options.degeneration, tok);
-    ++r.n_docs;
-    rep_sum += doc.ngram_repetition;
-    if (doc.loop) ++r.docs_with_loop;
-    if (doc.collapse) ++r.docs_with_collapse;
+    summary.add(doc);
     if (options.on_doc) options.on_doc(doc);
   };
 
   while (std::optional<Sequence> s = seq.next()) {
+    if (options.take_doc && !options.take_doc(s->doc)) continue;
     if (!doc_open || s->doc != doc.doc) {
       close_doc();
       doc = DocEval{};
@@ -154,10 +151,6 @@ EvalResult run_eval(const Model& model, const std::string& data_path, const std:
         t.loss = -lp[static_cast<size_t>(t.token)];
         t.entropy = entropy(lp.data(), V);
         t.top = static_cast<int32_t>(argmax(row, V));
-        sum += t.loss;
-        sum2 += t.loss * t.loss;
-        hsum += t.entropy;
-        ++r.n_tokens_scored;
         if (surprising.would_enter(t.loss)) {
           SurprisingToken st;
           st.doc = s->doc;
@@ -176,14 +169,152 @@ EvalResult run_eval(const Model& model, const std::string& data_path, const std:
     if (options.progress) options.progress(seq.n_docs(), tokens_run);
   }
   close_doc();
-  if (r.n_tokens_scored == 0) fail(data_path, ": no token to score (every document is shorter than two tokens)");
-  const MeanError m = mean_and_error(sum, sum2, r.n_tokens_scored);
+  std::vector<SurprisingToken> top;
+  for (auto& [score, st] : surprising.sorted()) top.push_back(std::move(st));
+  return summary.finish(model.path, data_path, std::move(top), options.n_surprising, options.part);
+}
+
+void EvalSummary::add(const DocEval& d) {
+  for (const TokenLoss& t : d.losses) {
+    sum_ += t.loss;
+    sum2_ += t.loss * t.loss;
+    hsum_ += t.entropy;
+  }
+  r_.n_tokens_scored += static_cast<int64_t>(d.losses.size());
+  ++r_.n_docs;
+  rep_sum_ += d.ngram_repetition;
+  if (d.loop) ++r_.docs_with_loop;
+  if (d.collapse) ++r_.docs_with_collapse;
+}
+
+EvalResult EvalSummary::finish(const std::string& model, const std::string& data_path,
+                               std::vector<SurprisingToken> surprising, size_t n_surprising, bool allow_empty) const {
+  if (r_.n_tokens_scored == 0 && !allow_empty)
+    fail(data_path, ": no token to score (every document is shorter than two tokens)");
+  EvalResult r = r_;
+  r.model = model;
+  if (r.n_tokens_scored == 0) return r;
+  const MeanError m = mean_and_error(sum_, sum2_, r.n_tokens_scored);
   r.mean_loss = m.mean;
   r.ppl = {std::exp(m.mean), std::exp(m.mean) * m.error};
-  r.mean_entropy = hsum / static_cast<double>(r.n_tokens_scored);
-  r.mean_ngram_repetition = r.n_docs > 0 ? rep_sum / static_cast<double>(r.n_docs) : 0.0;
-  for (auto& [score, st] : surprising.sorted()) r.surprising.push_back(std::move(st));
+  r.mean_entropy = hsum_ / static_cast<double>(r.n_tokens_scored);
+  r.mean_ngram_repetition = r.n_docs > 0 ? rep_sum_ / static_cast<double>(r.n_docs) : 0.0;
+  // Largest loss first; among equal losses the earlier token (as one run's TopK keeps them).
+  std::stable_sort(surprising.begin(), surprising.end(), [](const SurprisingToken& a, const SurprisingToken& b) {
+    if (a.t.loss != b.t.loss) return a.t.loss > b.t.loss;
+    return a.doc != b.doc ? a.doc < b.doc : a.t.pos < b.t.pos;
+  });
+  if (surprising.size() > n_surprising) surprising.resize(n_surprising);
+  r.surprising = std::move(surprising);
   return r;
+}
+
+namespace {
+
+template <typename T>
+void put(std::string& out, const T& v) {
+  out.append(reinterpret_cast<const char*>(&v), sizeof v);
+}
+void put_string(std::string& out, const std::string& s) {
+  put(out, static_cast<uint64_t>(s.size()));
+  out += s;
+}
+template <typename T>
+T take(std::string_view& in) {
+  if (in.size() < sizeof(T)) fail("a packed evaluation ends early (a rank sent a truncated message)");
+  T v;
+  std::memcpy(&v, in.data(), sizeof v);
+  in.remove_prefix(sizeof v);
+  return v;
+}
+// Field by field (no padding bytes on the wire).
+constexpr size_t kPackedLoss = 8 + 4 + 8 + 8 + 4;
+void put_loss(std::string& out, const TokenLoss& t) {
+  put(out, t.pos);
+  put(out, t.token);
+  put(out, t.loss);
+  put(out, t.entropy);
+  put(out, t.top);
+}
+TokenLoss take_loss(std::string_view& in) {
+  TokenLoss t;
+  t.pos = take<int64_t>(in);
+  t.token = take<int32_t>(in);
+  t.loss = take<double>(in);
+  t.entropy = take<double>(in);
+  t.top = take<int32_t>(in);
+  return t;
+}
+std::string take_string(std::string_view& in) {
+  const auto n = take<uint64_t>(in);
+  if (in.size() < n) fail("a packed evaluation ends early (a rank sent a truncated message)");
+  std::string s(in.substr(0, n));
+  in.remove_prefix(n);
+  return s;
+}
+
+}  // namespace
+
+std::string pack(const DocEval& d) {
+  std::string out;
+  put(out, d.doc);
+  put(out, d.line);
+  put(out, static_cast<uint64_t>(d.tokens.size()));
+  out.append(reinterpret_cast<const char*>(d.tokens.data()), d.tokens.size() * sizeof(int32_t));
+  put(out, static_cast<uint64_t>(d.losses.size()));
+  for (const TokenLoss& t : d.losses) put_loss(out, t);
+  put(out, d.ppl);
+  put(out, d.mean_loss);
+  put(out, d.mean_entropy);
+  put(out, d.ngram_repetition);
+  put(out, static_cast<uint8_t>(d.loop.has_value()));
+  if (d.loop) put(out, *d.loop);
+  put(out, static_cast<uint8_t>(d.collapse.has_value()));
+  if (d.collapse) put(out, *d.collapse);
+  return out;
+}
+
+DocEval unpack_doc(std::string_view& in) {
+  DocEval d;
+  d.doc = take<int64_t>(in);
+  d.line = take<int64_t>(in);
+  const auto nt = take<uint64_t>(in);
+  if (in.size() / sizeof(int32_t) < nt) fail("a packed evaluation ends early (a rank sent a truncated message)");
+  d.tokens.resize(nt);
+  for (auto& t : d.tokens) t = take<int32_t>(in);
+  const auto nl = take<uint64_t>(in);
+  if (in.size() / kPackedLoss < nl) fail("a packed evaluation ends early (a rank sent a truncated message)");
+  d.losses.resize(nl);
+  for (auto& t : d.losses) t = take_loss(in);
+  d.ppl = take<ValueError>(in);
+  d.mean_loss = take<double>(in);
+  d.mean_entropy = take<double>(in);
+  d.ngram_repetition = take<double>(in);
+  if (take<uint8_t>(in) != 0) d.loop = take<RepetitionLoop>(in);
+  if (take<uint8_t>(in) != 0) d.collapse = take<EntropyCollapse>(in);
+  return d;
+}
+
+std::string pack(const SurprisingToken& t) {
+  std::string out;
+  put(out, t.doc);
+  put(out, t.line);
+  put_loss(out, t.t);
+  put_string(out, t.context);
+  put_string(out, t.text);
+  put_string(out, t.top_text);
+  return out;
+}
+
+SurprisingToken unpack_surprising(std::string_view& in) {
+  SurprisingToken t;
+  t.doc = take<int64_t>(in);
+  t.line = take<int64_t>(in);
+  t.t = take_loss(in);
+  t.context = take_string(in);
+  t.text = take_string(in);
+  t.top_text = take_string(in);
+  return t;
 }
 
 nlohmann::ordered_json to_json(const DocEval& d) {

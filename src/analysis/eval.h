@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "analysis/data.h"
@@ -85,6 +86,11 @@ struct EvalOptions {
   DegenerationOptions degeneration;
   size_t n_surprising = 20;
   std::function<void(const DocEval&)> on_doc;  // each document when it ends
+  // Which documents this run evaluates (null: all): ranks of an MPI job take every size-th one.
+  // The others are read and counted but not run.
+  std::function<bool(int64_t doc)> take_doc;
+  // This run is one part of a job: scoring nothing is not an error (the job's sum decides).
+  bool part = false;
   std::function<void(int64_t docs, int64_t tokens)> progress;
 };
 
@@ -103,6 +109,28 @@ struct EvalResult {
 
 EvalResult run_eval(const Model& model, const std::string& data_path, const std::string& field,
                     const EvalOptions& options);
+
+// The corpus figures, accumulated document by document in document order. run_eval uses it, and
+// so does the merge of an MPI job's documents, so both give the same bits.
+class EvalSummary {
+ public:
+  void add(const DocEval& d);
+  // The result, with the surprising tokens of every part (merged: the largest losses, earlier
+  // documents and positions first among equals, as one run's TopK keeps them). Throws when no
+  // token was scored.
+  EvalResult finish(const std::string& model, const std::string& data_path, std::vector<SurprisingToken> surprising,
+                    size_t n_surprising, bool allow_empty = false) const;
+
+ private:
+  EvalResult r_;
+  double sum_ = 0, sum2_ = 0, hsum_ = 0, rep_sum_ = 0;
+};
+
+// Bytes that carry documents and surprising tokens between processes (exact: doubles as bits).
+std::string pack(const DocEval& d);
+std::string pack(const SurprisingToken& t);
+DocEval unpack_doc(std::string_view& in);
+SurprisingToken unpack_surprising(std::string_view& in);
 
 nlohmann::ordered_json to_json(const EvalResult& r);
 nlohmann::ordered_json to_json(const DocEval& d);

@@ -2,6 +2,7 @@
 // tokens, a document coloured by loss, and degenerate-text detectors.
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <optional>
 #include <span>
 #include <sstream>
@@ -13,6 +14,7 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "options.h"
+#include "ranks.h"
 #include "report/charts.h"
 #include "tokenizer/tokenizer.h"
 
@@ -133,7 +135,52 @@ void add_eval(CLI::App& app, Action& action) {
           shown = d.doc;
         }
       };
-      analysis::EvalResult r = analysis::run_eval(*model, df->data, df->field, o);
+      // An MPI job: each rank evaluates every size-th document; rank 0 takes the documents in
+      // document order through the same accumulation and on_doc as a single process, so the
+      // figures are the same bits (docs/ci.md).
+      const Ranks rk = ranks();
+      analysis::EvalResult r;
+      if (rk.multi()) {
+        std::vector<analysis::DocEval> mine;
+        const auto show_doc = o.on_doc;
+        o.on_doc = [&mine](const analysis::DocEval& d) { mine.push_back(d); };
+        o.take_doc = [rk](int64_t doc) { return doc % rk.size == rk.rank; };
+        o.part = true;
+        if (rk.rank != 0) o.progress = nullptr;
+        const analysis::EvalResult part = analysis::run_eval(*model, df->data, df->field, o);
+        std::string bytes;
+        const uint64_t n_docs = mine.size(), n_top = part.surprising.size();
+        bytes.append(reinterpret_cast<const char*>(&n_docs), sizeof n_docs);
+        for (const auto& d : mine) bytes += analysis::pack(d);
+        bytes.append(reinterpret_cast<const char*>(&n_top), sizeof n_top);
+        for (const auto& t : part.surprising) bytes += analysis::pack(t);
+        const std::vector<std::string> all = gather_on_root(bytes);
+        if (rk.rank != 0) return;
+        std::vector<analysis::DocEval> docs;
+        std::vector<analysis::SurprisingToken> top;
+        for (const std::string& b : all) {
+          std::string_view in(b);
+          const auto take_count = [&in] {
+            uint64_t n = 0;
+            if (in.size() < sizeof n) fail("eval: a rank sent a truncated message");
+            std::memcpy(&n, in.data(), sizeof n);
+            in.remove_prefix(sizeof n);
+            return n;
+          };
+          for (uint64_t i = take_count(); i > 0; --i) docs.push_back(analysis::unpack_doc(in));
+          for (uint64_t i = take_count(); i > 0; --i) top.push_back(analysis::unpack_surprising(in));
+        }
+        std::sort(docs.begin(), docs.end(),
+                  [](const analysis::DocEval& a, const analysis::DocEval& b) { return a.doc < b.doc; });
+        analysis::EvalSummary summary;
+        for (const auto& d : docs) {
+          summary.add(d);
+          show_doc(d);
+        }
+        r = summary.finish(model->path, df->data, std::move(top), o.n_surprising);
+      } else {
+        r = analysis::run_eval(*model, df->data, df->field, o);
+      }
       end_progress();
       if (docs_file) docs_file->commit();
       if (tokens_file) tokens_file->commit();

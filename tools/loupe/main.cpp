@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/suggest.h"
 #include "options.h"
+#include "ranks.h"
 
 namespace {
 
@@ -72,6 +73,12 @@ int parse_failure(CLI::App& app, const CLI::ParseError& e, int argc, char** argv
   return 1;
 }
 
+// "rank N of M: " in an MPI job's errors, so the failing process is named.
+std::string rank_prefix() {
+  const loupe::cli::Ranks r = loupe::cli::ranks();
+  return r.multi() ? "rank " + std::to_string(r.rank) + " of " + std::to_string(r.size) + ": " : "";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -105,21 +112,23 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return parse_failure(app, e, argc, argv);
   }
+  int code = 0;
   try {
     if (action) action();
   } catch (const loupe::cli::ExitWith& e) {
-    std::fflush(stdout);
-    return e.code;
+    code = e.code;
   } catch (const loupe::Error& e) {
     std::fflush(stdout);
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
+    std::fprintf(stderr, "error: %s%s\n", rank_prefix().c_str(), e.what());
+    code = 1;
   } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "error: out of memory\n");
-    return 1;
+    std::fprintf(stderr, "error: %sout of memory\n", rank_prefix().c_str());
+    code = 1;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
+    std::fprintf(stderr, "error: %s%s\n", rank_prefix().c_str(), e.what());
+    code = 1;
   }
-  return 0;
+  std::fflush(stdout);
+  loupe::cli::end_ranks(code);
+  return code;
 }
