@@ -235,8 +235,9 @@ class HookedModel:
         return self._weights[key]
 
     def _layers(self, fmt):
-        if self.cfg.n_experts:
-            raise LoupeError("a mixture-of-experts model has no single MLP weight per layer; use weight()")
+        if self.cfg.n_experts and "ffn_" in fmt:
+            raise LoupeError("a mixture-of-experts model has no single MLP weight per layer (its experts' weights "
+                             "are blk.N.ffn_*_exps in the file)")
         return np.stack([self.weight(fmt.format(l)) for l in range(self.cfg.n_layers)])
 
     def _heads_in(self, fmt, heads):

@@ -329,3 +329,19 @@ def test_word_cloud_of_a_corpus(tmp_path):
     assert svg.startswith("<svg") and ">the<" in svg and "cats" in svg
     with pytest.raises(loupe.LoupeError, match="positive"):
         loupe.word_cloud({"x": 0})
+
+
+def test_newer_families_through_the_same_api():
+    # A mixture of experts: attention stacks exist, single MLP stacks do not; the residual
+    # decomposition still sums to the stream.
+    path = os.path.join(SHARED, "reference/archs/qwen3moe.gguf")
+    moe = loupe.load(path, threads=1)
+    assert moe.cfg.n_experts > 0 and moe.W_Q.shape[:2] == (moe.cfg.n_layers, moe.cfg.n_heads)
+    with pytest.raises(loupe.LoupeError, match="mixture-of-experts"):
+        moe.W_in
+    t = np.arange(3, 19)
+    logits, cache = moe.run_with_cache(t)
+    final = cache[f"blocks.{moe.cfg.n_layers - 1}.hook_resid_post"]
+    np.testing.assert_allclose(cache.decompose_resid().astype(np.float64).sum(0), final, rtol=0, atol=1e-5)
+    x = cache["blocks.0.ln1.hook_normalized"].astype(np.float64)
+    np.testing.assert_allclose(np.einsum("pd,hde->phe", x, moe.W_Q[0]), cache["blocks.0.attn.hook_q"], atol=1e-5)
