@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -13,6 +14,8 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <string_view>
+#include <thread>
 
 #include "core/error.h"
 
@@ -351,50 +354,76 @@ std::unique_ptr<Store> Store::open(const std::string& path, bool create) {
   }
   std::unique_ptr<Store> s(new Store(db, path));
   sqlite3_busy_timeout(db, 60000);
-  int64_t version = 0;
-  {
-    Stmt v(db, "PRAGMA user_version", path);  // fails for a file that is not a database
-    if (v.step()) version = v.integer(0);
-  }
-  if (version > kSchemaVersion)
-    fail(path, ": written by a newer loupe (run store schema ", version, "; this loupe reads schema ", kSchemaVersion,
-         " and older); use that loupe, or another --store file");
-  if (version == kSchemaVersion) return s;
-  int64_t n_tables = 0;
-  {
-    Stmt tables(db, "SELECT count(*) FROM sqlite_master", path);
-    if (tables.step()) n_tables = tables.integer(0);
-  }  // finalised: no statement may be open when the journal mode changes
-  if (version == 0 && n_tables > 0)
-    fail(path, ": a SQLite file that is not a loupe run store (it has tables but no loupe schema)");
-  if (!create) fail(path, ": an empty file, not a run store");
-  s->exec("PRAGMA journal_mode=WAL");
-  s->exec("BEGIN IMMEDIATE");
-  try {
-    int64_t now = 0;
-    {
-      Stmt again(db, "PRAGMA user_version", path);
-      if (again.step()) now = again.integer(0);
+  // The schema version and whether the file has tables, read in one snapshot: another process
+  // may be creating the store at this moment, and two separate reads could see its tables without
+  // its version.
+  struct Seen {
+    int64_t version = 0, tables = 0;
+  };
+  const auto look = [&](bool in_transaction) {
+    Seen seen;
+    if (!in_transaction) s->exec("BEGIN");
+    try {
+      {
+        Stmt v(db, "PRAGMA user_version", path);  // fails for a file that is not a database
+        if (v.step()) seen.version = v.integer(0);
+      }
+      {
+        Stmt t(db, "SELECT count(*) FROM sqlite_master", path);
+        if (t.step()) seen.tables = t.integer(0);
+      }  // finalised: no statement may stay open when the journal mode changes
+    } catch (...) {
+      if (!in_transaction) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+      throw;
     }
-    if (now == 0) {  // another process may have created it meanwhile
-      s->exec(
-          "CREATE TABLE runs(id INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, command TEXT NOT NULL, "
-          "args TEXT NOT NULL, label TEXT NOT NULL DEFAULT '', model TEXT, model_hash TEXT, models TEXT NOT NULL, "
-          "model_hashes TEXT NOT NULL, model_format TEXT, git_commit TEXT, git_branch TEXT, git_dirty INTEGER, "
-          "host TEXT, cpu TEXT, isa TEXT, threads INTEGER, version TEXT, seconds REAL, result TEXT NOT NULL);"
-          "CREATE INDEX runs_by_command ON runs(command, id);"
-          "CREATE TABLE metrics(run INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE, name TEXT NOT NULL, "
-          "value REAL, PRIMARY KEY(run, name)) WITHOUT ROWID;"
-          "CREATE TABLE file_hashes(path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, "
-          "hash TEXT NOT NULL);"
-          "PRAGMA user_version = 1;");
+    if (!in_transaction) s->exec("COMMIT");
+    return seen;
+  };
+  const auto judge = [&](const Seen& seen) {
+    if (seen.version > kSchemaVersion)
+      fail(path, ": written by a newer loupe (run store schema ", seen.version, "; this loupe reads schema ",
+           kSchemaVersion, " and older); use that loupe, or another --store file");
+    if (seen.version == 0 && seen.tables > 0)
+      fail(path, ": a SQLite file that is not a loupe run store (it has tables but no loupe schema)");
+  };
+  // Creating a store races other processes opening it at the same moment: a step that finds the
+  // file locked past the busy handler (a journal-mode change cannot wait inside it) starts again.
+  for (int attempt = 0;; ++attempt) {
+    try {
+      const Seen first = look(false);
+      judge(first);
+      if (first.version == kSchemaVersion) return s;
+      if (!create) fail(path, ": an empty file, not a run store");
+      s->exec("PRAGMA journal_mode=WAL");
+      s->exec("BEGIN IMMEDIATE");
+      try {
+        const Seen now = look(true);  // under the write lock: another process may have created it meanwhile
+        judge(now);
+        if (now.version == 0) {
+          s->exec(
+              "CREATE TABLE runs(id INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, command TEXT NOT NULL, "
+              "args TEXT NOT NULL, label TEXT NOT NULL DEFAULT '', model TEXT, model_hash TEXT, models TEXT NOT NULL, "
+              "model_hashes TEXT NOT NULL, model_format TEXT, git_commit TEXT, git_branch TEXT, git_dirty INTEGER, "
+              "host TEXT, cpu TEXT, isa TEXT, threads INTEGER, version TEXT, seconds REAL, result TEXT NOT NULL);"
+              "CREATE INDEX runs_by_command ON runs(command, id);"
+              "CREATE TABLE metrics(run INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE, name TEXT NOT NULL, "
+              "value REAL, PRIMARY KEY(run, name)) WITHOUT ROWID;"
+              "CREATE TABLE file_hashes(path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, "
+              "hash TEXT NOT NULL);"
+              "PRAGMA user_version = 1;");
+        }
+        s->exec("COMMIT");
+      } catch (...) {
+        sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+        throw;
+      }
+      return s;
+    } catch (const Error& e) {
+      if (attempt >= 200 || std::string_view(e.what()).find("database is locked") == std::string_view::npos) throw;
+      sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20 + 10 * (attempt % 8)));
     }
-    s->exec("COMMIT");
-  } catch (...) {
-    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
-    throw;
   }
-  return s;
 }
 
 Store::~Store() {
@@ -411,7 +440,15 @@ void Store::exec(const char* sql) const {
 }
 
 int64_t Store::add(const Run& run) {
-  exec("BEGIN IMMEDIATE");
+  for (int attempt = 0;; ++attempt) {  // as in open(): a lock the busy handler could not wait for
+    try {
+      exec("BEGIN IMMEDIATE");
+      break;
+    } catch (const Error& e) {
+      if (attempt >= 200 || std::string_view(e.what()).find("database is locked") == std::string_view::npos) throw;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20 + 10 * (attempt % 8)));
+    }
+  }
   try {
     Stmt ins(db_,
              "INSERT INTO runs(time, command, args, label, model, model_hash, models, model_hashes, model_format, "
