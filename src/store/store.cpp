@@ -237,6 +237,14 @@ Run read_run(const Stmt& s) {
   return r;
 }
 
+// Whether a step that failed on a lock the busy handler could not wait for (SQLite's "database is
+// locked") should start again: up to 200 times, waiting 20-90 ms each.
+bool retry_lock(const Error& e, int attempt) {
+  if (attempt >= 200 || std::string_view(e.what()).find("database is locked") == std::string_view::npos) return false;
+  std::this_thread::sleep_for(std::chrono::milliseconds(20 + 10 * (attempt % 8)));
+  return true;
+}
+
 std::string csv_field(const std::string& s) {
   if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
   std::string q = "\"";
@@ -419,9 +427,8 @@ std::unique_ptr<Store> Store::open(const std::string& path, bool create) {
       }
       return s;
     } catch (const Error& e) {
-      if (attempt >= 200 || std::string_view(e.what()).find("database is locked") == std::string_view::npos) throw;
-      sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
-      std::this_thread::sleep_for(std::chrono::milliseconds(20 + 10 * (attempt % 8)));
+      sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);  // (a no-op when no transaction is open)
+      if (!retry_lock(e, attempt)) throw;
     }
   }
 }
@@ -445,8 +452,7 @@ int64_t Store::add(const Run& run) {
       exec("BEGIN IMMEDIATE");
       break;
     } catch (const Error& e) {
-      if (attempt >= 200 || std::string_view(e.what()).find("database is locked") == std::string_view::npos) throw;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20 + 10 * (attempt % 8)));
+      if (!retry_lock(e, attempt)) throw;
     }
   }
   try {
