@@ -19,8 +19,9 @@ bool is_attention_map(HookKind k) {
 struct Accumulator {
   Moments moments;
   StreamHistogram histogram;
-  double sum_abs = 0;
-  double sum_norm = 0;
+  ExactSum sum;       // of each row's sum of x
+  ExactSum sum_abs;   // of each row's sum of |x|
+  ExactSum sum_norm;  // of each row's L2 norm
   int64_t rows = 0;
   int64_t width = 0;
   std::vector<float> dim_max_abs;  // [width]
@@ -39,24 +40,25 @@ class ActivationObserver : public Observer {
       if (e.point->kind == HookKind::MlpPre) a.positive.assign(static_cast<size_t>(width), 0);
     }
     LOUPE_ASSERT(a.width == width, e.point->name, ": width changed from ", a.width, " to ", width);
-    const int64_t numel = rows * width;
-    if (!a.histogram.ranged()) a.histogram.start(e.data, numel);
     for (int64_t r = 0; r < rows; ++r) {
       const float* x = e.data + r * width;
-      double ss = 0;
+      double ss = 0, row_sum = 0, row_abs = 0;
       for (int64_t k = 0; k < width; ++k) {
         const double v = x[k];
         a.moments.add(v);
         if (!std::isfinite(v)) continue;
         a.histogram.add(v);
         const double av = std::fabs(v);
-        a.sum_abs += av;
+        row_sum += v;
+        row_abs += av;
         ss += v * v;
         float& m = a.dim_max_abs[static_cast<size_t>(k)];
         m = std::max(m, static_cast<float>(av));
         if (!a.positive.empty() && v > 0) ++a.positive[static_cast<size_t>(k)];
       }
-      a.sum_norm += std::sqrt(ss);
+      a.sum.add(row_sum);
+      a.sum_abs.add(row_abs);
+      a.sum_norm.add(std::sqrt(ss));
       ++a.rows;
     }
   }
@@ -140,8 +142,9 @@ ActivationsResult ActivationsAnalysis::collect(int64_t n_docs, int64_t n_tokens)
     h.moments = a.moments;
     h.histogram = a.histogram;
     const auto finite = static_cast<double>(std::max<int64_t>(1, a.moments.count()));
-    h.mean_abs = a.sum_abs / finite;
-    h.mean_norm = a.rows > 0 ? a.sum_norm / static_cast<double>(a.rows) : 0.0;
+    h.mean = a.moments.count() > 0 ? a.sum.value() / finite : 0.0;
+    h.mean_abs = a.sum_abs.value() / finite;
+    h.mean_norm = a.rows > 0 ? a.sum_norm.value() / static_cast<double>(a.rows) : 0.0;
     std::vector<int64_t> order(static_cast<size_t>(a.width));
     for (int64_t k = 0; k < a.width; ++k) order[static_cast<size_t>(k)] = k;
     std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) {
@@ -164,6 +167,95 @@ ActivationsResult ActivationsAnalysis::collect(int64_t n_docs, int64_t n_tokens)
   return r;
 }
 
+void ActivationsAnalysis::pack(ByteWriter& out) const {
+  out.put(n_tokens_);
+  const auto& acc = observers_->obs.acc;
+  out.put(static_cast<uint64_t>(acc.size()));
+  for (const auto& [id, a] : acc) {
+    out.put(static_cast<int32_t>(id));
+    a.moments.pack(out);
+    a.histogram.pack(out);
+    a.sum.pack(out);
+    a.sum_abs.pack(out);
+    a.sum_norm.pack(out);
+    out.put(a.rows);
+    out.put(a.width);
+    out.put_span(std::span<const float>(a.dim_max_abs));
+    out.put_span(std::span<const int64_t>(a.positive));
+  }
+  const auto& load = observers_->experts.load;
+  out.put(static_cast<uint64_t>(load.size()));
+  for (const auto& [layer, l] : load) {
+    out.put(static_cast<int32_t>(layer));
+    out.put(l.positions);
+    out.put_span(std::span<const int64_t>(l.counts));
+  }
+}
+
+namespace {
+
+template <class T>
+std::vector<T> read_vector(ByteReader& in, std::string_view field) {
+  const auto n = in.read<uint64_t>(field);
+  if (n > in.remaining() / sizeof(T)) fail(in.source(), ": ", field, ": ", n, " values do not fit the message");
+  std::vector<T> v(static_cast<size_t>(n));
+  for (T& x : v) x = in.read<T>(field);
+  return v;
+}
+
+}  // namespace
+
+void ActivationsAnalysis::merge(ByteReader& in) {
+  n_tokens_ += in.read<int64_t>("tokens");
+  auto& acc = observers_->obs.acc;
+  for (auto n = in.read<uint64_t>("hooks"); n > 0; --n) {
+    const int id = in.read<int32_t>("hook id");
+    if (hooks_ == nullptr || id < 0 || id >= hooks_->size()) fail(in.source(), ": hook ", id, " is not in the model");
+    Accumulator b;
+    b.moments = Moments::unpack(in);
+    b.histogram = StreamHistogram::unpack(in);
+    b.sum = ExactSum::unpack(in);
+    b.sum_abs = ExactSum::unpack(in);
+    b.sum_norm = ExactSum::unpack(in);
+    b.rows = in.read<int64_t>("rows");
+    b.width = in.read<int64_t>("width");
+    b.dim_max_abs = read_vector<float>(in, "maximum |x| per dimension");
+    b.positive = read_vector<int64_t>(in, "positive counts");
+    if (static_cast<int64_t>(b.dim_max_abs.size()) != b.width ||
+        (!b.positive.empty() && static_cast<int64_t>(b.positive.size()) != b.width))
+      fail(in.source(), ": hook ", (*hooks_)[id].name, ": widths disagree");
+    auto it = acc.find(id);
+    if (it == acc.end()) {
+      acc.emplace(id, std::move(b));
+      continue;
+    }
+    Accumulator& a = it->second;
+    if (a.width != b.width || a.positive.size() != b.positive.size())
+      fail(in.source(), ": hook ", (*hooks_)[id].name, " has width ", b.width, " here and ", a.width, " in part 0");
+    a.moments.merge(b.moments);
+    a.histogram.merge(b.histogram);
+    a.sum.add(b.sum);
+    a.sum_abs.add(b.sum_abs);
+    a.sum_norm.add(b.sum_norm);
+    a.rows += b.rows;
+    for (size_t k = 0; k < a.dim_max_abs.size(); ++k) a.dim_max_abs[k] = std::max(a.dim_max_abs[k], b.dim_max_abs[k]);
+    for (size_t k = 0; k < a.positive.size(); ++k) a.positive[k] += b.positive[k];
+  }
+  auto& load = observers_->experts.load;
+  for (auto n = in.read<uint64_t>("MoE layers"); n > 0; --n) {
+    const int layer = in.read<int32_t>("MoE layer");
+    const auto positions = in.read<int64_t>("MoE positions");
+    const std::vector<int64_t> counts = read_vector<int64_t>(in, "expert counts");
+    ExpertLoad& l = load[layer];
+    l.layer = layer;
+    if (l.counts.empty()) l.counts.assign(counts.size(), 0);
+    if (l.counts.size() != counts.size()) fail(in.source(), ": layer ", layer, ": expert counts disagree");
+    for (size_t k = 0; k < counts.size(); ++k) l.counts[k] += counts[k];
+    l.positions += positions;
+  }
+  if (in.remaining() != 0) fail(in.source(), ": ", in.remaining(), " bytes left over");
+}
+
 nlohmann::ordered_json ActivationsAnalysis::finish() {
   return to_json(collect(1, n_tokens_));
 }
@@ -180,11 +272,35 @@ ActivationsResult run_activations(const Model& model, const std::string& data_pa
     fail("--chunk ", so.chunk, " is longer than the context of ", interp.n_ctx(), " positions (raise --ctx)");
   Sequencer seq(model, reader, so);
   int64_t n_tokens = 0;
-  while (std::optional<Sequence> s = seq.next()) {
+  const JobSplit& split = options.split;
+  for (int64_t index = 0;; ++index) {
+    std::optional<Sequence> s = seq.next();
+    if (!s) break;
+    if (!split.takes(index)) continue;
     interp.rewind(0);
     forward(interp, s->tokens, true, nullptr);
     n_tokens += static_cast<int64_t>(s->tokens.size());
+    analysis.on_logits(nullptr, static_cast<int64_t>(s->tokens.size()), 0);
     if (options.progress) options.progress(seq.n_docs(), n_tokens);
+  }
+  if (split.multi()) {
+    // Every part's statistics on part 0, added in part order (the result does not depend on it
+    // but for the rounding of the merged moments).
+    ByteWriter mine;
+    analysis.pack(mine);
+    const std::vector<std::string> parts = split.gather(mine.take());
+    if (!split.root()) return {};
+    LOUPE_ASSERT(static_cast<int>(parts.size()) == split.parts, "gathered ", parts.size(), " of ", split.parts);
+    ActivationsAnalysis all(model, options);
+    all.attach(interp);
+    for (size_t p = 0; p < parts.size(); ++p) {
+      ByteReader in(reinterpret_cast<const uint8_t*>(parts[p].data()), parts[p].size(),
+                    cat("the statistics of rank ", p));
+      all.merge(in);
+    }
+    n_tokens = all.n_tokens();
+    if (n_tokens == 0) fail(data_path, ": no document to run (every document is shorter than two tokens)");
+    return all.collect(seq.n_docs(), n_tokens);
   }
   if (n_tokens == 0) fail(data_path, ": no document to run (every document is shorter than two tokens)");
   return analysis.collect(seq.n_docs(), n_tokens);
@@ -203,7 +319,7 @@ nlohmann::ordered_json to_json(const ActivationsResult& r) {
     e["width"] = h.width;
     e["positions"] = h.rows;
     e["count"] = h.moments.count();
-    e["mean"] = h.moments.mean();
+    e["mean"] = h.mean;
     e["std"] = h.moments.std_dev();
     e["kurtosis"] = h.moments.kurtosis();
     e["min"] = h.moments.count() > 0 ? nlohmann::ordered_json(h.moments.min()) : nullptr;

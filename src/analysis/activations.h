@@ -30,7 +30,8 @@ struct HookActivations {
   HookKind kind = HookKind::Embed;
   int64_t width = 0;  // values per position
   int64_t rows = 0;   // positions seen
-  Moments moments;
+  Moments moments;    // std, kurtosis, extremes, NaN / Inf counts
+  double mean = 0;    // from an exact sum (the same for any split of the data)
   double mean_abs = 0;
   double mean_norm = 0;  // mean L2 norm of a position's vector
   StreamHistogram histogram;
@@ -47,6 +48,10 @@ struct ActivationsOptions {
   double massive_factor = 20;      // a dimension is massive when max |x| > factor x mean |x|
   size_t max_massive = 5;
   std::function<void(int64_t docs, int64_t tokens)> progress;
+  // A share of a job over processes: part 0 returns the statistics of all parts (histograms,
+  // counts, extremes, norms and mean |x| exactly as one process; mean / std / kurtosis merged
+  // within rounding, see docs/ci.md); the others return an empty result.
+  JobSplit split;
 };
 
 // Mixture-of-experts models: how often each expert of a layer was chosen (from
@@ -76,6 +81,10 @@ class ActivationsAnalysis : public PassAnalysis {
   void on_logits(const float* logits, int64_t rows, int64_t first_pos) override;
   nlohmann::ordered_json finish() override;
   ActivationsResult collect(int64_t n_docs, int64_t n_tokens);
+  // The statistics so far as bytes, and the statistics of another process's passes added in.
+  void pack(ByteWriter& out) const;
+  void merge(ByteReader& in);
+  int64_t n_tokens() const { return n_tokens_; }
 
  private:
   struct Observers;

@@ -90,6 +90,18 @@ struct SequencerOptions {
   bool strict = false;
 };
 
+// One process's share of a job split over processes (`mpirun -np N`): it runs the sequences
+// whose index modulo parts is part, and gather sends its packed state to part 0, which gets
+// every part's state in part order (the others get nothing back). docs/ci.md says what merges.
+struct JobSplit {
+  int part = 0;
+  int parts = 1;
+  std::function<std::vector<std::string>(const std::string& mine)> gather;
+  bool multi() const { return parts > 1; }
+  bool takes(int64_t sequence) const { return sequence % parts == part; }
+  bool root() const { return part == 0; }
+};
+
 class Sequencer {
  public:
   Sequencer(const Model& model, DocumentReader& reader, const SequencerOptions& options);

@@ -23,17 +23,39 @@ bool is_attention_map(HookKind k) {
 }
 
 // Running sums for one hook.
+// Sums of per-row figures, exact: the same for any split of the sequences over processes.
 struct HookAccumulator {
-  double sum_sq_diff = 0;
-  double sum_sq_ref = 0;
+  ExactSum sum_sq_diff;
+  ExactSum sum_sq_ref;
   double max_abs = 0;
-  double cos_sum = 0;
+  ExactSum cos_sum;
   int64_t cos_rows = 0;
   int64_t n = 0;
   int64_t nonfinite = 0;
-  double lens_kl_sum = 0;
+  ExactSum lens_kl_sum;
   int64_t lens_rows = 0;
   bool shape_mismatch = false;
+
+  void pack(ByteWriter& out) const {
+    sum_sq_diff.pack(out);
+    sum_sq_ref.pack(out);
+    out.put(max_abs);
+    cos_sum.pack(out);
+    for (int64_t v : {cos_rows, n, nonfinite}) out.put(v);
+    lens_kl_sum.pack(out);
+    out.put(lens_rows);
+    out.put(static_cast<uint8_t>(shape_mismatch));
+  }
+  void merge(ByteReader& in) {
+    sum_sq_diff.add(ExactSum::unpack(in));
+    sum_sq_ref.add(ExactSum::unpack(in));
+    max_abs = std::max(max_abs, in.read<double>("max |difference|"));
+    cos_sum.add(ExactSum::unpack(in));
+    for (int64_t* v : {&cos_rows, &n, &nonfinite}) *v += in.read<int64_t>("counts");
+    lens_kl_sum.add(ExactSum::unpack(in));
+    lens_rows += in.read<int64_t>("lens rows");
+    shape_mismatch = shape_mismatch || in.read<uint8_t>("shape mismatch") != 0;
+  }
 };
 
 // Compares the candidate's hook tensors with the reference's, op by op. The reference side
@@ -74,6 +96,7 @@ class LockstepComparer {
   CandSide cand_side{*this};
 
   const std::vector<HookAccumulator>& accumulators() const { return acc_; }
+  std::vector<HookAccumulator>& accumulators() { return acc_; }
 
  private:
   void compare(const HookEvent& e) {
@@ -90,7 +113,7 @@ class LockstepComparer {
     const float* c = e.data;
     const float* r = ref_.data();
     for (int64_t i = 0; i < rows; ++i) {
-      double dot = 0, nr = 0, nc = 0;
+      double dot = 0, nr = 0, nc = 0, sq_diff = 0;
       for (int64_t k = 0; k < width; ++k) {
         const float rv = r[i * width + k];
         const float cv = c[i * width + k];
@@ -99,16 +122,17 @@ class LockstepComparer {
           continue;
         }
         const double d = static_cast<double>(cv) - rv;
-        a.sum_sq_diff += d * d;
-        a.sum_sq_ref += static_cast<double>(rv) * rv;
+        sq_diff += d * d;
         a.max_abs = std::max(a.max_abs, std::fabs(d));
         dot += static_cast<double>(rv) * cv;
         nr += static_cast<double>(rv) * rv;
         nc += static_cast<double>(cv) * cv;
         ++a.n;
       }
+      a.sum_sq_diff.add(sq_diff);
+      a.sum_sq_ref.add(nr);
       if (nr > 0 && nc > 0) {
-        a.cos_sum += dot / std::sqrt(nr * nc);
+        a.cos_sum.add(dot / std::sqrt(nr * nc));
         ++a.cos_rows;
       }
     }
@@ -130,7 +154,7 @@ class LockstepComparer {
     for (int64_t i = 0; i < rows; ++i) {
       log_softmax(r + i * d_vocab_, d_vocab_, lp_r_.data());
       log_softmax(c + i * d_vocab_, d_vocab_, lp_c_.data());
-      a.lens_kl_sum += kl_divergence(lp_r_.data(), lp_c_.data(), d_vocab_);
+      a.lens_kl_sum.add(kl_divergence(lp_r_.data(), lp_c_.data(), d_vocab_));
       ++a.lens_rows;
     }
   }
@@ -148,6 +172,46 @@ class LockstepComparer {
 };
 
 // Whether the two programs run the same ops with the same hooks, so they can be stepped together.
+// A worst-token candidate and the index of its sequence (the order one process offers them in).
+struct RankedToken {
+  int64_t sequence = 0;
+  WorstToken t;
+};
+
+void put_divergence(ByteWriter& out, const TokenDivergence& d) {
+  for (double v : {d.kld, d.nll_ref, d.nll_cand, d.p_ref, d.p_cand}) out.put(v);
+  out.put(d.top_ref);
+  out.put(d.top_cand);
+}
+
+TokenDivergence take_divergence(ByteReader& in) {
+  TokenDivergence d;
+  for (double* v : {&d.kld, &d.nll_ref, &d.nll_cand, &d.p_ref, &d.p_cand}) *v = in.read<double>("a scored position");
+  d.top_ref = in.read<int64_t>("a scored position");
+  d.top_cand = in.read<int64_t>("a scored position");
+  return d;
+}
+
+void put_ranked(ByteWriter& out, const RankedToken& r) {
+  out.put(r.sequence);
+  for (int64_t v : {r.t.doc, r.t.doc_line, r.t.pos}) out.put(v);
+  out.put(r.t.token);
+  out.put_string(r.t.context);
+  out.put_string(r.t.text);
+  put_divergence(out, r.t.div);
+}
+
+RankedToken take_ranked(ByteReader& in) {
+  RankedToken r;
+  r.sequence = in.read<int64_t>("a worst token");
+  for (int64_t* v : {&r.t.doc, &r.t.doc_line, &r.t.pos}) *v = in.read<int64_t>("a worst token");
+  r.t.token = in.read<int32_t>("a worst token");
+  r.t.context = std::string(in.bytes(in.read<uint64_t>("context"), "context"));
+  r.t.text = std::string(in.bytes(in.read<uint64_t>("text"), "text"));
+  r.t.div = take_divergence(in);
+  return r;
+}
+
 std::string lockstep_problem(const Interpreter& a, const Interpreter& b) {
   const Program& pa = a.program();
   const Program& pb = b.program();
@@ -233,10 +297,16 @@ DiffResult run_diff(const Model& reference, const Model& candidate, const std::s
   so.max_len = n_ctx;
   Sequencer seq(reference, reader, so);
   OutputDivergence out(V);
-  TopK<WorstToken> worst(options.n_worst);
+  TopK<RankedToken> worst(options.n_worst);
   const Tokenizer& tok = *reference.tokenizer;
+  const JobSplit& split = options.split;
+  std::vector<std::vector<TokenDivergence>> scored;  // a part of a job: per sequence run
 
-  while (std::optional<Sequence> s = seq.next()) {
+  for (int64_t index = 0;; ++index) {
+    std::optional<Sequence> s = seq.next();
+    if (!s) break;
+    if (!split.takes(index)) continue;
+    if (split.multi()) scored.emplace_back();
     ref.rewind(0);
     cand.rewind(0);
     const std::span<const int32_t> tokens(s->tokens);
@@ -260,15 +330,17 @@ DiffResult run_diff(const Model& reference, const Model& candidate, const std::s
         if (pos < s->first_scored || pos + 1 >= n) continue;
         const int32_t next = tokens[static_cast<size_t>(pos + 1)];
         const TokenDivergence d = out.add(ref.logits() + i * V, cand.logits() + i * V, next);
+        if (split.multi()) scored.back().push_back(d);
         if (worst.would_enter(d.kld)) {
-          WorstToken w;
-          w.doc = s->doc;
-          w.doc_line = s->doc_line;
-          w.pos = s->offset + pos + 1;
-          w.token = next;
-          w.context = context_before(tok, tokens, pos + 1, 12);
-          w.text = tokens_text(tok, tokens.subspan(static_cast<size_t>(pos + 1), 1));
-          w.div = d;
+          RankedToken w;
+          w.sequence = index;
+          w.t.doc = s->doc;
+          w.t.doc_line = s->doc_line;
+          w.t.pos = s->offset + pos + 1;
+          w.t.token = next;
+          w.t.context = context_before(tok, tokens, pos + 1, 12);
+          w.t.text = tokens_text(tok, tokens.subspan(static_cast<size_t>(pos + 1), 1));
+          w.t.div = d;
           worst.add(d.kld, std::move(w));
         }
       }
@@ -279,9 +351,66 @@ DiffResult run_diff(const Model& reference, const Model& candidate, const std::s
     if (options.progress) options.progress(seq.n_docs(), result.n_tokens);
   }
   result.n_docs = seq.n_docs();
+  if (split.multi()) {
+    // Part 0 replays every part's scored positions in sequence order through one accumulation
+    // (the output statistics are those of one process, bit for bit), adds the hook sums (exact)
+    // and offers the parts' worst tokens in sequence order.
+    ByteWriter mine;
+    mine.put(result.n_tokens);
+    mine.put(result.n_sequences);
+    mine.put(static_cast<uint64_t>(scored.size()));
+    for (const auto& v : scored) {
+      mine.put(static_cast<uint64_t>(v.size()));
+      for (const TokenDivergence& d : v) put_divergence(mine, d);
+    }
+    const auto ranked = worst.sorted();
+    mine.put(static_cast<uint64_t>(ranked.size()));
+    for (const auto& [score, w] : ranked) put_ranked(mine, w);
+    mine.put(static_cast<uint64_t>(cmp ? cmp->accumulators().size() : 0));
+    if (cmp)
+      for (const HookAccumulator& a : cmp->accumulators()) a.pack(mine);
+    const std::vector<std::string> parts = split.gather(mine.take());
+    if (!split.root()) return {};
+    std::vector<std::vector<std::vector<TokenDivergence>>> sequences(parts.size());
+    std::vector<RankedToken> offered;
+    std::vector<HookAccumulator> hooks(cmp ? cmp->accumulators().size() : 0);
+    result.n_tokens = result.n_sequences = 0;
+    for (size_t p = 0; p < parts.size(); ++p) {
+      ByteReader in(reinterpret_cast<const uint8_t*>(parts[p].data()), parts[p].size(),
+                    cat("the comparison of rank ", p));
+      result.n_tokens += in.read<int64_t>("tokens");
+      result.n_sequences += in.read<int64_t>("sequences");
+      for (auto k = in.read<uint64_t>("sequences"); k > 0; --k) {
+        auto& v = sequences[p].emplace_back();
+        const auto m = in.read<uint64_t>("positions");
+        if (m > in.remaining() / 56) fail(in.source(), ": ", m, " positions do not fit the message");
+        for (uint64_t i = 0; i < m; ++i) v.push_back(take_divergence(in));
+      }
+      for (auto k = in.read<uint64_t>("worst tokens"); k > 0; --k) offered.push_back(take_ranked(in));
+      if (in.read<uint64_t>("hooks") != hooks.size()) fail(in.source(), ": the hook tables differ from rank 0's");
+      for (HookAccumulator& a : hooks) a.merge(in);
+      if (in.remaining() != 0) fail(in.source(), ": ", in.remaining(), " bytes left over");
+    }
+    out = OutputDivergence(V);
+    for (size_t i = 0;; ++i) {
+      auto& part = sequences[i % parts.size()];
+      const size_t k = i / parts.size();
+      if (k >= part.size()) break;
+      for (const TokenDivergence& d : part[k]) out.add(d);
+    }
+    std::sort(offered.begin(), offered.end(), [](const RankedToken& a, const RankedToken& b) {
+      return a.sequence != b.sequence ? a.sequence < b.sequence : a.t.pos < b.t.pos;
+    });
+    worst = TopK<RankedToken>(options.n_worst);
+    for (RankedToken& w : offered) {
+      const double score = w.t.div.kld;
+      worst.add(score, std::move(w));
+    }
+    if (cmp) cmp->accumulators() = std::move(hooks);
+  }
   if (out.count() == 0) fail(data_path, ": no token to score (every document is shorter than two tokens)");
   result.output = out.stats();
-  for (auto& [score, w] : worst.sorted()) result.worst.push_back(std::move(w));
+  for (auto& [score, w] : worst.sorted()) result.worst.push_back(std::move(w.t));
 
   if (cmp) {
     const auto& acc = cmp->accumulators();
@@ -294,10 +423,11 @@ DiffResult run_diff(const Model& reference, const Model& candidate, const std::s
       d.layer = ref.hooks()[h].layer;
       d.op = prog.ops[static_cast<size_t>(prog.hook_op[static_cast<size_t>(h)])].label;
       d.n_values = a.n;
-      d.nmse = a.sum_sq_ref > 0 ? a.sum_sq_diff / a.sum_sq_ref : (a.sum_sq_diff > 0 ? INFINITY : 0.0);
-      d.cosine = a.cos_rows > 0 ? a.cos_sum / static_cast<double>(a.cos_rows) : 1.0;
+      const double sq_ref = a.sum_sq_ref.value(), sq_diff = a.sum_sq_diff.value();
+      d.nmse = sq_ref > 0 ? sq_diff / sq_ref : (sq_diff > 0 ? INFINITY : 0.0);
+      d.cosine = a.cos_rows > 0 ? a.cos_sum.value() / static_cast<double>(a.cos_rows) : 1.0;
       d.max_abs_diff = a.max_abs;
-      if (a.lens_rows > 0) d.lens_kl = a.lens_kl_sum / static_cast<double>(a.lens_rows);
+      if (a.lens_rows > 0) d.lens_kl = a.lens_kl_sum.value() / static_cast<double>(a.lens_rows);
       d.nonfinite_mismatch = a.nonfinite;
       d.shape_mismatch = a.shape_mismatch;
       result.layers.push_back(std::move(d));

@@ -60,6 +60,10 @@ struct DiffOptions {
   double jump_factor = 10;   // a hook "jumps" when its NMSE exceeds factor x every earlier one
   double jump_floor = 1e-7;  // ... and this floor (float32 rounding noise)
   std::function<void(int64_t docs, int64_t tokens)> progress;
+  // A share of a job over processes: part 0 returns the comparison of all parts, equal to one
+  // process's (output statistics and worst tokens bit for bit, hook sums exact); the others
+  // return an empty result.
+  JobSplit split;
 };
 
 struct DiffResult {

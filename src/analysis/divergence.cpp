@@ -23,7 +23,11 @@ TokenDivergence OutputDivergence::add(const float* ref_logits, const float* cand
   t.p_cand = std::exp(-t.nll_cand);
   t.top_ref = argmax(ref_logits, d_vocab_);
   t.top_cand = argmax(cand_logits, d_vocab_);
+  add(t);
+  return t;
+}
 
+void OutputDivergence::add(const TokenDivergence& t) {
   sum_nll_ += t.nll_cand;
   sum_nll2_ += t.nll_cand * t.nll_cand;
   sum_nll_ref_ += t.nll_ref;
@@ -39,7 +43,6 @@ TokenDivergence OutputDivergence::add(const float* ref_logits, const float* cand
   ++count_;
   kld_values_.push_back(static_cast<float>(t.kld));
   dp_values_.push_back(static_cast<float>(dp));
-  return t;
 }
 
 OutputStats OutputDivergence::stats() const {

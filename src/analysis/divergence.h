@@ -51,6 +51,8 @@ class OutputDivergence {
   explicit OutputDivergence(int64_t d_vocab);
   // Scores one position: the two logit rows [d_vocab] and the token that followed.
   TokenDivergence add(const float* ref_logits, const float* cand_logits, int32_t next_token);
+  // Adds a position scored elsewhere (another process of a job): the same sums as add() above.
+  void add(const TokenDivergence& t);
   int64_t count() const { return count_; }
   // The statistics so far (count must be > 0).
   OutputStats stats() const;

@@ -124,57 +124,227 @@ double Moments::kurtosis() const {
   return n * m4_ / (m2_ * m2_);
 }
 
+void Moments::pack(ByteWriter& out) const {
+  out.put(n_);
+  for (double v : {mean_, m2_, m3_, m4_, min_, max_}) out.put(v);
+  out.put(nan_);
+  out.put(inf_);
+}
+
+Moments Moments::unpack(ByteReader& in) {
+  Moments m;
+  m.n_ = in.read<int64_t>("moments count");
+  for (double* v : {&m.mean_, &m.m2_, &m.m3_, &m.m4_, &m.min_, &m.max_}) *v = in.read<double>("moments");
+  m.nan_ = in.read<int64_t>("moments NaN count");
+  m.inf_ = in.read<int64_t>("moments Inf count");
+  return m;
+}
+
+void ExactSum::add(double x) {
+  if (x == 0) return;
+  LOUPE_ASSERT(std::isfinite(x), "an exact sum of a non-finite value");
+  int e = 0;
+  const double f = std::frexp(x, &e);  // x = f 2^e, 0.5 <= |f| < 1
+  auto m = static_cast<int64_t>(std::ldexp(f, 53));
+  int pos = e - 53 + 1074;  // the bit of m's lowest digit, counted from 2^-1074
+  if (pos < 0) {            // a subnormal: the bits shifted out are zero
+    m /= int64_t{1} << -pos;
+    pos = 0;
+  }
+  const bool negative = m < 0;
+  const unsigned __int128 v = static_cast<unsigned __int128>(negative ? -m : m) << (pos % 32);
+  const int d = pos / 32;
+  const auto part = [&v](int k) { return static_cast<int64_t>((v >> (32 * k)) & 0xffffffffu); };
+  for (int k = 0; k < 3; ++k) digit_[static_cast<size_t>(d) + static_cast<size_t>(k)] += negative ? -part(k) : part(k);
+  if (++pending_ >= (int64_t{1} << 29)) normalize();
+}
+
+void ExactSum::add(const ExactSum& other) {
+  ExactSum o = other;
+  o.normalize();
+  normalize();
+  for (size_t i = 0; i < digit_.size(); ++i) digit_[i] += o.digit_[i];
+  pending_ = 2;
+}
+
+void ExactSum::normalize() {
+  // Carries up: every digit but the top one in [0, 2^32); the top one carries the sign.
+  for (size_t i = 0; i + 1 < digit_.size(); ++i) {
+    const int64_t carry = digit_[i] >> 32;  // floor division
+    digit_[i] -= carry * (int64_t{1} << 32);
+    digit_[i + 1] += carry;
+  }
+  pending_ = 0;
+}
+
+double ExactSum::value() const {
+  ExactSum s = *this;
+  s.normalize();
+  const bool negative = s.digit_.back() < 0;
+  if (negative) {
+    for (int64_t& d : s.digit_) d = -d;
+    s.normalize();
+  }
+  int top = kDigits - 1;
+  while (top > 0 && s.digit_[static_cast<size_t>(top)] == 0) --top;
+  const auto at = [&s](int i) { return i >= 0 ? s.digit_[static_cast<size_t>(i)] : int64_t{0}; };
+  // The top 64 bits (one rounding), then the next digit (a second rounding): a fixed rule, so
+  // the same sum always gives the same double.
+  const auto high = (static_cast<uint64_t>(at(top)) << 32) | static_cast<uint64_t>(at(top - 1));
+  const double r = std::ldexp(static_cast<double>(high), 32 * (top - 1) - 1074) +
+                   std::ldexp(static_cast<double>(at(top - 2)), 32 * (top - 2) - 1074);
+  return negative ? -r : r;
+}
+
+void ExactSum::pack(ByteWriter& out) const {
+  ExactSum s = *this;
+  s.normalize();
+  for (int64_t d : s.digit_) out.put(d);
+}
+
+ExactSum ExactSum::unpack(ByteReader& in) {
+  ExactSum s;
+  for (int64_t& d : s.digit_) {
+    d = in.read<int64_t>("exact sum");
+    if (&d != &s.digit_.back() && (d < 0 || d >= (int64_t{1} << 32))) fail(in.source(), ": a malformed exact sum");
+  }
+  return s;
+}
+
+namespace {
+
+// No bin finer than 2^-50 of the value: indices stay within 2^52.
+int finest_exp(double x) {
+  return x == 0 ? -1074 : std::max(-1074, std::ilogb(x) - 50);
+}
+
+}  // namespace
+
 StreamHistogram::StreamHistogram(int n_bins) : counts_(static_cast<size_t>(std::max(2, n_bins + (n_bins & 1))), 0) {}
 
 void StreamHistogram::set_range(double lo, double hi) {
   LOUPE_ASSERT(std::isfinite(lo) && std::isfinite(hi) && hi > lo, "histogram range [", lo, ", ", hi, "]");
-  lo_ = lo;
-  hi_ = hi;
+  LOUPE_ASSERT(!started_, "a histogram's range is pinned before values are added");
+  const double w = (hi - lo) / static_cast<double>(counts_.size());
+  int e = 0;
+  LOUPE_ASSERT(std::frexp(w, &e) == 0.5, "histogram bin width ", w, " is not a power of two");
+  exp_ = e - 1;
+  const double first = std::ldexp(lo, -exp_);
+  LOUPE_ASSERT(first == std::floor(first), "histogram range starts at ", lo, ", not a multiple of ", w);
+  first_ = static_cast<int64_t>(first);
+  last_ = first_ + static_cast<int64_t>(counts_.size()) - 1;
+  started_ = true;
 }
 
-void StreamHistogram::start(const float* x, int64_t n) {
-  double lo = INFINITY, hi = -INFINITY;
-  for (int64_t i = 0; i < n; ++i)
-    if (std::isfinite(x[i])) {
-      lo = std::min<double>(lo, x[i]);
-      hi = std::max<double>(hi, x[i]);
-    }
-  if (lo > hi) return;  // nothing finite yet
-  // The maximum falls inside: the range ends a little past it.
-  const double span = hi > lo ? hi - lo : std::max(1e-6, std::fabs(lo) * 1e-3);
-  set_range(lo, hi + span / static_cast<double>(counts_.size()) * 1e-3 + (hi > lo ? 0.0 : span));
+int64_t StreamHistogram::index(double x) const {
+  return static_cast<int64_t>(std::floor(std::ldexp(x, -exp_)));
 }
 
-void StreamHistogram::widen(bool up) {
-  // Neighbouring bins merge into one half; the range doubles toward the value.
-  const size_t half = counts_.size() / 2;
+bool StreamHistogram::fits(int64_t a, int64_t b) const {
+  return b - a < static_cast<int64_t>(counts_.size());
+}
+
+void StreamHistogram::coarsen(int to_exp) {
+  if (to_exp <= exp_) return;
+  const int s = std::min(62, to_exp - exp_);
+  const int64_t first = first_ >> s;  // floor division by 2^s
   std::vector<int64_t> merged(counts_.size(), 0);
-  for (size_t i = 0; i < half; ++i) merged[(up ? 0 : half) + i] = counts_[2 * i] + counts_[2 * i + 1];
+  for (size_t i = 0; i < counts_.size(); ++i)
+    if (counts_[i] != 0) merged[static_cast<size_t>(((first_ + static_cast<int64_t>(i)) >> s) - first)] += counts_[i];
   counts_ = std::move(merged);
-  const double w = hi_ - lo_;
-  if (up) {
-    hi_ = lo_ + 2 * w;
-  } else {
-    lo_ = hi_ - 2 * w;
-  }
+  first_ = first;
+  last_ >>= s;
+  exp_ = to_exp;
+}
+
+void StreamHistogram::rebase(int64_t first) {
+  if (first >= first_) return;
+  const auto shift = static_cast<size_t>(first_ - first);
+  std::vector<int64_t> moved(counts_.size(), 0);
+  for (size_t i = 0; i + shift < counts_.size(); ++i) moved[i + shift] = counts_[i];
+  counts_ = std::move(moved);
+  first_ = first;
 }
 
 void StreamHistogram::add(double x) {
   if (!std::isfinite(x)) return;
-  if (!ranged()) {
-    const float v = static_cast<float>(x);
-    start(&v, 1);
+  if (!started_) {
+    exp_ = finest_exp(x);
+    first_ = last_ = index(x);
+    started_ = true;
   }
-  while (x < lo_ || x >= hi_) widen(x >= hi_);
-  const auto n = static_cast<int64_t>(counts_.size());
-  const auto i = std::min<int64_t>(n - 1, static_cast<int64_t>((x - lo_) / (hi_ - lo_) * static_cast<double>(n)));
-  ++counts_[static_cast<size_t>(i)];
+  coarsen(finest_exp(x));
+  int64_t i = index(x);
+  while (!fits(std::min(first_, i), std::max(last_, i))) {
+    coarsen(exp_ + 1);
+    i = index(x);
+  }
+  rebase(std::min(first_, i));
+  last_ = std::max(last_, i);
+  ++counts_[static_cast<size_t>(i - first_)];
+}
+
+void StreamHistogram::merge(const StreamHistogram& other) {
+  LOUPE_ASSERT(other.counts_.size() == counts_.size(), "merging histograms of ", counts_.size(), " and ",
+               other.counts_.size(), " bins");
+  if (!other.started_) return;
+  if (!started_) {
+    *this = other;
+    return;
+  }
+  StreamHistogram o = other;
+  const int e = std::max(exp_, o.exp_);
+  coarsen(e);
+  o.coarsen(e);
+  while (!fits(std::min(first_, o.first_), std::max(last_, o.last_))) {
+    coarsen(exp_ + 1);
+    o.coarsen(exp_);
+  }
+  rebase(std::min(first_, o.first_));
+  o.rebase(first_);
+  last_ = std::max(last_, o.last_);
+  for (size_t i = 0; i < counts_.size(); ++i) counts_[i] += o.counts_[i];
+}
+
+double StreamHistogram::width() const {
+  return started_ ? std::ldexp(1.0, exp_) : 0.0;
+}
+
+double StreamHistogram::lo() const {
+  return started_ ? std::ldexp(static_cast<double>(first_), exp_) : 0.0;
+}
+
+double StreamHistogram::hi() const {
+  return started_ ? std::ldexp(static_cast<double>(first_ + static_cast<int64_t>(counts_.size())), exp_) : 0.0;
 }
 
 int64_t StreamHistogram::total() const {
   int64_t t = 0;
   for (int64_t c : counts_) t += c;
   return t;
+}
+
+void StreamHistogram::pack(ByteWriter& out) const {
+  out.put(static_cast<uint8_t>(started_));
+  out.put(static_cast<int32_t>(exp_));
+  out.put(first_);
+  out.put(last_);
+  out.put_span(std::span<const int64_t>(counts_));
+}
+
+StreamHistogram StreamHistogram::unpack(ByteReader& in) {
+  StreamHistogram h;
+  h.started_ = in.read<uint8_t>("histogram") != 0;
+  h.exp_ = in.read<int32_t>("histogram width");
+  h.first_ = in.read<int64_t>("histogram first bin");
+  h.last_ = in.read<int64_t>("histogram last bin");
+  const auto n = in.read<uint64_t>("histogram bins");
+  if (n < 2 || n > (uint64_t{1} << 20) || h.last_ < h.first_ || h.last_ - h.first_ >= static_cast<int64_t>(n) ||
+      h.exp_ < -1074 || h.exp_ > 1100)
+    fail(in.source(), ": a malformed histogram");
+  h.counts_.resize(static_cast<size_t>(n));
+  for (int64_t& c : h.counts_) c = in.read<int64_t>("histogram count");
+  return h;
 }
 
 }  // namespace loupe::analysis

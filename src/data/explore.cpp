@@ -600,7 +600,18 @@ Summary explore(const std::vector<std::string>& inputs, const ExploreOptions& o)
   std::vector<LocalTables> locals(static_cast<size_t>(n_threads));
   bool have = read_batch(batch);
   uint64_t words_before = 0;
+  uint64_t seen = 0;  // records read before this batch
+  const bool whole = o.first_record == 0 && o.end_record == UINT64_MAX;
   while (have) {
+    if (!whole) {
+      // A share of a job: only this share's records are analysed.
+      const uint64_t before = seen;
+      seen += batch.size();
+      const uint64_t keep_from = std::clamp(o.first_record, before, seen) - before;
+      const uint64_t keep_to = std::clamp(o.end_record, before, seen) - before;
+      batch.erase(batch.begin() + static_cast<std::ptrdiff_t>(keep_to), batch.end());
+      batch.erase(batch.begin(), batch.begin() + static_cast<std::ptrdiff_t>(keep_from));
+    }
     // Read the next batch while this one is scanned.
     std::vector<Record> next;
     std::future<bool> ahead = std::async(std::launch::async, read_batch, std::ref(next));
@@ -696,6 +707,7 @@ Summary explore(const std::vector<std::string>& inputs, const ExploreOptions& o)
       }
     }
     for (Problem& p : reader.take_problems()) {
+      if (!o.reader_problems) continue;
       ++sum.problem_count;
       if (sum.problems.size() < kMaxProblems) sum.problems.push_back(std::move(p));
     }
@@ -704,6 +716,7 @@ Summary explore(const std::vector<std::string>& inputs, const ExploreOptions& o)
     batch.swap(next);
   }
   for (Problem& p : reader.take_problems()) {
+    if (!o.reader_problems) continue;
     ++sum.problem_count;
     if (sum.problems.size() < kMaxProblems) sum.problems.push_back(std::move(p));
   }
@@ -712,12 +725,12 @@ Summary explore(const std::vector<std::string>& inputs, const ExploreOptions& o)
   return sum;
 }
 
-void merge_summary(Summary& a, const Summary& b, uint64_t dedup_cap) {
-  const uint32_t source_offset = static_cast<uint32_t>(a.sources.size());
+void merge_summary(Summary& a, const Summary& b, uint64_t dedup_cap, bool same_sources) {
+  const uint32_t source_offset = same_sources ? 0 : static_cast<uint32_t>(a.sources.size());
   const auto shift = [source_offset](uint64_t loc) {
     return pack_location(location_source(loc) + source_offset, location_line(loc));
   };
-  a.sources.insert(a.sources.end(), b.sources.begin(), b.sources.end());
+  if (!same_sources) a.sources.insert(a.sources.end(), b.sources.begin(), b.sources.end());
   const uint64_t words_before = a.words;
   a.documents += b.documents, a.characters += b.characters, a.bytes += b.bytes, a.words += b.words;
   a.lines += b.lines, a.empty_documents += b.empty_documents, a.whitespace_documents += b.whitespace_documents;
@@ -806,6 +819,53 @@ void merge_summary(Summary& a, const Summary& b, uint64_t dedup_cap) {
     if (a.problems.size() >= kMaxProblems) break;
     p.source += source_offset;
     a.problems.push_back(std::move(p));
+  }
+}
+
+uint64_t count_records(const std::vector<std::string>& inputs, const ExploreOptions& o) {
+  Reader reader(inputs, o.format, o.field);
+  reader.set_max_record_bytes(std::max<size_t>(o.memory_budget / 32, size_t{1} << 16));
+  uint64_t n = 0;
+  std::vector<Record> batch;
+  while (reader.next_batch(batch, size_t{4} << 20)) {
+    n += batch.size();
+    batch.clear();
+  }
+  return n;
+}
+
+void fill_snippets(Summary& s, const std::vector<std::string>& inputs, const ExploreOptions& o) {
+  std::vector<DocExample*> missing;
+  for (auto* list : {&s.exact_examples, &s.near_examples})
+    for (DocExample& e : *list)
+      if (e.snippet.empty()) missing.push_back(&e);
+  if (missing.empty()) return;
+  Reader reader(inputs, o.format, o.field);
+  reader.set_max_record_bytes(std::max<size_t>(o.memory_budget / 32, size_t{1} << 16));
+  std::vector<Record> batch;
+  size_t found = 0;
+  while (found < missing.size() && reader.next_batch(batch, size_t{4} << 20)) {
+    for (Record& r : batch) {
+      const uint64_t loc = pack_location(r.source, r.line);
+      bool wanted = false;
+      for (const DocExample* e : missing) wanted = wanted || (e->location == loc && e->snippet.empty());
+      if (!wanted) continue;
+      // The document's text as the scan saw it (sanitised; the field of a JSONL line).
+      int64_t first_bad = -1;
+      std::string text = std::move(r.text);
+      sanitize(text, first_bad);
+      if (reader.format_of(r.source) == Format::Jsonl) {
+        std::string doc, problem;
+        if (!extract_jsonl(text, o.field, doc, problem)) continue;
+        text = std::move(doc);
+      }
+      for (DocExample* e : missing)
+        if (e->location == loc && e->snippet.empty()) {
+          e->snippet = snippet(text);
+          ++found;
+        }
+    }
+    batch.clear();
   }
 }
 

@@ -49,6 +49,12 @@ struct ExploreOptions {
   int threads = 1;
   size_t memory_budget = size_t{1} << 30;
   bool keep_records = false;  // keep per-document duplicate records (for --summary / merge)
+  // A share of a job over processes: only records [first_record, end_record) of the input
+  // (counted as the reader yields them) are analysed; the reader's own problems (CSV, records
+  // too long) are counted only when reader_problems.
+  uint64_t first_record = 0;
+  uint64_t end_record = UINT64_MAX;
+  bool reader_problems = true;
   // Called after each batch with (raw bytes read, total raw bytes or 0 if unknown).
   std::function<void(uint64_t, uint64_t)> progress;
 };
@@ -120,8 +126,17 @@ struct Summary {
 Summary explore(const std::vector<std::string>& inputs, const ExploreOptions& options);
 
 // Combines b into a as if b's documents had followed a's in one run (see docs/explore.md for
-// what is exact). Both must use the same n-gram options (asserted by the caller).
-void merge_summary(Summary& a, const Summary& b, uint64_t dedup_cap);
+// what is exact). Both must use the same n-gram options (asserted by the caller). b's sources
+// follow a's, unless same_sources (two shares of one input: the locations stay as they are).
+void merge_summary(Summary& a, const Summary& b, uint64_t dedup_cap, bool same_sources = false);
+
+// The records the reader yields for the inputs (documents and broken JSONL lines), to split
+// them over the processes of a job.
+uint64_t count_records(const std::vector<std::string>& inputs, const ExploreOptions& options);
+
+// Reads the inputs again for the snippets of duplicate examples that lack one (a duplicate
+// found when shares were merged, its shard did not list it).
+void fill_snippets(Summary& s, const std::vector<std::string>& inputs, const ExploreOptions& options);
 
 // Words of a text as the explorer sees them: maximal runs of letters, marks, numbers and '_'
 // (an apostrophe between two letters stays inside the word). Exposed for tests.

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <iterator>
+#include <string_view>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -457,7 +459,7 @@ ojson report_json(const Summary& s, const Tokenizer* tok, size_t top_k) {
   return j;
 }
 
-void save_summary(const Summary& s, const std::string& path) {
+std::string summary_text(const Summary& s) {
   ojson j;
   j["loupe_explore_summary"] = kSummaryVersion;
   j["sources"] = s.sources;
@@ -515,15 +517,24 @@ void save_summary(const Summary& s, const std::string& path) {
   for (const Problem& p : s.problems) probs.push_back(ojson::array({p.source, p.line, p.message}));
   j["problems"] = probs;
 
-  write_file_atomic(path, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+void save_summary(const Summary& s, const std::string& path) {
+  write_file_atomic(path, summary_text(s));
 }
 
 Summary load_summary(const std::string& path, size_t memory_budget) {
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(path, ": cannot open");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return parse_summary(text, path, memory_budget);
+}
+
+Summary parse_summary(std::string_view text, const std::string& path, size_t memory_budget) {
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(in);
+    j = nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
     fail(path, ": not a summary file (", e.what(), ")");
   }

@@ -36,6 +36,9 @@ nlohmann::ordered_json report_json(const Summary& s, const Tokenizer* tok, size_
 void save_summary(const Summary& s, const std::string& path);
 // Throws Error naming the path and the field on a bad file.
 Summary load_summary(const std::string& path, size_t memory_budget);
+// The same as text (the messages of an MPI job); name stands for the path in errors.
+std::string summary_text(const Summary& s);
+Summary parse_summary(std::string_view text, const std::string& name, size_t memory_budget);
 
 // Token n-gram keys (little-endian int32 ids) as display text: pieces joined by spaces.
 std::string token_ngram_text(const std::string& key, const Tokenizer* tok);

@@ -2,6 +2,7 @@
 // llama-perplexity's mean/error rule, top-K, the degenerate-text detectors, the data reader.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -166,11 +167,99 @@ TEST(AnalysisHistogram, CoversEveryValueOnOneGrid) {
   EXPECT_EQ(h.lo(), 0);
   EXPECT_EQ(h.hi(), 16);
   EXPECT_EQ(h.counts(), (std::vector<int64_t>{4, 1, 1, 0}));
-  // -1.0 doubles it downward ([-16, 16), bins of 8).
+  // -1.0 fits one bin lower on the same grid: the range moves down to [-4, 12).
   h.add(-1.0);
-  EXPECT_EQ(h.lo(), -16);
-  EXPECT_EQ(h.counts(), (std::vector<int64_t>{0, 1, 5, 1}));
+  EXPECT_EQ(h.lo(), -4);
+  EXPECT_EQ(h.hi(), 12);
+  EXPECT_EQ(h.counts(), (std::vector<int64_t>{1, 4, 1, 1}));
   EXPECT_EQ(h.total(), 7);
+  // -9 does not fit in four bins of 4 ([-12, 12) needs six): bins of 8 from -16.
+  h.add(-9.0);
+  EXPECT_EQ(h.lo(), -16);
+  EXPECT_EQ(h.counts(), (std::vector<int64_t>{1, 1, 5, 1}));
+}
+
+TEST(AnalysisHistogram, DependsOnlyOnTheValuesNotTheirOrderOrSplit) {
+  // The same values in three orders, and split in parts merged in every grouping: the same
+  // range and the same counts, bin for bin.
+  std::mt19937 rng(11);
+  std::vector<double> xs;
+  for (int i = 0; i < 3000; ++i) {
+    std::normal_distribution<double> d(i % 7 == 0 ? 40.0 : 0.0, 1.0 + (i % 13));
+    xs.push_back(d(rng));
+  }
+  xs.push_back(0.0);
+  xs.push_back(-1e-300);
+  StreamHistogram whole(60);
+  for (double x : xs) whole.add(x);
+  EXPECT_EQ(whole.total(), static_cast<int64_t>(xs.size()));
+  int e = 0;
+  EXPECT_EQ(std::frexp(whole.width(), &e), 0.5);  // a power of two
+  EXPECT_LE(whole.lo(), *std::min_element(xs.begin(), xs.end()));
+  EXPECT_GT(whole.hi(), *std::max_element(xs.begin(), xs.end()));
+  EXPECT_GT(whole.counts().front(), 0);  // the first bin is the lowest one in use
+  for (int order = 0; order < 3; ++order) {
+    std::vector<double> ys = xs;
+    if (order == 1) std::reverse(ys.begin(), ys.end());
+    if (order == 2) std::shuffle(ys.begin(), ys.end(), rng);
+    for (size_t parts : {size_t{1}, size_t{2}, size_t{3}, size_t{7}}) {
+      SCOPED_TRACE(testing::Message() << "order " << order << ", " << parts << " parts");
+      StreamHistogram merged(60);
+      for (size_t p = 0; p < parts; ++p) {
+        StreamHistogram part(60);
+        for (size_t i = ys.size() * p / parts; i < ys.size() * (p + 1) / parts; ++i) part.add(ys[i]);
+        ByteWriter w;
+        part.pack(w);
+        ByteReader r(reinterpret_cast<const uint8_t*>(w.bytes().data()), w.bytes().size(), "test");
+        merged.merge(StreamHistogram::unpack(r));
+      }
+      EXPECT_EQ(merged.lo(), whole.lo());
+      EXPECT_EQ(merged.hi(), whole.hi());
+      EXPECT_EQ(merged.counts(), whole.counts());
+    }
+  }
+  // One repeated value: a narrow range around it, every count in one bin.
+  StreamHistogram one(60);
+  for (int i = 0; i < 5; ++i) one.add(1000.0);
+  EXPECT_LE(one.lo(), 1000.0);
+  EXPECT_GT(one.hi(), 1000.0);
+  EXPECT_EQ(one.total(), 5);
+}
+
+TEST(ExactSum, DoesNotDependOnTheOrderOfTheAdditions) {
+  std::mt19937 rng(5);
+  std::vector<double> xs;
+  for (int i = 0; i < 20000; ++i) {
+    std::uniform_real_distribution<double> u(-1, 1);
+    xs.push_back(std::ldexp(u(rng), static_cast<int>(rng() % 120) - 60));
+  }
+  long double naive = 0;  // the values above only: 1e300 - 1e300 below cancels exactly
+  for (double x : xs) naive += x;
+  xs.push_back(1e300);
+  xs.push_back(-1e300);
+  xs.push_back(4.9e-324);
+  xs.push_back(-2.2e-308);
+  ExactSum whole;
+  for (double x : xs) whole.add(x);
+  EXPECT_NEAR(whole.value(), static_cast<double>(naive), 1e-12 * std::fabs(static_cast<double>(naive)) + 1e-300);
+  for (int round = 0; round < 4; ++round) {
+    std::shuffle(xs.begin(), xs.end(), rng);
+    ExactSum a, b;
+    for (size_t i = 0; i < xs.size(); ++i) (i % 3 == 0 ? a : b).add(xs[i]);
+    ByteWriter w;
+    b.pack(w);
+    ByteReader r(reinterpret_cast<const uint8_t*>(w.bytes().data()), w.bytes().size(), "test");
+    a.add(ExactSum::unpack(r));
+    EXPECT_EQ(a.value(), whole.value());  // bit for bit
+  }
+  // Cancellation is exact: 1e20 + 1 - 1e20 is 1.
+  ExactSum c;
+  for (double x : {1e20, 1.0, -1e20}) c.add(x);
+  EXPECT_EQ(c.value(), 1.0);
+  ExactSum n;
+  for (double x : {-3.5, 1.25}) n.add(x);
+  EXPECT_EQ(n.value(), -2.25);
+  EXPECT_EQ(ExactSum().value(), 0.0);
 }
 
 TEST(AnalysisHistogram, EqualsBinningEverythingAtOnce) {
@@ -183,7 +272,6 @@ TEST(AnalysisHistogram, EqualsBinningEverythingAtOnce) {
     std::normal_distribution<float> d(0.5f * static_cast<float>(batch), 1.0f + static_cast<float>(batch * batch));
     std::vector<float> xs(500);
     for (float& x : xs) x = d(rng);
-    if (batch == 0) h.start(xs.data(), static_cast<int64_t>(xs.size()));
     for (float x : xs) {
       h.add(x);
       all.push_back(x);

@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "core/error.h"
 #include "options.h"
+#include "ranks.h"
 #include "report/charts.h"
 
 namespace loupe::cli {
@@ -70,9 +71,11 @@ void add_activations(CLI::App& app, Action& action) {
       auto model = mf->load();
       analysis::ActivationsOptions o = acf->options(mf->run_options());
       o.seq = df->sequencer();
-      o.progress = print_progress;
+      o.split = job_split();
+      if (o.split.root()) o.progress = print_progress;
       analysis::ActivationsResult r = analysis::run_activations(*model, df->data, df->field, o);
       end_progress();
+      if (!o.split.root()) return;  // rank 0 reports the whole job
       if (!svg->empty()) write_svgs(r, *svg);
       sf->record("activations", {mf->model}, model->config.format + " " + model->config.file_type, o.run.n_threads,
                  analysis::to_json(r));
@@ -87,7 +90,7 @@ void add_activations(CLI::App& app, Action& action) {
       for (const auto& h : r.hooks) {
         std::string massive;
         for (const auto& m : h.massive) massive += cat(" ", m.dim, ":", static_cast<int>(m.ratio), "x");
-        std::printf("%-32s %10.4f %10.4f %9.2f %10.3f %10.3f %9.3f %3lld/%-3lld%s\n", h.name.c_str(), h.moments.mean(),
+        std::printf("%-32s %10.4f %10.4f %9.2f %10.3f %10.3f %9.3f %3lld/%-3lld%s\n", h.name.c_str(), h.mean,
                     h.moments.std_dev(), h.moments.kurtosis(), h.moments.min(), h.moments.max(), h.mean_norm,
                     static_cast<long long>(h.moments.n_nan()), static_cast<long long>(h.moments.n_inf()),
                     massive.c_str());

@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "core/error.h"
 #include "options.h"
+#include "ranks.h"
 #include "report/charts.h"
 
 namespace loupe::cli {
@@ -238,7 +239,8 @@ void add_diff(CLI::App& app, Action& action) {
       o.lens = !*no_lens;
       o.n_worst = *worst;
       o.jump_factor = *jump;
-      o.progress = print_progress;
+      o.split = job_split();  // under mpirun: this rank's share; rank 0 reports the whole job
+      if (o.split.root()) o.progress = print_progress;
       analysis::DiffResult r = analysis::run_diff(*reference, *candidate, df->data, df->field, o);
       end_progress();
       if (!split_ref->empty()) {
@@ -251,6 +253,7 @@ void add_diff(CLI::App& app, Action& action) {
         end_progress();
         const analysis::DiffResult all = analysis::run_diff(*base, *candidate, df->data, df->field, o);
         end_progress();
+        if (!o.split.root()) return;
         nlohmann::ordered_json j;
         j["total"] = analysis::to_json(all);
         j["quantisation"] = analysis::to_json(quant);
@@ -264,6 +267,7 @@ void add_diff(CLI::App& app, Action& action) {
         }
         return;
       }
+      if (!o.split.root()) return;
       if (!svg->empty() && r.layers_compared) write_svg(r, *svg);
       sf->record("diff", {ref->model, cand->empty() ? ref->model : *cand},
                  candidate->config.format + " " + candidate->config.file_type, o.run.n_threads, analysis::to_json(r));

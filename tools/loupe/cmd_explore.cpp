@@ -13,6 +13,7 @@
 #include "data/progress.h"
 #include "model/weights.h"
 #include "options.h"
+#include "ranks.h"
 #include "tokenizer/tokenizer.h"
 
 namespace loupe::cli {
@@ -186,8 +187,32 @@ void add_explore(CLI::App& app, Action& action) {
                                   ? data::ProgressBar::Mode::Never
                                   : (a->progress ? data::ProgressBar::Mode::Always : data::ProgressBar::Mode::Auto));
         o.progress = [&bar](uint64_t done, uint64_t total) { bar.update(done, total); };
-        sum = std::make_unique<data::Summary>(data::explore(a->data, o));
-        bar.finish();
+        const Ranks rk = ranks();
+        if (!rk.multi()) {
+          sum = std::make_unique<data::Summary>(data::explore(a->data, o));
+          bar.finish();
+        } else {
+          // An MPI job: each rank analyses a contiguous share of the records and rank 0 merges
+          // the shares' summaries in order, as `--merge` does (docs/ci.md says what is exact).
+          const uint64_t n = data::count_records(a->data, o);
+          o.first_record = n * static_cast<uint64_t>(rk.rank) / static_cast<uint64_t>(rk.size);
+          o.end_record = n * static_cast<uint64_t>(rk.rank + 1) / static_cast<uint64_t>(rk.size);
+          o.reader_problems = rk.rank == 0;
+          o.keep_records = true;
+          if (rk.rank != 0) o.progress = nullptr;
+          const std::vector<std::string> parts = gather_on_root(data::summary_text(data::explore(a->data, o)));
+          bar.finish();
+          if (rk.rank != 0) return;
+          for (size_t r = 0; r < parts.size(); ++r) {
+            data::Summary part = data::parse_summary(parts[r], cat("the summary of rank ", r), budget);
+            if (!sum)
+              sum = std::make_unique<data::Summary>(std::move(part));
+            else
+              data::merge_summary(*sum, part, sum->dedup_cap, true);
+          }
+          data::fill_snippets(*sum, a->data, o);
+          if (a->summary.empty()) sum->records.clear();
+        }
         if (tok) sum->tokenizer_name = a->tokenizer;
       }
       if (!a->summary.empty()) data::save_summary(*sum, a->summary);

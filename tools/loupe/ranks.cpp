@@ -89,4 +89,13 @@ void end_ranks(int) {}
 
 #endif
 
+analysis::JobSplit job_split() {
+  const Ranks r = ranks();
+  analysis::JobSplit s;
+  s.part = r.rank;
+  s.parts = r.size;
+  if (r.multi()) s.gather = gather_on_root;
+  return s;
+}
+
 }  // namespace loupe::cli

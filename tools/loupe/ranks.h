@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "analysis/data.h"
+
 namespace loupe::cli {
 
 struct Ranks {
@@ -18,6 +20,8 @@ struct Ranks {
 Ranks ranks();
 // Each rank's bytes on rank 0, in rank order (rank 0's own first); other ranks get nothing back.
 std::vector<std::string> gather_on_root(const std::string& mine);
+// This process's share of the job's sequences, gathering on rank 0 (a job of one: everything).
+analysis::JobSplit job_split();
 // Ends the job: MPI_Abort with the code when a rank fails (so no rank waits for it and mpirun
 // exits non-zero naming it), MPI_Finalize otherwise. No-op for a job of one.
 void end_ranks(int exit_code);
