@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 packages=(g++ cmake ninja-build pkg-config libcli11-dev nlohmann-json3-dev libpcre2-dev
           libsentencepiece-dev zlib1g-dev libzstd-dev libgtest-dev libgmock-dev libbenchmark-dev clang-format clang-tidy
           libedit-dev libsimdjson-dev clang libclang-rt-14-dev pybind11-dev python3-dev python3-numpy python3-pytest
-          libsqlite3-dev libtomlplusplus-dev libopenmpi-dev openmpi-bin)
+          libsqlite3-dev libtomlplusplus-dev libopenmpi-dev openmpi-bin libcpp-httplib-dev chromium)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -20,6 +20,13 @@ if [ ${#missing[@]} -gt 0 ]; then
     sudo apt-get update -qq || true
     sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
   fi
+fi
+
+# The page of `loupe serve` (web/): its npm packages, pinned by web/package-lock.json.
+if command -v npm >/dev/null; then
+  (cd web && npm ci --no-audit --no-fund --loglevel=error)
+else
+  echo "npm not found: loupe serve will run without its page (install Node.js 20 and npm)"
 fi
 
 cmake --preset release >/dev/null

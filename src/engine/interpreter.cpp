@@ -42,7 +42,8 @@ void rows_in_parallel(ThreadPool& pool, int64_t rows, int64_t width, const F& f)
 Interpreter::Interpreter(const Model& model, const RunOptions& options)
     : model_(model),
       program_(lower(model)),
-      pool_(options.pool ? options.pool : std::make_shared<ThreadPool>(options.n_threads)) {
+      pool_(options.pool ? options.pool : std::make_shared<ThreadPool>(options.n_threads)),
+      cancel_(options.cancel) {
   const ModelConfig& c = model.config;
   n_ctx_ = effective_context(c, options.n_ctx);
   max_batch_ = std::clamp<int64_t>(options.max_batch, 1, n_ctx_);
@@ -310,6 +311,10 @@ void Interpreter::step() {
     for (auto it = op_listeners_.rbegin(); it != op_listeners_.rend(); ++it) (*it)->after_op(pc_);
   } else {
     run_op(op);
+  }
+  if (cancel_ && cancel_->load(std::memory_order_relaxed)) {
+    pc_ = -1;
+    fail("cancelled");
   }
   if (op.hook >= 0 && !subs_[static_cast<size_t>(op.hook)].empty()) {
     HookEvent e = view(pc_);

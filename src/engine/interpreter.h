@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -28,6 +29,9 @@ struct RunOptions {
   // n_threads. Null: the interpreter starts its own pool of n_threads. Interpreters sharing a
   // pool must run one at a time (from one thread).
   std::shared_ptr<ThreadPool> pool;
+  // Set (by another thread) to stop a pass after the op in hand: step() throws Error
+  // "cancelled" and the interpreter is out of its pass, ready for rewind() (loupe serve).
+  std::shared_ptr<const std::atomic<bool>> cancel;
 };
 
 struct Shape {
@@ -198,6 +202,7 @@ class Interpreter {
   const Model& model_;
   Program program_;
   std::shared_ptr<ThreadPool> pool_;
+  std::shared_ptr<const std::atomic<bool>> cancel_;
   int64_t n_ctx_;
   int64_t max_batch_;
   std::array<std::vector<float>, kBufCount> bufs_;

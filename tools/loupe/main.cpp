@@ -107,6 +107,7 @@ int main(int argc, char** argv) {
   loupe::cli::add_analyze(app, action);
   loupe::cli::add_runs(app, action);
   loupe::cli::add_check(app, action);
+  loupe::cli::add_serve(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
