@@ -234,6 +234,32 @@ TEST_F(Serve, OneTaskAtATimeAndCancel) {
   EXPECT_EQ(post("/api/run", {{"prompt", "Once upon a time"}})->status, 200);
 }
 
+TEST_F(Serve, MetricsServeTheRunStoreAsOpenMetrics) {
+  auto c = client();
+  EXPECT_EQ(c.Get("/metrics", auth())->status, 404);  // no --store
+  const std::string db = dir + "/runs.db";
+  const auto kept = test::run_loupe("eval " + test::shared("models/stories260K-gguf/stories260K-q8_0.gguf") +
+                                    " --data " + corpus + " --store " + db + " -t 1");
+  ASSERT_EQ(kept.exit_code, 0) << kept.err;
+  const auto exported = test::run_loupe("runs export --openmetrics --store " + db);
+  server->stop();
+  thread.join();
+  serve::ServeOptions o;
+  o.model = test::shared("models/stories260K-gguf/stories260K-q8_0.gguf");
+  o.store = db;
+  o.run.n_threads = 1;
+  server = std::make_unique<serve::Server>(o);
+  port = server->bind();
+  thread = std::thread([this] { server->run(); });
+  token = server->token();
+  EXPECT_EQ(client().Get("/metrics")->status, 403);
+  auto m = client().Get("/metrics", {{"Authorization", "Bearer " + token}});
+  ASSERT_EQ(m->status, 200);
+  EXPECT_EQ(m->body, exported.out);  // the same names and samples as loupe runs export
+  EXPECT_NE(m->body.find("loupe_eval_ppl"), std::string::npos);
+  EXPECT_EQ(m->get_header_value("Content-Type").rfind("application/openmetrics-text", 0), 0u);
+}
+
 TEST_F(Serve, ManyBadRequestsAtOnceLeaveItServing) {
   // 64 clients at once without the token: none gets through. (Under this burst cpp-httplib's
   // client sometimes reports a read error for a refused POST instead of the 403; the page's
