@@ -1,6 +1,7 @@
 // loupe serve MODEL [--reference MODEL2] [--data FILE ...] [--store FILE.db] [--port P] [--host H]:
 // the debugger and its pictures in a browser (src/serve, web/, docs/serve.md).
 #include "commands.h"
+#include "core/error.h"
 
 #ifdef LOUPE_SERVE
 
@@ -12,7 +13,6 @@
 #include <filesystem>
 #include <thread>
 
-#include "core/error.h"
 #include "options.h"
 #include "serve/server.h"
 
