@@ -271,7 +271,6 @@ ActivationsResult run_activations(const Model& model, const std::string& data_pa
   if (so.chunk > interp.n_ctx())
     fail("--chunk ", so.chunk, " is longer than the context of ", interp.n_ctx(), " positions (raise --ctx)");
   Sequencer seq(model, reader, so);
-  int64_t n_tokens = 0;
   const JobSplit& split = options.split;
   for (int64_t index = 0;; ++index) {
     std::optional<Sequence> s = seq.next();
@@ -279,9 +278,8 @@ ActivationsResult run_activations(const Model& model, const std::string& data_pa
     if (!split.takes(index)) continue;
     interp.rewind(0);
     forward(interp, s->tokens, true, nullptr);
-    n_tokens += static_cast<int64_t>(s->tokens.size());
-    analysis.on_logits(nullptr, static_cast<int64_t>(s->tokens.size()), 0);
-    if (options.progress) options.progress(seq.n_docs(), n_tokens);
+    analysis.on_logits(nullptr, static_cast<int64_t>(s->tokens.size()), 0);  // counts the tokens
+    if (options.progress) options.progress(seq.n_docs(), analysis.n_tokens());
   }
   if (split.multi()) {
     // Every part's statistics on part 0, added in part order (the result does not depend on it
@@ -298,12 +296,11 @@ ActivationsResult run_activations(const Model& model, const std::string& data_pa
                     cat("the statistics of rank ", p));
       all.merge(in);
     }
-    n_tokens = all.n_tokens();
-    if (n_tokens == 0) fail(data_path, ": no document to run (every document is shorter than two tokens)");
-    return all.collect(seq.n_docs(), n_tokens);
+    if (all.n_tokens() == 0) fail(data_path, ": no document to run (every document is shorter than two tokens)");
+    return all.collect(seq.n_docs(), all.n_tokens());
   }
-  if (n_tokens == 0) fail(data_path, ": no document to run (every document is shorter than two tokens)");
-  return analysis.collect(seq.n_docs(), n_tokens);
+  if (analysis.n_tokens() == 0) fail(data_path, ": no document to run (every document is shorter than two tokens)");
+  return analysis.collect(seq.n_docs(), analysis.n_tokens());
 }
 
 nlohmann::ordered_json to_json(const ActivationsResult& r) {

@@ -28,6 +28,7 @@
 #include "debugger/commands.h"
 #include "debugger/session.h"
 #include "engine/driver.h"
+#include "engine/program.h"
 #include "model/weights.h"
 #include "perf/peaks.h"
 #include "perf/profile.h"
@@ -168,6 +169,7 @@ struct Server::Impl {
   int port = 0;
   std::string token;
   std::map<std::string, StaticFile> files;  // "/index.html" -> content: the only files served
+  Json hook_names;                          // the model's hooks, in program order (for /api/info)
 
   // The one task that holds the model, its progress, and the event streams waiting on it.
   std::mutex work;
@@ -307,15 +309,6 @@ bool Server::Impl::authorised(const httplib::Request& req) const {
 
 Json Server::Impl::info() const {
   const ModelConfig& c = model->config;
-  Json hooks = Json::array();
-  {
-    Interpreter probe(*model, [this] {
-      RunOptions r = opt.run;
-      r.n_ctx = 1;
-      return r;
-    }());
-    for (int h = 0; h < probe.hooks().size(); ++h) hooks.push_back(probe.hooks()[h].name);
-  }
   return {{"model", opt.model},
           {"reference", opt.reference.empty() ? Json(nullptr) : Json(opt.reference)},
           {"arch", c.arch_label},
@@ -325,7 +318,7 @@ Json Server::Impl::info() const {
           {"d_vocab", c.d_vocab},
           {"n_ctx", effective_context(c, opt.run.n_ctx)},
           {"numerics", std::string(numerics_name(opt.run.numerics))},
-          {"hooks", hooks},
+          {"hooks", hook_names},
           {"data", opt.data},
           {"store", !opt.store.empty()}};
 }
@@ -776,6 +769,9 @@ Server::Server(ServeOptions options) : impl_(std::make_unique<Impl>(std::move(op
     if (!std::filesystem::is_regular_file(d)) fail("--data ", d, ": no such file");
   if (!s.opt.store.empty()) store::Store::open(s.opt.store, false);  // a bad store fails now
   s.load_page();
+  s.hook_names = Json::array();
+  const Program program = lower(*s.model);
+  for (int h = 0; h < program.hooks.size(); ++h) s.hook_names.push_back(program.hooks[h].name);
 
   s.http.new_task_queue = [] { return new httplib::ThreadPool(24); };
   s.http.set_payload_max_length(s.opt.max_body);
