@@ -6,6 +6,7 @@
 #include "analysis/activations.h"
 #include "analysis/attention.h"
 #include "analysis/logit_lens.h"
+#include "analysis/text.h"
 #include "core/error.h"
 #include "core/npy.h"
 #include "core/suggest.h"
@@ -159,6 +160,14 @@ const std::vector<CommandSpec>& Debugger::commands() {
       {"watch", "", "HOOK[SLICE]", "the same as display", &Debugger::cmd_watch},
       {"unwatch", "", "N", "the same as undisplay", &Debugger::cmd_unwatch},
       {"save", "", "HOOK[SLICE] FILE.npy", "save a tensor as float32 .npy", &Debugger::cmd_save},
+      {"backward", "", "TOKEN [pos P] [logprob]",
+       "back-propagate the logit (or log-probability) of TOKEN at position P (default the last) over the run's "
+       "tokens, with the edits applied; then 'grad HOOK'",
+       &Debugger::cmd_backward},
+      {"grad", "", "HOOK [FILE.npy]",
+       "the gradient of the last 'backward' target at a hook: norm and gradient x input per position (saved as "
+       ".npy with a file)",
+       &Debugger::cmd_grad},
       {"edit", "e", "zero|scale|add|set|ablate|steer|patch ...",
        "change the run from here on: 'edit zero H[S]', 'edit scale H[S] F', 'edit add H[S] F', 'edit set H[S] F', "
        "'edit ablate LAYER HEAD[,HEAD]', 'edit steer H[S] FILE.npy [COEFF]', 'edit patch H[S] PROMPT'",
@@ -1023,6 +1032,105 @@ Reply Debugger::cmd_save(const Words& a) {
   Reply r;
   line(r, cat("saved ", a[0], " ", format_shape(v.selection.shape), " to ", a[1]));
   r.json = {{"expr", a[0]}, {"file", a[1]}, {"shape", v.selection.shape}};
+  return r;
+}
+
+Reply Debugger::cmd_backward(const Words& a) {
+  if (a.empty()) fail("backward: expected TOKEN [pos P] [logprob]");
+  const int32_t target = analysis::parse_token(s_.model(), a[0], "backward");
+  int64_t pos = -1;
+  bool logprob = false;
+  for (size_t i = 1; i < a.size(); ++i) {
+    if (a[i] == "logprob") {
+      logprob = true;
+    } else if (a[i] == "pos" && i + 1 < a.size()) {
+      pos = parse_int(a[++i], "backward pos");
+    } else {
+      fail("backward: unexpected argument '", a[i], "' (expected pos P or logprob)");
+    }
+  }
+  const Gradients& g = s_.backward(target, pos, logprob, int64_t{4096} << 20);
+  Reply r;
+  const char* what = logprob ? "log-probability" : "logit";
+  line(r, cat("d ", what, " of ", token_text(target), " at position ", g.pos, " (", format_number(g.value), ") over ",
+              g.tokens.size(), " tokens; 'grad HOOK' reads it"));
+  // The input tokens' saliency and gradient x input at the embeddings.
+  const int embed = *s_.program().hooks.id(HookKind::Embed, -1);
+  const std::vector<float>& ge = g.grads[static_cast<size_t>(embed)];
+  const std::vector<float>& xe = g.values[static_cast<size_t>(embed)];
+  const auto n = static_cast<int64_t>(g.tokens.size());
+  Json per = Json::array();
+  if (!ge.empty()) {
+    const int64_t d = static_cast<int64_t>(ge.size()) / n;
+    line(r, "  pos  token            |grad|      grad x input");
+    for (int64_t p = 0; p < n; ++p) {
+      double norm = 0, gx = 0;
+      for (int64_t j = p * d; j < (p + 1) * d; ++j) {
+        norm += static_cast<double>(ge[static_cast<size_t>(j)]) * ge[static_cast<size_t>(j)];
+        gx += static_cast<double>(ge[static_cast<size_t>(j)]) * xe[static_cast<size_t>(j)];
+      }
+      norm = std::sqrt(norm);
+      line(r, cat("  ", p, "  ", token_text(g.tokens[static_cast<size_t>(p)]), "  ", format_number(norm), "  ",
+                  format_number(gx)));
+      per.push_back({{"pos", p},
+                     {"token", g.tokens[static_cast<size_t>(p)]},
+                     {"grad_norm", num(norm)},
+                     {"grad_x_input", num(gx)}});
+    }
+  }
+  r.json = {{"target", target},      {"text", raw_text(target)},
+            {"pos", g.pos},          {"objective", logprob ? "logprob" : "logit"},
+            {"value", num(g.value)}, {"embeddings", per}};
+  return r;
+}
+
+Reply Debugger::cmd_grad(const Words& a) {
+  if (a.empty() || a.size() > 2) fail("grad: expected HOOK [FILE.npy]");
+  const Gradients* g = s_.gradients();
+  if (g == nullptr) fail("grad: no gradients yet (run 'backward TOKEN' first)");
+  const int hook = s_.resolve_one(a[0]);
+  const std::string& name = s_.program().hooks[hook].name;
+  const std::vector<float>& d = g->grads[static_cast<size_t>(hook)];
+  const std::vector<int64_t>& shape = g->shapes[static_cast<size_t>(hook)];
+  Reply r;
+  if (d.empty()) {
+    line(r, cat(name, ": no gradient flows there from the target"));
+    r.json = {{"hook", name}, {"flows", false}};
+    return r;
+  }
+  if (a.size() == 2) write_npy_f32(a[1], d.data(), shape);
+  const std::vector<float>& x = g->values[static_cast<size_t>(hook)];
+  double norm = 0, gx = 0, absmax = 0;
+  for (size_t i = 0; i < d.size(); ++i) {
+    norm += static_cast<double>(d[i]) * d[i];
+    if (std::isfinite(x[i])) gx += static_cast<double>(d[i]) * x[i];
+    absmax = std::max(absmax, std::fabs(static_cast<double>(d[i])));
+  }
+  norm = std::sqrt(norm);
+  line(r, cat("grad ", name, " ", format_shape(shape), "  norm ", format_number(norm), "  absmax ",
+              format_number(absmax), "  grad . x ", format_number(gx)));
+  // Per position for [pos, ...] tensors; per query row summed for attention maps.
+  const size_t pd = position_dim(s_.program().hooks[hook].kind);
+  Json per = Json::array();
+  if (pd == 0 && !shape.empty() && shape[0] > 0) {
+    const int64_t rows = shape[0], w = static_cast<int64_t>(d.size()) / rows;
+    const int64_t first = static_cast<int64_t>(g->tokens.size()) - rows;
+    for (int64_t p = 0; p < rows; ++p) {
+      double pn = 0, px = 0;
+      for (int64_t j = p * w; j < (p + 1) * w; ++j) {
+        pn += static_cast<double>(d[static_cast<size_t>(j)]) * d[static_cast<size_t>(j)];
+        px += static_cast<double>(d[static_cast<size_t>(j)]) * x[static_cast<size_t>(j)];
+      }
+      line(r,
+           cat("  pos ", first + p, "  |grad| ", format_number(std::sqrt(pn)), "  grad x input ", format_number(px)));
+      per.push_back({{"pos", first + p}, {"grad_norm", num(std::sqrt(pn))}, {"grad_x_input", num(px)}});
+    }
+  }
+  if (a.size() == 2) line(r, cat("saved to ", a[1]));
+  r.json = {{"hook", name},       {"flows", true},         {"shape", shape},
+            {"norm", num(norm)},  {"absmax", num(absmax)}, {"grad_dot_input", num(gx)},
+            {"per_position", per}};
+  if (a.size() == 2) r.json["file"] = a[1];
   return r;
 }
 

@@ -76,6 +76,8 @@ class Debugger {
   Reply cmd_watch(const std::vector<std::string>& a);
   Reply cmd_unwatch(const std::vector<std::string>& a);
   Reply cmd_save(const std::vector<std::string>& a);
+  Reply cmd_backward(const std::vector<std::string>& a);
+  Reply cmd_grad(const std::vector<std::string>& a);
   Reply cmd_edit(const std::vector<std::string>& a);
   Reply cmd_undo(const std::vector<std::string>& a);
   Reply cmd_condition(const std::vector<std::string>& a);

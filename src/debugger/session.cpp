@@ -4,10 +4,12 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <functional>
 
 #include "analysis/lens.h"
 #include "core/error.h"
 #include "debugger/stats.h"
+#include "engine/backward.h"
 #include "engine/run.h"
 #include "model/sampler.h"
 #include "perf/observers.h"
@@ -810,6 +812,103 @@ std::map<int, SourceTensor> Session::capture(const std::vector<int32_t>& tokens,
   std::map<int, SourceTensor> out;
   for (const analysis::TensorCache::Entry& e : cache.entries()) out[e.hook] = SourceTensor{e.shape, e.data};
   return out;
+}
+
+namespace {
+
+class FnObserver : public Observer {
+ public:
+  explicit FnObserver(std::function<void(const HookEvent&)> f) : f_(std::move(f)) {}
+  void on_hook(const HookEvent& e) override { f_(e); }
+
+ private:
+  std::function<void(const HookEvent&)> f_;
+};
+
+}  // namespace
+
+const Gradients& Session::backward(int32_t target, int64_t pos, bool logprob, int64_t budget_bytes) {
+  if (tokens_.empty()) fail("backward: nothing has run yet (run a prompt first)");
+  const auto n = static_cast<int64_t>(tokens_.size());
+  if (pos < 0) pos += n;
+  if (pos < 0 || pos >= n) fail("backward: position ", pos, " is outside the run's ", n, " tokens");
+  if (target < 0 || target >= model_.config.d_vocab)
+    fail("backward: token ", target, " is outside the vocabulary of ", model_.config.d_vocab);
+  RunOptions ro = options_;
+  ro.max_batch = n;
+  ro.pool = interp_->shared_pool();
+  Interpreter other(model_, ro);
+  if (n > other.max_batch()) fail("backward: the run's ", n, " tokens exceed the context of ", other.n_ctx());
+  auto g = std::make_unique<Gradients>();
+  const int n_hooks = other.hooks().size();
+  g->shapes.resize(static_cast<size_t>(n_hooks));
+  g->values.resize(static_cast<size_t>(n_hooks));
+  // The edits as the session applies them (positions absolute; one pass from 0), with their
+  // derivatives for the backward pass (replaced values pass no gradient, scaled ones scale it),
+  // then a copy.
+  std::map<int, std::vector<float>> jacobians;  // op -> elementwise derivative of its edits
+  FnObserver edits([this, &jacobians](const HookEvent& e) {
+    std::vector<float>& d = jacobians[e.op_index];
+    d.assign(static_cast<size_t>(e.shape.numel()), 1.0f);
+    const std::vector<int64_t> shape = e.shape.vec();
+    for (int i : hook_edits_[static_cast<size_t>(e.hook)]) {
+      const Edit& edit = edits_[static_cast<size_t>(i)];
+      apply_edit(edit, e);
+      const Selection sel =
+          select_positions(edit.slice, shape, position_dim(e.point->kind), e.pos0, Outside::Skip, edit.text);
+      const int64_t row = shape[0] > 0 ? e.shape.numel() / shape[0] : 0;
+      for (int64_t o : sel.offsets(shape)) {
+        float& v = d[static_cast<size_t>(o)];
+        switch (edit.kind) {
+          case EditKind::Zero:
+          case EditKind::Set: v = 0.0f; break;
+          case EditKind::Scale: v *= edit.value; break;
+          case EditKind::Add:
+          case EditKind::Steer: break;
+          case EditKind::Patch: {
+            const SourceTensor& src = edit.source.at(e.hook);
+            if (e.pos0 + o / row < (src.shape.empty() ? 0 : src.shape[0])) v = 0.0f;
+            break;
+          }
+        }
+      }
+    }
+  });
+  FnObserver keep([&g](const HookEvent& e) {
+    g->shapes[static_cast<size_t>(e.hook)] = e.shape.vec();
+    g->values[static_cast<size_t>(e.hook)].assign(e.data, e.data + e.shape.numel());
+  });
+  std::vector<Subscription> subs;
+  for (int h = 0; h < n_hooks; ++h) {
+    if (!hook_edits_[static_cast<size_t>(h)].empty()) subs.push_back(other.subscribe(h, &edits));
+    subs.push_back(other.subscribe(h, &keep));
+  }
+  Tape tape(other, budget_bytes);
+  const bool all = pos != n - 1;
+  tape.record(tokens_, all);
+  for (auto& [op, d] : jacobians) tape.set_output_scale(op, std::move(d));
+  const int64_t row = all ? pos : 0;
+  tape.backward(logprob ? tape.seed_logprob(row, target) : tape.seed_logit(row, target));
+  const float* l = tape.logits().data() + row * model_.config.d_vocab;
+  double value = l[target];
+  if (logprob) {
+    double m = l[0], sum = 0.0;
+    for (int64_t j = 1; j < model_.config.d_vocab; ++j) m = std::max(m, static_cast<double>(l[j]));
+    for (int64_t j = 0; j < model_.config.d_vocab; ++j) sum += std::exp(static_cast<double>(l[j]) - m);
+    value = value - m - std::log(sum);
+  }
+  g->grads.resize(static_cast<size_t>(n_hooks));
+  for (int h = 0; h < n_hooks; ++h) {
+    const std::span<const float> d = tape.hook_grad(h);
+    g->grads[static_cast<size_t>(h)].assign(d.begin(), d.end());
+  }
+  g->tokens = tokens_;
+  g->target = target;
+  g->pos = pos;
+  g->logprob = logprob;
+  g->value = value;
+  grads_ = std::move(g);
+  return *grads_;
 }
 
 // ---- reading tensors ----------------------------------------------------------------------

@@ -119,6 +119,18 @@ struct Value {
 // [head, query_pos, key_pos].
 size_t position_dim(HookKind kind);
 
+// Gradients of one target over the session's tokens (`backward`), for `grad HOOK`.
+struct Gradients {
+  std::vector<int32_t> tokens;
+  int32_t target = 0;
+  int64_t pos = 0;  // the position whose prediction is differentiated
+  bool logprob = false;
+  double value = 0;                          // the target's logit or log-probability there
+  std::vector<std::vector<int64_t>> shapes;  // per hook id
+  std::vector<std::vector<float>> values;    // per hook id: the activation (after the edits)
+  std::vector<std::vector<float>> grads;     // per hook id: empty when nothing flows there
+};
+
 class Session : private Observer {
  public:
   // options.max_batch is lowered to at most 512 positions per pass (attention buffers grow with
@@ -218,6 +230,13 @@ class Session : private Observer {
   // The shape op i's output has in the current pass (as a hook observer would see it).
   std::vector<int64_t> op_shape(int op);
 
+  // Runs the session's tokens in one pass from position 0 on another interpreter, with the
+  // edits applied, and back-propagates the logit (or log-probability) of `target` at `pos`
+  // (-1: the last) to every hook. budget_bytes bounds what is kept. The result stays until the
+  // next call.
+  const Gradients& backward(int32_t target, int64_t pos, bool logprob, int64_t budget_bytes);
+  const Gradients* gradients() const { return grads_.get(); }
+
  private:
   void on_hook(const HookEvent& event) override;
   void apply_edit(const Edit& edit, const HookEvent& event);
@@ -261,6 +280,7 @@ class Session : private Observer {
   std::map<int, std::vector<InputHealth>> pre_health_;  // op -> inputs before it ran
 
   std::vector<Edit> edits_;
+  std::unique_ptr<Gradients> grads_;
   int next_edit_id_ = 1;
   std::vector<std::vector<int>> hook_edits_;  // per hook: indices into edits_
   std::string edit_error_;                    // set by on_hook, reported after the step

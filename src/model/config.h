@@ -71,6 +71,7 @@ struct ModelConfig {
   bool tied_embeddings = false;
   int32_t bos_id = 1;
   int32_t eos_id = 2;
+  int32_t pad_id = -1;  // -1 when the model names none
 
   // Family features (all off for llama).
   bool qk_norm = false;        // RMSNorm over each head of q and k before RoPE (Qwen3, Gemma 3)

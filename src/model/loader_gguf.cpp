@@ -113,6 +113,7 @@ std::unique_ptr<Model> load_gguf(const std::string& path) {
   };
   c.bos_id = special("tokenizer.ggml.bos_token_id", c.arch == Arch::Gpt2 ? 50256 : 1);
   c.eos_id = special("tokenizer.ggml.eos_token_id", c.arch == Arch::Gpt2 ? 50256 : 2);
+  c.pad_id = special("tokenizer.ggml.padding_token_id", UINT64_MAX);
   return m;
 }
 

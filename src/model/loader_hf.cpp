@@ -230,6 +230,10 @@ std::unique_ptr<Model> load_hf(const std::string& where) {
   } else {
     c.eos_id = static_cast<int32_t>(top.count_or("eos_token_id", c.arch == Arch::Gpt2 ? 50256 : 2));
   }
+  if (cfg.contains("pad_token_id") && cfg["pad_token_id"].is_number_integer()) {
+    const auto pad = cfg["pad_token_id"].get<int64_t>();
+    if (pad >= 0 && pad < c.d_vocab) c.pad_id = static_cast<int32_t>(pad);
+  }
   if (c.bos_id >= c.d_vocab || c.eos_id >= c.d_vocab)
     fail(cfg_path, ": bos_token_id ", c.bos_id, " / eos_token_id ", c.eos_id, " past the vocabulary of ", c.d_vocab);
   c.validate(cfg_path);

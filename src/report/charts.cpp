@@ -486,4 +486,69 @@ SvgDocument heatmap(const Heatmap& h) {
   return doc;
 }
 
+SvgDocument token_strip(const TokenStrip& s) {
+  LOUPE_ASSERT(s.values.size() == s.tokens.size(), "token strip: ", s.values.size(), " values for ", s.tokens.size(),
+               " tokens");
+  constexpr double kSize = 13, kPad = 3, kLine = 24, kLeft = 12, kBar = 28;
+  double absmax = 0, lo = std::numeric_limits<double>::infinity(), hi = -lo;
+  for (double v : s.values) {
+    if (!std::isfinite(v)) continue;
+    absmax = std::max(absmax, std::fabs(v));
+    lo = std::min(lo, v), hi = std::max(hi, v);
+  }
+  if (!std::isfinite(lo)) lo = 0, hi = 1;
+  if (s.scale == ColourScale::Diverging) lo = -absmax, hi = absmax;
+  if (!(hi > lo)) hi = lo + 1;
+  const auto unit = [&](double v) { return (v - lo) / (hi - lo); };
+  // Lay the tokens out first: the height follows from the wrapping.
+  struct Cell {
+    double x, y, w;
+  };
+  std::vector<Cell> cells;
+  const double right = s.frame.width - kLeft;
+  double x = kLeft, y = 40;
+  for (const auto& t : s.tokens) {
+    const double w = std::min(right - kLeft, text_width(t, kSize) + 2 * kPad);
+    if (x + w > right && x > kLeft) x = kLeft, y += kLine;
+    cells.push_back({x, y, w});
+    x += w + 2;
+  }
+  const double height = y + kLine + kBar + 20;
+  SvgDocument doc(s.frame.width, height);
+  draw_title(doc, s.frame.title);
+  doc.begin_group("tokens");
+  for (size_t i = 0; i < cells.size(); ++i) {
+    const double v = s.values[i];
+    const std::string tip =
+        "#" + std::to_string(i) + " " + s.tokens[i] + ": " + (std::isfinite(v) ? format_label(v) : "none");
+    const double t = std::isfinite(v) ? unit(v) : 0.5;
+    doc.rect(cells[i].x, cells[i].y, cells[i].w, kLine - 4,
+             {.fill = std::isfinite(v) ? scale_colour(s.scale, t) : "#d0d0d0"}, tip);
+    const bool dark = s.scale == ColourScale::Viridis ? t < 0.55 : std::fabs(t - 0.5) > 0.3;
+    doc.text(cells[i].x + kPad, cells[i].y + (kLine - 4) / 2, s.tokens[i],
+             {.size = kSize,
+              .fill = dark ? "#fff" : "#111",
+              .middle_baseline = true,
+              .fit_width = cells[i].w - 2 * kPad < text_width(s.tokens[i], kSize) ? cells[i].w - 2 * kPad : 0});
+  }
+  doc.end_group();
+  // A horizontal colour bar under the tokens.
+  doc.begin_group("legend");
+  const double by = y + kLine + 4, bw = std::min(240.0, s.frame.width - 2 * kLeft), bh = 10;
+  constexpr int kSteps = 32;
+  for (int i = 0; i < kSteps; ++i) {
+    const double t0 = static_cast<double>(i) / kSteps;
+    doc.rect(kLeft + bw * t0, by, bw / kSteps + 0.5, bh, {.fill = scale_colour(s.scale, t0 + 0.5 / kSteps)});
+  }
+  doc.rect(kLeft, by, bw, bh, {.fill = "none", .stroke = kAxisColour, .stroke_width = 0.8});
+  doc.text(kLeft, by + bh + 10, format_label(lo), {.size = kTickSize - 1, .middle_baseline = true});
+  doc.text(kLeft + bw, by + bh + 10, format_label(hi),
+           {.size = kTickSize - 1, .anchor = Anchor::End, .middle_baseline = true});
+  if (!s.value_label.empty())
+    doc.text(kLeft + bw + 10, by + bh / 2, s.value_label, {.size = kTickSize, .middle_baseline = true});
+  doc.end_group();
+  if (s.values.empty()) draw_no_data(doc);
+  return doc;
+}
+
 }  // namespace loupe::report

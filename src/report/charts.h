@@ -129,4 +129,16 @@ struct Heatmap {
 };
 SvgDocument heatmap(const Heatmap& h);
 
+// Tokens laid out as text, wrapped to the frame's width, each on a background coloured by its
+// value (a diverging scale centred on zero, or viridis), with the value as the tooltip and a
+// colour bar: attributions, losses, saliency per token.
+struct TokenStrip {
+  Frame frame;
+  std::vector<std::string> tokens{};  // display text of each token
+  std::vector<double> values{};       // one per token (asserted); NaN: no value (grey)
+  ColourScale scale = ColourScale::Diverging;
+  std::string value_label{};
+};
+SvgDocument token_strip(const TokenStrip& s);
+
 }  // namespace loupe::report
