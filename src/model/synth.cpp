@@ -37,39 +37,6 @@ class Rng {
   uint64_t s_;
 };
 
-// llama.cpp's llama_ftype for a model whose weights are all of one type (the K-quants as their
-// "M" mixes, the name llama-quantize gives them).
-uint32_t llama_ftype(DType t) {
-  switch (t) {
-    case DType::F32: return 0;
-    case DType::F16: return 1;
-    case DType::Q4_0: return 2;
-    case DType::Q4_1: return 3;
-    case DType::Q8_0: return 7;
-    case DType::Q5_0: return 8;
-    case DType::Q5_1: return 9;
-    case DType::Q2_K: return 10;
-    case DType::Q3_K: return 12;
-    case DType::Q4_K: return 15;
-    case DType::Q5_K: return 17;
-    case DType::Q6_K: return 18;
-    case DType::IQ2_XXS: return 19;
-    case DType::IQ2_XS: return 20;
-    case DType::IQ3_XXS: return 23;
-    case DType::IQ1_S: return 24;
-    case DType::IQ4_NL: return 25;
-    case DType::IQ3_S: return 26;
-    case DType::IQ2_S: return 28;
-    case DType::IQ4_XS: return 30;
-    case DType::IQ1_M: return 31;
-    case DType::BF16: return 32;
-    case DType::TQ1_0: return 36;
-    case DType::TQ2_0: return 37;
-    case DType::MXFP4: return 38;  // MXFP4_MOE, the only llama.cpp file type of MXFP4 weights
-  }
-  return 0;
-}
-
 }  // namespace
 
 SynthModel make_synth_model(const SynthSpec& s) {
@@ -317,8 +284,39 @@ void write_synth_gguf(const SynthModel& m, const SynthSpec& s, const std::string
     std::vector<int64_t> ne(t.shape.rbegin(), t.shape.rend());
     w.add_tensor(t.name, type, std::move(ne), std::move(data));
   }
-  w.set_u32("general.file_type", llama_ftype(s.type));
+  w.set_u32("general.file_type", llama_file_type(s.type));
   w.write(path);
+}
+
+uint32_t llama_file_type(DType t) {
+  switch (t) {
+    case DType::F32: return 0;
+    case DType::F16: return 1;
+    case DType::Q4_0: return 2;
+    case DType::Q4_1: return 3;
+    case DType::Q8_0: return 7;
+    case DType::Q5_0: return 8;
+    case DType::Q5_1: return 9;
+    case DType::Q2_K: return 10;
+    case DType::Q3_K: return 12;
+    case DType::Q4_K: return 15;
+    case DType::Q5_K: return 17;
+    case DType::Q6_K: return 18;
+    case DType::IQ2_XXS: return 19;
+    case DType::IQ2_XS: return 20;
+    case DType::IQ3_XXS: return 23;
+    case DType::IQ1_S: return 24;
+    case DType::IQ4_NL: return 25;
+    case DType::IQ3_S: return 26;
+    case DType::IQ2_S: return 28;
+    case DType::IQ4_XS: return 30;
+    case DType::IQ1_M: return 31;
+    case DType::BF16: return 32;
+    case DType::TQ1_0: return 36;
+    case DType::TQ2_0: return 37;
+    case DType::MXFP4: return 38;  // MXFP4_MOE, the only llama.cpp file type of MXFP4 weights
+  }
+  return 0;
 }
 
 DType quant_mix_type(const std::string& tensor_name, int64_t n_layers, DType base) {

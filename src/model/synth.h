@@ -39,6 +39,10 @@ struct SynthSpec {
 // blk.i.ffn_down where i < n/8, i >= 7n/8 or (i - n/8) % 3 == 2; `base` elsewhere.
 DType quant_mix_type(const std::string& tensor_name, int64_t n_layers, DType base);
 
+// llama.cpp's llama_ftype (general.file_type) for a model whose weights are all of one type
+// (the K-quants as their "M" mixes, the name llama-quantize gives them).
+uint32_t llama_file_type(DType type);
+
 // One float tensor of the canonical (GGUF-named, [out, in]) model.
 struct SynthTensor {
   std::string name;

@@ -102,6 +102,7 @@ int main(int argc, char** argv) {
   loupe::cli::add_eval(app, action);
   loupe::cli::add_lens(app, action);
   loupe::cli::add_attribute(app, action);
+  loupe::cli::add_optimize(app, action);
   loupe::cli::add_attention(app, action);
   loupe::cli::add_activations(app, action);
   loupe::cli::add_analyze(app, action);
