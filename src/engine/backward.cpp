@@ -183,6 +183,8 @@ void Tape::record(std::span<const int32_t> tokens, bool all_logits) {
   held_ = 0;
   n_ = static_cast<int64_t>(tokens.size());
   final_rows_ = all_logits ? n_ : 1;
+  tokens_.assign(tokens.begin(), tokens.end());
+  wgrad_.clear();
   interp_.rewind(0);
   {
     Subscription sub = interp_.listen(this);
@@ -258,6 +260,8 @@ void Tape::backward(std::span<const float> seed) {
     held_ -= static_cast<int64_t>(g.size() * sizeof(float));
     std::vector<float>().swap(g);
   }
+  for (auto& [key, g] : wgrad_) held_ -= static_cast<int64_t>(g.size() * sizeof(float));
+  wgrad_.clear();
   if (static_cast<int64_t>(seed.size()) != shapes_[static_cast<size_t>(last)].numel())
     fail("backward: the seed has ", seed.size(), " values; the logits have ",
          shapes_[static_cast<size_t>(last)].numel());
@@ -277,6 +281,33 @@ void Tape::backward(std::span<const float> seed) {
     for (size_t i = 0; i < gk.size(); ++i) scaled[i] = gk[i] * sc[i];
     vjp(k, scaled);
   }
+}
+
+void Tape::enable_weight_grads(bool on) {
+  weight_grads_ = on;
+  if (!on) return;
+  const auto& ops = interp_.program().ops;
+  for (int k = 0; k < static_cast<int>(ops.size()); ++k) {
+    const Op& op = ops[static_cast<size_t>(k)];
+    if (op.kind == OpKind::MatMul) {
+      const int s = source(k, op.in0);
+      if (s >= 0) keep_[static_cast<size_t>(s)] = true;
+    }
+  }
+}
+
+const std::vector<float>* Tape::weight_grad(const void* data) const {
+  const auto it = wgrad_.find(data);
+  return it == wgrad_.end() ? nullptr : &it->second;
+}
+
+std::vector<float>& Tape::wgrad(const void* key, size_t n) {
+  std::vector<float>& g = wgrad_[key];
+  if (g.empty()) {
+    charge(n);
+    g.assign(n, 0.0f);
+  }
+  return g;
 }
 
 void Tape::set_output_scale(int op, std::vector<float> scale) {
@@ -300,7 +331,20 @@ void Tape::vjp(int k, const std::vector<float>& G) {
   auto val = [&](int s) { return values_[static_cast<size_t>(s)].data(); };
   switch (op.kind) {
     case OpKind::Embed:
-    case OpKind::PosEmbed:
+    case OpKind::PosEmbed: {
+      if (!weight_grads_) return;
+      const Weight& w = *op.w;
+      LOUPE_ASSERT(w.type == DType::F32 && w.storage == Storage::Rows && w.row_map.empty(),
+                   "weight gradients need F32 rows: ", w.name);
+      std::vector<float>& dw = wgrad(w.data, static_cast<size_t>(w.rows * w.cols));
+      const float f = op.kind == OpKind::Embed && op.scalar != 0.0f ? op.scalar : 1.0f;
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t r = op.kind == OpKind::Embed ? tokens_[static_cast<size_t>(i)] : i;
+        for (int64_t j = 0; j < w.cols; ++j)
+          dw[static_cast<size_t>(r * w.cols + j)] += f * G[static_cast<size_t>(i * w.cols + j)];
+      }
+      return;
+    }
     case OpKind::KvStore:
     case OpKind::MoeSelect: return;
     case OpKind::Mark: {
@@ -360,6 +404,15 @@ void Tape::vjp(int k, const std::vector<float>& G) {
         for (int64_t j = 0; j < d; ++j)
           dx[i * d + j] += static_cast<float>((static_cast<double>(gi[j]) * op.gamma[j] - mean_gg) / s);
         ds[i] += static_cast<float>(dsi / (s * s));
+        if (weight_grads_) {
+          std::vector<float>& dg = wgrad(op.gamma, static_cast<size_t>(d));
+          for (int64_t j = 0; j < d; ++j)
+            dg[static_cast<size_t>(j)] += static_cast<float>(gi[j] * ((xi[j] - mean) / s));
+          if (op.beta != nullptr) {
+            std::vector<float>& dbeta = wgrad(op.beta, static_cast<size_t>(d));
+            for (int64_t j = 0; j < d; ++j) dbeta[static_cast<size_t>(j)] += gi[j];
+          }
+        }
       }
       return;
     }
@@ -380,12 +433,40 @@ void Tape::vjp(int k, const std::vector<float>& G) {
         for (int64_t j = 0; j < dh; ++j)
           dx[r * dh + j] += static_cast<float>(static_cast<double>(gr[j]) * op.gamma[j] / s -
                                                xr[j] * dot / (static_cast<double>(dh) * s * s * s));
+        if (weight_grads_) {
+          std::vector<float>& dg = wgrad(op.gamma, static_cast<size_t>(dh));
+          for (int64_t j = 0; j < dh; ++j) dg[static_cast<size_t>(j)] += static_cast<float>(gr[j] * (xr[j] / s));
+        }
       }
       return;
     }
     case OpKind::MatMul: {
       if (s0 < 0) return;
       const int64_t in = op.w->cols;
+      if (weight_grads_) {
+        const Weight& w = *op.w;
+        LOUPE_ASSERT(w.type == DType::F32 && w.storage == Storage::Rows && w.row_map.empty(),
+                     "weight gradients need F32 rows: ", w.name);
+        std::vector<float>& dw = wgrad(w.data, static_cast<size_t>(w.rows * in));
+        const float* x = val(s0) + offset(s0, in);
+        // dW[i, :] += sum_r G[r, i] x[r, :], rows of dW split over the threads.
+        pool.parallel_for(w.rows, [&](int64_t b, int64_t e) {
+          for (int64_t i = b; i < e; ++i) {
+            float* d = dw.data() + i * in;
+            for (int64_t r = 0; r < rows; ++r) {
+              const float gi = G[static_cast<size_t>(r * w.rows + i)];
+              if (gi == 0.0f) continue;
+              const float* xr = x + r * in;
+              for (int64_t j = 0; j < in; ++j) d[j] += gi * xr[j];
+            }
+          }
+        });
+        if (op.bias != nullptr) {
+          std::vector<float>& db = wgrad(op.bias, static_cast<size_t>(w.rows));
+          for (int64_t r = 0; r < rows; ++r)
+            for (int64_t i = 0; i < w.rows; ++i) db[static_cast<size_t>(i)] += G[static_cast<size_t>(r * w.rows + i)];
+        }
+      }
       float* dx = grad_of(s0).data() + offset(s0, in);
       matmul_transposed_acc(pool, *op.w, G.data(), rows, dx);
       return;

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <span>
+#include <unordered_map>
 #include <vector>
 
 #include "engine/interpreter.h"
@@ -47,6 +48,13 @@ class Tape : public OpListener {
   // reaching op's output is multiplied by it before it flows into the op. Kept until cleared.
   void set_output_scale(int op, std::vector<float> scale);
   void clear_output_scales();
+  // Gradients with respect to the weights as well (before record): matmul weights and biases,
+  // norm gains and biases, token and position embeddings, each summed into a buffer keyed by
+  // the weight's data pointer (Weight::data, or the float vector's). Matmul weights must be F32
+  // rows (a trainable copy); mixture-of-experts weights and attention sinks get none.
+  void enable_weight_grads(bool on);
+  // The gradient of the weight whose data is at `data` (null when none reached it).
+  const std::vector<float>* weight_grad(const void* data) const;
   // Bytes held by the tape now.
   int64_t bytes() const;
 
@@ -72,6 +80,10 @@ class Tape : public OpListener {
   std::vector<int64_t> rows_;
   std::vector<bool> keep_;  // whether an op's value is needed by a backward product
   std::vector<std::vector<float>> out_scale_;
+  bool weight_grads_ = false;
+  std::unordered_map<const void*, std::vector<float>> wgrad_;
+  std::vector<int32_t> tokens_;
+  std::vector<float>& wgrad(const void* key, size_t n);
   int64_t n_ = 0;
   int64_t final_rows_ = 0;
   int64_t held_ = 0;

@@ -9,10 +9,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <sstream>
 #include <string>
 
+#include "analysis/distill.h"
 #include "analysis/gradients.h"
 #include "core/error.h"
 #include "debugger/commands.h"
@@ -392,6 +395,117 @@ TEST(BackwardBadInput, NamesWhatIsWrong) {
   Interpreter interp(*m, ro);
   Tape tape(interp, 64);
   EXPECT_THROW(tape.record(tokens, false), Error);
+}
+
+// Weight gradients (what distill trains with): for every trainable tensor of the dense
+// families (GPT-2 and Phi-3 with fused qkv), the gradient of a target logit along a random direction of that tensor
+// equals central finite differences of the logit.
+TEST(BackwardWeights, EveryTensorMatchesFiniteDifferences) {
+  if (!fs::exists(vocab())) GTEST_SKIP();
+  const std::string dir = test::temp_dir("backward-weights");
+  for (const char* arch : {"llama", "gpt2", "qwen3", "gemma2", "phi3"}) {
+    SynthSpec spec = spec_for(arch);
+    spec.n_layers = 2;
+    write_synth_gguf(scaled(spec), spec, dir + "/m.gguf", nullptr);
+    auto m = load_model(dir + "/m.gguf");
+    const std::vector<analysis::Param> params = analysis::make_trainable(*m);
+    ASSERT_GT(params.size(), 8U) << arch;
+    RunOptions ro;
+    Interpreter interp(*m, ro);
+    Tape tape(interp, 0);
+    tape.enable_weight_grads(true);
+    tape.record(kTokens, true);
+    const int32_t target = 42;
+    tape.backward(tape.seed_logit(5, target));
+    auto logit = [&] {
+      interp.rewind(0);
+      interp.begin(kTokens, true);
+      interp.finish();
+      return static_cast<double>(interp.logits()[5 * m->config.d_vocab + target]);
+    };
+    std::mt19937 rng(9);
+    std::normal_distribution<double> normal;
+    int checked = 0;
+    for (const analysis::Param& p : params) {
+      // The gradient of the whole tensor, from its parts (fused qkv: three slices).
+      std::vector<float> whole(static_cast<size_t>(p.n), 0.0f);
+      for (const auto& [key, off] : p.parts)
+        if (const std::vector<float>* part = tape.weight_grad(key))
+          for (size_t j = 0; j < part->size(); ++j) whole[static_cast<size_t>(off) + j] += (*part)[j];
+      const std::vector<float>* g = &whole;
+      std::vector<float> v(static_cast<size_t>(p.n));
+      double exact = 0, gnorm = 0, vnorm = 0, rms = 0, vmax = 0;
+      for (int64_t j = 0; j < p.n; ++j) {
+        v[static_cast<size_t>(j)] = static_cast<float>(normal(rng));
+        exact += (*g)[static_cast<size_t>(j)] * static_cast<double>(v[static_cast<size_t>(j)]);
+        gnorm += static_cast<double>((*g)[static_cast<size_t>(j)]) * (*g)[static_cast<size_t>(j)];
+        vnorm += static_cast<double>(v[static_cast<size_t>(j)]) * v[static_cast<size_t>(j)];
+        rms += static_cast<double>(p.data[j]) * p.data[j];
+        vmax = std::max(vmax, std::fabs(static_cast<double>(v[static_cast<size_t>(j)])));
+      }
+      gnorm = std::sqrt(gnorm), vnorm = std::sqrt(vnorm), rms = std::sqrt(rms / static_cast<double>(p.n));
+      if (gnorm == 0) continue;
+      const std::vector<float> saved(p.data, p.data + p.n);
+      auto central = [&](double h) {
+        double f[2];
+        for (int sgn = 0; sgn < 2; ++sgn) {
+          for (int64_t j = 0; j < p.n; ++j)
+            p.data[j] =
+                static_cast<float>(saved[static_cast<size_t>(j)] + (sgn == 0 ? h : -h) * v[static_cast<size_t>(j)]);
+          f[sgn] = logit();
+        }
+        std::copy(saved.begin(), saved.end(), p.data);
+        return (f[0] - f[1]) / (2 * h);
+      };
+      const double h = 4e-3 * std::max(rms, 1e-3) / vmax;
+      const double fd = (4 * central(h / 2) - central(h)) / 3;
+      const double noise = 8 * 1.2e-7 * std::max(1.0, std::fabs(logit())) / h;
+      EXPECT_LT(std::max(0.0, std::fabs(fd - exact) - noise) / (gnorm * vnorm), 1e-3)
+          << arch << " " << p.name << " fd " << fd << " exact " << exact;
+      ++checked;
+    }
+    EXPECT_GT(checked, 8) << arch;
+  }
+  fs::remove_all(dir);
+}
+
+TEST(Distill, LowersTheDistillationLoss) {
+  if (!fs::exists(stories()) || !fs::exists(vocab())) GTEST_SKIP();
+  const std::string dir = test::temp_dir("distill");
+  // The student: stories260K with half its block weights pruned; data: the teacher's own text.
+  ASSERT_EQ(test::run_loupe("prune " + vocab() + " " + dir + "/student.gguf --sparsity 0.5").exit_code, 0);
+  {
+    std::ofstream out(dir + "/data.txt");
+    for (const char* f : {"runc_greedy_bos_n256.txt", "runc_t1_p095_s42_n200.txt", "runc_t1_p09_s133742_n256.txt",
+                          "runc_t1_p1_s42_n200.txt", "runc_greedy_bos_n200.txt"})
+      out << test::read_file(test::shared(std::string("reference/stories260K/") + f)) << "\n";
+  }
+  const auto r = test::run_loupe("distill --teacher " + vocab() + " --student " + dir + "/student.gguf --data " + dir +
+                                 "/data.txt -o " + dir +
+                                 "/out.gguf --steps 40 --log-every 20 --save-every 20 "
+                                 "--eval-docs 2 --lr 3e-3 --l2 1e-6 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::vector<nlohmann::json> log;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) log.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(log.size(), 3U);
+  EXPECT_LT(log.back()["kd_loss"].get<double>(), 0.9 * log.front()["kd_loss"].get<double>());
+  EXPECT_EQ(log[1]["checkpoint"], dir + "/out-step20.gguf");
+  EXPECT_GT(log.back()["drift"].get<double>(), 0.0);
+  // monitor shows the same fall over the checkpoints, which load as any model does.
+  const auto m = test::run_loupe("monitor " + dir + "/student.gguf " + dir + "/out-step20.gguf " + dir +
+                                 "/out.gguf --teacher " + vocab() + " --data " + dir + "/data.txt --json");
+  ASSERT_EQ(m.exit_code, 0) << m.err;
+  const auto j = nlohmann::json::parse(m.out);
+  EXPECT_LT(j["checkpoints"][2]["kd_loss"].get<double>(), j["checkpoints"][0]["kd_loss"].get<double>());
+  // Bad requests.
+  for (const std::string& bad : {std::string(" --tau 0"), std::string(" --alpha 2"), std::string(" --steps 0")}) {
+    const auto b = test::run_loupe("distill --teacher " + vocab() + " --student " + dir + "/student.gguf --data " +
+                                   dir + "/data.txt -o " + dir + "/bad.gguf" + bad);
+    EXPECT_NE(b.exit_code, 0) << bad;
+    EXPECT_FALSE(fs::exists(dir + "/bad.gguf")) << bad;
+  }
+  fs::remove_all(dir);
 }
 
 // Quantised weights are constants dequantised row by row: the gradient is the exact model's.

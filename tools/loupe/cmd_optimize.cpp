@@ -1,8 +1,10 @@
-// loupe quantize / prune / monitor: optimisations that write a new GGUF file, and the series
-// view of a distillation's checkpoints (analysis/optimize.h, analysis/monitor.h).
+// loupe quantize / prune / monitor / distill: optimisations that write a new GGUF file, the
+// series view of a distillation's checkpoints, and a short distillation run
+// (analysis/optimize.h, analysis/monitor.h, analysis/distill.h).
 #include <cmath>
 #include <cstdio>
 
+#include "analysis/distill.h"
 #include "analysis/monitor.h"
 #include "analysis/optimize.h"
 #include "analysis_flags.h"
@@ -213,6 +215,58 @@ void add_optimize(CLI::App& app, Action& action) {
                       c.cross_entropy, c.perplexity, 100.0 * c.top1_agreement, c.total.l1, c.total.l2,
                       c.dead_neurons ? (std::to_string(std::lround(100.0 * *c.dead_neurons)) + "%").c_str() : "-",
                       c.drift ? std::to_string(*c.drift).substr(0, 7).c_str() : "-");
+      };
+    });
+  }
+  {
+    auto* cmd =
+        app.add_subcommand("distill", "fine-tune a small GGUF student on a teacher's distributions (CPU, AdamW)");
+    auto teacher = std::make_shared<ModelFlags>();
+    auto student = std::make_shared<std::string>();
+    auto df = std::make_shared<DataFlags>();
+    auto o = std::make_shared<analysis::DistillOptions>();
+    auto json = std::make_shared<bool>(false);
+    cmd->add_option("--teacher", teacher->model, "the teacher model")->required();
+    cmd->add_option("--student", *student, "the student (a GGUF file; dense blocks)")->required();
+    cmd->add_option("-o,--out", o->out, "the trained student (GGUF, written atomically)")->required();
+    cmd->add_option("-t,--threads", teacher->threads, "threads (default: all cores)");
+    df->add(cmd);
+    cmd->add_option("--tau", o->tau, "temperature (default 2)");
+    cmd->add_option("--alpha", o->alpha, "weight of the KD term, 1 - alpha on the cross-entropy (default 0.5)");
+    cmd->add_option("--steps", o->steps, "optimiser steps, one window of --seq-len tokens each (default 100)");
+    cmd->add_option("--lr", o->lr, "AdamW learning rate (default 1e-3)");
+    cmd->add_option("--weight-decay", o->weight_decay, "AdamW decoupled weight decay on the matrices (default 0)");
+    cmd->add_option("--l1", o->l1, "L1 penalty on the matrices, added to the loss (default 0)");
+    cmd->add_option("--l2", o->l2, "L2 penalty on the matrices, added to the loss (default 0)");
+    cmd->add_option("--seq-len", o->seq_len, "tokens per step (default 64)");
+    cmd->add_option("--log-every", o->log_every, "measure what monitor reports every K steps (default 10)");
+    cmd->add_option("--eval-docs", o->eval_docs, "held-out documents for the log: the first N (default 8)");
+    cmd->add_option("--save-every", o->save_every, "also write OUT-stepN.gguf every N steps (default 0: only OUT)");
+    cmd->add_flag("--json", *json, "print the log as JSON (one object per entry) instead of a table");
+    cmd->callback([=, &action] {
+      action = [=] {
+        auto t = teacher->load();
+        auto s = load_model(*student);
+        analysis::DistillOptions opts = *o;
+        opts.run = teacher->run_options();
+        opts.seq = df->sequencer();
+        const bool as_json = *json;
+        if (!as_json)
+          std::printf("%6s %11s %11s %9s %9s %7s %9s %10s\n", "step", "train loss", "tau^2 KL", "KL", "CE", "top-1",
+                      "drift", "checkpoint");
+        opts.on_log = [as_json](const nlohmann::ordered_json& e) {
+          if (as_json) {
+            std::printf("%s\n", e.dump().c_str());
+          } else {
+            std::printf("%6d %11.5f %11.5f %9.5f %9.4f %6.1f%% %9.5f %s\n", e["step"].get<int>(),
+                        e["train_loss"].get<double>(), e["kd_loss"].get<double>(), e["kl"].get<double>(),
+                        e["cross_entropy"].get<double>(), 100.0 * e["top1_agreement"].get<double>(),
+                        e["drift"].is_null() ? 0.0 : e["drift"].get<double>(),
+                        e.contains("checkpoint") ? e["checkpoint"].get<std::string>().c_str() : "");
+          }
+          std::fflush(stdout);
+        };
+        analysis::run_distill(*t, *s, *student, df->data, opts);
       };
     });
   }

@@ -32,7 +32,7 @@ void add_tensor(CLI::App& app, Action& action);
 void add_runs(CLI::App& app, Action& action);
 void add_check(CLI::App& app, Action& action);
 void add_serve(CLI::App& app, Action& action);
-void add_optimize(CLI::App& app, Action& action);  // quantize, prune, monitor
+void add_optimize(CLI::App& app, Action& action);  // quantize, prune, monitor, distill
 
 // Thrown by a command that ends with an exit code of its own (loupe check: 0 / 1 / 2), after it
 // printed what it has to say.
