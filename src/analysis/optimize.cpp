@@ -189,9 +189,63 @@ InputStats collect_input_stats(const Model& model, const std::string& data_path,
       done += b;
     }
     stats.n_tokens += static_cast<int64_t>(tokens.size());
+    ++stats.n_sequences;
   }
   if (stats.n_tokens == 0) fail(data_path, ": no tokens to collect statistics from");
   return stats;
+}
+
+InputStats load_imatrix(const std::string& path) {
+  const GgufFile g = GgufFile::open(path);
+  if (g.get_string_or("general.type", "") != "imatrix")
+    fail(path,
+         ": not an imatrix GGUF file (general.type is not \"imatrix\"; a legacy imatrix.dat can be converted "
+         "with llama-imatrix --output-format gguf)");
+  InputStats s;
+  for (const GgufTensorInfo& t : g.tensors()) {
+    if (!t.name.ends_with(".in_sum2")) continue;
+    const std::string name = t.name.substr(0, t.name.size() - 8);
+    const GgufTensorInfo* c = g.find_tensor(name + ".counts");
+    if (c == nullptr) fail(path, ": tensor ", t.name, " has no ", name, ".counts");
+    if (t.type != DType::F32 || c->type != DType::F32 || t.ne.empty() || c->nbytes < sizeof(float))
+      fail(path, ": tensors ", t.name, " / ", name, ".counts must be F32");
+    // The first matrix's statistics (experts' stacks hold one row per expert).
+    const auto* v = reinterpret_cast<const float*>(t.data);
+    float count = 0;
+    std::memcpy(&count, c->data, sizeof(float));
+    if (!(count >= 0) || !std::isfinite(count)) fail(path, ": ", name, ".counts is ", count);
+    std::vector<double>& acc = s.sum_sq[name];
+    acc.assign(v, v + t.ne[0]);
+    s.rows[name] = static_cast<int64_t>(count);
+  }
+  if (s.sum_sq.empty()) fail(path, ": the imatrix file holds no NAME.in_sum2 tensor");
+  s.n_sequences = static_cast<int64_t>(g.get_uint_or("imatrix.chunk_count", 0));
+  return s;
+}
+
+void save_imatrix(const InputStats& stats, const std::string& path, const std::string& dataset, int64_t chunks,
+                  int64_t chunk_size) {
+  GgufWriter w;
+  w.set_string("general.type", "imatrix");
+  GgufValue datasets;
+  datasets.type = GgufType::ARRAY;
+  datasets.elem_type = GgufType::STRING;
+  datasets.strs = {dataset};
+  w.set("imatrix.datasets", datasets);
+  w.set_u32("imatrix.chunk_count", static_cast<uint32_t>(chunks));
+  w.set_u32("imatrix.chunk_size", static_cast<uint32_t>(chunk_size));
+  for (const auto& [name, sums] : stats.sum_sq) {
+    std::vector<uint8_t> a(sums.size() * sizeof(float)), b(sizeof(float));
+    for (size_t j = 0; j < sums.size(); ++j) {
+      const auto f = static_cast<float>(sums[j]);
+      std::memcpy(a.data() + j * sizeof(float), &f, sizeof(float));
+    }
+    const auto count = static_cast<float>(stats.rows.at(name));
+    std::memcpy(b.data(), &count, sizeof(float));
+    w.add_tensor(name + ".in_sum2", DType::F32, {static_cast<int64_t>(sums.size()), 1}, std::move(a));
+    w.add_tensor(name + ".counts", DType::F32, {1, 1}, std::move(b));
+  }
+  w.write(path);
 }
 
 std::vector<TensorReport> quantize_gguf(const std::string& in, const std::string& out, const QuantizeOptions& o) {
@@ -212,9 +266,13 @@ std::vector<TensorReport> quantize_gguf(const std::string& in, const std::string
     const std::vector<float> v = dequantize(t);
     std::vector<float> imp;
     if (o.imatrix != nullptr) imp = o.imatrix->importance(t.name);
+    if (!imp.empty() && static_cast<int64_t>(imp.size()) != t.ne[0]) {
+      r.note = cat("importance has ", imp.size(), " columns, the tensor ", t.ne[0], " (not used)");
+      imp.clear();
+    }
     DType used = o.type;
     std::vector<uint8_t> bytes = encode(v, t.ne[0], o.type, imp.empty() ? nullptr : &imp, used, r.note);
-    if (o.imatrix != nullptr && imp.empty() && r.note.empty()) r.note = "no importance collected (round to nearest)";
+    if (o.imatrix != nullptr && imp.empty() && r.note.empty()) r.note = "no importance for it (round to nearest)";
     if (o.imatrix != nullptr && !imp.empty() && used != DType::Q4_0 && r.note.empty())
       r.note = "importance not used for this type (round to nearest)";
     r.to = std::string(dtype_name(used));

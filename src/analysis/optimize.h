@@ -23,6 +23,7 @@ struct InputStats {
   std::map<std::string, std::vector<double>> sum_sq;  // by GGUF tensor name: per input column
   std::map<std::string, int64_t> rows;                // rows (token positions) seen
   int64_t n_tokens = 0;
+  int64_t n_sequences = 0;
   // Mean of x^2 per column (the importance llama-imatrix writes); empty when not collected.
   std::vector<float> importance(const std::string& tensor) const;
 };
@@ -31,6 +32,13 @@ struct InputStats {
 // every dense matmul's input columns. Mixture-of-experts experts are not covered.
 InputStats collect_input_stats(const Model& model, const std::string& data_path, const SequencerOptions& seq,
                                const RunOptions& run);
+
+// llama.cpp's imatrix files (GGUF, general.type "imatrix"): per weight "NAME.in_sum2" (sums of
+// x^2 per input column) and "NAME.counts" (rows seen), with imatrix.datasets / chunk_count /
+// chunk_size. Errors name the file and tensor.
+InputStats load_imatrix(const std::string& path);
+void save_imatrix(const InputStats& stats, const std::string& path, const std::string& dataset, int64_t chunks,
+                  int64_t chunk_size);
 
 struct TensorReport {
   std::string name;

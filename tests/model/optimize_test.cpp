@@ -103,6 +103,20 @@ TEST_F(Optimize, QuantizedModelsRunCloseToTheOriginal) {
                                    " --no-layers --json")["kld"]["mean"]
                               .get<double>();
   EXPECT_LT(weighted, rtn);
+  // The importance matrix as llama-imatrix writes it: saved, read back, the same file.
+  run_json("quantize " + stories_gguf() + " " + dir_ + "/a.gguf --type q4_0 --data " + data_ + " --imatrix-out " +
+           dir_ + "/im.gguf --json");
+  const GgufFile im = GgufFile::open(dir_ + "/im.gguf");
+  EXPECT_EQ(im.get_string("general.type"), "imatrix");
+  ASSERT_NE(im.find_tensor("blk.0.attn_q.weight.in_sum2"), nullptr);
+  ASSERT_NE(im.find_tensor("blk.0.attn_q.weight.counts"), nullptr);
+  run_json("quantize " + stories_gguf() + " " + dir_ + "/b.gguf --type q4_0 --imatrix " + dir_ + "/im.gguf --json");
+  EXPECT_EQ(test::read_file(dir_ + "/a.gguf"), test::read_file(dir_ + "/b.gguf"));
+  const auto bad =
+      test::run_loupe("quantize " + stories_gguf() + " " + dir_ + "/c.gguf --type q4_0 --imatrix " + stories_gguf());
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("not an imatrix"), std::string::npos) << bad.err;
+  EXPECT_FALSE(fs::exists(dir_ + "/c.gguf"));
 }
 
 TEST_F(Optimize, PruneReachesTheSparsity) {

@@ -10,6 +10,7 @@
 #include "analysis_flags.h"
 #include "commands.h"
 #include "core/error.h"
+#include "engine/run.h"
 #include "options.h"
 #include "report/charts.h"
 #include "report/svg.h"
@@ -67,8 +68,13 @@ void add_optimize(CLI::App& app, Action& action) {
     auto type = std::make_shared<std::string>();
     auto data = std::make_shared<OptionalData>();
     auto json = std::make_shared<bool>(false);
+    auto imatrix = std::make_shared<std::string>();
+    auto imatrix_out = std::make_shared<std::string>();
     mf->add(cmd);
     cmd->add_option("OUT", *out, "the GGUF file written")->required();
+    cmd->add_option("--imatrix", *imatrix, "an importance matrix to use: llama-imatrix's GGUF file (or loupe's)");
+    cmd->add_option("--imatrix-out", *imatrix_out,
+                    "write the importance matrix collected from --data (GGUF, as llama-imatrix writes it)");
     cmd->add_option(
            "--type", *type,
            "q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k, iq4_nl, iq4_xs, tq1_0, tq2_0, mxfp4, f16, "
@@ -87,10 +93,20 @@ void add_optimize(CLI::App& app, Action& action) {
         if (!t) fail("--type '", *type, "': not a type loupe writes");
         o.type = *t;
         analysis::InputStats stats;
-        if (!data->data.empty()) {
-          auto model = mf->load();
-          stats = analysis::collect_input_stats(*model, data->data, data->sequencer(), mf->run_options());
+        if (!imatrix->empty() && !data->data.empty()) fail("--imatrix and --data: give one");
+        if (!imatrix_out->empty() && data->data.empty())
+          fail("--imatrix-out needs --data (the documents to collect from)");
+        if (!imatrix->empty()) {
+          stats = analysis::load_imatrix(*imatrix);
           o.imatrix = &stats;
+        } else if (!data->data.empty()) {
+          auto model = mf->load();
+          const RunOptions run = mf->run_options();
+          stats = analysis::collect_input_stats(*model, data->data, data->sequencer(), run);
+          o.imatrix = &stats;
+          if (!imatrix_out->empty())
+            analysis::save_imatrix(stats, *imatrix_out, data->data, stats.n_sequences,
+                                   effective_context(model->config, run.n_ctx));
         }
         print_report(analysis::quantize_gguf(mf->model, *out, o), *json);
         std::fprintf(stderr, "wrote %s; compare with: loupe diff %s %s --data FILE\n", out->c_str(), mf->model.c_str(),
