@@ -11,6 +11,7 @@
 #include "model/synth.h"
 #include "model/weights.h"
 #include "tensor/half.h"
+#include "tensor/quant_rows.h"
 
 namespace loupe::analysis {
 namespace {
@@ -74,47 +75,6 @@ std::vector<float> dequantize(const GgufTensorInfo& t) {
   return out;
 }
 
-// Q4_0 with an importance per column: for each block of 32, scales around round-to-nearest's
-// (amax / -8, times 1 + k/32 for k in -16..16) are tried, each refitted by weighted least
-// squares to its codes, and the one with the least weighted error kept (llama.cpp's imatrix
-// quantisers weigh the same error).
-void quantize_q4_0_weighted(const float* x, const float* w, int64_t n, uint8_t* out) {
-  for (int64_t b = 0; b < n / 32; ++b) {
-    const float* xb = x + b * 32;
-    const float* wb = w + b * 32;
-    float amax = 0.0f, max = 0.0f;
-    for (int i = 0; i < 32; ++i)
-      if (std::fabs(xb[i]) > amax) amax = std::fabs(xb[i]), max = xb[i];
-    double best_err = INFINITY, best_d = 0.0;
-    int best_q[32] = {};
-    for (int k = -16; k <= 16 && amax > 0.0f; ++k) {
-      const double d0 = max / -8.0 * (1.0 + k / 32.0);
-      int q[32];
-      double num = 0, den = 0;
-      for (int i = 0; i < 32; ++i) {
-        q[i] = std::clamp(static_cast<int>(std::lround(xb[i] / d0)), -8, 7);
-        num += wb[i] * xb[i] * q[i];
-        den += wb[i] * static_cast<double>(q[i]) * q[i];
-      }
-      const double d = den > 0 ? num / den : d0;
-      const double dh = f16_to_f32(f32_to_f16(static_cast<float>(d)));
-      double err = 0;
-      for (int i = 0; i < 32; ++i) {
-        const double e = xb[i] - dh * q[i];
-        err += wb[i] * e * e;
-      }
-      if (err < best_err) {
-        best_err = err, best_d = d;
-        std::copy(q, q + 32, best_q);
-      }
-    }
-    uint8_t* o = out + b * 18;
-    const uint16_t dh = f32_to_f16(static_cast<float>(best_d));
-    std::memcpy(o, &dh, 2);
-    for (int i = 0; i < 16; ++i) o[2 + i] = static_cast<uint8_t>((best_q[i] + 8) | ((best_q[i + 16] + 8) << 4));
-  }
-}
-
 // Encodes values as `type` rows (falling back when the rows do not fit its blocks: q8_0 when
 // they fit 32, else f16); says what it did.
 std::vector<uint8_t> encode(const std::vector<float>& v, int64_t row, DType type, const std::vector<float>* weights,
@@ -129,13 +89,10 @@ std::vector<uint8_t> encode(const std::vector<float>& v, int64_t row, DType type
   const size_t rb = row_bytes(used, row);
   std::vector<uint8_t> out(rb * static_cast<size_t>(rows));
   const bool weighted =
-      weights != nullptr && !weights->empty() && used == DType::Q4_0 && static_cast<int64_t>(weights->size()) == row;
-  for (int64_t r = 0; r < rows; ++r) {
-    if (weighted)
-      quantize_q4_0_weighted(v.data() + r * row, weights->data(), row, out.data() + static_cast<size_t>(r) * rb);
-    else
-      quantize_row(used, v.data() + r * row, out.data() + static_cast<size_t>(r) * rb, row);
-  }
+      weights != nullptr && !weights->empty() && uses_importance(used) && static_cast<int64_t>(weights->size()) == row;
+  for (int64_t r = 0; r < rows; ++r)
+    quantize_row_weighted(used, v.data() + r * row, out.data() + static_cast<size_t>(r) * rb, row,
+                          weighted ? weights->data() : nullptr);
   if (weighted) note = "importance-weighted scales";
   return out;
 }
@@ -273,7 +230,7 @@ std::vector<TensorReport> quantize_gguf(const std::string& in, const std::string
     DType used = o.type;
     std::vector<uint8_t> bytes = encode(v, t.ne[0], o.type, imp.empty() ? nullptr : &imp, used, r.note);
     if (o.imatrix != nullptr && imp.empty() && r.note.empty()) r.note = "no importance for it (round to nearest)";
-    if (o.imatrix != nullptr && !imp.empty() && used != DType::Q4_0 && r.note.empty())
+    if (o.imatrix != nullptr && !imp.empty() && !uses_importance(used) && r.note.empty())
       r.note = "importance not used for this type (round to nearest)";
     r.to = std::string(dtype_name(used));
     r.sparsity = zero_share(bytes, used, t.ne[0], r.n);

@@ -2,7 +2,7 @@
 //  - input statistics of every matmul weight over a corpus: per input column the sum of x^2 and
 //    the rows seen (llama-imatrix's importance matrix; Wanda's ||X_j||_2);
 //  - quantize: every 2-D weight re-encoded in one type (rows that do not fit its blocks in q8_0
-//    or f16), the importance matrix weighting the scale search of the symmetric legacy types;
+//    or f16), the importance matrix weighting the fits of Q4_0, Q4_K and Q5_K;
 //  - prune: magnitude or Wanda scores, per tensor (magnitude) or per output row (Wanda), or whole
 //    heads / MLP neurons per layer; the achieved sparsity is measured on the file as written.
 // Every other tensor and every metadata key is copied; the file appears whole or not at all.

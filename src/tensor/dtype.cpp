@@ -155,6 +155,25 @@ bool can_quantize(DType type) {
   return false;
 }
 
+bool uses_importance(DType type) {
+  return type == DType::Q4_0 || type == DType::Q4_K || type == DType::Q5_K;
+}
+
+void quantize_row_weighted(DType type, const float* src, void* dst, int64_t n, const float* importance) {
+  if (importance == nullptr || !uses_importance(type)) {
+    quantize_row(type, src, dst, n);
+    return;
+  }
+  LOUPE_ASSERT(row_fits_blocks(type, n), "quantize_row_weighted: ", n, " values are not whole blocks");
+  const int64_t nb = n / dtype_traits(type).block_elems;
+  switch (type) {
+    case DType::Q4_0: quant::quantize_q4_0_weighted(src, static_cast<BlockQ4_0*>(dst), nb, importance); return;
+    case DType::Q4_K: quant::quantize_q4_k(src, static_cast<BlockQ4_K*>(dst), nb, importance); return;
+    case DType::Q5_K: quant::quantize_q5_k(src, static_cast<BlockQ5_K*>(dst), nb, importance); return;
+    default: quantize_row(type, src, dst, n); return;
+  }
+}
+
 void quantize_row(DType type, const float* src, void* dst, int64_t n) {
   check_row(type, n);
   if (!can_quantize(type))

@@ -211,18 +211,27 @@ int q3k_scale(const uint8_t* scales, int s) {
 // the packed scales, and returns the requantised elements in L (values in [0, nmax]).
 template <class Block>
 void quantize_k_scale_min(const float* x, Block& y, int nmax, float rmin, float rdelta, int nstep,
-                          uint8_t* L /* (256) */) {
+                          uint8_t* L /* (256) */, const float* importance /* (256) or null */) {
   float scales[8];  // (8) sub-block scales
   float mins[8];    // (8) sub-block mins (as positive amounts to subtract)
   float weights[32];
   uint8_t L_try[32];
   float max_scale = 0, max_min = 0;
+  float sigma2 = 0;  // with an importance: twice the super-block's mean square
+  if (importance != nullptr) {
+    for (int l = 0; l < 256; ++l) sigma2 += x[l] * x[l];
+    sigma2 = 2 * sigma2 / 256;
+  }
   for (int j = 0; j < 8; ++j) {
     const float* xj = x + 32 * j;
     float sum_x2 = 0;
     for (int l = 0; l < 32; ++l) sum_x2 += xj[l] * xj[l];
     const float av_x = std::sqrt(sum_x2 / 32);
-    for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(xj[l]);
+    float sum_imp = 0;  // a sub-block no input reached keeps the plain weights
+    if (importance != nullptr)
+      for (int l = 0; l < 32; ++l) sum_imp += importance[32 * j + l];
+    for (int l = 0; l < 32; ++l)
+      weights[l] = sum_imp > 0 ? importance[32 * j + l] * std::sqrt(sigma2 + xj[l] * xj[l]) : av_x + std::fabs(xj[l]);
     scales[j] = fit_scale_min(32, nmax, xj, weights, L + 32 * j, L_try, rmin, rdelta, nstep, false, mins[j]);
     if (scales[j] > max_scale) max_scale = scales[j];
     if (mins[j] > max_min) max_min = mins[j];
@@ -459,20 +468,20 @@ void quantize_q3_k(const float* x, BlockQ3_K* y, int64_t n_blocks) {
   }
 }
 
-void quantize_q4_k(const float* x, BlockQ4_K* y, int64_t n_blocks) {
+void quantize_q4_k(const float* x, BlockQ4_K* y, int64_t n_blocks, const float* importance) {
   for (int64_t b = 0; b < n_blocks; ++b, x += kQK_K) {
     uint8_t L[kQK_K];  // (256) quants in [0, 15]
-    quantize_k_scale_min(x, y[b], 15, -1.f, 0.1f, 20, L);
+    quantize_k_scale_min(x, y[b], 15, -1.f, 0.1f, 20, L, importance != nullptr ? importance + b * kQK_K : nullptr);
     for (int c = 0; c < 4; ++c) {
       for (int l = 0; l < 32; ++l) y[b].qs[32 * c + l] = static_cast<uint8_t>(L[64 * c + l] | L[64 * c + 32 + l] << 4);
     }
   }
 }
 
-void quantize_q5_k(const float* x, BlockQ5_K* y, int64_t n_blocks) {
+void quantize_q5_k(const float* x, BlockQ5_K* y, int64_t n_blocks, const float* importance) {
   for (int64_t b = 0; b < n_blocks; ++b, x += kQK_K) {
     uint8_t L[kQK_K];  // (256) quants in [0, 31]
-    quantize_k_scale_min(x, y[b], 31, -0.5f, 0.1f, 15, L);
+    quantize_k_scale_min(x, y[b], 31, -0.5f, 0.1f, 15, L, importance != nullptr ? importance + b * kQK_K : nullptr);
     std::memset(y[b].qh, 0, sizeof y[b].qh);
     for (int c = 0; c < 4; ++c) {
       for (int l = 0; l < 32; ++l) {

@@ -1,10 +1,12 @@
 // The 32-element block formats Q4_0, Q4_1, Q5_0, Q5_1, Q8_0: dequantisers with ggml's arithmetic
 // (int quant converted to float, times d, plus m) and ggml's reference quantisers, bit for bit.
+#include <algorithm>
 #include <array>
 #include <cfloat>
 #include <cmath>
 #include <cstring>
 
+#include "tensor/half.h"
 #include "tensor/quant_round.h"
 #include "tensor/quant_rows.h"
 
@@ -128,6 +130,39 @@ void quantize_q4_0(const float* x, BlockQ4_0* y, int64_t n_blocks) {
       const int q1 = trunc_clamp(x[j + kHalf] * id + 8.5f, 0, 15);
       y[b].qs[j] = static_cast<uint8_t>(q0 | q1 << 4);
     }
+  }
+}
+
+void quantize_q4_0_weighted(const float* x, BlockQ4_0* y, int64_t n_blocks, const float* w) {
+  for (int64_t b = 0; b < n_blocks; ++b, x += kQK, w += kQK) {
+    float amax = 0.0f;
+    const float max = signed_absmax(x);
+    amax = std::fabs(max);
+    double best_err = INFINITY, best_d = 0.0;
+    int best_q[kQK] = {};
+    for (int k = -16; k <= 16 && amax > 0.0f; ++k) {
+      const double d0 = max / -8.0 * (1.0 + k / 32.0);
+      int q[kQK];
+      double num = 0, den = 0;
+      for (int i = 0; i < kQK; ++i) {
+        q[i] = std::clamp(static_cast<int>(std::lround(x[i] / d0)), -8, 7);
+        num += static_cast<double>(w[i]) * x[i] * q[i];
+        den += static_cast<double>(w[i]) * q[i] * q[i];
+      }
+      const double d = den > 0 ? num / den : d0;
+      const double dh = f16_to_f32(f32_to_f16(static_cast<float>(d)));
+      double err = 0;
+      for (int i = 0; i < kQK; ++i) {
+        const double e = x[i] - dh * q[i];
+        err += w[i] * e * e;
+      }
+      if (err < best_err) {
+        best_err = err, best_d = d;
+        std::copy(q, q + kQK, best_q);
+      }
+    }
+    set_half(y[b].d, static_cast<float>(best_d));
+    for (int j = 0; j < kHalf; ++j) y[b].qs[j] = static_cast<uint8_t>((best_q[j] + 8) | (best_q[j + kHalf] + 8) << 4);
   }
 }
 

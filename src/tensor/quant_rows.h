@@ -8,6 +8,7 @@
 //
 // Non-finite inputs to a quantiser give a valid block with unspecified values (never UB).
 #pragma once
+// (quantize_row_weighted, below the per-type kernels, dispatches the importance-weighted ones.)
 
 #include <cstdint>
 
@@ -45,8 +46,10 @@ void quantize_q5_1(const float* x, BlockQ5_1* y, int64_t n_blocks);
 void quantize_q8_0(const float* x, BlockQ8_0* y, int64_t n_blocks);
 void quantize_q2_k(const float* x, BlockQ2_K* y, int64_t n_blocks);  // x: (n_blocks * 256)
 void quantize_q3_k(const float* x, BlockQ3_K* y, int64_t n_blocks);
-void quantize_q4_k(const float* x, BlockQ4_K* y, int64_t n_blocks);
-void quantize_q5_k(const float* x, BlockQ5_K* y, int64_t n_blocks);
+// importance (optional): per element of x, an importance matrix's column values (llama-imatrix's
+// mean x^2); the sub-block fits then weigh each element by importance * sqrt(sigma^2 + x^2).
+void quantize_q4_k(const float* x, BlockQ4_K* y, int64_t n_blocks, const float* importance = nullptr);
+void quantize_q5_k(const float* x, BlockQ5_K* y, int64_t n_blocks, const float* importance = nullptr);
 void quantize_q6_k(const float* x, BlockQ6_K* y, int64_t n_blocks);
 void quantize_iq4_nl(const float* x, BlockIQ4_NL* y, int64_t n_blocks);  // x: (n_blocks * 32)
 void quantize_iq4_xs(const float* x, BlockIQ4_XS* y, int64_t n_blocks);  // x: (n_blocks * 256)
@@ -60,4 +63,16 @@ void bf16_row_to_f32(const void* x, float* y, int64_t n);
 void f32_row_to_f16(const float* x, void* y, int64_t n);
 void f32_row_to_bf16(const float* x, void* y, int64_t n);
 
+// Q4_0 with an importance per element: scales around round-to-nearest's tried and refitted by
+// weighted least squares, the least weighted error kept.
+void quantize_q4_0_weighted(const float* x, BlockQ4_0* y, int64_t n_blocks, const float* importance);
+
 }  // namespace loupe::quant
+
+namespace loupe {
+enum class DType : uint8_t;
+// quantize_row with an importance per element (length n): Q4_0, Q4_K and Q5_K use it; the other
+// types quantise as quantize_row does. uses_importance says which.
+void quantize_row_weighted(DType type, const float* src, void* dst, int64_t n, const float* importance);
+bool uses_importance(DType type);
+}  // namespace loupe
