@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "engine/backward.h"
+#include "engine/run.h"
 #include "formats/gguf.h"
 #include "formats/gguf_writer.h"
 #include "model/weights.h"
@@ -137,6 +138,9 @@ std::vector<DistillLog> run_distill(const Model& teacher, Model& student, const 
   if (o.seq_len < 2) fail("--seq-len must be at least 2");
   if (!teacher.tokenizer) fail(teacher.path, ": the teacher has no tokenizer to read the data with");
   std::vector<Param> params = make_trainable(student);
+  // Windows no longer than either model's context.
+  const int64_t seq_len = std::min({o.seq_len, effective_context(teacher.config, o.run.n_ctx),
+                                    effective_context(student.config, o.run.n_ctx)});
 
   // Training windows: documents after the held-out ones, cut into windows of seq_len tokens
   // that overlap by one (each token predicted once).
@@ -144,7 +148,7 @@ std::vector<DistillLog> run_distill(const Model& teacher, Model& student, const 
   {
     DocumentReader reader(data_path, "text", o.seq.format, o.seq.strict);
     SequencerOptions so = o.seq;
-    so.max_len = o.seq_len;
+    so.max_len = seq_len;
     Sequencer seq(teacher, reader, so);
     std::vector<std::vector<int32_t>> held;
     while (std::optional<Sequence> s = seq.next()) {
@@ -155,7 +159,7 @@ std::vector<DistillLog> run_distill(const Model& teacher, Model& student, const 
     if (windows.empty()) fail(data_path, ": no document of two tokens or more to train on");
   }
   RunOptions run = o.run;
-  run.max_batch = std::max<int64_t>(run.max_batch, o.seq_len);
+  run.max_batch = std::max<int64_t>(run.max_batch, seq_len);
   Interpreter t_interp(teacher, run);
   Interpreter s_interp(student, run);
   Tape tape(s_interp, 0);
