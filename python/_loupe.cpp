@@ -27,6 +27,7 @@
 #include "analysis/attribute.h"
 #include "analysis/diff.h"
 #include "analysis/eval.h"
+#include "analysis/gradients.h"
 #include "analysis/logit_lens.h"
 #include "analysis/pass.h"
 #include "analysis/text.h"
@@ -648,6 +649,32 @@ PYBIND11_MODULE(_loupe, mod) {
             m, [&] { return analysis::to_json(analysis::run_attribution(m.model(), tokens, o), m.model()); });
       },
       py::arg("model"), py::arg("tokens"), py::arg("target"), py::arg("pos") = -1, py::arg("occlusion") = true);
+  mod.def(
+      "attribute_gradients",
+      [](PyModel& m, const py::array_t<int64_t, py::array::c_style | py::array::forcecast>& t, int32_t target,
+         const std::string& method, int64_t pos, bool logprob, const std::string& layer, int steps,
+         const std::string& integration, const std::string& baseline,
+         const py::array_t<int64_t, py::array::c_style | py::array::forcecast>& other, int verify) {
+        analysis::GradAttributionOptions o;
+        o.run = m.run_options();
+        o.method = analysis::parse_method(method, "method");
+        o.target = target;
+        o.pos = pos;
+        o.logprob = logprob;
+        o.layer = layer;
+        o.steps = steps;
+        o.integration = analysis::parse_integration(integration, "integration");
+        o.baseline = baseline;
+        if (baseline == "tokens") o.baseline_tokens = token_vector(other);
+        if (o.method == analysis::GradMethod::AttributionPatching) o.corrupted = token_vector(other);
+        o.verify = verify;
+        const std::vector<int32_t> tokens = token_vector(t);
+        return analysis_json(
+            m, [&] { return analysis::to_json(analysis::run_grad_attribution(m.model(), tokens, o), m.model()); });
+      },
+      py::arg("model"), py::arg("tokens"), py::arg("target"), py::arg("method"), py::arg("pos"), py::arg("logprob"),
+      py::arg("layer"), py::arg("steps"), py::arg("integration"), py::arg("baseline"), py::arg("other"),
+      py::arg("verify"));
   mod.def(
       "eval",
       [](PyModel& m, const std::string& data, const std::string& field, int64_t chunk, int64_t max_docs,

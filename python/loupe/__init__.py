@@ -21,7 +21,7 @@ from ._loupe import Hook, LoupeError
 
 __all__ = [
     "load", "HookedModel", "ActivationCache", "Config", "Debugger", "Hook", "LoupeError",
-    "lens", "attention", "attribute", "eval", "activations", "diff", "explore", "word_cloud",
+    "lens", "attention", "attribute", "attribute_gradients", "eval", "activations", "diff", "explore", "word_cloud",
 ]
 
 
@@ -529,6 +529,24 @@ def attention(model, x, induction_len=20, seed=1, prepend_bos=True):
 def attribute(model, x, target, pos=-1, occlusion=True, prepend_bos=True):
     """Direct logit attribution of `loupe attribute --json` for the target token (text or id)."""
     return _loupe.attribute(model._m, _ids(model, x, prepend_bos), _token(model, target), pos, occlusion)
+
+
+def attribute_gradients(model, x, target, method="ig", pos=-1, logprob=False, layer=None, steps=50,
+                        integration="gauss-legendre-graded", baseline="auto", corrupted=None, verify=3,
+                        prepend_bos=True):
+    """Gradient attribution of `loupe attribute --method ... --json`: method "ig" (integrated
+    gradients; baseline "auto", "zero", "pad", "bos" or a prompt of as many tokens), "saliency",
+    "grad-x-input", or "attribution-patching" (with `corrupted`, a prompt of as many tokens);
+    `layer` a hook name (default the token embeddings, as LayerIntegratedGradients)."""
+    other = []
+    if method == "attribution-patching":
+        if corrupted is None:
+            raise ValueError("attribution-patching needs corrupted=PROMPT")
+        other = _ids(model, corrupted, prepend_bos)
+    elif baseline not in ("auto", "zero", "pad", "bos"):
+        other, baseline = _ids(model, baseline, prepend_bos), "tokens"
+    return _loupe.attribute_gradients(model._m, _ids(model, x, prepend_bos), _token(model, target), method, pos,
+                                      logprob, layer or "", steps, integration, baseline, other, verify)
 
 
 def eval(model, data, field="text", chunk=0, max_docs=0, format="auto", strict=False):  # noqa: A001

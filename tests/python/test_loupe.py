@@ -345,3 +345,22 @@ def test_newer_families_through_the_same_api():
     np.testing.assert_allclose(cache.decompose_resid().astype(np.float64).sum(0), final, rtol=0, atol=1e-5)
     x = cache["blocks.0.ln1.hook_normalized"].astype(np.float64)
     np.testing.assert_allclose(np.einsum("pd,hde->phe", x, moe.W_Q[0]), cache["blocks.0.attn.hook_q"], atol=1e-5)
+
+
+def test_gradient_attribution_equals_the_cli(m):
+    for method in ("ig", "saliency", "grad-x-input"):
+        j = json.loads(cli("attribute", F32, "-p", PROMPT, "--target", " was", "--method", method, "--steps", 32,
+                           "--json", "--threads", 2))
+        assert loupe.attribute_gradients(m, PROMPT, " was", method=method, steps=32) == j
+    ig = loupe.attribute_gradients(m, PROMPT, " was", steps=128, baseline="bos")
+    assert len(ig["attributions"]) == len(ig["tokens"])
+    assert abs(ig["delta"]) < 0.01 * abs(ig["target_value"] - ig["baseline_value"])
+    clean = m.to_tokens(PROMPT)
+    corrupted = clean.copy()
+    corrupted[5] = 426
+    ap = loupe.attribute_gradients(m, clean, " was", method="attribution-patching", corrupted=corrupted, verify=2)
+    assert len(ap["checks"]) == 2
+    with pytest.raises(ValueError):
+        loupe.attribute_gradients(m, PROMPT, " was", method="attribution-patching")
+    with pytest.raises(Exception):
+        loupe.attribute_gradients(m, PROMPT, " was", method="shap")
