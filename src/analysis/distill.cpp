@@ -139,8 +139,8 @@ std::vector<DistillLog> run_distill(const Model& teacher, Model& student, const 
   if (!teacher.tokenizer) fail(teacher.path, ": the teacher has no tokenizer to read the data with");
   std::vector<Param> params = make_trainable(student);
   // Windows no longer than either model's context.
-  const int64_t seq_len = std::min({o.seq_len, effective_context(teacher.config, o.run.n_ctx),
-                                    effective_context(student.config, o.run.n_ctx)});
+  const int64_t seq_len = std::min(
+      {o.seq_len, effective_context(teacher.config, o.run.n_ctx), effective_context(student.config, o.run.n_ctx)});
 
   // Training windows: documents after the held-out ones, cut into windows of seq_len tokens
   // that overlap by one (each token predicted once).
