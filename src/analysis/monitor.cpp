@@ -5,6 +5,7 @@
 
 #include "analysis/divergence.h"
 #include "core/error.h"
+#include "engine/driver.h"
 #include "model/weights.h"
 
 namespace loupe::analysis {
@@ -111,13 +112,8 @@ std::vector<CheckpointStats> run_monitor(const Model& teacher, const std::vector
     t_logits.assign(static_cast<size_t>(n * V), 0.0f);
     auto run_all = [&](Interpreter& in, float* out) {
       in.rewind(0);
-      for (int64_t done = 0; done < n;) {
-        const int64_t b = std::min(in.max_batch(), n - done);
-        in.begin(tokens.subspan(static_cast<size_t>(done), static_cast<size_t>(b)), true);
-        in.finish();
-        if (out != nullptr) std::copy_n(in.logits(), b * V, out + done * V);
-        done += b;
-      }
+      forward(in, tokens, true,
+              [&](const float* l, int64_t rows, int64_t first) { std::copy_n(l, rows * V, out + first * V); });
     };
     run_all(t_interp, t_logits.data());
     std::vector<float> s_logits(static_cast<size_t>(n * V));

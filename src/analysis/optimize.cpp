@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "core/error.h"
+#include "engine/driver.h"
 #include "formats/gguf.h"
 #include "formats/gguf_writer.h"
 #include "model/synth.h"
@@ -138,14 +139,8 @@ InputStats collect_input_stats(const Model& model, const std::string& data_path,
   Sequencer s(model, reader, so);
   while (std::optional<Sequence> q = s.next()) {
     interp.rewind(0);
-    const std::span<const int32_t> tokens(q->tokens);
-    for (int64_t done = 0; done < static_cast<int64_t>(tokens.size());) {
-      const int64_t b = std::min(interp.max_batch(), static_cast<int64_t>(tokens.size()) - done);
-      interp.begin(tokens.subspan(static_cast<size_t>(done), static_cast<size_t>(b)), false);
-      interp.finish();
-      done += b;
-    }
-    stats.n_tokens += static_cast<int64_t>(tokens.size());
+    forward(interp, q->tokens, false, nullptr);
+    stats.n_tokens += static_cast<int64_t>(q->tokens.size());
     ++stats.n_sequences;
   }
   if (stats.n_tokens == 0) fail(data_path, ": no tokens to collect statistics from");
