@@ -367,36 +367,6 @@ float dot_q4_k(const uint8_t* row, const Acts& a) {
 
 }  // namespace
 
-float dot_f32(const float* x, const float* y, int64_t n) {
-  float sum[4][8] = {};
-  const int64_t np = n - n % 32;
-  for (int64_t i = 0; i < np; i += 32)
-    for (int j = 0; j < 4; ++j)
-      for (int l = 0; l < 8; ++l) {
-        const int64_t e = i + 8 * j + l;
-        sum[j][l] = std::fma(x[e], y[e], sum[j][l]);
-      }
-  float s = reduce4x8(sum);
-  for (int64_t e = np; e < n; ++e) s = std::fma(x[e], y[e], s);
-  return s;
-}
-
-void mix_f32(const float* p, int64_t n, const float* v, int64_t v_stride, int64_t d, float* z) {
-  // The zero weights of the padded view add nothing; the columns are dotted as dot_f32 with the
-  // row past n treated as its zero padding up to a multiple of 32.
-  const int64_t n_pad = (n + 31) / 32 * 32;
-  for (int64_t t = 0; t < d; ++t) {
-    float sum[4][8] = {};
-    for (int64_t i = 0; i < n_pad; i += 32)
-      for (int j = 0; j < 4; ++j)
-        for (int l = 0; l < 8; ++l) {
-          const int64_t e = i + 8 * j + l;
-          if (e < n) sum[j][l] = std::fma(v[e * v_stride + t], p[e], sum[j][l]);
-        }
-    z[t] = reduce4x8(sum);
-  }
-}
-
 float expf_v(float x) {
   const float r = 0x1.8p23f;
   const float z = std::fma(x, 0x1.715476p+0f, r);

@@ -41,6 +41,12 @@ bool has_dot(DType type);
 // then, else ggml_vec_dot's (IQ4_NL and MXFP4 have only the gemv's here).
 float dot(DType type, const uint8_t* row, const Acts& a, bool repacked = true);
 
+// Weight row `row` against m activation rows converted for it: y[i * y_stride] = dot(type, row,
+// acts[i], repacked), plus *bias when given. The same bits as dot(); the row is decoded once and
+// the products run in vector code on the tier in use (ggml_rows.inc).
+void dot_rows(DType type, const uint8_t* row, const Acts* acts, int64_t m, float* y, int64_t y_stride, bool repacked,
+              const float* bias = nullptr);
+
 // ---- ggml's float operations around the products (ggml-cpu's vec.h / ops.cpp, AVX2 build) ----
 
 // ggml_vec_dot_f32: four accumulators of 8 lanes over steps of 32 (fused multiply-adds), reduced

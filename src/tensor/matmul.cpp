@@ -286,7 +286,7 @@ const char* matmul_route_name(MatmulRoute r) {
     case MatmulRoute::Tiles: return "tiles";
     case MatmulRoute::Convert: return "rows to f32, f32 tiles";
     case MatmulRoute::Dequant: return "dequantised rows, f32 tiles";
-    case MatmulRoute::Ggml: return "ggml's operations (scalar)";
+    case MatmulRoute::Ggml: return "ggml's operations";
   }
   return "?";
 }
@@ -307,11 +307,7 @@ void matmul(ThreadPool& pool, const Weight& w, const float* x, int64_t m, float*
       for (int64_t r = r0; r < r1; ++r) {
         const int64_t stored = w.row_map.empty() ? r : w.row_map[static_cast<size_t>(r)];
         const uint8_t* row = w.data + row_stride * static_cast<size_t>(stored);
-        for (int64_t i = 0; i < m; ++i) {
-          float v = ggml::dot(w.type, row, acts[static_cast<size_t>(i)], repacked);
-          if (bias != nullptr) v += bias[r];
-          y[i * w.rows + r] = v;
-        }
+        ggml::dot_rows(w.type, row, acts.data(), m, y + r, w.rows, repacked, bias != nullptr ? bias + r : nullptr);
       }
     });
     return;

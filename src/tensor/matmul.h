@@ -10,7 +10,8 @@
 //
 // Numerics::LlamaCpp (numerics.h) computes as ggml does (ggml_dot.h) for the types it covers:
 // activations converted to the weight type's vec_dot type, then ggml's integer and float
-// operations, one output at a time. Numerics::Q8 (and LlamaCpp for the other types) converts the
+// operations (ggml::dot_rows: each weight row decoded once for all activation rows, vector code on
+// the tier in use, the scalar reference's bits). Numerics::Q8 (and LlamaCpp for the other types) converts the
 // activations the same way and then runs loupe's kernels: the types with an int8 pairing (Q8_0,
 // Q4_0, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, MXFP4) meet them as int8 blocks (kernels_matmul.h), read
 // from VNNI panels when the weight has them; for the others the converted activations are written

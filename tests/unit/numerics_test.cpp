@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -26,6 +27,13 @@ std::vector<float> normal_floats(size_t n, uint32_t seed, float sd = 1.0f) {
   std::vector<float> v(n);
   for (auto& x : v) x = d(rng);
   return v;
+}
+
+// The scalar tier and every vector tier this CPU runs.
+std::vector<Isa> every_tier() {
+  std::vector<Isa> tiers = test::vector_tiers();
+  tiers.insert(tiers.begin(), Isa::Scalar);
+  return tiers;
 }
 
 Weight rows_weight(DType type, int64_t rows, int64_t k, const std::vector<uint8_t>& bytes) {
@@ -65,8 +73,7 @@ TEST(Numerics, Names) {
 TEST(Numerics, EveryTypeMatchesGgmlArithmetic) {
   const int64_t rows = 48, k = 512;
   ThreadPool p1(1), p3(3);
-  std::vector<Isa> tiers = test::vector_tiers();
-  tiers.insert(tiers.begin(), Isa::Scalar);
+  const std::vector<Isa> tiers = every_tier();
   int checked = 0;
   for (Isa tier : tiers) {
     test::IsaScope scope(tier);
@@ -116,8 +123,7 @@ TEST(Numerics, EveryTypeMatchesGgmlArithmetic) {
 TEST(Numerics, Int8KernelsGiveGgmlBitsForRepackedFormats) {
   const int64_t rows = 32, k = 512;
   ThreadPool pool(2);
-  std::vector<Isa> tiers = test::vector_tiers();
-  tiers.insert(tiers.begin(), Isa::Scalar);
+  const std::vector<Isa> tiers = every_tier();
   for (Isa tier : tiers) {
     test::IsaScope scope(tier);
     for (DType type : {DType::Q4_0, DType::IQ4_NL, DType::MXFP4}) {
@@ -152,6 +158,86 @@ TEST(Numerics, Int8KernelsGiveGgmlBitsForRepackedFormats) {
       }
     }
   }
+}
+
+// ggml_vec_dot_f32's order written out: four accumulators of 8 lanes over steps of 32, reduced
+// (0 + 2) + (1 + 3), halves added, two horizontal adds; the rest one fma at a time (or, padded,
+// nothing: mix_f32's view).
+float ggml_dot_f32_model(const float* x, const float* y, int64_t n, bool padded) {
+  float acc[32] = {};
+  const int64_t np = padded ? n : n - n % 32;
+  for (int64_t e = 0; e < np; ++e) acc[e % 32] = std::fma(x[e], y[e], acc[e % 32]);
+  float v[8], h[4];
+  for (int l = 0; l < 8; ++l) v[l] = (acc[l] + acc[16 + l]) + (acc[8 + l] + acc[24 + l]);
+  for (int l = 0; l < 4; ++l) h[l] = v[l] + v[l + 4];
+  float s = (h[0] + h[1]) + (h[2] + h[3]);
+  for (int64_t e = np; e < n; ++e) s = std::fma(x[e], y[e], s);
+  return s;
+}
+
+bool same_bits(float a, float b) {
+  return std::memcmp(&a, &b, sizeof a) == 0;
+}
+
+// The vector route of llama.cpp numerics (ggml::dot_rows, dot_f32, mix_f32) gives the scalar
+// reference's bits on every tier: every type with ggml's order, both repacked orders, one
+// activation row and several, with and without a bias; the attention products at lengths that are
+// and are not multiples of 32.
+TEST(Numerics, VectorRowsGiveTheScalarBits) {
+  const std::vector<Isa> tiers = every_tier();
+  int checked = 0;
+  for (Isa tier : tiers) {
+    test::IsaScope scope(tier);
+    for (int t = 0; t <= static_cast<int>(DType::MXFP4); ++t) {
+      const auto type = static_cast<DType>(t);
+      if (!ggml::has_dot(type) || !can_quantize(type)) continue;
+      const int64_t block = dtype_traits(type).block_elems;
+      for (int64_t k : {int64_t{512}, int64_t{1000}}) {
+        if (k % block != 0) continue;
+        SCOPED_TRACE(std::string(dtype_name(type)) + " " + isa_name(tier) + " k " + std::to_string(k));
+        const int64_t rows = 6, m = 3;
+        auto wf = normal_floats(static_cast<size_t>(rows * k), 61 + static_cast<uint32_t>(t), 0.05f);
+        wf[7] = 3.0f;  // an outlier block
+        std::vector<uint8_t> wbytes(row_bytes(type, k) * static_cast<size_t>(rows));
+        quantize_row(type, wf.data(), wbytes.data(), rows * k);
+        auto x = normal_floats(static_cast<size_t>(m * k), 62);
+        for (int j = 0; j < 32; ++j) x[static_cast<size_t>(k + j)] = 0.0f;  // a zero block
+        x[5] = -40.0f;
+        std::vector<ggml::Acts> acts(static_cast<size_t>(m));
+        for (int64_t i = 0; i < m; ++i)
+          ggml::convert(vec_dot_format(type), x.data() + i * k, k, acts[static_cast<size_t>(i)]);
+        const float bias = 0.25f;
+        for (bool repacked : {true, false})
+          for (const float* b : {static_cast<const float*>(nullptr), &bias})
+            for (int64_t r = 0; r < rows; ++r) {
+              const uint8_t* row = wbytes.data() + row_bytes(type, k) * static_cast<size_t>(r);
+              float y[3];
+              ggml::dot_rows(type, row, acts.data(), m, y, 1, repacked, b);
+              for (int64_t i = 0; i < m; ++i) {
+                float want = ggml::dot(type, row, acts[static_cast<size_t>(i)], repacked);
+                if (b != nullptr) want += *b;
+                ASSERT_TRUE(same_bits(y[i], want)) << y[i] << " vs " << want << " row " << r << " act " << i;
+              }
+            }
+        ++checked;
+      }
+    }
+    for (int64_t n : {int64_t{1}, int64_t{31}, int64_t{32}, int64_t{77}, int64_t{300}}) {
+      auto a = normal_floats(static_cast<size_t>(n), 63);
+      auto v = normal_floats(static_cast<size_t>(n * 70), 64);
+      ASSERT_TRUE(same_bits(ggml::dot_f32(a.data(), v.data(), n), ggml_dot_f32_model(a.data(), v.data(), n, false)));
+      for (int64_t d : {int64_t{64}, int64_t{13}}) {
+        std::vector<float> z(static_cast<size_t>(d)), col(static_cast<size_t>(n));
+        ggml::mix_f32(a.data(), n, v.data(), 70, d, z.data());
+        for (int64_t c = 0; c < d; ++c) {
+          for (int64_t e = 0; e < n; ++e) col[static_cast<size_t>(e)] = v[static_cast<size_t>(e * 70 + c)];
+          ASSERT_TRUE(same_bits(z[static_cast<size_t>(c)], ggml_dot_f32_model(col.data(), a.data(), n, true)))
+              << "n " << n << " d " << d << " column " << c << " " << isa_name(tier);
+        }
+      }
+    }
+  }
+  EXPECT_GE(checked, 16);
 }
 
 // ggml repacks Q4_0 / Q4_K matrices 8 rows at a time unless the row count is not a multiple of 8

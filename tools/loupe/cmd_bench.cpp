@@ -238,8 +238,8 @@ void add_bench(CLI::App& app, Action& action) {
             break;
           case Numerics::LlamaCpp:
             std::printf(
-                "numerics: llama.cpp (ggml's operations one output at a time: llama.cpp's numbers, not its speed; "
-                "--numerics q8 is the fast mode)\n");
+                "numerics: llama.cpp (ggml's operations in ggml's order: llama.cpp's numbers; --numerics q8 is the "
+                "fast mode)\n");
             break;
           case Numerics::Q8:
             std::printf(
