@@ -548,10 +548,10 @@ void Interpreter::op_attn_scores(const Op& op) {
   pool_->parallel_for(c.n_heads * n, [&](int64_t begin, int64_t end) {
     if (ggml_attention(op.layer)) {
       // ggml's K Q product: vec_dot_f32 of each cached key (slot = position: the ring has not
-      // wrapped) with the query, then the scale; llama.cpp's Gemma graphs scale the query first
-      // and the product then stands as it is.
+      // wrapped) with the query, then the scale; llama.cpp's Gemma and Phi-3 graphs scale the
+      // query first and the product then stands as it is.
       std::vector<float> qs(static_cast<size_t>(c.d_head));
-      const bool scale_q = c.arch == Arch::Gemma2 || c.arch == Arch::Gemma3;  // llama.cpp's Gemma graphs
+      const bool scale_q = c.arch == Arch::Gemma2 || c.arch == Arch::Gemma3 || c.arch == Arch::Phi3;
       for (int64_t r = begin; r < end; ++r) {
         const int64_t h = r / n, i = r % n, p = pos0_ + i;
         const float* qr = q + i * c.d_q() + h * c.d_head;
@@ -718,6 +718,12 @@ void top_k(const float* v, int64_t n, int64_t k, float* ids) {
 }
 
 // softmax of n values into out (float, max subtracted; the sum in double).
+// ggml_soft_max of a whole row (ggml::softmax, no mask): the router's probabilities in llama.cpp
+// numerics.
+void ggml_softmax(const float* x, int64_t n, float* out) {
+  ggml::softmax(x, n, out, nullptr, false);
+}
+
 void softmax_plain(const float* x, int64_t n, float* out) {
   float m = x[0];
   for (int64_t i = 1; i < n; ++i) m = std::max(m, x[i]);
@@ -752,7 +758,7 @@ void Interpreter::op_moe_select(const Op& op) {
   for (int64_t i = 0; i < n_; ++i) {
     const float* ri = r + i * e;
     if (c.moe_gating == MoeGating::SoftmaxTopK) {  // chosen by probability, as llama.cpp does
-      softmax_plain(ri, e, probs.data());
+      (numerics_ == Numerics::LlamaCpp ? ggml_softmax : softmax_plain)(ri, e, probs.data());
       ri = probs.data();
     }
     top_k(ri, e, k, ids + i * k);
@@ -770,18 +776,22 @@ void Interpreter::op_moe_weights(const Op& op) {
   for (int64_t i = 0; i < n_; ++i) {
     const float* ri = r + i * e;
     float* wi = w + i * k;
+    const bool ggml_ops = numerics_ == Numerics::LlamaCpp;
     if (c.moe_gating == MoeGating::SoftmaxTopK) {
-      softmax_plain(ri, e, probs.data());
+      (ggml_ops ? ggml_softmax : softmax_plain)(ri, e, probs.data());
       float sum = 0.0f;
+      double sum_d = 0.0;  // ggml_sum_rows: a double sum, then float
       for (int64_t j = 0; j < k; ++j) {
         wi[j] = probs[static_cast<size_t>(ids[i * k + j])];
         sum += wi[j];
+        sum_d += static_cast<double>(wi[j]);
       }
+      if (ggml_ops) sum = static_cast<float>(sum_d);
       if (c.moe_norm_topk)
         for (int64_t j = 0; j < k; ++j) wi[j] /= sum;
     } else {
       for (int64_t j = 0; j < k; ++j) sel[static_cast<size_t>(j)] = ri[static_cast<int64_t>(ids[i * k + j])];
-      softmax_plain(sel.data(), k, wi);
+      (ggml_ops ? ggml_softmax : softmax_plain)(sel.data(), k, wi);
     }
   }
 }

@@ -392,16 +392,21 @@ void swiglu(const float* g, const float* u, float* y, int64_t n) {
   for (int64_t i = nv; i < n; ++i) y[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
 }
 
-void softmax(const float* s, int64_t n, float* p, const float* sink) {
+void softmax(const float* s, int64_t n, float* p, const float* sink, bool padded) {
   float max = -INFINITY;
   for (int64_t j = 0; j < n; ++j) max = std::fmax(max, s[j]);
   if (sink != nullptr) max = std::fmax(max, *sink);
   double sum = 0.0;
-  for (int64_t i = 0; i < n; i += 8) {
+  const int64_t groups = padded ? n : n - n % 8;
+  for (int64_t i = 0; i < groups; i += 8) {
     float lanes[8];
     for (int l = 0; l < 8; ++l) lanes[l] = i + l < n ? expf_v(s[i + l] - max) : 0.0f;
     for (int l = 0; l < 8 && i + l < n; ++l) p[i + l] = lanes[l];
     sum += static_cast<double>(hsum8(lanes));
+  }
+  for (int64_t i = groups; i < n; ++i) {  // ggml's leftovers: libm's expf, one at a time
+    p[i] = std::exp(s[i] - max);
+    sum += static_cast<double>(p[i]);
   }
   if (sink != nullptr) sum += static_cast<double>(std::exp(*sink - max));
   const auto inv = static_cast<float>(1.0 / sum);
@@ -474,31 +479,18 @@ void convert(ActFormat fmt, const float* x, int64_t k, Acts& out) {
   }
 }
 
+namespace portable {
+float dot_one(DType type, const uint8_t* row, const Acts& a, bool repacked);  // ggml_rows.cpp
+}
+
 bool has_dot(DType type) {
-  switch (type) {
-    case DType::F32:
-    case DType::F16:
-    case DType::BF16:
-    case DType::Q4_0:
-    case DType::Q4_1:
-    case DType::Q5_0:
-    case DType::Q5_1:
-    case DType::Q8_0:
-    case DType::Q2_K:
-    case DType::Q3_K:
-    case DType::Q4_K:
-    case DType::Q5_K:
-    case DType::Q6_K:
-    case DType::IQ4_NL:
-    case DType::IQ4_XS:
-    case DType::MXFP4: return true;
-    default: return false;
-  }
+  return static_cast<int>(type) <= static_cast<int>(DType::MXFP4);  // every type loupe reads
 }
 
 float dot(DType type, const uint8_t* row, const Acts& a, bool repacked) {
   if (!repacked && type == DType::Q4_0) return dot_legacy<DType::Q4_0>(row, a);
   if (!repacked && type == DType::Q4_K) return dot_kquant<DType::Q4_K>(row, a);
+  if (!repacked && (type == DType::IQ4_NL || type == DType::MXFP4)) return portable::dot_one(type, row, a, false);
   switch (type) {
     case DType::F32: return dot_f32(reinterpret_cast<const float*>(row), a.f.data(), a.k);
     case DType::F16: return dot_half<false>(row, a.f.data(), a.k);
@@ -516,7 +508,7 @@ float dot(DType type, const uint8_t* row, const Acts& a, bool repacked) {
     case DType::Q5_K: return dot_kquant<DType::Q5_K>(row, a);
     case DType::Q6_K: return dot_kquant<DType::Q6_K>(row, a);
     case DType::IQ4_XS: return dot_kquant<DType::IQ4_XS>(row, a);
-    default: return NAN;
+    default: return has_dot(type) ? portable::dot_one(type, row, a, repacked) : NAN;  // the grid and ternary types
   }
 }
 

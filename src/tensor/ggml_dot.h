@@ -32,7 +32,8 @@ struct Acts {
 // Converts k activations to `fmt` (the quantisers of kernels_matmul.h).
 void convert(ActFormat fmt, const float* x, int64_t k, Acts& out);
 
-// Whether dot() reproduces ggml's kernel for this weight type.
+// Whether dot() reproduces ggml's kernel for this weight type (every type loupe reads: the grid
+// i-quants, TQ1_0 and TQ2_0 through ggml_rows.inc's portable backend).
 bool has_dot(DType type);
 
 // The product of weight row `row` (k elements of `type`, in place) with converted activations.
@@ -63,7 +64,10 @@ void swiglu(const float* g, const float* u, float* y, int64_t n);
 // ggml_soft_max_f32 on a row whose entries past n are masked (-inf): the max, expf_v(s - max) in
 // groups of 8 from index 0 each summed by hsum_float_8 into a double, then p *= float(1 / sum).
 // With an attention sink (gpt-oss): the max includes it and libm's expf(sink - max) joins the sum.
-void softmax(const float* s, int64_t n, float* p, const float* sink = nullptr);
+// padded: the row goes on with masked entries to a multiple of 8 (an attention row of ggml's
+// padded KV view); else the last n mod 8 entries take libm's expf one at a time, as ggml's
+// leftovers (a router's k weights).
+void softmax(const float* s, int64_t n, float* p, const float* sink = nullptr, bool padded = true);
 // RMSNorm's root: sqrtf(float(sum of float(x * x) in double / n) + eps); ggml multiplies x by
 // 1.0f / it.
 float rms_root(const float* x, int64_t n, float eps);

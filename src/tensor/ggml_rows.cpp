@@ -93,6 +93,14 @@ struct B {
 
 #include "tensor/ggml_rows.inc"
 
+// One product through the portable backend: the reference of the types ggml_dot.cpp does not
+// write out itself (the grid i-quants, TQ1_0, TQ2_0).
+float dot_one(DType type, const uint8_t* row, const Acts& a, bool repacked) {
+  thread_local Decoded w;
+  decode_row(type, row, a.k, w);
+  return dot_decoded(type, row, w, a, repacked);
+}
+
 }  // namespace portable
 
 #if LOUPE_X86

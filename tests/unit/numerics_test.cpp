@@ -6,10 +6,13 @@
 
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "core/thread_pool.h"
+#include "formats/gguf.h"
 #include "llamacpp_reference.h"
 #include "tensor/ggml_dot.h"
 #include "tensor/half.h"
@@ -238,6 +241,58 @@ TEST(Numerics, VectorRowsGiveTheScalarBits) {
     }
   }
   EXPECT_GE(checked, 16);
+}
+
+// The grid i-quants, TQ1_0 / TQ2_0 and the matrices of IQ4_NL / MXFP4 ggml does not repack, on
+// real blocks (../shared/reference/quants: llama.cpp's quantiser, 32 rows of 1024): every tier
+// gives the portable reference's bits, and that reference is the product of the exactly
+// dequantised weights with the converted activations, summed in double, to float rounding (a
+// decoding slip would be far off). Their order is ggml's own: checked bit for bit against the
+// prebuilt ggml (bench/llamacpp/check_dots.py), which tests cannot load.
+TEST(Numerics, GridTypesFollowGgmlOnRealBlocks) {
+  const DType types[] = {DType::IQ2_XXS, DType::IQ2_XS, DType::IQ2_S, DType::IQ3_XXS, DType::IQ3_S, DType::IQ1_S,
+                         DType::IQ1_M,   DType::TQ1_0,  DType::TQ2_0, DType::IQ4_NL,  DType::MXFP4, DType::IQ4_XS};
+  const int64_t k = 1024, rows = 32;
+  int checked = 0;
+  for (DType type : types) {
+    const std::string name(dtype_name(type));
+    const std::string path = test::shared("reference/quants/" + name + ".gguf");
+    if (!std::filesystem::exists(path)) GTEST_SKIP() << path << " not found";
+    const GgufFile g = GgufFile::open(path);
+    const GgufTensorInfo* t = g.find_tensor("weight");
+    ASSERT_NE(t, nullptr) << name;
+    const std::vector<float> wf = test::read_f32(test::shared("reference/quants/" + name + ".f32"));
+    auto x = normal_floats(static_cast<size_t>(2 * k), 71);
+    x[k + 9] = 25.0f;
+    std::vector<ggml::Acts> acts(2);
+    for (int i = 0; i < 2; ++i) ggml::convert(vec_dot_format(type), x.data() + i * k, k, acts[static_cast<size_t>(i)]);
+    for (bool repacked : {true, false})
+      for (int64_t r = 0; r < rows; ++r) {
+        const uint8_t* row = t->data + row_bytes(type, k) * static_cast<size_t>(r);
+        float want[2];
+        for (int i = 0; i < 2; ++i) {
+          const ggml::Acts& a = acts[static_cast<size_t>(i)];
+          want[i] = ggml::dot(type, row, a, repacked);
+          double exact = 0.0, mag = 0.0;
+          for (int64_t e = 0; e < k; ++e) {
+            const kernels::BlockQ8& b = a.q[static_cast<size_t>(e / 32)];
+            const double v = static_cast<double>(wf[static_cast<size_t>(r * k + e)]) * b.d * b.qs[e % 32];
+            exact += v;
+            mag += std::fabs(v);
+          }
+          ASSERT_NEAR(want[i], exact, 2e-6 * mag + 1e-6) << name << " row " << r << " act " << i;
+        }
+        for (Isa tier : every_tier()) {
+          test::IsaScope scope(tier);
+          float got[2];
+          ggml::dot_rows(type, row, acts.data(), 2, got, 1, repacked);
+          for (int i = 0; i < 2; ++i)
+            ASSERT_TRUE(same_bits(got[i], want[i])) << name << " " << isa_name(tier) << " row " << r << " act " << i;
+        }
+      }
+    ++checked;
+  }
+  EXPECT_EQ(checked, 12);
 }
 
 // ggml repacks Q4_0 / Q4_K matrices 8 rows at a time unless the row count is not a multiple of 8
