@@ -76,15 +76,21 @@ Interpreter::Interpreter(const Model& model, const RunOptions& options)
         const auto table_size = static_cast<size_t>(n_ctx_ * half);
         std::vector<float> cs(table_size), sn(table_size);
         // llama.cpp's numerics: ggml's table (float angles, one multiplication per pair, frequency
-        // factors and linear scaling as ggml applies them); YaRN, Llama 3 scaling computed here and
-        // magnitude scaling keep the exact table.
+        // factors, linear scaling and YaRN as ggml applies them); Llama 3 scaling computed here
+        // keeps the exact table (llama.cpp takes it from a rope_freqs tensor, the factors).
         const RopeScaling scaling = spec.rope_scaled ? c.rope_scaling : RopeScaling::None;
-        if (options.numerics == Numerics::LlamaCpp &&
-            (scaling == RopeScaling::None || scaling == RopeScaling::Linear) && c.rope_attn_factor == 1.0f)
-          ggml::rope_table(n_ctx_, c.n_rot(), spec.rope_theta > 0.0f ? spec.rope_theta : c.rope_theta,
-                           model.rope_freq_factors, scaling == RopeScaling::Linear ? 1.0f / c.rope_factor : 1.0f,
-                           cs.data(), sn.data());
-        else
+        const float base = spec.rope_theta > 0.0f ? spec.rope_theta : c.rope_theta;
+        if (options.numerics == Numerics::LlamaCpp && scaling != RopeScaling::Llama3) {
+          ggml::RopeYarn yarn;
+          yarn.mscale = c.rope_attn_factor;
+          if (scaling == RopeScaling::Yarn) {
+            yarn.ext_factor = 1.0f;
+            ggml::rope_yarn_corr_dims(c.n_rot(), c.rope_original_ctx, base, c.yarn_beta_fast, c.yarn_beta_slow,
+                                      yarn.corr_lo, yarn.corr_hi);
+          }
+          ggml::rope_table(n_ctx_, c.n_rot(), base, model.rope_freq_factors,
+                           scaling == RopeScaling::None ? 1.0f : 1.0f / c.rope_factor, cs.data(), sn.data(), yarn);
+        } else
           for (int64_t i = 0; i < half; ++i) {
             const double f = freqs[static_cast<size_t>(i)];
             for (int64_t p = 0; p < n_ctx_; ++p) {
@@ -432,6 +438,13 @@ void Interpreter::op_norm_scale(const Op& op) {
     rows_in_parallel(*pool_, rows, d, [&](int64_t i) { s[i] = ggml::rms_root(x + i * d, d, c.norm_eps); });
     return;
   }
+  if (numerics_ == Numerics::LlamaCpp && c.norm == NormKind::LayerNorm) {
+    rows_in_parallel(*pool_, rows, d, [&](int64_t i) {
+      const float* xi = x + i * d;
+      s[i] = ggml::layer_norm_root(xi, d, ggml::layer_norm_mean(xi, d), c.norm_eps);
+    });
+    return;
+  }
   rows_in_parallel(*pool_, rows, d, [&](int64_t i) { s[i] = norm_scale(x + i * d, d, c.norm, c.norm_eps); });
 }
 
@@ -442,6 +455,13 @@ void Interpreter::op_norm_apply(const Op& op) {
   const float* x = buf(op.in0) + (op.final_rows ? (n_ - rows) * d : 0);
   const float* s = buf(op.in1);
   float* y = buf(op.out);
+  if (numerics_ == Numerics::LlamaCpp && c.norm == NormKind::LayerNorm) {  // ggml_norm's mean
+    rows_in_parallel(*pool_, rows, d, [&](int64_t i) {
+      const float* xi = x + i * d;
+      norm_apply_f32(xi, d, ggml::layer_norm_mean(xi, d), 1.0f / s[i], op.gamma, op.beta, y + i * d);
+    });
+    return;
+  }
   rows_in_parallel(*pool_, rows, d,
                    [&](int64_t i) { norm_apply(x + i * d, d, c.norm, s[i], op.gamma, op.beta, y + i * d); });
 }

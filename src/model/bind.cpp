@@ -208,7 +208,6 @@ void bind_weights(Model& m, const TensorTable& t, const BindOptions& o) {
   m.unembed = t.matrix_or_empty(nm(WeightId::Output), c.d_vocab, c.d_model);
   if (m.unembed.empty()) {
     m.unembed = m.tok_embed;
-    m.unembed.shared_with_embedding = true;
     m.config.tied_embeddings = true;
   } else {
     m.config.tied_embeddings = false;

@@ -420,16 +420,61 @@ float rms_root(const float* x, int64_t n, float eps) {
   return std::sqrt(mean + eps);
 }
 
-void rope_table(int64_t n_pos, int64_t n_rot, float base, const float* factors, float freq_scale, float* cs,
-                float* sn) {
+float layer_norm_mean(const float* x, int64_t n) {
+  double sum = 0.0;
+  for (int64_t j = 0; j < n; ++j) sum += static_cast<double>(x[j]);
+  return static_cast<float>(sum) / static_cast<float>(n);
+}
+
+float layer_norm_root(const float* x, int64_t n, float mean, float eps) {
+  double sum = 0.0;
+  int64_t i = 0;
+  for (; i + 7 < n; i += 8) {
+    float sq[8];
+    for (int l = 0; l < 8; ++l) {
+      const float v = x[i + l] - mean;
+      sq[l] = v * v;
+    }
+    sum += static_cast<double>(hsum8(sq));
+  }
+  for (; i < n; ++i) {
+    const float v = x[i] - mean;
+    sum += static_cast<double>(v * v);
+  }
+  const auto variance = static_cast<float>(sum / static_cast<double>(n));
+  return std::sqrt(variance + eps);
+}
+
+void rope_yarn_corr_dims(int64_t n_rot, int64_t n_ctx_orig, float base, float beta_fast, float beta_slow, float& lo,
+                         float& hi) {
+  auto corr_dim = [&](float beta) {
+    return static_cast<float>(n_rot) *
+           std::log(static_cast<float>(n_ctx_orig) / (beta * 2.0f * static_cast<float>(M_PI))) /
+           (2.0f * std::log(base));
+  };
+  lo = std::fmax(0.0f, std::floor(corr_dim(beta_fast)));
+  hi = std::fmin(static_cast<float>(n_rot - 1), std::ceil(corr_dim(beta_slow)));
+}
+
+void rope_table(int64_t n_pos, int64_t n_rot, float base, const float* factors, float freq_scale, float* cs, float* sn,
+                const RopeYarn& yarn) {
   const int64_t half = n_rot / 2;
   const float theta_scale = std::pow(base, -2.0f / static_cast<float>(n_rot));
+  float mscale = yarn.mscale;
+  if (yarn.ext_factor != 0.0f) mscale *= 1.0f + 0.1f * std::log(1.0f / freq_scale);
   for (int64_t p = 0; p < n_pos; ++p) {
     float theta = static_cast<float>(p);
     for (int64_t i = 0; i < half; ++i) {
-      const float t = freq_scale * (factors != nullptr ? theta / factors[i] : theta);
-      cs[p * half + i] = std::cos(t);
-      sn[p * half + i] = std::sin(t);
+      const float extrap = factors != nullptr ? theta / factors[i] : theta;
+      const float interp = freq_scale * extrap;
+      float t = interp;
+      if (yarn.ext_factor != 0.0f) {  // rope_yarn_ramp of pair i (ggml's i0 / 2)
+        const float y = (static_cast<float>(i) - yarn.corr_lo) / std::fmax(0.001f, yarn.corr_hi - yarn.corr_lo);
+        const float ramp = (1.0f - std::fmin(1.0f, std::fmax(0.0f, y))) * yarn.ext_factor;
+        t = interp * (1.0f - ramp) + extrap * ramp;
+      }
+      cs[p * half + i] = std::cos(t) * mscale;
+      sn[p * half + i] = std::sin(t) * mscale;
       theta *= theta_scale;
     }
   }

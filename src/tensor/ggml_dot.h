@@ -71,11 +71,30 @@ void softmax(const float* s, int64_t n, float* p, const float* sink = nullptr, b
 // RMSNorm's root: sqrtf(float(sum of float(x * x) in double / n) + eps); ggml multiplies x by
 // 1.0f / it.
 float rms_root(const float* x, int64_t n, float eps);
+// ggml_norm's mean of a row: the sum in double (ggml_vec_sum_f32), rounded to float, then divided by
+// n in float.
+float layer_norm_mean(const float* x, int64_t n);
+// ggml_norm's root: sqrtf(variance + eps), the variance from ggml_vec_cvar_f32 (AVX2): per 8
+// values the squares of (x - mean) summed as hsum_float_8 into a double, the rest one by one, over
+// n, rounded to float. ggml multiplies x - mean by 1.0f / it.
+float layer_norm_root(const float* x, int64_t n, float mean, float eps);
+// YaRN's part of ggml's RoPE cache (rope_yarn): ext_factor 0 leaves it out.
+struct RopeYarn {
+  float ext_factor = 0.0f;               // 1 for YaRN models
+  float corr_lo = 0.0f, corr_hi = 0.0f;  // ggml_rope_yarn_corr_dims
+  float mscale = 1.0f;                   // the attention factor, times 1 + 0.1 ln(1 / freq_scale) under YaRN
+};
+// ggml_rope_yarn_corr_dims: the pairs [lo, hi] between which YaRN ramps from interpolation to
+// extrapolation (floorf / ceilf of n_rot ln(n_ctx_orig / (beta 2 pi)) / (2 ln base), clamped).
+void rope_yarn_corr_dims(int64_t n_rot, int64_t n_ctx_orig, float base, float beta_fast, float beta_slow, float& lo,
+                         float& hi);
 // RoPE as ggml's cache builds it: theta = p, then theta *= theta_scale from pair to pair, with
 // theta_scale = powf(base, -2 / n_rot), each angle divided by its frequency factor (null: 1) and
-// multiplied by freq_scale (linear scaling: 1 / factor); cosf / sinf of it. cs / sn:
-// [n_pos, n_rot / 2].
-void rope_table(int64_t n_pos, int64_t n_rot, float base, const float* factors, float freq_scale, float* cs, float* sn);
+// multiplied by freq_scale (linear scaling: 1 / factor); under YaRN mixed with the unscaled angle
+// by pair (the ramp between corr_lo and corr_hi) and the magnitude scaled; cosf / sinf of it
+// times mscale. cs / sn: [n_pos, n_rot / 2].
+void rope_table(int64_t n_pos, int64_t n_rot, float base, const float* factors, float freq_scale, float* cs, float* sn,
+                const RopeYarn& yarn = {});
 // ggml's rotation of pairs (x0, x1): x0 cos - x1 sin and x0 sin + x1 cos with the first product
 // of each fused (as GCC contracts rotate_pairs).
 void rope(const float* x, float* y, const float* cs, const float* sn, int64_t half, bool adjacent);

@@ -204,9 +204,12 @@ void add_q8_1_term(const Weight& w, const float* q81, int64_t m, float* y, int64
 // The 32-element formats ggml's AVX2 build repacks (Q4_0, IQ4_NL, MXFP4: one exact integer sum per
 // block, one fma per block) are what loupe's VNNI / maddubs panels compute, bit for bit (the int8
 // tiles hold lane sums instead; Numerics tests): with panels they keep them in llama.cpp numerics.
-// Whether ggml's AVX2 build would hold this matrix in its repacked 8-row buffer.
+// Whether ggml's AVX2 build would hold this matrix in its repacked 8-row buffer: any row count that
+// is a multiple of 8. A tied unembedding too: llama.cpp loads the token embedding a second time as
+// the output matrix (a duplicated tensor), and that copy is repacked (checked: a tied Q4_0 llama
+// and Gemma's tied Q4_K unembedding give llama.cpp's logits to the bit only this way).
 bool ggml_repacks(const Weight& w) {
-  return w.rows % 8 == 0 && !w.shared_with_embedding;
+  return w.rows % 8 == 0;
 }
 
 bool panels_are_ggmls(const Weight& w) {

@@ -36,9 +36,6 @@ struct Weight {
   // Optional copy for products with q8 activations: groups of kPanelRows rows as VNNI panels
   // (kernels_matmul.h, pack_panels in tensor/matmul.h). Owned by the model.
   const uint8_t* panels = nullptr;
-  // The token embedding used as the unembedding too (tied): llama.cpp keeps such a matrix out of
-  // its repacked 8-row buffers (get_rows reads it), which changes its products' order.
-  bool shared_with_embedding = false;
 
   bool empty() const { return data == nullptr; }
   size_t nbytes() const;
