@@ -455,10 +455,11 @@ void Interpreter::op_norm_apply(const Op& op) {
   const float* x = buf(op.in0) + (op.final_rows ? (n_ - rows) * d : 0);
   const float* s = buf(op.in1);
   float* y = buf(op.out);
-  if (numerics_ == Numerics::LlamaCpp && c.norm == NormKind::LayerNorm) {  // ggml_norm's mean
+  if (numerics_ == Numerics::LlamaCpp) {  // ggml_norm's mean; its scale, gain and bias as three ops
+    const bool layer = c.norm == NormKind::LayerNorm;
     rows_in_parallel(*pool_, rows, d, [&](int64_t i) {
       const float* xi = x + i * d;
-      norm_apply_f32(xi, d, ggml::layer_norm_mean(xi, d), 1.0f / s[i], op.gamma, op.beta, y + i * d);
+      ggml::norm_apply(xi, d, layer ? ggml::layer_norm_mean(xi, d) : 0.0f, 1.0f / s[i], op.gamma, op.beta, y + i * d);
     });
     return;
   }
@@ -871,6 +872,10 @@ void Interpreter::op_moe_combine(const Op& op) {
   const float* y = buf(op.in0);
   const float* w = buf(op.in1);
   float* out = buf(op.out);
+  if (numerics_ == Numerics::LlamaCpp) {
+    for (int64_t i = 0; i < n_; ++i) ggml::weighted_sum(y + i * k * d, w + i * k, k, d, out + i * d);
+    return;
+  }
   for (int64_t i = 0; i < n_; ++i) {
     float* oi = out + i * d;
     for (int64_t j = 0; j < d; ++j) oi[j] = 0.0f;

@@ -445,6 +445,21 @@ float layer_norm_root(const float* x, int64_t n, float mean, float eps) {
   return std::sqrt(variance + eps);
 }
 
+void norm_apply(const float* x, int64_t n, float mean, float scale, const float* gamma, const float* beta, float* y) {
+  for (int64_t j = 0; j < n; ++j) {
+    float v = (x[j] - mean) * scale;
+    if (gamma != nullptr) v *= gamma[j];
+    if (beta != nullptr) v += beta[j];
+    y[j] = v;
+  }
+}
+
+void weighted_sum(const float* ys, const float* w, int64_t k, int64_t d, float* out) {
+  for (int64_t j = 0; j < d; ++j) out[j] = w[0] * ys[j];
+  for (int64_t s = 1; s < k; ++s)
+    for (int64_t j = 0; j < d; ++j) out[j] += w[s] * ys[s * d + j];
+}
+
 void rope_yarn_corr_dims(int64_t n_rot, int64_t n_ctx_orig, float base, float beta_fast, float beta_slow, float& lo,
                          float& hi) {
   auto corr_dim = [&](float beta) {

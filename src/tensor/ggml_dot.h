@@ -88,6 +88,12 @@ struct RopeYarn {
 // extrapolation (floorf / ceilf of n_rot ln(n_ctx_orig / (beta 2 pi)) / (2 ln base), clamped).
 void rope_yarn_corr_dims(int64_t n_rot, int64_t n_ctx_orig, float base, float beta_fast, float beta_slow, float& lo,
                          float& hi);
+// ggml_norm / ggml_rms_norm then ggml_mul and ggml_add: y = (x - mean) * scale, then times gamma,
+// then plus beta (when given), three roundings.
+void norm_apply(const float* x, int64_t n, float mean, float scale, const float* gamma, const float* beta, float* y);
+// llama.cpp's MoE output: the k expert rows each times its weight (ggml_mul), added in order
+// (ggml_add): ((w0 y0 + w1 y1) + w2 y2) ...; ys[s] is row s (d values).
+void weighted_sum(const float* ys, const float* w, int64_t k, int64_t d, float* out);
 // RoPE as ggml's cache builds it: theta = p, then theta *= theta_scale from pair to pair, with
 // theta_scale = powf(base, -2 / n_rot), each angle divided by its frequency factor (null: 1) and
 // multiplied by freq_scale (linear scaling: 1 / factor); under YaRN mixed with the unscaled angle

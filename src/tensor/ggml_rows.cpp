@@ -1,6 +1,7 @@
 // ggml's dot products for one weight row against many activation rows (ggml_rows.inc), with a
-// portable backend (plain loops the compiler may vectorise; the reference on every tier) and the
-// AVX2 one (ggml_rows_avx2.cpp) on x86 tiers that have it.
+// portable backend (plain loops the compiler may vectorise; the reference on every tier), the
+// AVX2 one (ggml_rows_avx2.cpp) on x86 tiers that have it and the NEON one (ggml_rows_neon.cpp)
+// on AArch64.
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -119,12 +120,27 @@ bool use_avx2() {
 }  // namespace
 #endif
 
+#if LOUPE_ARM
+namespace neon {
+void dot_rows(DType type, const uint8_t* row, const Acts* acts, int64_t m, float* y, int64_t y_stride, bool repacked,
+              const float* bias);
+float dot_f32(const float* x, const float* y, int64_t n);
+void mix_f32(const float* p, int64_t n, const float* v, int64_t v_stride, int64_t d, float* z);
+}  // namespace neon
+#endif
+
 void dot_rows(DType type, const uint8_t* row, const Acts* acts, int64_t m, float* y, int64_t y_stride, bool repacked,
               const float* bias) {
   if (m <= 0) return;
 #if LOUPE_X86
   if (use_avx2()) {
     avx2::dot_rows(type, row, acts, m, y, y_stride, repacked, bias);
+    return;
+  }
+#endif
+#if LOUPE_ARM
+  if (active_isa() >= Isa::Neon) {
+    neon::dot_rows(type, row, acts, m, y, y_stride, repacked, bias);
     return;
   }
 #endif
@@ -135,6 +151,9 @@ float dot_f32(const float* x, const float* y, int64_t n) {
 #if LOUPE_X86
   if (use_avx2()) return avx2::dot_f32(x, y, n);
 #endif
+#if LOUPE_ARM
+  if (active_isa() >= Isa::Neon) return neon::dot_f32(x, y, n);
+#endif
   return portable::dot_f32_impl(x, y, n);
 }
 
@@ -142,6 +161,12 @@ void mix_f32(const float* p, int64_t n, const float* v, int64_t v_stride, int64_
 #if LOUPE_X86
   if (use_avx2()) {
     avx2::mix_f32(p, n, v, v_stride, d, z);
+    return;
+  }
+#endif
+#if LOUPE_ARM
+  if (active_isa() >= Isa::Neon) {
+    neon::mix_f32(p, n, v, v_stride, d, z);
     return;
   }
 #endif
