@@ -73,18 +73,7 @@ struct B {
 
 }  // namespace
 
-void dot_rows(DType type, const uint8_t* row, const Acts* acts, int64_t m, float* y, int64_t y_stride, bool repacked,
-              const float* bias) {
-  dot_rows_impl(type, row, acts, m, y, y_stride, repacked, bias);
-}
-
-float dot_f32(const float* x, const float* y, int64_t n) {
-  return dot_f32_impl(x, y, n);
-}
-
-void mix_f32(const float* p, int64_t n, const float* v, int64_t v_stride, int64_t d, float* z) {
-  mix_f32_impl(p, n, v, v_stride, d, z);
-}
+#include "tensor/ggml_rows_entry.inc"
 
 }  // namespace loupe::ggml::neon
 #endif
