@@ -71,7 +71,7 @@ if [ "${LOUPE_SKIP_ARM:-0}" != 1 ]; then
   ./build/aarch64/emulate ./build/aarch64/loupe_model_tests --gtest_brief=1 --gtest_filter=\
 'Families/ArchReference.*:Types/QuantVsF32.*:AllFormats/*:Stories260K.*:Greedy/*:FamilyMoe.*:Formats.*:'\
 'OtherModels.*:ArchWindows.*:Rope.*:QuantMix.*:All/FamilyTest.FormatsBatchesAndThreadsAgree/*:'\
-'SynthLlama.Q8ActivationsWithPanels:TensorCommand.*:Gpt2.*:SeededLlama2c/*'
+'SynthLlama.Q8ActivationsWithPanels:TensorCommand.*:Gpt2.*:SeededLlama2c/*:Types/NumericsReference.*:Archs/ArchNumerics.*'
 fi
 
 echo "all checks passed"
