@@ -486,7 +486,7 @@ void rope_table(int64_t n_pos, int64_t n_rot, float base, const float* factors, 
       if (yarn.ext_factor != 0.0f) {  // rope_yarn_ramp of pair i (ggml's i0 / 2)
         const float y = (static_cast<float>(i) - yarn.corr_lo) / std::fmax(0.001f, yarn.corr_hi - yarn.corr_lo);
         const float ramp = (1.0f - std::fmin(1.0f, std::fmax(0.0f, y))) * yarn.ext_factor;
-        t = interp * (1.0f - ramp) + extrap * ramp;
+        t = std::fma(interp, 1.0f - ramp, extrap * ramp);  // as GCC fuses rope_yarn (checked: Qwen3 + YaRN)
       }
       cs[p * half + i] = std::cos(t) * mscale;
       sn[p * half + i] = std::sin(t) * mscale;
