@@ -81,6 +81,11 @@ struct B {
     return r;
   }
   static I8 lanes(const int8_t* q, const int8_t* y) { return lanes_scaled(q, y, 1, 1); }
+  // lanes_scaled with the scales from a chunk's pattern (Decoded::scp: 8 of each).
+  template <bool kUnsigned>
+  static I8 lanes_p(const int8_t* q, const int8_t* y, const int16_t* p) {
+    return lanes_scaled(q, y, p[0], p[8]);
+  }
   static float h(const uint8_t (&b)[2]) { return quant::half_at(b); }
   // k fp16 (or bf16) values as floats.
   static void halves(const uint8_t* p, int64_t k, bool bf16, std::vector<float>& out) {

@@ -46,6 +46,17 @@ struct B {
     return _mm256_maddubs_epi16(_mm256_sign_epi8(qv, qv), _mm256_sign_epi8(yv, qv));
   }
   static I8 lanes(const int8_t* q, const int8_t* y) { return _mm256_madd_epi16(pairs(q, y), _mm256_set1_epi16(1)); }
+  // With the chunk's scale pattern (Decoded::scp); kUnsigned: the weights are in 0 .. 127 and
+  // meet maddubs as they are (no sign handling).
+  template <bool kUnsigned>
+  static I8 lanes_p(const int8_t* q, const int8_t* y, const int16_t* p) {
+    const __m256i s = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    if constexpr (kUnsigned)
+      return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q)),
+                                                    _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y))),
+                               s);
+    return _mm256_madd_epi16(pairs(q, y), s);
+  }
   static I8 lanes_scaled(const int8_t* q, const int8_t* y, int s0, int s1) {
     const __m256i s =
         _mm256_setr_m128i(_mm_set1_epi16(static_cast<int16_t>(s0)), _mm_set1_epi16(static_cast<int16_t>(s1)));

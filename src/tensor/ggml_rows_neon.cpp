@@ -51,6 +51,10 @@ struct B {
     return {vmulq_n_s32(vpaddq_s32(a0, a1), s0), vmulq_n_s32(vpaddq_s32(a2, a3), s1)};
   }
   static I8 lanes(const int8_t* q, const int8_t* y) { return lanes_scaled(q, y, 1, 1); }
+  template <bool kUnsigned>
+  static I8 lanes_p(const int8_t* q, const int8_t* y, const int16_t* p) {
+    return lanes_scaled(q, y, p[0], p[8]);
+  }
   static float h(const uint8_t (&b)[2]) { return quant::half_at(b); }
   // k fp16 (or bf16) values as floats (fcvtl is exact).
   static void halves(const uint8_t* p, int64_t k, bool bf16, std::vector<float>& out) {
