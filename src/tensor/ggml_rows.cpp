@@ -132,6 +132,10 @@ void dot_rows(DType type, const uint8_t* row, const Acts* acts, int64_t m, float
 float dot_f32(const float* x, const float* y, int64_t n);
 void mix_f32(const float* p, int64_t n, const float* v, int64_t v_stride, int64_t d, float* z);
 }  // namespace neon
+namespace neon_dot {
+void dot_rows(DType type, const uint8_t* row, const Acts* acts, int64_t m, float* y, int64_t y_stride, bool repacked,
+              const float* bias);
+}  // namespace neon_dot
 #endif
 
 void dot_rows(DType type, const uint8_t* row, const Acts* acts, int64_t m, float* y, int64_t y_stride, bool repacked,
@@ -144,6 +148,10 @@ void dot_rows(DType type, const uint8_t* row, const Acts* acts, int64_t m, float
   }
 #endif
 #if LOUPE_ARM
+  if (active_isa() >= Isa::NeonDot) {
+    neon_dot::dot_rows(type, row, acts, m, y, y_stride, repacked, bias);
+    return;
+  }
   if (active_isa() >= Isa::Neon) {
     neon::dot_rows(type, row, acts, m, y, y_stride, repacked, bias);
     return;
