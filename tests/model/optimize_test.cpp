@@ -119,8 +119,11 @@ TEST_F(Optimize, QuantizedModelsRunCloseToTheOriginal) {
   for (const char* type : {"q8_0", "q4_k", "q6_k", "iq4_xs"}) {
     const std::string out = dir_ + "/" + type + ".gguf";
     const auto j = run_json("quantize " + stories_gguf() + " " + out + " --type " + type + " --json");
-    for (const auto& t : j["tensors"])
-      if (!t.contains("note")) EXPECT_EQ(t["to"], type) << t["name"];
+    for (const auto& t : j["tensors"]) {
+      if (!t.contains("note")) {
+        EXPECT_EQ(t["to"], type) << t["name"];
+      }
+    }
     const auto d = run_json("diff " + stories_gguf() + " " + out + " --data " + data_ + " --no-layers --json");
     EXPECT_LT(d["kld"]["mean"].get<double>(), std::string(type) == "q8_0" ? 1e-3 : 0.1) << type;
     EXPECT_GT(d["same_top_p"].get<double>(), 0.7) << type;
