@@ -81,10 +81,10 @@ struct B {
     return r;
   }
   static I8 lanes(const int8_t* q, const int8_t* y) { return lanes_scaled(q, y, 1, 1); }
-  // lanes_scaled with the scales from a chunk's pattern (Decoded::scp: 8 of each).
+  // lanes_scaled with the chunk's two 16-scales at p.
   template <bool kUnsigned>
   static I8 lanes_p(const int8_t* q, const int8_t* y, const int16_t* p) {
-    return lanes_scaled(q, y, p[0], p[8]);
+    return lanes_scaled(q, y, p[0], p[1]);
   }
   static float h(const uint8_t (&b)[2]) { return quant::half_at(b); }
   // k fp16 (or bf16) values as floats.

@@ -46,11 +46,15 @@ struct B {
     return _mm256_maddubs_epi16(_mm256_sign_epi8(qv, qv), _mm256_sign_epi8(yv, qv));
   }
   static I8 lanes(const int8_t* q, const int8_t* y) { return _mm256_madd_epi16(pairs(q, y), _mm256_set1_epi16(1)); }
-  // With the chunk's scale pattern (Decoded::scp); kUnsigned: the weights are in 0 .. 127 and
-  // meet maddubs as they are (no sign handling).
+  // With the chunk's two 16-scales at p (broadcast, then each spread over its half by a byte
+  // shuffle); kUnsigned: the weights are in 0 .. 127 and meet maddubs as they are.
   template <bool kUnsigned>
   static I8 lanes_p(const int8_t* q, const int8_t* y, const int16_t* p) {
-    const __m256i s = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    int32_t both;
+    std::memcpy(&both, p, 4);
+    const __m256i spread = _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2,
+                                            3, 2, 3, 2, 3, 2, 3);
+    const __m256i s = _mm256_shuffle_epi8(_mm256_set1_epi32(both), spread);
     if constexpr (kUnsigned)
       return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q)),
                                                     _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y))),
